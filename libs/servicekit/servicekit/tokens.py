@@ -1,0 +1,80 @@
+"""Short-lived service tokens: how the gateway tells a service who is asking.
+
+The gateway has already authenticated the user; it mints a JWT (HS256, 60 s) naming the user,
+their role, family and commune, addressed to one service (`aud`). Services trust nothing else:
+every internal endpoint except health and metrics requires one.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import jwt
+
+ISSUER = "espace-famille-gateway"
+ALGORITHM = "HS256"
+DEFAULT_TTL_SECONDS = 60
+
+ROLES = ("parent", "agent", "admin", "operator", "system")
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who a request is made for. `commune` is the agent's commune (tenant) when role is agent/admin."""
+
+    sub: str
+    role: str
+    family_id: str | None = None
+    commune: str | None = None
+    communes: tuple[str, ...] = field(default_factory=tuple)
+    name: str | None = None
+
+    def claims(self) -> dict:
+        return {
+            "sub": self.sub,
+            "role": self.role,
+            "family_id": self.family_id,
+            "commune": self.commune,
+            "communes": list(self.communes),
+            "name": self.name,
+        }
+
+    @classmethod
+    def from_claims(cls, claims: dict) -> "Caller":
+        return cls(
+            sub=claims["sub"],
+            role=claims["role"],
+            family_id=claims.get("family_id"),
+            commune=claims.get("commune"),
+            communes=tuple(claims.get("communes") or ()),
+            name=claims.get("name"),
+        )
+
+
+class InvalidToken(Exception):
+    pass
+
+
+def mint(caller: Caller, audience: str, secret: str, ttl: int = DEFAULT_TTL_SECONDS) -> str:
+    if caller.role not in ROLES:
+        raise ValueError(f"unknown role {caller.role!r}")
+    now = int(time.time())
+    payload = {**caller.claims(), "iss": ISSUER, "aud": audience, "iat": now, "exp": now + ttl, "jti": uuid.uuid4().hex}
+    return jwt.encode(payload, secret, algorithm=ALGORITHM)
+
+
+def verify(token: str, audience: str, secret: str) -> Caller:
+    try:
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            audience=audience,
+            issuer=ISSUER,
+            options={"require": ["exp", "iat", "sub", "aud", "iss"]},
+            leeway=5,
+        )
+        return Caller.from_claims(claims)
+    except (jwt.PyJWTError, KeyError) as exc:
+        raise InvalidToken(str(exc)) from exc
