@@ -1,0 +1,74 @@
+"""Events published by identity on the `identity.events` exchange."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from contracts.envelope import EventPayload
+
+
+class FamilyRegistered(EventPayload):
+    """An agent registered a family for a commune (the family may already exist elsewhere)."""
+
+    EVENT_TYPE = "family.registered.v1"
+    family_id: str
+    commune: str            # commune slug (tenant id)
+    family_name: str
+    email: str              # login e-mail of the first responsable
+
+
+class ActivationIssued(EventPayload):
+    """A single-use activation link was made (first issue or re-send): notify e-mails it."""
+
+    EVENT_TYPE = "activation.issued.v1"
+    activation_id: str
+    family_id: str
+    commune: str
+    commune_name: str
+    family_name: str
+    email: str
+    link: str               # absolute URL of the gateway's activation page, token included
+    expires_at: datetime
+    existing_account: bool  # the e-mail already has an account: the parent signs in to confirm
+    resend: bool = False
+
+
+class FamilyActivated(EventPayload):
+    """A family completed activation (or confirmed joining a commune)."""
+
+    EVENT_TYPE = "family.activated.v1"
+    family_id: str
+    commune: str
+    user_id: str
+
+
+class GuardianInvited(EventPayload):
+    EVENT_TYPE = "guardian.invited.v1"
+    invitation_id: str
+    family_id: str
+    family_name: str
+    email: str
+    inviter_name: str
+    link: str
+    expires_at: datetime
+
+
+class PasswordResetRequested(EventPayload):
+    EVENT_TYPE = "password_reset.requested.v1"
+    reset_id: str
+    user_id: str
+    email: str
+    given_name: str | None = None
+    link: str
+    expires_at: datetime
+
+
+class PasswordChanged(EventPayload):
+    """Tells the user their password changed (security notice)."""
+
+    EVENT_TYPE = "password.changed.v1"
+    user_id: str
+    email: str
+    given_name: str | None = None
+    changed_at: datetime
+    reason: Literal["reset", "change", "activation"]

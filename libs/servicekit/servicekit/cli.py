@@ -1,0 +1,93 @@
+"""The command line every service shares: `python -m <service> <command>`.
+
+    migrate            apply Alembic migrations (one-shot; run before web and worker)
+    web                serve the HTTP API with gunicorn (BIND, WEB_CONCURRENCY)
+    worker             run the outbox relay, event consumers and scheduled jobs
+    dlq list|replay    inspect and replay dead-lettered events
+    makemigration MSG  autogenerate a migration (development)
+
+Services add their own commands (e.g. identity's `seed-demo`) through `extra`.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from servicekit import logs, migrations
+from servicekit.settings import ServiceSettings
+
+
+@dataclass
+class ServiceCommands:
+    name: str                       # service name, e.g. "booking"
+    default_port: int
+    load_settings: Callable[[], ServiceSettings]
+    migrations_dir: Path
+    app_factory: Callable[[], object]           # returns the ASGI (connexion) app
+    worker_factory: Callable[[], object] | None = None   # returns a servicekit Worker
+    # name -> (help, configure(parser), run(args) -> int | None)
+    extra: dict[str, tuple[str, Callable, Callable]] = field(default_factory=dict)
+
+
+def main(spec: ServiceCommands, argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=f"python -m {spec.app_factory.__module__.split('.')[0]}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help="apply database migrations")
+    sub.add_parser("web", help="serve the HTTP API")
+    sub.add_parser("worker", help="run relay, consumers and jobs")
+    mk = sub.add_parser("makemigration", help="autogenerate a migration")
+    mk.add_argument("message")
+    dlq = sub.add_parser("dlq", help="dead letters")
+    dlq.add_argument("dlq_args", nargs=argparse.REMAINDER)
+    for name, (help_, configure, _run) in spec.extra.items():
+        configure(sub.add_parser(name, help=help_))
+    args = parser.parse_args(argv)
+
+    settings = spec.load_settings()
+    logs.configure(spec.name, settings.log_level, settings.log_format)
+    if args.command == "migrate":
+        migrations.upgrade(spec.migrations_dir, settings.database_url)
+        return 0
+    if args.command == "makemigration":
+        migrations.upgrade(spec.migrations_dir, settings.database_url)
+        migrations.revision(spec.migrations_dir, settings.database_url, args.message)
+        return 0
+    if args.command == "web":
+        serve(spec.app_factory, default_bind=f"127.0.0.1:{spec.default_port}")
+        return 0
+    if args.command == "worker":
+        if spec.worker_factory is None:
+            print(f"{spec.name} has no worker", file=sys.stderr)
+            return 2
+        spec.worker_factory().run()
+        return 0
+    if args.command == "dlq":
+        from servicekit.messaging import dlq as dlq_cli
+
+        worker = spec.worker_factory() if spec.worker_factory else None
+        return dlq_cli.main(args.dlq_args, settings, worker)
+    _help, _configure, run = spec.extra[args.command]
+    return run(args) or 0
+
+
+def serve(app_factory: Callable[[], object], default_bind: str) -> None:
+    """Run an ASGI app factory under gunicorn with uvicorn workers."""
+    from gunicorn.app.base import BaseApplication
+
+    class _Gunicorn(BaseApplication):
+        def load_config(self):
+            self.cfg.set("bind", os.environ.get("BIND", default_bind))
+            self.cfg.set("workers", int(os.environ.get("WEB_CONCURRENCY", "2")))
+            self.cfg.set("worker_class", "uvicorn_worker.UvicornWorker")
+            self.cfg.set("graceful_timeout", 20)
+            self.cfg.set("timeout", 60)
+            self.cfg.set("keepalive", 5)
+
+        def load(self):
+            return app_factory()
+
+    _Gunicorn().run()

@@ -1,0 +1,18 @@
+import sys
+from pathlib import Path
+
+from servicekit.cli import ServiceCommands, main
+
+from booking.app import create_app
+from booking.settings import get_settings
+
+COMMANDS = ServiceCommands(
+    name="booking",
+    default_port=8002,
+    load_settings=get_settings,
+    migrations_dir=Path(__file__).resolve().parent.parent / "migrations",
+    app_factory=create_app,
+)
+
+if __name__ == "__main__":
+    sys.exit(main(COMMANDS))

@@ -1,0 +1,1 @@
+"""Booking's internal HTTP API (operations named in openapi.yaml)."""
