@@ -1,0 +1,1 @@
+"""Identity service: family accounts, households, communes, the OpenID Connect provider."""

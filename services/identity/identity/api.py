@@ -1,0 +1,1 @@
+"""Identity's internal HTTP API (operations named in openapi.yaml)."""
