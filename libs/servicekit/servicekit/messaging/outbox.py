@@ -1,0 +1,42 @@
+"""Writing events: into the caller's transaction, never straight to the broker.
+
+`add_event` inserts the envelope into the service's `outbox` table with the business change.
+The relay (servicekit.messaging.relay) publishes it after commit. On PostgreSQL a
+`pg_notify` in the same transaction wakes the relay at commit time (and only if it commits).
+"""
+from __future__ import annotations
+
+from datetime import timezone
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from contracts.envelope import Envelope, EventPayload
+from servicekit.context import get_correlation_id
+from servicekit.messaging.names import exchange_name, notify_channel
+from servicekit.messaging.tables import outbox
+
+
+def add_event(session: Session, source: str, payload: EventPayload, *,
+              causation_id: str | None = None, correlation_id: str | None = None) -> Envelope:
+    """Record `payload` as an event of `source` in the current transaction; return its envelope."""
+    envelope = Envelope(
+        type=payload.EVENT_TYPE,
+        source=source,
+        data=payload.model_dump(mode="json"),
+        correlation_id=correlation_id if correlation_id is not None else get_correlation_id(),
+        causation_id=causation_id,
+    )
+    session.execute(
+        outbox.insert().values(
+            event_id=envelope.id,
+            exchange=exchange_name(source),
+            routing_key=envelope.type,
+            body=envelope.model_dump_json(),
+            created_at=envelope.time.astimezone(timezone.utc),
+            attempts=0,
+        )
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.text("SELECT pg_notify(:channel, '')"), {"channel": notify_channel(source)})
+    return envelope

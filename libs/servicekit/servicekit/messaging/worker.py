@@ -1,0 +1,124 @@
+"""The worker process of a service: outbox relay, event consumers and scheduled jobs.
+
+    worker = Worker(settings, db)
+
+    @worker.handler("identity", "family.registered.v1", name="send_activation_email")
+    def send_activation_email(session, envelope): ...
+
+    @worker.every(60, name="expire_carts")
+    def expire_carts(db): ...
+
+    worker.run()   # blocks until SIGTERM/SIGINT or worker.stop()
+
+Each part runs in its own thread with its own broker connection (py-amqp connections are not
+thread-safe). The relay always runs: every service database has an outbox.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable, Sequence
+
+from servicekit.db import Database
+from servicekit.messaging.consumer import ConsumerLoop, Handler, HandlerFn
+from servicekit.messaging.jobs import Job, JobFn, JobRunner
+from servicekit.messaging.names import consumer_queue
+from servicekit.messaging.relay import Relay
+from servicekit.messaging.retries import RetryPolicy
+from servicekit.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+JOIN_SECONDS = 15.0
+
+
+class Worker:
+    def __init__(self, settings: ServiceSettings, db: Database, *, max_retries: int = 5,
+                 retry_delays_ms: Sequence[int] = (1000, 5000, 30000, 120000, 600000), prefetch: int = 20):
+        if not settings.service:
+            raise ValueError("settings.service must name the service")
+        self.settings = settings
+        self.db = db
+        self.policy = RetryPolicy.of(max_retries, retry_delays_ms)
+        self.prefetch = prefetch
+        self.handlers: list[Handler] = []
+        self.jobs: list[Job] = []
+        # Set once the consumers have declared their queues and started consuming (at once
+        # when there are no handlers): tests and start-up scripts can wait on it.
+        self.ready = threading.Event()
+        self._stop = threading.Event()
+
+    @property
+    def service(self) -> str:
+        return self.settings.service
+
+    @property
+    def queues(self) -> list[str]:
+        """The consumer queue names (`<service>.<handler name>`), e.g. for the dlq command."""
+        return [h.queue for h in self.handlers]
+
+    def handler(self, source: str, event_type: str, name: str) -> Callable[[HandlerFn], HandlerFn]:
+        """Register `fn(session, envelope)` for events `event_type` of `source` on queue `<service>.<name>`."""
+        def register(fn: HandlerFn) -> HandlerFn:
+            queue = consumer_queue(self.service, name)
+            if queue in self.queues:
+                raise ValueError(f"handler name {name!r} is already used")
+            self.handlers.append(Handler(source, event_type, name, queue, fn))
+            return fn
+        return register
+
+    def every(self, seconds: float, name: str) -> Callable[[JobFn], JobFn]:
+        """Register `fn(db)` to run every `seconds` (first run at start)."""
+        if seconds <= 0:
+            raise ValueError("seconds must be positive")
+
+        def register(fn: JobFn) -> JobFn:
+            if any(j.name == name for j in self.jobs):
+                raise ValueError(f"job name {name!r} is already used")
+            self.jobs.append(Job(name, seconds, fn))
+            return fn
+        return register
+
+    def run(self) -> None:
+        """Run the relay, the consumers and the jobs until stop() or SIGTERM/SIGINT."""
+        restore = self._install_signal_handlers()
+        threads = [self._thread("relay", Relay(self.service, self.db, self.settings.amqp_url).run)]
+        if self.handlers:
+            consumers = ConsumerLoop(self.service, self.db, self.settings.amqp_url, self.handlers,
+                                     self.policy, self.prefetch, self.ready)
+            threads.append(self._thread("consumers", consumers.run))
+        else:
+            self.ready.set()
+        threads += [self._thread(f"job-{job.name}", JobRunner(self.service, self.db, job).run) for job in self.jobs]
+        log.info("worker %s started: %d handler(s), %d job(s)", self.service, len(self.handlers), len(self.jobs))
+        try:
+            for t in threads:
+                t.start()
+            while not self._stop.wait(0.5):
+                pass
+        finally:
+            self._stop.set()
+            for t in threads:
+                t.join(JOIN_SECONDS)
+                if t.is_alive():
+                    log.error("worker thread %s did not stop within %.0fs", t.name, JOIN_SECONDS)
+            restore()
+            log.info("worker %s stopped", self.service)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _thread(self, name: str, target: Callable[[threading.Event], None]) -> threading.Thread:
+        return threading.Thread(target=target, args=(self._stop,), name=f"{self.service}-{name}", daemon=True)
+
+    def _install_signal_handlers(self) -> Callable[[], None]:
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None  # signals can only be handled in the main thread (e.g. tests)
+
+        def on_signal(signum, _frame):
+            log.info("received %s, stopping", signal.Signals(signum).name)
+            self.stop()
+
+        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        return lambda: [signal.signal(sig, handler) for sig, handler in previous.items()]

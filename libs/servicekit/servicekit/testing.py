@@ -1,0 +1,113 @@
+"""pytest fixtures shared by every service's tests (registered as the pytest plugin
+`servicekit.testing` through the `pytest11` entry point of ef-servicekit; nothing to import).
+
+- `pg_database_factory()`: creates a uniquely named PostgreSQL database on
+  PG_ADMIN_URL (default postgresql://postgres@127.0.0.1:5432/postgres, trust auth) and returns
+  its SQLAlchemy URL; every database it made is dropped at the end of the test.
+- `pg_url`: one fresh database for the test.
+- `amqp_vhost_url`: a fresh RabbitMQ vhost (rabbitmqctl add_vhost + set_permissions for
+  guest), deleted at the end of the test; AMQP_TEST_HOST (default 127.0.0.1:5672) says where.
+- `wait_until(predicate, timeout)`: poll until `predicate()` is truthy (never sleep to wait
+  for an event in a test).
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+import pytest
+import sqlalchemy as sa
+
+PG_ADMIN_URL = os.environ.get("PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+AMQP_TEST_HOST = os.environ.get("AMQP_TEST_HOST", "127.0.0.1:5672")
+RABBITMQCTL = os.environ.get("RABBITMQCTL", "rabbitmqctl")
+
+T = TypeVar("T")
+
+
+def wait_until(predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.02,
+               message: str | None = None) -> T:
+    """Call `predicate` until it returns something truthy and return that; fail after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(message or f"condition not met within {timeout}s: {getattr(predicate, '__name__', predicate)}")
+        time.sleep(interval)
+
+
+def unique_name(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:12]}"
+
+
+# --- PostgreSQL -------------------------------------------------------------------------------
+def create_pg_database(prefix: str = "test") -> str:
+    name = unique_name(prefix)
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    finally:
+        admin.dispose()
+    return sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_pg_database(url: str) -> None:
+    name = sa.make_url(url).database
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        admin.dispose()
+
+
+@pytest.fixture
+def pg_database_factory() -> Iterator[Callable[..., str]]:
+    created: list[str] = []
+
+    def make(prefix: str = "test") -> str:
+        url = create_pg_database(prefix)
+        created.append(url)
+        return url
+
+    yield make
+    for url in created:
+        drop_pg_database(url)
+
+
+@pytest.fixture
+def pg_url(pg_database_factory) -> str:
+    return pg_database_factory()
+
+
+# --- RabbitMQ ---------------------------------------------------------------------------------
+def _rabbitmqctl(*args: str) -> None:
+    result = subprocess.run([RABBITMQCTL, *args], capture_output=True, text=True, timeout=60)
+    if result.returncode != 0:
+        raise RuntimeError(f"rabbitmqctl {' '.join(args)} failed: {result.stderr.strip() or result.stdout.strip()}")
+
+
+def create_vhost(prefix: str = "test") -> tuple[str, str]:
+    """A new vhost with full permissions for guest; returns (vhost, amqp url)."""
+    vhost = unique_name(prefix)
+    _rabbitmqctl("add_vhost", vhost)
+    _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+    return vhost, f"amqp://guest:guest@{AMQP_TEST_HOST}/{vhost}"
+
+
+def delete_vhost(vhost: str) -> None:
+    _rabbitmqctl("delete_vhost", vhost)
+
+
+@pytest.fixture
+def amqp_vhost_url() -> Iterator[str]:
+    vhost, url = create_vhost()
+    yield url
+    delete_vhost(vhost)
