@@ -1,0 +1,67 @@
+import json
+import uuid
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+
+from servicekit import context
+from servicekit.messaging.outbox import add_event
+from servicekit.messaging.tables import outbox
+from sk_messaging_helpers import ThingCreated, things
+
+pytestmark = pytest.mark.integration
+
+
+def outbox_rows(db):
+    with db.read() as s:
+        return s.execute(sa.select(outbox).order_by(outbox.c.seq)).all()
+
+
+def test_event_is_written_in_the_business_transaction(database):
+    thing_id = str(uuid.uuid4())
+    token = context.set_correlation_id("corr-123")
+    try:
+        with database.transaction() as s:
+            s.execute(things.insert().values(id=thing_id, name="Lina"))
+            envelope = add_event(s, "catalog", ThingCreated(thing_id=thing_id, name="Lina"), causation_id="cause-1")
+    finally:
+        context.reset_correlation_id(token)
+
+    [row] = outbox_rows(database)
+    assert row.event_id == envelope.id
+    assert row.exchange == "catalog.events"
+    assert row.routing_key == "thing.created.v1"
+    assert row.published_at is None and row.attempts == 0
+    body = json.loads(row.body)
+    assert body["type"] == "thing.created.v1" and body["source"] == "catalog"
+    assert body["data"] == {"thing_id": thing_id, "name": "Lina"}
+    assert body["correlation_id"] == "corr-123" and body["causation_id"] == "cause-1"
+
+
+def test_explicit_correlation_id_wins_over_the_context(database):
+    with database.transaction() as s:
+        envelope = add_event(s, "catalog", ThingCreated(thing_id="t", name="n"), correlation_id="explicit")
+    assert envelope.correlation_id == "explicit"
+
+
+def test_event_is_rolled_back_with_the_business_change(database):
+    with pytest.raises(RuntimeError):
+        with database.transaction() as s:
+            s.execute(things.insert().values(id="t1", name="x"))
+            add_event(s, "catalog", ThingCreated(thing_id="t1", name="x"))
+            raise RuntimeError("business rule failed after the event was added")
+    assert outbox_rows(database) == []
+    with database.read() as s:
+        assert s.execute(sa.select(sa.func.count()).select_from(things)).scalar_one() == 0
+
+
+def test_postgres_notifies_the_relay_only_at_commit(pg_database):
+    conninfo = sa.make_url(pg_database.url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as listener:
+        listener.execute('LISTEN "outbox_catalog"')
+        with pg_database.transaction() as s:
+            add_event(s, "catalog", ThingCreated(thing_id="t", name="n"))
+            assert list(listener.notifies(timeout=0.2, stop_after=1)) == []  # not before commit
+        received = list(listener.notifies(timeout=5, stop_after=1))
+    assert [n.channel for n in received] == ["outbox_catalog"]

@@ -1,0 +1,103 @@
+import json
+import threading
+
+import pytest
+import sqlalchemy as sa
+
+from servicekit.messaging.outbox import add_event
+from servicekit.messaging.relay import Relay
+from servicekit.messaging.tables import outbox
+from servicekit.messaging.broker import BROKER_ERRORS
+from servicekit.testing import wait_until
+from sk_messaging_helpers import ThingCreated, unique_service
+
+pytestmark = pytest.mark.integration
+
+
+def write_events(db, source, count):
+    ids = []
+    for i in range(count):
+        with db.transaction() as s:
+            ids.append(add_event(s, source, ThingCreated(thing_id=str(i), name=f"n{i}"), correlation_id=f"c{i}").id)
+    return ids
+
+
+def outbox_state(db):
+    with db.read() as s:
+        return {r.event_id: r for r in s.execute(sa.select(outbox))}
+
+
+def test_relay_publishes_in_seq_order_with_confirms_and_marks_rows(database, broker):
+    source = unique_service()
+    probe = broker.bind_probe(source)
+    ids = write_events(database, source, 30)
+
+    relay = Relay(source, database, broker.url, batch_size=500)
+    try:
+        assert relay.relay_once() == 30
+        assert relay.relay_once() == 0  # nothing left
+    finally:
+        relay.disconnect()
+
+    messages = broker.get_all(probe)
+    assert [m.properties["message_id"] for m in messages] == ids
+    first = messages[0]
+    assert first.properties["content_type"] == "application/json"
+    assert first.properties["delivery_mode"] == 2
+    assert first.headers["correlation_id"] == "c0"
+    assert first.delivery_info["routing_key"] == "thing.created.v1"
+    assert json.loads(first.body)["id"] == ids[0]
+    assert all(row.published_at is not None for row in outbox_state(database).values())
+
+
+def test_unroutable_event_is_kept_retried_then_delivered_once_a_queue_is_bound(database, broker):
+    source = unique_service()
+    [event_id] = write_events(database, source, 1)
+    relay = Relay(source, database, broker.url)
+    try:
+        assert relay.relay_once() == 1  # published with mandatory: returned, nobody bound
+        row = outbox_state(database)[event_id]
+        assert row.published_at is None
+        assert row.attempts == 1
+        assert "unroutable" in row.last_error
+        assert row.next_attempt_at is not None
+        assert relay.relay_once() == 0  # backing off
+
+        probe = broker.bind_probe(source, "thing.created.v1")
+        wait_until(lambda: relay.relay_once() and outbox_state(database)[event_id].published_at, timeout=10)
+    finally:
+        relay.disconnect()
+    assert [m.properties["message_id"] for m in broker.get_all(probe)] == [event_id]
+
+
+def test_relay_keeps_rows_when_the_broker_is_unreachable(database):
+    source = unique_service()
+    write_events(database, source, 2)
+    relay = Relay(source, database, "amqp://guest:guest@127.0.0.1:1/none")
+    with pytest.raises(BROKER_ERRORS):
+        relay.relay_once()
+    rows = outbox_state(database).values()
+    assert all(r.published_at is None and r.attempts == 0 for r in rows)
+
+
+def test_two_relays_on_postgres_never_publish_a_row_twice(pg_database, broker):
+    source = unique_service()
+    probe = broker.bind_probe(source)
+    ids = write_events(pg_database, source, 400)
+    relays = [Relay(source, pg_database, broker.url, batch_size=20) for _ in range(2)]
+    counts = [0, 0]
+
+    def drain(i):
+        while (n := relays[i].relay_once()):
+            counts[i] += n
+
+    threads = [threading.Thread(target=drain, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    for r in relays:
+        r.disconnect()
+    assert sum(counts) == 400
+    received = [m.properties["message_id"] for m in broker.get_all(probe)]
+    assert sorted(received) == sorted(ids)
