@@ -1,0 +1,166 @@
+"""End-to-end harness: the platform started exactly as `make run` starts it, and a real browser.
+
+Fixtures:
+- `platform`: starts scripts/platform.py on its own ports (base 18000), var dir and SQLite files
+  (the `make run` default), waits until the gateway reports every service ready; stops it at
+  the end. Set EF_E2E_DB=postgres to run it on PostgreSQL instead.
+- `mails`: reads the mail catcher (wait for a message to an address, extract links).
+- `browser` / `page`: headless Debian Chromium driven by Playwright (never a downloaded browser).
+- `a11y`: runs axe-core on the current page and fails on serious or critical violations.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+PORT_BASE = int(os.environ.get("EF_E2E_PORT_BASE", "18000"))
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+def wait_until(predicate, timeout: float = 30.0, interval: float = 0.2, message: str = "condition"):
+    """Poll `predicate` until it returns a truthy value (returned) or fail after `timeout`."""
+    deadline = time.monotonic() + timeout
+    last_exc = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as exc:  # keep polling; report the last error on timeout
+            last_exc = exc
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}" + (f" (last error: {last_exc})" if last_exc else ""))
+
+
+@dataclass
+class Platform:
+    base_url: str
+    mailcatcher_url: str
+    var_dir: Path
+    port_base: int
+
+    def service_url(self, offset: int) -> str:
+        return f"http://127.0.0.1:{self.port_base + offset}"
+
+
+class Mails:
+    def __init__(self, url: str):
+        self.url = url
+
+    def all(self) -> list[dict]:
+        return requests.get(f"{self.url}/messages", timeout=5).json()
+
+    def get(self, message_id: str) -> dict:
+        return requests.get(f"{self.url}/messages/{message_id}", timeout=5).json()
+
+    def wait_for(self, to: str, subject_contains: str = "", timeout: float = 30.0) -> dict:
+        def find():
+            for summary in self.all():
+                recipients = summary.get("to") or []
+                recipients = recipients if isinstance(recipients, list) else [recipients]
+                if any(to.lower() in r.lower() for r in recipients) and subject_contains in summary.get("subject", ""):
+                    return self.get(summary["id"])
+            return None
+
+        return wait_until(find, timeout, message=f"an e-mail to {to} ({subject_contains!r})")
+
+    @staticmethod
+    def links(message: dict) -> list[str]:
+        return re.findall(r"https?://[^\s<>\"']+", message.get("text") or "")
+
+
+@pytest.fixture(scope="session")
+def platform(tmp_path_factory):
+    var_dir = tmp_path_factory.mktemp("platform-var")
+    log_path = var_dir / "platform.log"
+    env = dict(os.environ, EF_PG_PREFIX=f"ef_e2e_{os.getpid()}")
+    cmd = [sys.executable, str(ROOT / "scripts" / "platform.py"), "run", "--port-base", str(PORT_BASE),
+           "--var-dir", str(var_dir), "--db", os.environ.get("EF_E2E_DB", "sqlite")]
+    log_file = open(log_path, "w")
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+    base_url = f"http://127.0.0.1:{PORT_BASE}"
+    try:
+        def ready():
+            if proc.poll() is not None:
+                raise RuntimeError(f"platform exited with {proc.returncode}")
+            return requests.get(f"{base_url}/health", timeout=2).status_code == 200
+
+        try:
+            wait_until(ready, timeout=120, interval=0.5, message="the platform to be ready")
+        except AssertionError:
+            print(log_path.read_text()[-20000:])
+            raise
+        yield Platform(base_url, f"http://127.0.0.1:{PORT_BASE + 80}", var_dir, PORT_BASE)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        log_file.close()
+        if os.environ.get("EF_E2E_DB") == "postgres":
+            _drop_databases(env["EF_PG_PREFIX"])
+
+
+def _drop_databases(prefix: str) -> None:
+    import psycopg
+
+    with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as conn:
+        for (name,) in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", (prefix + "_%",)).fetchall():
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def mails(platform) -> Mails:
+    return Mails(platform.mailcatcher_url)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `make install-system` (scripts/install-system-deps.sh)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(locale="fr-FR", viewport={"width": 390, "height": 844})  # a phone first
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def a11y():
+    """Call a11y(page) on every page a journey visits: no serious or critical axe violation."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    axe = Axe()
+
+    def check(page):
+        results = axe.run(page)
+        bad = [v for v in results.response["violations"] if v.get("impact") in ("serious", "critical")]
+        assert not bad, f"accessibility violations on {page.url}:\n" + "\n".join(
+            f"- {v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}" for v in bad)
+
+    return check
