@@ -70,8 +70,11 @@ def readiness(settings: ServiceSettings, db: Database, broker: BrokerProbe,
     ok, detail = broker.check()
     checks["broker"] = {"ok": ok} if ok else {"ok": False, "error": detail}
     if checks["database"]["ok"]:
-        lag = outbox_lag(db)
-        checks["outbox"] = {"ok": lag["oldest_age_seconds"] < settings.outbox_lag_alert_seconds, **lag}
+        try:
+            lag = outbox_lag(db)
+            checks["outbox"] = {"ok": lag["oldest_age_seconds"] < settings.outbox_lag_alert_seconds, **lag}
+        except Exception as exc:  # e.g. migrations not applied yet
+            checks["outbox"] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
     for name, fn in extra.items():
         try:
             ok, detail = fn()
