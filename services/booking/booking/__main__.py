@@ -5,6 +5,7 @@ from servicekit.cli import ServiceCommands, main
 
 from booking.app import create_app
 from booking.settings import get_settings
+from booking.worker import create_worker
 
 COMMANDS = ServiceCommands(
     name="booking",
@@ -12,6 +13,7 @@ COMMANDS = ServiceCommands(
     load_settings=get_settings,
     migrations_dir=Path(__file__).resolve().parent.parent / "migrations",
     app_factory=create_app,
+    worker_factory=create_worker,
 )
 
 if __name__ == "__main__":

@@ -1,12 +1,14 @@
 from pathlib import Path
 
-from servicekit.db import Database
+from servicekit.projections import families as families_projection
 from servicekit.web import create_app as create_service_app
 
+from booking.db import get_db
+from booking.models import families
 from booking.settings import get_settings
 
 
 def create_app():
-    settings = get_settings()
-    return create_service_app(settings, Database(settings.database_url),
-                              Path(__file__).with_name("openapi.yaml"), "booking.api")
+    app = create_service_app(get_settings(), get_db(), Path(__file__).with_name("openapi.yaml"), "booking.api")
+    families_projection.install_api(app, families)
+    return app

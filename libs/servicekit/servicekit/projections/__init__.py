@@ -1,0 +1,1 @@
+"""Local read models (projections) that several services build from other services' events."""
