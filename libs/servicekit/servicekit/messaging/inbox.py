@@ -18,15 +18,17 @@ def claim(session: Session, consumer: str, event_id: str) -> bool:
     """
     values = {"consumer": consumer, "event_id": event_id, "processed_at": datetime.now(timezone.utc)}
     dialect = session.get_bind().dialect.name
+    # RETURNING says whether the row went in (rowcount is not reliable across drivers).
     if dialect == "postgresql":
-        stmt = postgresql.insert(inbox).values(**values).on_conflict_do_nothing()
-    elif dialect == "sqlite":
-        stmt = sqlite.insert(inbox).values(**values).on_conflict_do_nothing()
-    else:
-        exists = session.execute(
+        stmt = postgresql.insert(inbox).values(**values).on_conflict_do_nothing().returning(inbox.c.event_id)
+        return session.execute(stmt).first() is not None
+    if dialect == "sqlite":
+        stmt = sqlite.insert(inbox).values(**values).on_conflict_do_nothing().returning(inbox.c.event_id)
+        return session.execute(stmt).first() is not None
+    exists = session.execute(
             sa.select(sa.literal(1)).where(inbox.c.consumer == consumer, inbox.c.event_id == event_id)
-        ).first()
-        if exists:
-            return False
-        stmt = inbox.insert().values(**values)
-    return session.execute(stmt).rowcount == 1
+    ).first()
+    if exists:
+        return False
+    session.execute(inbox.insert().values(**values))
+    return True
