@@ -1,0 +1,1 @@
+"""Billing service: invoices per family and commune, payments, credits."""

@@ -1,0 +1,1 @@
+"""Billing's internal HTTP API (operations named in openapi.yaml)."""

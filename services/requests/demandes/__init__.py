@@ -1,0 +1,1 @@
+"""Requests service (package `demandes`, never `requests`): categories, requests, attachments."""

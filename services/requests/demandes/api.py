@@ -1,0 +1,1 @@
+"""The requests service's internal HTTP API (operations named in openapi.yaml)."""

@@ -1,0 +1,11 @@
+"""The requests database of this process."""
+from functools import lru_cache
+
+from servicekit.db import Database
+
+from demandes.settings import get_settings
+
+
+@lru_cache
+def get_db() -> Database:
+    return Database(get_settings().database_url)
