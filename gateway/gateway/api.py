@@ -1,0 +1,63 @@
+"""The public API's operations (named in openapi/gateway.yaml)."""
+from __future__ import annotations
+
+import logging
+
+from flask import current_app, request
+
+from servicekit.web import Problem
+
+from gateway import auth, clients, oidc
+from gateway.jwks import InvalidJWT
+from gateway.web.signin import user_from_claims
+
+log = logging.getLogger(__name__)
+
+ME_FIELDS = ("sub", "email", "name", "family_id", "communes", "agent_of", "platform_role")
+
+
+def list_communes():
+    return clients.identity().get("/internal/communes")
+
+
+def _bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return value.strip() or None
+
+
+def verify_access_token(token: str) -> dict:
+    """identity's access token: signature against its JWKS, iss, aud, exp and scope."""
+    settings = current_app.config["SERVICE_SETTINGS"]
+    try:
+        claims = oidc.provider().jwks.decode(token, issuer=settings.oidc_issuer,
+                                              audience=settings.gateway_api_audience,
+                                              require=["exp", "iat", "sub", "aud", "iss"], leeway=5)
+    except oidc.ProviderError as exc:
+        log.warning("cannot verify bearer token: %s", exc)
+        raise Problem(503, clients.UNAVAILABLE_DETAIL) from exc
+    except InvalidJWT as exc:
+        log.info("bearer token refused: %s", exc)
+        raise Problem(401, "Jeton d'accès invalide ou expiré.") from exc
+    scopes = str(claims.get("scope", "")).split()
+    if settings.gateway_api_scope not in scopes:
+        raise Problem(403, "Ce jeton d'accès n'autorise pas cette lecture.")
+    return claims
+
+
+def me():
+    token = _bearer_token()
+    if token is not None:
+        claims = verify_access_token(token)
+        user = user_from_claims(claims)
+        body = {k: user.get(k) for k in ME_FIELDS}
+        body.update(authenticated_by="bearer", scope=claims.get("scope", ""))
+        return {k: v for k, v in body.items() if v is not None}
+    user = auth.current_user()
+    if user is None:
+        raise Problem(401, "Connectez-vous ou présentez un jeton d'accès.")
+    body = {k: user.get(k) for k in ME_FIELDS}
+    body["authenticated_by"] = "session"
+    return {k: v for k, v in body.items() if v is not None}

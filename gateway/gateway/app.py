@@ -1,0 +1,107 @@
+"""The gateway's app: the public API (connexion, `openapi/gateway.yaml`) and the pages (Flask).
+
+Everything user-facing is French; every failure is a French page for browsers and
+problem+json under `/api/`.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from pathlib import Path
+
+import connexion
+from connexion.resolver import RelativeResolver
+from flask import Flask, g, request, session, url_for
+from flask_wtf.csrf import CSRFProtect
+
+from servicekit import web as service_web
+from servicekit.db import Database
+
+from gateway import auth, errors, oidc, sessions
+from gateway.settings import GatewaySettings, get_settings
+
+log = logging.getLogger(__name__)
+
+SPEC = Path(__file__).resolve().parent.parent / "openapi" / "gateway.yaml"
+
+# Header navigation: (label, endpoint). An entry is shown only when its endpoint exists.
+NAVIGATION = [
+    ("Accueil", "pages.home"),
+    ("Ma famille", "famille.index"),
+    ("Mes réservations", "reservations.index"),
+    ("Mes factures", "factures.index"),
+    ("Mes demandes", "demandes.index"),
+]
+
+# Paths whose POSTs carry no gateway CSRF token: the bearer-token API, identity's own pages
+# (identity checks its own CSRF token) and the server-to-server back-channel logout.
+CSRF_EXEMPT_PREFIXES = ("/api/", "/oidc/", "/auth/backchannel-logout")
+
+csrf = CSRFProtect()
+
+
+def create_app(settings: GatewaySettings | None = None, db: Database | None = None) -> connexion.FlaskApp:
+    settings = settings or get_settings()
+    db = db or Database(settings.database_url)
+    app = connexion.FlaskApp("gateway")
+    app.add_api(SPEC, resolver=RelativeResolver("gateway.api"), strict_validation=True,
+                validate_responses=False, pythonic_params=True)
+    flask_app: Flask = app.app
+    _configure(flask_app, settings, db)
+    return app
+
+
+def _configure(flask_app: Flask, settings: GatewaySettings, db: Database) -> None:
+    flask_app.config.update(
+        SERVICE_SETTINGS=settings,
+        SERVICE_DB=db,
+        SECRET_KEY=settings.gateway_secret_key,
+        SESSION_COOKIE_NAME="ef_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
+        PERMANENT_SESSION_LIFETIME=timedelta(seconds=settings.session_idle_seconds),
+        SESSION_REFRESH_EACH_REQUEST=True,
+        WTF_CSRF_CHECK_DEFAULT=False,
+        # The token lives in the session, which has its own lifetimes.
+        WTF_CSRF_TIME_LIMIT=None,
+        MAX_CONTENT_LENGTH=25 * 1024 * 1024,
+        TEMPLATES_AUTO_RELOAD=settings.ef_env == "development",
+    )
+    flask_app.extensions["ended_sessions"] = sessions.EndedSessions(db)
+    csrf.init_app(flask_app)
+    oidc.install(flask_app, settings)
+    # Correlation id and request metrics, as in every service.
+    service_web._install_request_hooks(flask_app, settings.service)
+
+    @flask_app.before_request
+    def _session_lifetimes():
+        if request.path.startswith("/static/"):
+            return None
+        sessions.enforce_lifetimes(settings, flask_app.extensions["ended_sessions"])
+        return None
+
+    @flask_app.before_request
+    def _csrf():
+        if request.method in ("GET", "HEAD", "OPTIONS") or request.path.startswith(CSRF_EXEMPT_PREFIXES):
+            return None
+        csrf.protect()
+        return None
+
+    @flask_app.context_processor
+    def _layout_context():
+        return {
+            "current_user": auth.current_user(),
+            "active_commune": auth.active_commune(),
+            "agent_communes": auth.agent_communes(),
+            "navigation": [(label, url_for(ep)) for label, ep in NAVIGATION if ep in flask_app.view_functions],
+            "agent_home": url_for("agent.index") if "agent.index" in flask_app.view_functions else None,
+            "is_development": settings.ef_env == "development",
+        }
+
+    from gateway.web import BLUEPRINTS, devmails, health, pages, proxy, signin
+
+    for bp in (pages.bp, signin.bp, proxy.bp, health.bp, devmails.bp, *BLUEPRINTS):
+        flask_app.register_blueprint(bp)
+    csrf.exempt(proxy.bp)
+    errors.install(flask_app)

@@ -1,0 +1,221 @@
+"""Calls from the gateway to the internal services.
+
+One pooled `requests.Session` per service (keep-alive), timeouts on every call, retries only
+for idempotent methods, a 60 s service token minted per call for the signed-in user, the
+correlation id forwarded. Remote failures become `ServiceError` (see `REMOTE_ERRORS`), which the
+app renders as a French page or problem+json; an unreachable or failing service becomes 503.
+
+    from gateway import clients
+    household = clients.identity().get("/internal/me/household")
+    clients.booking().post("/internal/carts", json=..., as_agent=True, idempotency_key=key)
+
+`get/post/put/patch/delete` return the decoded JSON body (None when empty); pass `raw=True` to
+get the `requests.Response` instead (files, CSV, PDF).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import requests as http
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from servicekit import context, tokens
+
+from gateway import auth
+from gateway.settings import SERVICES, get_settings
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT = 2.0
+READ_TIMEOUT = 10.0
+POOL_SIZE = 64  # uvicorn workers run Flask views in a thread pool: one connection per thread
+UNAVAILABLE_DETAIL = "Le service est momentanément indisponible. Réessayez dans quelques minutes."
+
+
+class ServiceError(Exception):
+    """A remote service refused or failed a call. `status` is what the gateway answers."""
+
+    def __init__(self, status: int, detail: str, errors: dict[str, str] | None = None,
+                 service: str | None = None, remote_status: int | None = None):
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.errors = errors or {}
+        self.service = service
+        self.remote_status = remote_status
+
+
+class ServiceUnavailable(ServiceError):
+    def __init__(self, service: str | None = None, remote_status: int | None = None):
+        super().__init__(503, UNAVAILABLE_DETAIL, service=service, remote_status=remote_status)
+
+
+# Remote status -> (gateway status, whether the remote French detail may be shown to the user).
+# 401 means the gateway's own service token was refused: a configuration fault, not the user's.
+REMOTE_ERRORS: dict[int, tuple[int, bool]] = {
+    400: (400, True),
+    401: (503, False),
+    403: (403, True),
+    404: (404, True),
+    409: (409, True),
+    410: (410, True),
+    413: (413, True),
+    415: (415, True),
+    422: (422, True),
+    429: (429, True),
+}
+_FALLBACK_DETAILS = {
+    400: "La demande est invalide.",
+    403: "Vous n'avez pas accès à cette ressource.",
+    404: "Cette ressource est introuvable.",
+    409: "Cette action est en conflit avec l'état actuel.",
+    422: "Certaines informations sont invalides.",
+}
+
+
+def error_from_response(service: str, resp: http.Response) -> ServiceError:
+    """Translate a non-2xx answer with the single table above."""
+    mapped = REMOTE_ERRORS.get(resp.status_code)
+    if mapped is None or mapped[0] == 503:
+        # 5xx, a refused service token or an unexpected status: the user can do nothing about it.
+        log.warning("service %s answered %s", service, resp.status_code)
+        return ServiceUnavailable(service, resp.status_code)
+    status, show_detail = mapped
+    body: dict = {}
+    if "json" in resp.headers.get("Content-Type", ""):
+        try:
+            decoded = resp.json()
+            body = decoded if isinstance(decoded, dict) else {}
+        except ValueError:
+            body = {}
+    detail = body.get("detail") if show_detail else None
+    errors = body.get("errors") if isinstance(body.get("errors"), dict) else None
+    return ServiceError(status, detail or _FALLBACK_DETAILS.get(status, "La demande n'a pas abouti."),
+                        errors, service, resp.status_code)
+
+
+def make_session(retries: bool = True, pool_size: int = POOL_SIZE) -> http.Session:
+    """A keep-alive session; retries (connection errors, 502/503/504) for idempotent methods only."""
+    session = http.Session()
+    retry = Retry(total=2, connect=2, read=1, status=2, backoff_factor=0.1,
+                  status_forcelist=(502, 503, 504), allowed_methods=Retry.DEFAULT_ALLOWED_METHODS,
+                  raise_on_status=False, respect_retry_after_header=False) if retries else Retry(0, read=False)
+    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=retry)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+_sessions: dict[str, http.Session] = {}
+_lock = threading.Lock()
+
+
+def pooled_session(name: str) -> http.Session:
+    """The process-wide pooled session for `name` (a service, or another backend)."""
+    session = _sessions.get(name)
+    if session is None:
+        with _lock:
+            session = _sessions.get(name) or make_session()
+            _sessions[name] = session
+    return session
+
+
+def caller_for(user: dict | None, as_agent: bool = False) -> tokens.Caller:
+    """The identity the service token carries for the current request."""
+    if user is None:
+        # An anonymous visitor (public pages, activation link): the gateway speaks for itself.
+        return tokens.Caller(sub="gateway", role="system", name="anonymous")
+    if as_agent:
+        commune = auth.active_commune()
+        if commune is None:
+            raise ServiceError(403, "Vous n'êtes pas agent de cette commune.")
+        return tokens.Caller(sub=user["sub"], role=commune.get("role", "agent"), commune=commune["slug"],
+                             communes=tuple(c["slug"] for c in auth.agent_communes(user)),
+                             name=user.get("name"))
+    return tokens.Caller(sub=user["sub"], role="parent", family_id=user.get("family_id"),
+                         communes=tuple(c["slug"] for c in user.get("communes") or []), name=user.get("name"))
+
+
+class ServiceClient:
+    def __init__(self, service: str, base_url: str, secret: str, session: http.Session):
+        self.service = service
+        self.base_url = base_url.rstrip("/")
+        self.secret = secret
+        self.session = session
+
+    def request(self, method: str, path: str, *, as_agent: bool = False, caller: tokens.Caller | None = None,
+                idempotency_key: str | None = None, raw: bool = False, headers: dict | None = None,
+                timeout: tuple[float, float] | None = None, **kwargs) -> Any:
+        if caller is None:
+            caller = caller_for(auth.current_user(), as_agent)
+        sent = {"Authorization": f"Bearer {tokens.mint(caller, self.service, self.secret)}",
+                "Accept": "application/json", **(headers or {})}
+        cid = context.get_correlation_id()
+        if cid:
+            sent[context.HEADER] = cid
+        if idempotency_key and method.upper() == "POST":
+            sent["Idempotency-Key"] = idempotency_key
+        try:
+            resp = self.session.request(method.upper(), self.base_url + path, headers=sent,
+                                        timeout=timeout or (CONNECT_TIMEOUT, READ_TIMEOUT), **kwargs)
+        except http.RequestException as exc:
+            log.warning("service %s unreachable: %s", self.service, exc)
+            raise ServiceUnavailable(self.service) from exc
+        if resp.status_code >= 400:
+            raise error_from_response(self.service, resp)
+        if raw:
+            return resp
+        if not resp.content:
+            return None
+        try:
+            return resp.json()
+        except ValueError as exc:
+            log.warning("service %s answered non-JSON on %s %s", self.service, method, path)
+            raise ServiceUnavailable(self.service, resp.status_code) from exc
+
+    def get(self, path: str, **kwargs) -> Any:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs) -> Any:
+        return self.request("POST", path, **kwargs)
+
+    def put(self, path: str, **kwargs) -> Any:
+        return self.request("PUT", path, **kwargs)
+
+    def patch(self, path: str, **kwargs) -> Any:
+        return self.request("PATCH", path, **kwargs)
+
+    def delete(self, path: str, **kwargs) -> Any:
+        return self.request("DELETE", path, **kwargs)
+
+
+def client(service: str) -> ServiceClient:
+    if service not in SERVICES:
+        raise ValueError(f"unknown service {service!r}")
+    settings = get_settings()
+    return ServiceClient(service, settings.service_url(service), settings.service_token_secret,
+                         pooled_session(service))
+
+
+def identity() -> ServiceClient:
+    return client("identity")
+
+
+def booking() -> ServiceClient:
+    return client("booking")
+
+
+def billing() -> ServiceClient:
+    return client("billing")
+
+
+def demandes() -> ServiceClient:
+    """The requests service (named `demandes` here so as not to shadow the HTTP library)."""
+    return client("requests")
+
+
+def notify() -> ServiceClient:
+    return client("notify")

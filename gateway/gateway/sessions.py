@@ -1,0 +1,85 @@
+"""Gateway session lifetimes and single logout.
+
+The session itself is a signed cookie (`ef_session`): nothing to store per visitor. What needs
+to be shared by every gunicorn worker is the set of identity sessions (`sid`) that identity
+ended through back-channel logout: a cookie still carrying such a `sid` is refused. It is a
+small table in the gateway's own database (Alembic migration in gateway/migrations). Rows are
+useless after the absolute session lifetime (no cookie can be older), so they are purged then.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import sqlalchemy as sa
+from flask import flash, session
+
+from servicekit.db import NAMING_CONVENTION, Database
+
+from gateway import auth
+from gateway.settings import GatewaySettings
+
+SUBJECT_PREFIX = "sub:"
+
+metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+ended_sessions = sa.Table(
+    "ended_sessions",
+    metadata,
+    sa.Column("sid", sa.String(255), primary_key=True),
+    sa.Column("ended_at", sa.DateTime(timezone=True), nullable=False, index=True),
+)
+
+
+class EndedSessions:
+    def __init__(self, db: Database, keep: timedelta = timedelta(hours=13)):
+        self.db = db
+        self.keep = keep
+
+    def end(self, sid: str) -> None:
+        """identity ended the session `sid`: every gateway session carrying it is refused."""
+        self._record(sid)
+
+    def end_subject(self, sub: str) -> None:
+        """identity ended all sessions of `sub`: gateway sessions opened before now are refused."""
+        self._record(SUBJECT_PREFIX + sub)
+
+    def _record(self, key: str) -> None:
+        now = datetime.fromtimestamp(auth.now(), timezone.utc)
+        with self.db.transaction() as s:
+            s.execute(sa.delete(ended_sessions).where(ended_sessions.c.ended_at < now - self.keep))
+            s.execute(sa.delete(ended_sessions).where(ended_sessions.c.sid == key))
+            s.execute(sa.insert(ended_sessions).values(sid=key, ended_at=now))
+
+    def is_ended(self, sid: str | None, sub: str | None = None, auth_at: float = 0.0) -> bool:
+        keys = [k for k in (sid, SUBJECT_PREFIX + sub if sub else None) if k]
+        if not keys:
+            return False
+        with self.db.read() as s:
+            rows = s.execute(sa.select(ended_sessions.c.sid, ended_sessions.c.ended_at)
+                             .where(ended_sessions.c.sid.in_(keys))).all()
+        for key, ended_at in rows:
+            if key == sid:
+                return True
+            if ended_at.tzinfo is None:  # SQLite returns naive datetimes
+                ended_at = ended_at.replace(tzinfo=timezone.utc)
+            if ended_at.timestamp() >= auth_at:
+                return True
+        return False
+
+
+def enforce_lifetimes(settings: GatewaySettings, ended: EndedSessions) -> None:
+    """Drop a signed-in session that is idle, too old, or ended by identity; else refresh it."""
+    if "user" not in session:
+        return
+    now = auth.now()
+    idle = now - float(session.get("seen_at", 0))
+    age = now - float(session.get("auth_at", 0))
+    if idle > settings.session_idle_seconds or age > settings.session_absolute_seconds:
+        session.clear()
+        flash("Votre session a expiré. Connectez-vous à nouveau.", "info")
+        return
+    if ended.is_ended(session.get("sid"), session["user"].get("sub"), float(session.get("auth_at", 0))):
+        session.clear()
+        flash("Vous avez été déconnecté.", "info")
+        return
+    session["seen_at"] = now

@@ -1,0 +1,65 @@
+"""The gateway's configuration (environment variables only, read once)."""
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import model_validator
+
+from servicekit.settings import ServiceSettings, load
+
+SERVICE = "gateway"
+DEV_SECRET_KEY = "dev-only-gateway-secret-key-change-me"
+DEV_OIDC_SECRET = "dev-only-gateway-oidc-secret"
+
+
+class GatewaySettings(ServiceSettings):
+    identity_url: str = "http://127.0.0.1:8001"
+    booking_url: str = "http://127.0.0.1:8002"
+    billing_url: str = "http://127.0.0.1:8003"
+    requests_url: str = "http://127.0.0.1:8004"
+    notify_url: str = "http://127.0.0.1:8005"
+    # Browser-facing issuer (through this gateway); server-to-server calls go to IDENTITY_URL.
+    oidc_issuer: str = "http://127.0.0.1:8000/oidc"
+    gateway_oidc_client_id: str = "gateway"
+    gateway_oidc_secret: str = ""
+    gateway_oidc_scope: str = "openid email profile"
+    # Bearer access tokens accepted on /api/: audience and scope they must carry.
+    gateway_api_audience: str = "espace-famille-api"
+    gateway_api_scope: str = "openid"
+    gateway_secret_key: str = ""
+    mailcatcher_url: str = "http://127.0.0.1:1080"
+    # Gateway session: idle and absolute lifetimes (seconds).
+    session_idle_seconds: int = 30 * 60
+    session_absolute_seconds: int = 12 * 3600
+
+    @model_validator(mode="after")
+    def _gateway_secrets(self):
+        if not self.gateway_secret_key:
+            if self.is_production:
+                raise ValueError("GATEWAY_SECRET_KEY is required in production")
+            self.gateway_secret_key = DEV_SECRET_KEY
+        elif self.is_production and len(self.gateway_secret_key) < 32:
+            raise ValueError("GATEWAY_SECRET_KEY must be at least 32 characters in production")
+        if not self.gateway_oidc_secret:
+            if self.is_production:
+                raise ValueError("GATEWAY_OIDC_SECRET is required in production")
+            self.gateway_oidc_secret = DEV_OIDC_SECRET
+        for name in ("identity_url", "booking_url", "billing_url", "requests_url", "notify_url",
+                     "oidc_issuer", "mailcatcher_url", "public_url"):
+            setattr(self, name, getattr(self, name).rstrip("/"))
+        return self
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.ef_env not in ("development", "test")
+
+    def service_url(self, service: str) -> str:
+        return getattr(self, f"{service}_url")
+
+
+SERVICES = ("identity", "booking", "billing", "requests", "notify")
+
+
+@lru_cache
+def get_settings() -> GatewaySettings:
+    return load(GatewaySettings, SERVICE)

@@ -1,0 +1,16 @@
+"""The gateway's page blueprints.
+
+`BLUEPRINTS` lists the account pages' blueprints (famille, agent, activation, invitation);
+`app.create_app` registers each of them after the gateway's own (home, sign-in, proxy,
+health, dev mails). Add a blueprint by importing its module here and appending its `bp`.
+
+The header navigation shows an entry only when its endpoint exists (see
+`gateway.app.NAVIGATION`): "Ma famille" → `famille.index`, "Mes réservations" →
+`reservations.index`, "Mes factures" → `factures.index`, "Mes demandes" → `demandes.index`,
+"Espace agent" → `agent.index`.
+"""
+from __future__ import annotations
+
+from flask import Blueprint
+
+BLUEPRINTS: list[Blueprint] = []

@@ -1,0 +1,80 @@
+"""`/oidc/*` routed unchanged to identity's `/oidc/*` (its OpenID endpoints and sign-in pages).
+
+Method, query, body (streamed), cookies and end-to-end headers go through; identity learns the
+browser-facing origin from X-Forwarded-For/-Proto/-Host. Status, headers (Set-Cookie, Location…)
+and body (streamed, still encoded) come back unchanged. Redirects are not followed.
+"""
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, current_app, request, stream_with_context
+
+from gateway import clients
+from gateway.errors import render_error
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("proxy", __name__)
+
+# Hop-by-hop headers (RFC 9110 §7.6.1) concern one connection, never forwarded.
+HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+              "transfer-encoding", "upgrade", "proxy-connection"}
+CHUNK = 64 * 1024
+
+
+def _session():
+    # No automatic retries: a proxied POST must reach identity at most once.
+    session = clients._sessions.get("identity-proxy")
+    if session is None:
+        with clients._lock:
+            session = clients._sessions.get("identity-proxy") or clients.make_session(retries=False)
+            clients._sessions["identity-proxy"] = session
+    return session
+
+
+def _forward_headers() -> dict[str, str]:
+    headers = {k: v for k, v in request.headers.items()
+               if k.lower() not in HOP_BY_HOP and k.lower() not in ("host", "content-length")}
+    prior = request.headers.get("X-Forwarded-For")
+    client = request.remote_addr or ""
+    headers["X-Forwarded-For"] = f"{prior}, {client}" if prior else client
+    headers["X-Forwarded-Proto"] = request.scheme
+    headers["X-Forwarded-Host"] = request.host
+    return headers
+
+
+@bp.route("/oidc", defaults={"path": ""}, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+@bp.route("/oidc/<path:path>", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+def oidc_proxy(path: str):
+    settings = current_app.config["SERVICE_SETTINGS"]
+    url = f"{settings.identity_url}/oidc/{path}" if path else f"{settings.identity_url}/oidc"
+    has_body = request.method not in ("GET", "HEAD", "OPTIONS") or request.content_length
+    body = request.stream if has_body else None
+    headers = _forward_headers()
+    if has_body and request.content_length is not None:
+        headers["Content-Length"] = str(request.content_length)
+    try:
+        upstream = _session().request(
+            request.method, url, params=request.query_string.decode("latin-1") or None, data=body,
+            headers=headers, stream=True, allow_redirects=False,
+            timeout=(clients.CONNECT_TIMEOUT, clients.READ_TIMEOUT))
+    except clients.http.RequestException as exc:
+        log.warning("identity unreachable through /oidc proxy: %s", exc)
+        return render_error(503)
+    raw = upstream.raw
+    out_headers = [(k, v) for k, v in raw.headers.items() if k.lower() not in HOP_BY_HOP]
+
+    def body_chunks():
+        try:
+            yield from raw.stream(CHUNK, decode_content=False)
+        finally:
+            upstream.close()
+
+    response = Response(stream_with_context(body_chunks()), status=upstream.status_code)
+    response.headers.clear()
+    for k, v in out_headers:
+        response.headers.add(k, v)
+    # Flask must not re-encode or sniff: the body is passed through as identity sent it.
+    response.direct_passthrough = True
+    return response
