@@ -23,6 +23,9 @@ ENV_EXAMPLE = ROOT / ".env.example"
 
 # service name in compose -> its web port (requests' package is `demandes`, the service is `requests`)
 SERVICES = {"identity": 8001, "booking": 8002, "billing": 8003, "requests": 8004, "notify": 8005}
+# Who owns a database (the gateway keeps one small table of its own).
+DATABASE_OWNERS = {svc: (f"{svc}-migrate", f"{svc}-web", f"{svc}-worker") for svc in SERVICES} | {
+    "gateway": ("gateway-migrate", "gateway")}
 BACKING = {"postgres", "rabbitmq"}
 INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
 
@@ -87,7 +90,7 @@ def test_docker_compose_config_accepts_the_file():
 # ------------------------------------------------------------------------- topology
 
 def test_every_process_of_the_platform_is_there(services):
-    expected = set(BACKING) | {"gateway", "mailcatcher"}
+    expected = set(BACKING) | {"gateway", "gateway-migrate", "mailcatcher"}
     for svc in SERVICES:
         expected |= {f"{svc}-migrate", f"{svc}-web", f"{svc}-worker"}
     assert expected <= set(services), f"missing: {sorted(expected - set(services))}"
@@ -98,6 +101,7 @@ def test_commands_are_the_service_cli(services):
         for kind in ("migrate", "web", "worker"):
             assert services[f"{svc}-{kind}"]["command"] == [kind], f"{svc}-{kind}"
     assert services["gateway"]["command"] == ["web"]
+    assert services["gateway-migrate"]["command"] == ["migrate"]
 
 
 def test_images_come_from_the_shared_dockerfile(services):
@@ -107,7 +111,7 @@ def test_images_come_from_the_shared_dockerfile(services):
         build = svc.get("build")
         assert build, f"{name} has no build section"
         assert build["dockerfile"] == "deploy/Dockerfile" and build["context"] == "."
-        component = name.rsplit("-", 1)[0] if name not in ("gateway", "mailcatcher") else name
+        component = name.rsplit("-", 1)[0] if "-" in name else name
         assert build["args"]["SERVICE"] == component, name
         assert svc["image"].startswith(f"espace-famille/{component}:"), name
     assert (ROOT / "deploy" / "Dockerfile").is_file()
@@ -148,8 +152,9 @@ def test_web_and_worker_wait_for_their_migration_and_healthy_backing_services(se
         assert migrate_deps.get("postgres", {}).get("condition") == "service_healthy", f"{svc}-migrate"
 
 
-def test_gateway_waits_for_every_web_to_be_healthy(services):
+def test_gateway_waits_for_its_migration_and_every_web_to_be_healthy(services):
     deps = depends_on(services["gateway"])
+    assert deps.get("gateway-migrate", {}).get("condition") == "service_completed_successfully"
     for svc in SERVICES:
         assert deps.get(f"{svc}-web", {}).get("condition") == "service_healthy", svc
 
@@ -176,19 +181,20 @@ def test_restart_policies(services):
 
 def test_each_service_has_its_own_database(services):
     seen: dict[tuple, str] = {}
-    for svc in SERVICES:
-        urls = {env_of(services[f"{svc}-{kind}"]).get("DATABASE_URL") for kind in ("migrate", "web", "worker")}
-        assert len(urls) == 1 and None not in urls, f"{svc}: migrate/web/worker disagree on DATABASE_URL: {urls}"
+    for owner, containers in DATABASE_OWNERS.items():
+        urls = {env_of(services[c]).get("DATABASE_URL") for c in containers}
+        assert len(urls) == 1 and None not in urls, f"{owner}: {containers} disagree on DATABASE_URL: {urls}"
         url = urlsplit(urls.pop())
-        assert url.scheme.startswith("postgresql"), svc
-        assert url.hostname == "postgres", svc
+        assert url.scheme.startswith("postgresql"), owner
+        assert url.hostname == "postgres", owner
         database, user = url.path.lstrip("/"), url.username
-        assert database == svc and user == svc, f"{svc} uses database {database!r} as {user!r}"
+        assert database == owner and user == owner, f"{owner} uses database {database!r} as {user!r}"
         key = (url.hostname, database)
-        assert key not in seen, f"{svc} shares database {database} with {seen.get(key)}"
-        seen[key] = svc
-    for name in ("gateway", "mailcatcher"):
-        assert "DATABASE_URL" not in env_of(services[name]), f"{name} must not get a service database"
+        assert key not in seen, f"{owner} shares database {database} with {seen.get(key)}"
+        seen[key] = owner
+    for name, svc in services.items():
+        if not any(name in containers for containers in DATABASE_OWNERS.values()):
+            assert "DATABASE_URL" not in env_of(svc), f"{name} must not get a database"
 
 
 def test_postgres_init_creates_every_service_database(services):
@@ -197,11 +203,13 @@ def test_postgres_init_creates_every_service_database(services):
     mounted = re.search(r"\./(deploy/postgres/[^:]+):/docker-entrypoint-initdb\.d/", volumes).group(1)
     script = (ROOT / mounted).read_text()
     loop = re.search(r"for service in ([a-z ]+); do", script)
-    assert loop and set(loop.group(1).split()) == set(SERVICES)
+    assert loop and set(loop.group(1).split()) == set(DATABASE_OWNERS)
     env = env_of(services["postgres"])
-    for svc in SERVICES:
-        password = urlsplit(env_of(services[f"{svc}-web"])["DATABASE_URL"]).password
-        assert env[f"{svc.upper()}_DB_PASSWORD"] == password, f"{svc} password differs from the one postgres gets"
+    for owner, containers in DATABASE_OWNERS.items():
+        password = urlsplit(env_of(services[containers[0]])["DATABASE_URL"]).password
+        assert env[f"{owner.upper()}_DB_PASSWORD"] == password, f"{owner} password differs from the one postgres gets"
+    db = re.search(r"pg_isready .*-d (\w+)", " ".join(services["postgres"]["healthcheck"]["test"])).group(1)
+    assert db == loop.group(1).split()[-1], "postgres turns healthy before the last database is created"
 
 
 def test_all_processes_share_one_broker_vhost_with_the_configured_user(services):
@@ -282,7 +290,8 @@ def test_env_example_documents_every_variable_with_a_comment():
                      "BILLING_DATABASE_URL", "REQUESTS_DATABASE_URL", "NOTIFY_DATABASE_URL", "AMQP_URL",
                      "SERVICE_TOKEN_SECRET", "PUBLIC_URL", "IDENTITY_URL", "BOOKING_URL", "BILLING_URL",
                      "REQUESTS_URL", "NOTIFY_URL", "SMTP_HOST", "SMTP_PORT", "MAILCATCHER_URL",
-                     "OIDC_ISSUER", "GATEWAY_SECRET_KEY", "LOG_LEVEL", "WEB_CONCURRENCY"}
+                     "OIDC_ISSUER", "GATEWAY_SECRET_KEY", "LOG_LEVEL", "WEB_CONCURRENCY",
+                     "GATEWAY_DATABASE_URL", "GATEWAY_OIDC_SECRET", "IDENTITY_SECRET_KEY"}
     assert platform_vars <= set(names), f"missing: {sorted(platform_vars - set(names))}"
 
 
