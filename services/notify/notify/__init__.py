@@ -1,0 +1,1 @@
+"""Notify service: renders and sends the platform's e-mails, records every notification."""

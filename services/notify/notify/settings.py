@@ -1,0 +1,38 @@
+from email.utils import parseaddr
+from functools import lru_cache
+
+from pydantic import Field, field_validator
+
+from servicekit.settings import ServiceSettings, load
+
+SERVICE = "notify"
+
+
+class NotifySettings(ServiceSettings):
+    # Sender of every e-mail, display name included.
+    notify_from: str = "Espace Famille <no-reply@espace-famille.localhost>"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=1025, ge=1, le=65535)  # the development mail catcher
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    smtp_timeout_seconds: float = Field(default=15.0, gt=0)
+    # How often the sending job looks for queued notifications, and how many per run.
+    notify_send_interval_seconds: float = Field(default=2.0, gt=0)
+    notify_send_batch: int = Field(default=50, ge=1)
+    # Retries after an SMTP failure: delay = base * 2^(attempts-1), capped; failed after max.
+    notify_max_attempts: int = Field(default=8, ge=1)
+    notify_retry_base_seconds: float = Field(default=30.0, gt=0)
+    notify_retry_cap_seconds: float = Field(default=3600.0, gt=0)
+
+    @field_validator("notify_from")
+    @classmethod
+    def _must_be_an_address(cls, value: str) -> str:
+        if "@" not in parseaddr(value)[1]:
+            raise ValueError("must be an e-mail address, e.g. 'Espace Famille <no-reply@example.org>'")
+        return value
+
+
+@lru_cache
+def get_settings() -> NotifySettings:
+    return load(NotifySettings, SERVICE)
