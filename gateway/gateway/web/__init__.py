@@ -14,3 +14,8 @@ from __future__ import annotations
 from flask import Blueprint
 
 BLUEPRINTS: list[Blueprint] = []
+
+# Account pages (activation, family space, invitation, agents' families).
+from gateway.web import activation, agent, famille, invitation  # noqa: E402
+
+BLUEPRINTS += [activation.bp, famille.bp, invitation.bp, agent.bp]

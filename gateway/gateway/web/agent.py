@@ -85,7 +85,7 @@ def _page_url(filters: dict, page: int, endpoint: str = "agent.families") -> str
     return url_for(endpoint, **args)
 
 
-@bp.get("/")
+@bp.get("")
 @auth.agent_required
 def index():
     return render_template("agent/index.html", commune=auth.active_commune())
@@ -121,7 +121,7 @@ def register():
         family = clients.identity().post("/internal/agent/families", json=values, as_agent=True)
     except ServiceError as exc:
         errors, summary = form_failure(exc)
-        return _render_families(values, errors, summary, status=exc.status if exc.status != 503 else 503)
+        return _render_families(values, errors, summary, status=exc.status)
     flash(f"La famille {family.get('name') or values['family_name']} est inscrite. "
           f"Un e-mail d'activation va être envoyé à {family.get('login_email') or values['email']}.", "success")
     return redirect(url_for("agent.families"))
