@@ -215,3 +215,8 @@ class Invitation(Base):
     accepted_user_id: Mapped[str | None] = mapped_column(sa.ForeignKey("users.id"))
     source_event_id: Mapped[str | None] = mapped_column(sa.String(36), index=True)
     sent_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+
+# Tables of the OpenID Connect provider (clients, codes, tokens, consents, keys) live in
+# identity/oidc/models.py on this Base; imported here so that Alembic sees them.
+from identity.oidc import models as _oidc_models  # noqa: E402,F401

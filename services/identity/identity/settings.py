@@ -1,5 +1,7 @@
 from functools import lru_cache
 
+from pydantic import Field
+
 from servicekit.settings import ServiceSettings, load
 
 SERVICE = "identity"
@@ -11,6 +13,15 @@ class IdentitySettings(ServiceSettings):
     oidc_issuer: str = "http://127.0.0.1:8000/oidc"
     # Activation links expire after this many hours (field practice: 48 h, re-sendable).
     activation_ttl_hours: int = 48
+    # OpenID Connect provider lifetimes (seconds). Access tokens are short because the gateway
+    # verifies them offline against the JWKS; codes are single-use and short per OIDC practice.
+    oidc_access_token_ttl: int = Field(300, ge=30, le=900)
+    oidc_code_ttl: int = Field(60, ge=5, le=60)
+    oidc_id_token_ttl: int = Field(600, ge=60, le=3600)
+    # A refresh-token family never outlives the SSO session's absolute lifetime.
+    oidc_refresh_token_ttl: int = Field(12 * 3600, ge=300, le=12 * 3600)
+    # Back-channel logout POSTs to relying parties give up after this many seconds.
+    oidc_backchannel_timeout: float = Field(2.0, gt=0, le=10)
 
 
 @lru_cache
