@@ -1,0 +1,63 @@
+"""Single-use e-mailed links (activation, invitation): tokens, hashes, expiry, state.
+
+Pure rules, no I/O. The token is 256 random bits, URL-safe; only its SHA-256 is stored, so a
+copy of the database opens no account.
+"""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta, timezone
+from typing import Literal
+
+TOKEN_BYTES = 32  # 256 bits (the rule is at least 128)
+
+LinkState = Literal["valid", "expired", "used", "superseded"]
+
+DEAD_LINK_MESSAGES: dict[str, str] = {
+    "expired": "Ce lien a expiré. Demandez à votre mairie de vous en envoyer un nouveau.",
+    "used": "Ce lien a déjà été utilisé. Connectez-vous avec votre adresse e-mail et votre mot de passe.",
+    "superseded": "Ce lien n'est plus valable : un lien plus récent vous a été envoyé. "
+                  "Utilisez le dernier e-mail reçu.",
+}
+INVITATION_DEAD_LINK_MESSAGES: dict[str, str] = {
+    **DEAD_LINK_MESSAGES,
+    "expired": "Cette invitation a expiré. Demandez à la personne qui vous a invité(e) de vous en envoyer une nouvelle.",
+    "superseded": "Cette invitation n'est plus valable : une invitation plus récente vous a été envoyée.",
+}
+UNKNOWN_LINK_MESSAGE = "Ce lien n'est pas valable. Vérifiez que vous avez copié l'adresse complète."
+
+
+def new_token() -> tuple[str, str]:
+    """A fresh token and the hash to store."""
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    return token, hash_token(token)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def expiry(now: datetime, ttl_hours: int) -> datetime:
+    return now + timedelta(hours=ttl_hours)
+
+
+def link_state(now: datetime, expires_at: datetime, used_at: datetime | None,
+               superseded_at: datetime | None) -> LinkState:
+    """Used wins over superseded wins over expired: the parent is told the most useful thing."""
+    if used_at is not None:
+        return "used"
+    if superseded_at is not None:
+        return "superseded"
+    if as_utc(now) >= as_utc(expires_at):
+        return "expired"
+    return "valid"
+
+
+def as_utc(moment: datetime) -> datetime:
+    """SQLite gives back naive datetimes; every moment here is UTC."""
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
+
+
+def link_url(public_url: str, kind: Literal["activation", "invitation"], token: str) -> str:
+    return f"{public_url.rstrip('/')}/{kind}/{token}"
