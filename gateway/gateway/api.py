@@ -16,8 +16,11 @@ log = logging.getLogger(__name__)
 ME_FIELDS = ("sub", "email", "name", "family_id", "communes", "agent_of", "platform_role")
 
 
+JSON = {"Content-Type": "application/json"}
+
+
 def list_communes():
-    return clients.identity().get("/internal/communes")
+    return clients.identity().get("/internal/communes"), 200, JSON
 
 
 def _bearer_token() -> str | None:
@@ -54,10 +57,10 @@ def me():
         user = user_from_claims(claims)
         body = {k: user.get(k) for k in ME_FIELDS}
         body.update(authenticated_by="bearer", scope=claims.get("scope", ""))
-        return {k: v for k, v in body.items() if v is not None}
+        return {k: v for k, v in body.items() if v is not None}, 200, JSON
     user = auth.current_user()
     if user is None:
         raise Problem(401, "Connectez-vous ou présentez un jeton d'accès.")
     body = {k: user.get(k) for k in ME_FIELDS}
     body["authenticated_by"] = "session"
-    return {k: v for k, v in body.items() if v is not None}
+    return {k: v for k, v in body.items() if v is not None}, 200, JSON

@@ -43,7 +43,10 @@ csrf = CSRFProtect()
 def create_app(settings: GatewaySettings | None = None, db: Database | None = None) -> connexion.FlaskApp:
     settings = settings or get_settings()
     db = db or Database(settings.database_url)
-    app = connexion.FlaskApp("gateway")
+    # root_path given explicitly: run from the repository root, "gateway" is also a folder name.
+    package_dir = Path(__file__).resolve().parent
+    app = connexion.FlaskApp(__name__, server_args={"root_path": str(package_dir)},
+                             specification_dir=package_dir)
     app.add_api(SPEC, resolver=RelativeResolver("gateway.api"), strict_validation=True,
                 validate_responses=False, pythonic_params=True)
     flask_app: Flask = app.app

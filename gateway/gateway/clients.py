@@ -19,6 +19,7 @@ import threading
 from typing import Any
 
 import requests as http
+from flask import current_app, has_app_context
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
@@ -192,10 +193,17 @@ class ServiceClient:
         return self.request("DELETE", path, **kwargs)
 
 
+def _settings():
+    # The running app's settings (tests build apps with their own); the environment's otherwise.
+    if has_app_context():
+        return current_app.config["SERVICE_SETTINGS"]
+    return get_settings()
+
+
 def client(service: str) -> ServiceClient:
     if service not in SERVICES:
         raise ValueError(f"unknown service {service!r}")
-    settings = get_settings()
+    settings = _settings()
     return ServiceClient(service, settings.service_url(service), settings.service_token_secret,
                          pooled_session(service))
 

@@ -1,0 +1,164 @@
+"""Test helpers: settings, migrated databases, real loopback HTTP servers, RSA keys."""
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+import time
+from pathlib import Path
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
+from werkzeug.serving import make_server
+
+from servicekit import migrations
+from servicekit.settings import load
+
+from gateway.settings import GatewaySettings
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def make_settings(tmp_path: Path, **env: str) -> GatewaySettings:
+    base = {
+        "EF_ENV": "test",
+        "EF_VAR_DIR": str(tmp_path),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'gateway.db'}",
+        "LOG_FORMAT": "text",
+    }
+    base.update(env)
+    settings = load(GatewaySettings, "gateway", base)
+    return settings
+
+
+def migrate(settings: GatewaySettings) -> None:
+    migrations.upgrade(MIGRATIONS, settings.database_url)
+
+
+def closed_port() -> int:
+    """A loopback port nobody listens on (bound then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve(wsgi_app):
+    """Run a WSGI app on a real loopback port in a thread; yield its base URL."""
+    server = make_server("127.0.0.1", 0, wsgi_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(5)
+
+
+class SigningKey:
+    """An RSA key with a kid, to sign tokens the way identity does."""
+
+    def __init__(self, kid: str):
+        self.kid = kid
+        self.private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+    def jwk(self) -> dict:
+        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.private.public_key()))
+        jwk.update(kid=self.kid, use="sig", alg="RS256")
+        return jwk
+
+    def sign(self, claims: dict, kid: str | None = None) -> str:
+        return jwt.encode(claims, self.private, algorithm="RS256", headers={"kid": kid or self.kid})
+
+
+def access_claims(issuer: str, audience: str = "espace-famille-api", ttl: int = 300, **extra) -> dict:
+    now = int(time.time())
+    claims = {"iss": issuer, "aud": audience, "sub": "user-123", "iat": now, "exp": now + ttl,
+              "scope": "openid profile email", "client_id": "demo-portal"}
+    claims.update(extra)
+    return claims
+
+
+def session_cookie(flask_app, data: dict) -> str:
+    """A gateway session cookie value, signed with the app's secret (as after sign-in)."""
+    return flask_app.session_interface.get_signing_serializer(flask_app).dumps(data)
+
+
+def sign_in(client, flask_app, user: dict, now: float, **extra) -> None:
+    data = {"user": user, "auth_at": now, "seen_at": now, "_permanent": True, **extra}
+    client.cookies.set("ef_session", session_cookie(flask_app, data), domain="testserver.local", path="/")
+
+
+PARENT = {"sub": "parent-1", "email": "parent@example.org", "name": "Camille Martin", "family_id": "fam-1",
+          "communes": [{"slug": "heillecourt", "name": "Heillecourt"}], "agent_of": [], "platform_role": None}
+AGENT = {"sub": "agent-1", "email": "agent@example.org", "name": "Alex Agent", "family_id": None,
+         "communes": [], "agent_of": [{"slug": "heillecourt", "name": "Heillecourt", "role": "agent"},
+                                      {"slug": "ludres", "name": "Ludres", "role": "admin"}],
+         "platform_role": None}
+
+
+class FakeIdentity:
+    """A stand-in for identity's OpenID endpoints, signing with test keys (unit tests only:
+    integration tests use the real identity process)."""
+
+    def __init__(self, issuer: str, client_id: str = "gateway", client_secret: str = "dev-only-gateway-oidc-secret"):
+        from flask import Flask, jsonify, request
+        import base64
+        import hashlib
+
+        self.issuer = issuer
+        self.key = SigningKey("key-1")
+        self.keys = [self.key]
+        self.codes: dict[str, dict] = {}
+        self.claims: dict = {}
+        self.token_requests: list[dict] = []
+        app = Flask("fake_identity")
+        path = "/oidc"
+
+        @app.get(f"{path}/.well-known/openid-configuration")
+        def discovery():
+            return jsonify(issuer=issuer, authorization_endpoint=f"{issuer}/authorize",
+                           token_endpoint=f"{issuer}/token", userinfo_endpoint=f"{issuer}/userinfo",
+                           jwks_uri=f"{issuer}/jwks", end_session_endpoint=f"{issuer}/logout",
+                           id_token_signing_alg_values_supported=["RS256"],
+                           code_challenge_methods_supported=["S256"])
+
+        @app.get(f"{path}/jwks")
+        def jwks():
+            return jsonify(keys=[k.jwk() for k in self.keys])
+
+        @app.post(f"{path}/token")
+        def token():
+            form = request.form.to_dict()
+            self.token_requests.append({"form": form, "authorization": request.headers.get("Authorization")})
+            expected = "Basic " + base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
+            if request.headers.get("Authorization") != expected:
+                return jsonify(error="invalid_client"), 401
+            grant = self.codes.pop(form.get("code"), None)
+            if grant is None:
+                return jsonify(error="invalid_grant"), 400
+            verifier = form.get("code_verifier", "")
+            challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+            if challenge != grant["code_challenge"]:
+                return jsonify(error="invalid_grant", error_description="PKCE"), 400
+            now = int(time.time())
+            id_token = self.key.sign({"iss": issuer, "aud": client_id, "sub": self.claims["sub"], "iat": now,
+                                      "exp": now + 300, "nonce": grant["nonce"], "sid": "sid-1",
+                                      "auth_time": now, **self.claims})
+            return jsonify(access_token="at-" + grant["nonce"], token_type="Bearer", expires_in=300,
+                           id_token=id_token)
+
+        @app.get(f"{path}/userinfo")
+        def userinfo():
+            if not (request.headers.get("Authorization") or "").startswith("Bearer at-"):
+                return jsonify(error="invalid_token"), 401
+            return jsonify(self.claims)
+
+        self.app = app
+
+    def authorize(self, query: dict) -> str:
+        """What identity's authorize endpoint does once the user signed in: issue a code."""
+        code = f"code-{len(self.codes) + 1}"
+        self.codes[code] = {"nonce": query["nonce"], "code_challenge": query["code_challenge"]}
+        return code

@@ -1,0 +1,66 @@
+import pytest
+import requests
+
+from servicekit import tokens
+
+from gateway import clients
+
+
+def response(status: int, body: bytes = b"", content_type: str = "application/problem+json") -> requests.Response:
+    resp = requests.Response()
+    resp.status_code = status
+    resp._content = body
+    resp.headers["Content-Type"] = content_type
+    return resp
+
+
+def test_validation_problem_keeps_french_detail_and_field_errors():
+    err = clients.error_from_response("identity", response(
+        422, b'{"status": 422, "detail": "Certaines informations sont invalides.", "errors": {"email": "Adresse invalide."}}'))
+    assert type(err) is clients.ServiceError
+    assert (err.status, err.detail, err.errors) == (422, "Certaines informations sont invalides.", {"email": "Adresse invalide."})
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504, 401, 405])
+def test_server_faults_and_refused_service_tokens_become_unavailable(status):
+    err = clients.error_from_response("booking", response(status, b'{"detail": "Traceback..."}'))
+    assert isinstance(err, clients.ServiceUnavailable)
+    assert err.status == 503 and err.detail == clients.UNAVAILABLE_DETAIL and err.remote_status == status
+
+
+def test_not_found_without_body_gets_a_french_fallback():
+    err = clients.error_from_response("billing", response(404, b"", "text/plain"))
+    assert err.status == 404 and err.detail == "Cette ressource est introuvable."
+
+
+def test_parent_caller_carries_family_and_communes(flask_app):
+    user = {"sub": "u1", "name": "Camille", "family_id": "f1",
+            "communes": [{"slug": "heillecourt", "name": "Heillecourt"}], "agent_of": []}
+    caller = clients.caller_for(user)
+    assert caller == tokens.Caller(sub="u1", role="parent", family_id="f1", communes=("heillecourt",), name="Camille")
+
+
+def test_agent_caller_uses_the_active_commune_and_its_role(flask_app):
+    user = {"sub": "a1", "name": "Alex", "agent_of": [{"slug": "heillecourt", "name": "H", "role": "agent"},
+                                                      {"slug": "ludres", "name": "L", "role": "admin"}]}
+    with flask_app.test_request_context("/"):
+        from flask import session
+        session["user"] = user
+        session["commune"] = "ludres"
+        caller = clients.caller_for(user, as_agent=True)
+        assert (caller.role, caller.commune, caller.communes) == ("admin", "ludres", ("heillecourt", "ludres"))
+        session["commune"] = "nancy"  # not one of theirs
+        with pytest.raises(clients.ServiceError) as exc:
+            clients.caller_for(user, as_agent=True)
+        assert exc.value.status == 403
+
+
+def test_anonymous_visitor_is_the_gateway_itself():
+    caller = clients.caller_for(None)
+    assert (caller.sub, caller.role) == ("gateway", "system")
+
+
+def test_retries_only_for_idempotent_methods():
+    retry = clients.make_session().get_adapter("http://x").max_retries
+    assert "GET" in retry.allowed_methods and "PUT" in retry.allowed_methods
+    assert "POST" not in retry.allowed_methods and "PATCH" not in retry.allowed_methods
