@@ -1,6 +1,7 @@
 from functools import lru_cache
 
 from pydantic import Field
+from pydantic import model_validator
 
 from servicekit.settings import ServiceSettings, load
 
@@ -22,6 +23,19 @@ class IdentitySettings(ServiceSettings):
     oidc_refresh_token_ttl: int = Field(12 * 3600, ge=300, le=12 * 3600)
     # Back-channel logout POSTs to relying parties give up after this many seconds.
     oidc_backchannel_timeout: float = Field(2.0, gt=0, le=10)
+    # Signs identity's own Flask session cookie (CSRF tokens, a sign-in in progress).
+    # Env IDENTITY_SECRET_KEY; required (>= 32 characters) in production.
+    identity_secret_key: str = ""
+
+    @model_validator(mode="after")
+    def _identity_secret_key_rules(self):
+        if not self.identity_secret_key:
+            if self.is_production:
+                raise ValueError("IDENTITY_SECRET_KEY is required in production")
+            self.identity_secret_key = "dev-only-identity-secret-key-change-me"
+        elif self.is_production and len(self.identity_secret_key) < 32:
+            raise ValueError("IDENTITY_SECRET_KEY must be at least 32 characters in production")
+        return self
 
 
 @lru_cache
