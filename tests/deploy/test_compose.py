@@ -136,7 +136,8 @@ def test_web_health_probes_readiness_on_the_service_port(services):
         test = " ".join(services[f"{svc}-web"]["healthcheck"]["test"])
         assert f"127.0.0.1:{port}/health/ready" in test, svc
         assert env_of(services[f"{svc}-web"])["BIND"] == f"0.0.0.0:{port}", svc
-    assert "/health" in " ".join(services["gateway"]["healthcheck"]["test"])
+    assert "127.0.0.1:8000/health/ready" in " ".join(services["gateway"]["healthcheck"]["test"])
+    assert env_of(services["gateway"])["BIND"] == "0.0.0.0:8000"
 
 
 def test_web_and_worker_wait_for_their_migration_and_healthy_backing_services(services):
