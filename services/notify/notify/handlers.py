@@ -45,8 +45,8 @@ def record_notification(session: Session, envelope: Envelope, settings: NotifySe
     }
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     stmt = insert(notifications).values(**values).on_conflict_do_nothing(
-        index_elements=[notifications.c.template, notifications.c.source_event_id])
-    if session.execute(stmt).rowcount != 1:
+        index_elements=[notifications.c.template, notifications.c.source_event_id]).returning(notifications.c.id)
+    if session.execute(stmt).first() is None:  # RETURNING: rowcount is not reliable across drivers
         log.info("notification %s for event %s already recorded", draft.template, envelope.id)
         return None
     log.info("notification %s queued for event %s (%s)", notification_id, envelope.id, envelope.type)

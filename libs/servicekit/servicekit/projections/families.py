@@ -60,14 +60,10 @@ def define_table(metadata: sa.MetaData) -> sa.Table:
 # --- handlers ----------------------------------------------------------------------------------
 def _insert_if_absent(session: Session, table: sa.Table, values: dict) -> bool:
     """Insert the row unless its key exists (concurrent handlers cannot collide). True if inserted."""
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        stmt = postgresql.insert(table).values(**values).on_conflict_do_nothing()
-    elif dialect == "sqlite":
-        stmt = sqlite.insert(table).values(**values).on_conflict_do_nothing()
-    else:  # pragma: no cover - the platform runs on PostgreSQL or SQLite only
-        raise NotImplementedError(dialect)
-    return session.execute(stmt).rowcount == 1
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    # RETURNING says whether the row went in (rowcount is not reliable across drivers).
+    stmt = insert(table).values(**values).on_conflict_do_nothing().returning(table.c.family_id)
+    return session.execute(stmt).first() is not None
 
 
 def _key(table: sa.Table, family_id: str, commune: str):

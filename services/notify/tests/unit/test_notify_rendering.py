@@ -131,8 +131,8 @@ def test_an_unanswered_event_type_is_refused():
 # --- MIME ----------------------------------------------------------------------------------------
 def test_message_is_multipart_alternative_with_the_expected_headers():
     content = draft_for(envelope(activation()), PUBLIC_URL).content
-    mid = message_id_for("1234", "Espace Famille <no-reply@espace-famille.localhost>")
-    assert mid == "<notification.1234@espace-famille.localhost>"
+    mid = message_id_for("c1113f40-add1-4474-9be9-fdf6ce011d2f", "Espace Famille <no-reply@espace-famille.localhost>")
+    assert mid == "<c1113f40add144749be9fdf6ce011d2f@espace-famille.localhost>"
     msg = build_message(sender="Espace Famille <no-reply@espace-famille.localhost>", recipient="parent@example.org",
                         subject=content.subject, text=content.text, html=content.html, message_id=mid,
                         date=datetime(2026, 11, 26, 8, 0, tzinfo=timezone.utc))
