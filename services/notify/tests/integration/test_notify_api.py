@@ -1,0 +1,132 @@
+"""Notify's internal API: list and retry, with the service token and the tenancy rules."""
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from contracts.identity import ActivationIssued, PasswordResetRequested
+from servicekit import migrations, tokens
+
+import notify
+from notify import app as notify_app, db as notify_db, handlers, settings as notify_settings
+from notify.models import notifications
+from notify_test_support import identity_envelope
+
+pytestmark = pytest.mark.integration
+
+MIGRATIONS = Path(notify.__file__).resolve().parent.parent / "migrations"
+SECRET = "notify-test-service-token-secret-0123456789"
+
+
+@pytest.fixture
+def client(pg_url, monkeypatch):
+    monkeypatch.setenv("NOTIFY_DATABASE_URL", pg_url)
+    monkeypatch.setenv("SERVICE_TOKEN_SECRET", SECRET)
+    monkeypatch.setenv("EF_ENV", "test")
+    for cached in (notify_settings.get_settings, notify_db.get_db):
+        cached.cache_clear()
+    migrations.upgrade(MIGRATIONS, pg_url)
+    yield notify_app.create_app().test_client()
+    notify_db.get_db().dispose()
+    for cached in (notify_settings.get_settings, notify_db.get_db):
+        cached.cache_clear()
+
+
+def record(event) -> str:
+    with notify_db.get_db().transaction() as s:
+        return handlers.record_notification(s, identity_envelope(event), notify_settings.get_settings())
+
+
+def activation(email, commune="heillecourt"):
+    return ActivationIssued(activation_id="a", family_id="f", commune=commune, commune_name=commune.title(),
+                            family_name="Martin", email=email, link="http://127.0.0.1:8000/a/x",
+                            expires_at=datetime.now(timezone.utc) + timedelta(hours=48), existing_account=False)
+
+
+def set_status(notification_id, status):
+    with notify_db.get_db().transaction() as s:
+        s.execute(notifications.update().where(notifications.c.id == notification_id)
+                  .values(status=status, attempts=8, last_error="boom"))
+
+
+def auth(role, commune=None, **kw):
+    caller = tokens.Caller(sub="someone", role=role, commune=commune, **kw)
+    return {"Authorization": "Bearer " + tokens.mint(caller, "notify", SECRET)}
+
+
+OPERATOR = auth("operator")
+
+
+def test_list_filters_by_recipient_and_status_newest_first(client):
+    first = record(activation("Parent@Example.org"))
+    second = record(activation("parent@example.org"))
+    record(activation("other@example.org"))
+    set_status(first, "failed")
+    r = client.get("/internal/notifications", params={"recipient": "PARENT@example.org"}, headers=OPERATOR)
+    assert r.status_code == 200
+    items = r.json()["items"]
+    assert [i["id"] for i in items] == [second, first]
+    assert items[0]["subject"] == "Activez votre Espace Famille — Heillecourt"
+    assert items[0]["status"] == "queued" and items[0]["created_at"].endswith("+00:00")
+    failed = client.get("/internal/notifications", params={"status": "failed"}, headers=OPERATOR).json()["items"]
+    assert [i["id"] for i in failed] == [first]
+    assert failed[0]["last_error"] == "boom"
+
+
+def test_agents_see_only_their_commune(client):
+    mine = record(activation("a@example.org", "heillecourt"))
+    record(activation("b@example.org", "ludres"))
+    record(PasswordResetRequested(reset_id="r", user_id="u", email="c@example.org", link="http://x/r",
+                                  expires_at=datetime.now(timezone.utc)))  # no commune: operators only
+    for role in ("agent", "admin"):
+        items = client.get("/internal/notifications", headers=auth(role, "heillecourt")).json()["items"]
+        assert [i["id"] for i in items] == [mine]
+    assert len(client.get("/internal/notifications", headers=OPERATOR).json()["items"]) == 3
+
+
+@pytest.mark.parametrize("headers", [auth("parent", family_id="f"), auth("agent")], ids=["parent", "agent-no-commune"])
+def test_forbidden_callers(client, headers):
+    r = client.get("/internal/notifications", headers=headers)
+    assert r.status_code == 403
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert "accès" in r.json()["detail"]
+
+
+def test_no_token_is_401(client):
+    assert client.get("/internal/notifications").status_code == 401
+    assert client.post("/internal/notifications/x/retry").status_code == 401
+
+
+def test_bad_filters_are_400(client):
+    r = client.get("/internal/notifications", params={"status": "lost"}, headers=OPERATOR)
+    assert r.status_code == 400
+    assert client.get("/internal/notifications", params={"limit": "0"}, headers=OPERATOR).status_code == 400
+
+
+def test_retry_requeues_a_failed_notification(client):
+    nid = record(activation("a@example.org"))
+    set_status(nid, "failed")
+    r = client.post(f"/internal/notifications/{nid}/retry", headers=auth("agent", "heillecourt"))
+    assert r.status_code == 200
+    body = r.json()
+    assert (body["status"], body["attempts"], body["next_attempt_at"]) == ("queued", 0, None)
+    with notify_db.get_db().read() as s:
+        assert s.execute(sa.select(notifications.c.status).where(notifications.c.id == nid)).scalar() == "queued"
+
+
+def test_retry_refuses_what_is_not_failed(client):
+    nid = record(activation("a@example.org"))
+    r = client.post(f"/internal/notifications/{nid}/retry", headers=OPERATOR)
+    assert r.status_code == 409 and "déjà en file d’envoi" in r.json()["detail"]
+    set_status(nid, "sent")
+    r = client.post(f"/internal/notifications/{nid}/retry", headers=OPERATOR)
+    assert r.status_code == 409 and "déjà envoyé" in r.json()["detail"]
+
+
+def test_retry_of_unknown_or_other_commune_is_404(client):
+    nid = record(activation("a@example.org", "ludres"))
+    set_status(nid, "failed")
+    assert client.post("/internal/notifications/nope/retry", headers=OPERATOR).status_code == 404
+    r = client.post(f"/internal/notifications/{nid}/retry", headers=auth("agent", "heillecourt"))
+    assert r.status_code == 404 and r.json()["detail"] == "Cet e-mail est introuvable."
