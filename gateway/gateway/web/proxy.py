@@ -33,6 +33,25 @@ def _session():
     return session
 
 
+class SizedStream:
+    """The incoming body, read as it is sent on: with a length, requests sends Content-Length
+    (not chunked encoding, which some servers refuse)."""
+
+    def __init__(self, stream, length: int):
+        self.stream = stream
+        self.length = length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def read(self, size: int = -1) -> bytes:
+        return self.stream.read(size)
+
+    def __iter__(self):
+        while chunk := self.stream.read(CHUNK):
+            yield chunk
+
+
 def _forward_headers() -> dict[str, str]:
     headers = {k: v for k, v in request.headers.items()
                if k.lower() not in HOP_BY_HOP and k.lower() not in ("host", "content-length")}
@@ -49,11 +68,14 @@ def _forward_headers() -> dict[str, str]:
 def oidc_proxy(path: str):
     settings = current_app.config["SERVICE_SETTINGS"]
     url = f"{settings.identity_url}/oidc/{path}" if path else f"{settings.identity_url}/oidc"
-    has_body = request.method not in ("GET", "HEAD", "OPTIONS") or request.content_length
-    body = request.stream if has_body else None
+    length = request.content_length
+    if length:
+        body = SizedStream(request.stream, length)
+    elif request.headers.get("Transfer-Encoding", "").lower() == "chunked":
+        body = iter(lambda: request.stream.read(CHUNK), b"")  # sent on chunked, as received
+    else:
+        body = None
     headers = _forward_headers()
-    if has_body and request.content_length is not None:
-        headers["Content-Length"] = str(request.content_length)
     try:
         upstream = _session().request(
             request.method, url, params=request.query_string.decode("latin-1") or None, data=body,
