@@ -4,6 +4,7 @@ from pathlib import Path
 from servicekit.cli import ServiceCommands, main
 
 from identity.app import create_app
+from identity.oidc.commands import COMMANDS as OIDC_COMMANDS
 from identity.settings import get_settings
 
 COMMANDS = ServiceCommands(
@@ -12,6 +13,7 @@ COMMANDS = ServiceCommands(
     load_settings=get_settings,
     migrations_dir=Path(__file__).resolve().parent.parent / "migrations",
     app_factory=create_app,
+    extra={**OIDC_COMMANDS},
 )
 
 if __name__ == "__main__":

@@ -100,3 +100,80 @@ def running_provider(database_url: str, **env):
                 os.environ[key] = value
         identity_settings.get_settings.cache_clear()
         identity_db.get_db.cache_clear()
+
+
+# --- a browser and a relying party, for the flow tests -----------------------------------------
+from urllib.parse import parse_qs, urlsplit  # noqa: E402
+
+GW_REDIRECT = "http://127.0.0.1:8000/auth/callback"
+PORTAL_REDIRECT = "http://127.0.0.1:8765/callback"
+PORTAL_LOGOUT = "http://127.0.0.1:8765/logged-out"
+
+
+class Browser:
+    """A user agent signed in at the provider, and the relying party's side of the flow."""
+
+    def __init__(self, provider, user=None, signed_in=True):
+        self.p = provider
+        self.http = provider.client()
+        self.user = user or make_user(provider.db)
+        self.sid = None
+        if signed_in:
+            self.sign_in()
+
+    def sign_in(self):
+        self.sid, cookie = open_sso_session(self.p.db, self.user.id)
+        self.http.set_cookie("ef_sso", cookie, path="/oidc")
+
+    def authorize(self, client_id="gateway", redirect_uri=GW_REDIRECT, scope="openid profile email", **extra):
+        self.verifier, challenge = pkce_pair()
+        params = {"response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri, "scope": scope,
+                  "state": "state-123", "nonce": extra.pop("nonce", pkce_pair()[0][:20]),
+                  "code_challenge": challenge, "code_challenge_method": "S256", **extra}
+        self.params = {k: v for k, v in params.items() if v is not None}
+        return self.http.get("/oidc/authorize", query_string=self.params)
+
+    def code(self, resp=None, **kw):
+        resp = resp if resp is not None else self.authorize(**kw)
+        assert resp.status_code == 302, resp.data[:300]
+        query = parse_qs(urlsplit(resp.headers["Location"]).query)
+        assert "code" in query, query
+        assert query["state"] == ["state-123"]
+        return query["code"][0]
+
+    def exchange(self, code, client=("gateway", "gateway-secret"), redirect_uri=GW_REDIRECT, verifier=None):
+        data = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
+                "code_verifier": verifier or self.verifier}
+        if client[1] is None:
+            return self.http.post("/oidc/token", data={**data, "client_id": client[0]})
+        return self.http.post("/oidc/token", data=data, auth=client)
+
+    def refresh(self, refresh_token, client=("gateway", "gateway-secret")):
+        return self.http.post("/oidc/token", data={"grant_type": "refresh_token", "refresh_token": refresh_token},
+                              auth=client)
+
+    def tokens(self, **kw):
+        resp = self.exchange(self.code(**kw))
+        assert resp.status_code == 200, resp.json
+        return resp.json
+
+    def userinfo(self, access_token):
+        return self.http.get("/oidc/userinfo", headers={"Authorization": f"Bearer {access_token}"})
+
+
+def verify(provider, token, audience, typ=None):
+    import jwt
+
+    jwks = jwt.PyJWKSet.from_dict(provider.client().get("/oidc/jwks").json)
+    header = jwt.get_unverified_header(token)
+    if typ:
+        assert header["typ"] == typ
+    key = next(k for k in jwks.keys if k.key_id == header["kid"])
+    return jwt.decode(token, key.key, algorithms=["RS256"], audience=audience, issuer=ISSUER)
+
+
+def error_of(resp):
+    assert resp.status_code == 302, resp.data[:300]
+    return parse_qs(urlsplit(resp.headers["Location"]).query)
+
+
