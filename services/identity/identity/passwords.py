@@ -97,9 +97,14 @@ def check_policy(password: str, email: str | None = None) -> list[str]:
 _DECORATION = "0123456789!?.,;:*_-+=@#$%&/ "
 
 
+# Runs of digits and keyboard rows ("1234567890123", "azertyuiopqsd"): the first guesses.
+_SEQUENCES = tuple(run * 10 for run in ("0123456789", "9876543210", "azertyuiopqsdfghjklmwxcvbn",
+                                        "qwertyuiopasdfghjklzxcvbnm", "abcdefghijklmnopqrstuvwxyz"))
+
+
 def _is_common(folded: str) -> bool:
     common = common_passwords()
-    if folded in common:
+    if folded in common or any(folded in run for run in _SEQUENCES):
         return True
     base = folded.rstrip(_DECORATION)
     return base != folded and len(base) >= 4 and base in common
