@@ -5,7 +5,9 @@ from servicekit.cli import ServiceCommands, main
 
 from identity.app import create_app
 from identity.oidc.commands import COMMANDS as OIDC_COMMANDS
+from identity.seed import COMMANDS as ACCOUNT_COMMANDS
 from identity.settings import get_settings
+from identity.worker import create_worker
 
 COMMANDS = ServiceCommands(
     name="identity",
@@ -13,7 +15,8 @@ COMMANDS = ServiceCommands(
     load_settings=get_settings,
     migrations_dir=Path(__file__).resolve().parent.parent / "migrations",
     app_factory=create_app,
-    extra={**OIDC_COMMANDS},
+    worker_factory=create_worker,
+    extra={**OIDC_COMMANDS, **ACCOUNT_COMMANDS},
 )
 
 if __name__ == "__main__":

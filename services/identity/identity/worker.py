@@ -1,0 +1,28 @@
+"""identity's worker: the outbox relay (always) and notify's receipts.
+
+When notify reports that the e-mail answering one of our events left (activation link,
+invitation), the link records `sent_at` so the agent (or the inviting parent) sees it. The
+servicekit inbox makes the handler run once per event, whatever the redeliveries.
+"""
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from contracts.envelope import Envelope
+from contracts.notify import NotificationSent
+from servicekit.messaging.worker import Worker
+
+from identity import households
+from identity.db import get_db
+from identity.settings import get_settings
+
+
+def on_notification_sent(session: Session, envelope: Envelope) -> None:
+    receipt = envelope.payload(NotificationSent)
+    households.record_notification_sent(session, receipt.source_event_id, receipt.sent_at)
+
+
+def create_worker() -> Worker:
+    worker = Worker(get_settings(), get_db())
+    worker.handler("notify", NotificationSent.EVENT_TYPE, name="link_sent")(on_notification_sent)
+    return worker
