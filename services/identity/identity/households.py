@@ -71,18 +71,8 @@ def _me(session: Session, caller: Caller) -> tuple[User, Guardian]:
 
 
 def _password_refusal(password: str, email: str) -> str | None:
-    """The password rules of identity.passwords (a French message if refused)."""
-    check = getattr(passwords, "check_policy", None)
-    if check is None:
-        return None if len(password or "") >= passwords.MIN_LENGTH else (
-            f"Choisissez un mot de passe d'au moins {passwords.MIN_LENGTH} caractères.")
-    try:
-        refusal = check(password, email)
-    except ValueError as exc:
-        return str(exc)
-    if isinstance(refusal, (list, tuple)):
-        return " ".join(str(r) for r in refusal) or None
-    return refusal or None
+    """The password rules of identity.passwords, as one French message (None: accepted)."""
+    return " ".join(passwords.check_policy(password, email)) or None
 
 
 # --- communes ----------------------------------------------------------------------------------

@@ -173,7 +173,7 @@ def _agent_run(args) -> int:
     if args.password_env and not password:
         print(f"add-agent: the variable {args.password_env} is empty or not set", file=sys.stderr)
         return 2
-    refusal = passwords.check_policy(password, args.email) if password and hasattr(passwords, "check_policy") else []
+    refusal = passwords.check_policy(password, args.email) if password else []
     if refusal:
         print(f"add-agent: password refused: {' '.join(refusal)}", file=sys.stderr)
         return 2
