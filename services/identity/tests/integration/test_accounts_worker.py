@@ -70,3 +70,39 @@ def test_worker_consumes_notify_receipts(app):
     worker = create_worker()
     assert [(h.source, h.event_type, h.queue) for h in worker.handlers] == [
         ("notify", "notification.sent.v1", "identity.link_sent")]
+
+
+def test_receipt_travels_through_rabbitmq(client, db, amqp_vhost_url):
+    """The real loop: a notification.sent event on `notify.events` reaches identity's consumer.
+    (The receipt is written in identity's own outbox with source "notify" so identity's relay
+    publishes it to notify's exchange, as notify's relay would.)"""
+    import threading
+
+    from servicekit.messaging.outbox import add_event
+    from servicekit.messaging.worker import Worker
+    from servicekit.testing import wait_until
+
+    from identity.settings import get_settings
+
+    agent = make_agent(db, make_commune(db))
+    email = f"{unique('parent')}@example.org"
+    family_id = register(client, agent, email).json()["id"]
+    issued = [e for e in outbox_events(db, "activation.issued.v1") if e["data"]["email"] == email][0]
+    worker = Worker(get_settings().model_copy(update={"amqp_url": amqp_vhost_url}), db)
+    worker.handler("notify", NotificationSent.EVENT_TYPE, name="link_sent")(on_notification_sent)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        assert worker.ready.wait(30)
+        with db.transaction() as s:
+            add_event(s, "notify", NotificationSent(
+                notification_id=unique("n"), template="activation", recipient=email,
+                source_event_id=issued["id"], source_event_type=issued["type"], sent_at=SENT_AT))
+
+        def sent():
+            with db.read() as s:
+                return s.scalars(sa.select(Activation.sent_at).where(Activation.family_id == family_id)).one()
+        assert wait_until(sent, timeout=30) == SENT_AT
+    finally:
+        worker.stop()
+        thread.join(30)
