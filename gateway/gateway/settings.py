@@ -23,8 +23,9 @@ class GatewaySettings(ServiceSettings):
     gateway_oidc_client_id: str = "gateway"
     gateway_oidc_secret: str = ""
     gateway_oidc_scope: str = "openid email profile"
-    # Bearer access tokens accepted on /api/: audience and scope they must carry.
-    gateway_api_audience: str = "espace-famille-api"
+    # Bearer access tokens accepted on /api/: audience (default PUBLIC_URL, which identity puts
+    # in every access token's `aud` beside the client id) and scope they must carry.
+    gateway_api_audience: str = ""
     gateway_api_scope: str = "openid"
     gateway_secret_key: str = ""
     mailcatcher_url: str = "http://127.0.0.1:1080"
@@ -44,6 +45,8 @@ class GatewaySettings(ServiceSettings):
             if self.is_production:
                 raise ValueError("GATEWAY_OIDC_SECRET is required in production")
             self.gateway_oidc_secret = DEV_OIDC_SECRET
+        if not self.gateway_api_audience:
+            self.gateway_api_audience = self.public_url.rstrip("/")
         for name in ("identity_url", "booking_url", "billing_url", "requests_url", "notify_url",
                      "oidc_issuer", "mailcatcher_url", "public_url"):
             setattr(self, name, getattr(self, name).rstrip("/"))

@@ -72,9 +72,9 @@ class SigningKey:
         return jwt.encode(claims, self.private, algorithm="RS256", headers={"kid": kid or self.kid})
 
 
-def access_claims(issuer: str, audience: str = "espace-famille-api", ttl: int = 300, **extra) -> dict:
+def access_claims(issuer: str, audience: str | list = ("demo-portal", "http://gateway.test"), ttl: int = 300, **extra) -> dict:
     now = int(time.time())
-    claims = {"iss": issuer, "aud": audience, "sub": "user-123", "iat": now, "exp": now + ttl,
+    claims = {"iss": issuer, "aud": list(audience) if isinstance(audience, tuple) else audience, "sub": "user-123", "iat": now, "exp": now + ttl,
               "scope": "openid profile email", "client_id": "demo-portal"}
     claims.update(extra)
     return claims
