@@ -6,10 +6,12 @@ For each backend process count N in --service-procs (default "1,2") it starts, o
   - the HTTP service       `gunicorn -k gthread -w N --threads 8 http_service:app`
   - the gateway            `gunicorn -k gthread -w 2 --threads 8 gateway:app`
 then loads GET /direct, /http and /nameko of the gateway one after the other with `wrk`
-(bounded: a short warm-up, then --duration seconds each, at most 30), runs the reliability
-probe (reliability_probe.py), stops everything it started and writes a Markdown report.
+(bounded: a short warm-up, then --duration seconds each, at most 30) and stops everything
+it started. Then it runs the reliability probe (reliability_probe.py) and the
+psycopg-under-eventlet probe (eventlet_psycopg_probe.py, needs a PostgreSQL: --pg-dsn), and
+writes a Markdown report with the commands and the numbers.
 
-Run with the throwaway venv that has nameko + eventlet + flask + gunicorn + requests:
+Run with the throwaway venv that has nameko + eventlet + flask + gunicorn + requests + psycopg:
 
     /tmp/nameko-venv/bin/python bench/nameko_vs_http/run_bench.py \
         --out bench/results/nameko_vs_http.md
@@ -201,6 +203,8 @@ def main() -> int:
     ap.add_argument("--service-port", type=int, default=18101)
     ap.add_argument("--service-procs", default="1,2",
                     help="comma-separated process counts for each backend service (one measurement set each)")
+    ap.add_argument("--pg-dsn", default="host=127.0.0.1 user=postgres dbname=postgres",
+                    help="PostgreSQL for eventlet_psycopg_probe.py")
     ap.add_argument("--out", type=Path, help="write the Markdown report here")
     args = ap.parse_args()
     if not 1 <= args.duration <= MAX_DURATION:
@@ -217,9 +221,13 @@ def main() -> int:
                             "--amqp", args.amqp], capture_output=True, text=True, timeout=120)
     probe_report = json.loads(probe.stdout) if probe.returncode == 0 else {"error": probe.stdout + probe.stderr[-2000:]}
     print(json.dumps(probe_report, indent=2))
+    pg = subprocess.run([sys.executable, str(HERE / "eventlet_psycopg_probe.py"), "--dsn", args.pg_dsn],
+                        capture_output=True, text=True, timeout=200)
+    pg_report = json.loads(pg.stdout) if pg.returncode == 0 else {"error": pg.stdout + pg.stderr[-2000:]}
+    print(json.dumps(pg_report, indent=2))
 
     if args.out:
-        args.out.write_text(render(args, all_results, load_cmds, commands, probe_report))
+        args.out.write_text(render(args, all_results, load_cmds, commands, probe_report, pg_report))
         print(f"report written to {args.out}")
     return 0
 
@@ -244,7 +252,7 @@ def broker_version(amqp: str) -> str:
         return f"(version unknown: {exc!r})"
 
 
-def render(args, all_results, load_cmds, commands, probe) -> str:
+def render(args, all_results, load_cmds, commands, probe, pg_report) -> str:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
     tables = []
@@ -283,7 +291,7 @@ One run, same machine, everything on 127.0.0.1.
 ```
 # setup (once)
 python3.11 -m venv /tmp/nameko-venv
-/tmp/nameko-venv/bin/pip install nameko eventlet flask gunicorn requests
+/tmp/nameko-venv/bin/pip install nameko eventlet flask gunicorn requests "psycopg[binary]"
 # run (starts and stops the processes below by itself)
 /tmp/nameko-venv/bin/python bench/nameko_vs_http/run_bench.py --duration {args.duration} --connections {args.connections} --service-procs {args.service_procs} --out bench/results/nameko_vs_http.md
 ```
@@ -312,6 +320,14 @@ queue exists. Nameko's standalone dispatcher, used before the exchange exists, g
 channel error instead. **c** with default settings a handler that raises is called once and
 its message is acked: the event is gone. The opt-in `requeue_on_error=True` requeues at once,
 without delay, limit or dead-letter queue, so one poison event loops at the rate shown.
+
+## psycopg 3 under eventlet (`eventlet_psycopg_probe.py`)
+{pg_report.get('queries')} concurrent `SELECT pg_sleep({pg_report.get('each_sleeps_s')})`, each on its own connection:
+```json
+{json.dumps(pg_report, indent=2)}
+```
+A nameko service's database calls through psycopg 3 stop every other green thread of the
+process for their whole duration (psycopg 3 waits in C, out of eventlet's reach).
 
 ## Raw load-generator output
 ```
