@@ -198,3 +198,21 @@ def test_two_senders_at_once_never_send_one_notification_twice(db, pg_url, amqp_
         assert sum(results) == 20
         assert len(smtp.inbox.messages) == 20
     assert {r["status"] for r in rows(db)} == {"sent"}
+
+
+def test_sqlite_default_records_and_sends(tmp_path, smtp_port):
+    """`make run`'s zero-setup database: the same path on SQLite."""
+    url = f"sqlite:///{tmp_path / 'notify.db'}"
+    migrations.upgrade(MIGRATIONS, url)
+    database = Database(url)
+    settings = load(NotifySettings, "notify", {"NOTIFY_DATABASE_URL": url, "SMTP_PORT": str(smtp_port)})
+    event = activation("lite@example.org")
+    for _ in range(2):
+        with database.transaction() as s:
+            handlers.record_notification(s, event, settings)
+    with SmtpServer(smtp_port) as smtp:
+        assert sending.send_due(database, settings) == 1
+        assert len(smtp.inbox.to("lite@example.org")) == 1
+    assert [r["status"] for r in rows(database)] == ["sent"]
+    assert len(outbox_events(database, "notification.sent.v1")) == 1
+    database.dispose()
