@@ -13,14 +13,14 @@ install-system:
 
 ## Start the whole platform (SQLite files under var/, RabbitMQ on loopback). Ctrl-C stops it.
 run: install
-	@$(PY) scripts/platform.py run
+	@$(PY) scripts/run_platform.py run
 
 ## Same, on PostgreSQL (one database per service on 127.0.0.1:5432).
 run-postgres: install
-	@$(PY) scripts/platform.py run --db postgres
+	@$(PY) scripts/run_platform.py run --db postgres
 
 stop:
-	@$(PY) scripts/platform.py stop
+	@$(PY) scripts/run_platform.py stop
 
 ## Install everything and run every test: unit, integration (real PostgreSQL and RabbitMQ),
 ## contract, deploy validation, OIDC interoperability, end-to-end (real browser), faults.

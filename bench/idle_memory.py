@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/idle_memory.py [--db sqlite|postgres] [--settle 20]
 
-Starts scripts/platform.py on its own ports and var dir, waits until the gateway reports every
+Starts scripts/run_platform.py on its own ports and var dir, waits until the gateway reports every
 service ready, lets it settle, then sums the memory of every process of the platform's tree:
 PSS (proportional set size: shared pages divided among the processes that share them, the
 honest total) and RSS (which counts shared pages once per process, so it overstates).
@@ -59,7 +59,7 @@ def main() -> int:
     parser.add_argument("--settle", type=float, default=20.0, help="seconds idle before measuring")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as var_dir:
-        cmd = [sys.executable, str(ROOT / "scripts/platform.py"), "run", "--port-base", str(PORT_BASE),
+        cmd = [sys.executable, str(ROOT / "scripts/run_platform.py"), "run", "--port-base", str(PORT_BASE),
                "--var-dir", var_dir, "--db", args.db]
         env = dict(os.environ, EF_PG_PREFIX="ef_bench_memory")
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -1,7 +1,7 @@
 """Run the whole Espace Famille platform on one machine (what `make run` calls).
 
-    python scripts/platform.py run   [--port-base 8000] [--var-dir var] [--db sqlite|postgres]
-    python scripts/platform.py stop  [--var-dir var]
+    python scripts/run_platform.py run   [--port-base 8000] [--var-dir var] [--db sqlite|postgres]
+    python scripts/run_platform.py stop  [--var-dir var]
 
 `run` checks that RabbitMQ (and PostgreSQL with --db postgres) answer, migrates every service,
 seeds the demo commune, registers the gateway's OIDC client, then starts every process (web

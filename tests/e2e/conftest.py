@@ -1,7 +1,7 @@
 """End-to-end harness: the platform started exactly as `make run` starts it, and a real browser.
 
 Fixtures:
-- `platform`: starts scripts/platform.py on its own ports (base 18000), var dir and SQLite files
+- `platform`: starts scripts/run_platform.py on its own ports (base 18000), var dir and SQLite files
   (the `make run` default), waits until the gateway reports every service ready; stops it at
   the end. Set EF_E2E_DB=postgres to run it on PostgreSQL instead.
 - `mails`: reads the mail catcher (wait for a message to an address, extract links).
@@ -87,7 +87,7 @@ def platform(tmp_path_factory):
     var_dir = tmp_path_factory.mktemp("platform-var")
     log_path = var_dir / "platform.log"
     env = dict(os.environ, EF_PG_PREFIX=f"ef_e2e_{os.getpid()}")
-    cmd = [sys.executable, str(ROOT / "scripts" / "platform.py"), "run", "--port-base", str(PORT_BASE),
+    cmd = [sys.executable, str(ROOT / "scripts" / "run_platform.py"), "run", "--port-base", str(PORT_BASE),
            "--var-dir", str(var_dir), "--db", os.environ.get("EF_E2E_DB", "sqlite")]
     log_file = open(log_path, "w")
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
