@@ -5,8 +5,9 @@ For each backend process count N in --service-procs (default "1,2") it starts, o
   - the nameko service     N x `nameko run nameko_service --broker $AMQP`  (eventlet)
   - the HTTP service       `gunicorn -k gthread -w N --threads 8 http_service:app`
   - the gateway            `gunicorn -k gthread -w 2 --threads 8 gateway:app`
-then loads GET /direct, /http and /nameko of the gateway one after the other with `wrk`
-(bounded: a short warm-up, then --duration seconds each, at most 30) and stops everything
+then loads GET /direct, /http and /nameko of the gateway in turn with `wrk`, for --rounds
+interleaved rounds (bounded: a short warm-up, then --duration seconds each, at most 30; the
+median round is reported) and stops everything
 it started. Then it runs the reliability probe (reliability_probe.py) and the
 psycopg-under-eventlet probe (eventlet_psycopg_probe.py, needs a PostgreSQL: --pg-dsn), and
 writes a Markdown report with the commands and the numbers.
@@ -129,16 +130,18 @@ def python_load(url: str, connections: int, duration: float) -> dict:
             "p99_ms": pick(0.99), "non_2xx": bad[0], "socket_errors": 0}
 
 
-def load(url: str, args) -> tuple[dict, str]:
+def load(url: str, args, warmup: bool) -> tuple[dict, str]:
     wrk = shutil.which("wrk")
     if wrk:
-        warm = [wrk, "-t1", f"-c{args.connections}", f"-d{args.warmup}s", url]
-        subprocess.run(warm, check=True, capture_output=True, timeout=args.warmup + 15)
+        if warmup:
+            warm = [wrk, "-t1", f"-c{args.connections}", f"-d{args.warmup}s", url]
+            subprocess.run(warm, check=True, capture_output=True, timeout=args.warmup + 15)
         cmd = [wrk, "-t1", f"-c{args.connections}", f"-d{args.duration}s", "--latency", url]
         out = subprocess.run(cmd, check=True, capture_output=True, text=True,
                              timeout=args.duration + 15).stdout
         return {**parse_wrk(out), "raw": out.strip()}, "wrk " + " ".join(cmd[1:])
-    python_load(url, args.connections, args.warmup)
+    if warmup:
+        python_load(url, args.connections, args.warmup)
     return (python_load(url, args.connections, args.duration),
             f"python threaded client, {args.connections} keep-alive connections, {args.duration}s")
 
@@ -171,14 +174,24 @@ def measure(args, service_procs: int, load_cmds: dict) -> tuple[dict, dict]:
         wait_http(f"http://127.0.0.1:{args.service_port}/ping?value=x")
         for ep in ("direct", "http", "nameko"):
             wait_http(f"{gw}/{ep}?value=x", timeout=30)
-        for ep in ("direct", "http", "nameko"):
-            before = os.getloadavg()[0]
-            results[ep], load_cmds[ep] = load(f"{gw}/{ep}?value=x", args)
-            # The 1-minute load average around the measurement: other work on the machine
-            # (the CPUs are shared) shows up here.
-            results[ep]["loadavg"] = f"{before:.1f} -> {os.getloadavg()[0]:.1f}"
-            summary = {k: v for k, v in results[ep].items() if k != "raw"}
-            print(f"service processes={service_procs}", ep, json.dumps(summary), flush=True)
+        # Rounds interleave the three endpoints so that a change in background load on the
+        # (shared) machine hits all of them alike; the report gives the median round.
+        rounds: dict[str, list[dict]] = {ep: [] for ep in ("direct", "http", "nameko")}
+        for rnd in range(args.rounds):
+            for ep in rounds:
+                before = os.getloadavg()[0]
+                r, load_cmds[ep] = load(f"{gw}/{ep}?value=x", args, warmup=rnd == 0)
+                # The 1-minute load average around the measurement: other work on the machine
+                # shows up here.
+                r["loadavg"] = f"{before:.1f} -> {os.getloadavg()[0]:.1f}"
+                rounds[ep].append(r)
+                summary = {k: v for k, v in r.items() if k != "raw"}
+                print(f"service processes={service_procs} round={rnd + 1}", ep, json.dumps(summary), flush=True)
+        for ep, rs in rounds.items():
+            ordered = sorted(rs, key=lambda r: r["rps"])
+            median = ordered[len(ordered) // 2]
+            results[ep] = {**median, "rounds_rps": [round(r["rps"]) for r in rs],
+                           "raw": "\n\n".join(f"(round {i + 1})\n{r.get('raw', '')}" for i, r in enumerate(rs))}
     finally:
         for p in procs:
             if p.poll() is None:
@@ -196,8 +209,9 @@ def measure(args, service_procs: int, load_cmds: dict) -> tuple[dict, dict]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--amqp", default="amqp://guest:guest@127.0.0.1:5672/")
-    ap.add_argument("--duration", type=int, default=20, help=f"seconds per measurement (<= {MAX_DURATION})")
-    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--duration", type=int, default=10, help=f"seconds per measurement (<= {MAX_DURATION})")
+    ap.add_argument("--warmup", type=int, default=3, help="seconds of warm-up per endpoint, first round only")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds over the three endpoints")
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--gateway-port", type=int, default=18100)
     ap.add_argument("--service-port", type=int, default=18101)
@@ -260,15 +274,16 @@ def render(args, all_results, load_cmds, commands, probe, pg_report) -> str:
         direct = results["direct"]["rps"] or 1
         rows = "\n".join(
             f"| {label} | {r['rps']:.0f} | {r['p50_ms']} | {r['p99_ms']} | {r['requests']} | "
-            f"{r['non_2xx'] + r['socket_errors']} | {r['rps'] / direct:.2f} | {r['loadavg']} |"
+            f"{r['non_2xx'] + r['socket_errors']} | {r['rps'] / direct:.2f} | "
+            f"{', '.join(map(str, r['rounds_rps']))} | {r['loadavg']} |"
             for label, r in (("direct Flask call (`/direct`)", results["direct"]),
                              ("HTTP hop, pooled `requests.Session` (`/http`)", results["http"]),
                              ("nameko RPC, pooled `ClusterRpcProxy` (`/nameko`)", results["nameko"])))
         tables.append(f"""### Backend service with {n} process{'es' if n > 1 else ''}
 (nameko: {n} `nameko run` process{'es' if n > 1 else ''} on one RPC queue; HTTP: gunicorn `-w {n}`)
 
-| path | requests/s | p50 ms | p99 ms | requests | errors | vs direct | load avg (1 min) before -> after |
-|---|---:|---:|---:|---:|---:|---:|---|
+| path | requests/s (median round) | p50 ms | p99 ms | requests | errors | vs direct | requests/s of each round | load avg (1 min) of the median round |
+|---|---:|---:|---:|---:|---:|---:|---|---|
 {rows}
 """)
     raw = "\n\n".join(f"# service processes={n}, /{ep}\n{r['raw']}"
@@ -293,20 +308,22 @@ One run, same machine, everything on 127.0.0.1.
 python3.11 -m venv /tmp/nameko-venv
 /tmp/nameko-venv/bin/pip install nameko eventlet flask gunicorn requests "psycopg[binary]"
 # run (starts and stops the processes below by itself)
-/tmp/nameko-venv/bin/python bench/nameko_vs_http/run_bench.py --duration {args.duration} --connections {args.connections} --service-procs {args.service_procs} --out bench/results/nameko_vs_http.md
+/tmp/nameko-venv/bin/python bench/nameko_vs_http/run_bench.py --rounds {args.rounds} --duration {args.duration} --connections {args.connections} --service-procs {args.service_procs} --out bench/results/nameko_vs_http.md
 ```
 Processes started by the script (cwd `bench/nameko_vs_http/`), for the largest process count:
 ```
 {chr(10).join(f'{k:15} {" ".join(Path(c).name if i == 0 else c for i, c in enumerate(v))}' for k, v in commands.items())}
 ```
-Load, per endpoint, after a {args.warmup} s warm-up with the same settings:
+Load, per endpoint and round (a {args.warmup} s warm-up with the same settings before the first):
 ```
 {chr(10).join(f'{ep:7} {cmd}' for ep, cmd in load_cmds.items())}
 ```
 
 ## Throughput: a Flask endpoint answering through each path
 The gateway is the same in every row (gunicorn gthread, 2 workers x 8 threads); only the way
-it gets its answer changes. `--duration {args.duration}` s per row, {args.connections} connections.
+it gets its answer changes. {args.rounds} rounds, each loading `/direct`, `/http`, `/nameko` in
+turn for {args.duration} s with {args.connections} connections; each row shows the round with
+the median throughput (its latency and request count) and, for the spread, every round.
 
 {chr(10).join(tables)}
 ## Reliability probe (`reliability_probe.py`)
