@@ -218,8 +218,19 @@ def test_all_processes_share_one_broker_vhost_with_the_configured_user(services)
     expected = (f"amqp://{rabbit['RABBITMQ_DEFAULT_USER']}:{rabbit['RABBITMQ_DEFAULT_PASS']}"
                 f"@rabbitmq:5672/{rabbit['RABBITMQ_DEFAULT_VHOST']}")
     for name, svc in services.items():
-        if name not in BACKING:
+        if name not in BACKING | {"mailcatcher"}:
             assert env_of(svc).get("AMQP_URL") == expected, name
+
+
+def test_mail_catcher_is_reachable_from_the_other_containers(services):
+    catcher = services["mailcatcher"]
+    assert env_of(catcher).get("MAILCATCHER_HOST") == "0.0.0.0", "it would listen on its own loopback only"
+    test = " ".join(catcher["healthcheck"]["test"])
+    assert "smtp 127.0.0.1:1025" in test and "127.0.0.1:1080/health/live" in test
+    for name in ("notify-web", "notify-worker"):
+        env = env_of(services[name])
+        assert (env["SMTP_HOST"], env["SMTP_PORT"]) == ("mailcatcher", "1025"), name
+    assert env_of(services["gateway"])["MAILCATCHER_URL"] == "http://mailcatcher:1080"
 
 
 def test_gateway_reaches_services_by_their_compose_names(services):
