@@ -54,7 +54,11 @@ def active_commune() -> dict | None:
 
 def sign_in(user: dict, sid: str | None = None, id_token: str | None = None) -> None:
     """Start a fresh gateway session for `user` (the caller verified who it is)."""
+    # Messages flashed just before sign-in (e.g. "Votre compte est activé") are shown after it.
+    pending_messages = session.get("_flashes")
     session.clear()
+    if pending_messages:
+        session["_flashes"] = pending_messages
     stamp = now()
     session["user"] = user
     session["auth_at"] = stamp

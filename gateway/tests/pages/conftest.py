@@ -172,9 +172,10 @@ def identity(tmp_path_factory):
         log.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def gateway(identity, tmp_path_factory):
-    """The gateway app calling the real identity (clients read the process settings)."""
+    """The gateway app calling the real identity. The service clients read the process-wide
+    settings, so the environment is set for this module only and restored after it."""
     from gateway.app import create_app
     from gateway.settings import get_settings
 
