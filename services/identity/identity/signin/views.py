@@ -1,6 +1,6 @@
 """Sign-in pages under /oidc/: login, second factor (TOTP), forgotten password, reset.
 
-Password hashing (≈ 170 ms) never runs inside a database transaction: each request reads in
+Password hashing (about a tenth of a second) never runs inside a database transaction: each request reads in
 one short transaction, hashes, then writes the outcome in another.
 """
 from __future__ import annotations

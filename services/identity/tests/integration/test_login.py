@@ -128,7 +128,7 @@ def test_old_hash_parameters_are_upgraded_at_sign_in(client, db):
     assert login(client, user.email).status_code == 302
     with db.read() as s:
         upgraded = s.get(User, user.id).password_hash
-    assert upgraded != weak and "m=65536,t=3,p=4" in upgraded
+    assert upgraded != weak and "m=47104,t=1,p=1" in upgraded
 
 
 def test_signing_in_again_as_the_same_user_keeps_the_sid_and_refreshes_auth_time(client, db, clock):
