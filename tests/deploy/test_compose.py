@@ -209,7 +209,7 @@ def test_postgres_init_creates_every_service_database(services):
     for owner, containers in DATABASE_OWNERS.items():
         password = urlsplit(env_of(services[containers[0]])["DATABASE_URL"]).password
         assert env[f"{owner.upper()}_DB_PASSWORD"] == password, f"{owner} password differs from the one postgres gets"
-    db = re.search(r"pg_isready .*-d (\w+)", " ".join(services["postgres"]["healthcheck"]["test"])).group(1)
+    db = re.search(r"psql -h 127\.0\.0\.1 .*-d (\w+)", " ".join(services["postgres"]["healthcheck"]["test"])).group(1)
     assert db == loop.group(1).split()[-1], "postgres turns healthy before the last database is created"
 
 
