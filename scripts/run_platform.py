@@ -80,6 +80,7 @@ def build_env(args, var_dir: Path) -> dict[str, str]:
         env[f"{name.upper()}_URL"] = f"http://127.0.0.1:{base + offset}"
         env[f"{name.upper()}_DATABASE_URL"] = database_url(args, var_dir, name)
     env["GATEWAY_DATABASE_URL"] = database_url(args, var_dir, "gateway")
+    env["GATEWAY_INTERNAL_URL"] = public  # where identity reaches the gateway (same host here)
     return env
 
 
@@ -141,7 +142,8 @@ def prepare(env: dict[str, str]) -> None:
     public = env["PUBLIC_URL"]
     run_step([PYTHON, "-m", "identity", "ensure-client", "--client-id", "gateway", "--name", "Espace Famille",
               "--secret-env", "GATEWAY_OIDC_SECRET", "--redirect-uri", f"{public}/auth/callback",
-              "--post-logout-redirect-uri", f"{public}/", "--first-party"], env)
+              "--post-logout-redirect-uri", f"{public}/",
+              "--backchannel-logout-uri", f"{env['GATEWAY_INTERNAL_URL']}/auth/backchannel-logout", "--first-party"], env)
 
 
 def procfile(args, env: dict[str, str]) -> str:

@@ -1,8 +1,8 @@
 """End-to-end harness: the platform started exactly as `make run` starts it, and a real browser.
 
 Fixtures:
-- `platform`: starts scripts/run_platform.py on its own ports (base 18000), var dir and SQLite files
-  (the `make run` default), waits until the gateway reports every service ready; stops it at
+- `platform`: starts scripts/run_platform.py on its own ports (base 18000), var dir, broker vhost
+  and SQLite files (the `make run` default), waits until the gateway reports every service ready; stops it at
   the end. Set EF_E2E_DB=postgres to run it on PostgreSQL instead.
 - `mails`: reads the mail catcher (wait for a message to an address, extract links).
 - `browser` / `page`: headless Debian Chromium driven by Playwright (never a downloaded browser).
@@ -16,33 +16,19 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import requests
 
+from servicekit.testing import create_vhost, delete_vhost, wait_until
+
 ROOT = Path(__file__).resolve().parents[2]
 PORT_BASE = int(os.environ.get("EF_E2E_PORT_BASE", "18000"))
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
-
-
-def wait_until(predicate, timeout: float = 30.0, interval: float = 0.2, message: str = "condition"):
-    """Poll `predicate` until it returns a truthy value (returned) or fail after `timeout`."""
-    deadline = time.monotonic() + timeout
-    last_exc = None
-    while time.monotonic() < deadline:
-        try:
-            value = predicate()
-            if value:
-                return value
-        except Exception as exc:  # keep polling; report the last error on timeout
-            last_exc = exc
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {message}" + (f" (last error: {last_exc})" if last_exc else ""))
 
 
 @dataclass
@@ -75,7 +61,7 @@ class Mails:
                     return self.get(summary["id"])
             return None
 
-        return wait_until(find, timeout, message=f"an e-mail to {to} ({subject_contains!r})")
+        return wait_until(find, timeout, interval=0.3, message=f"an e-mail to {to} ({subject_contains!r})")
 
     @staticmethod
     def links(message: dict) -> list[str]:
@@ -86,7 +72,9 @@ class Mails:
 def platform(tmp_path_factory):
     var_dir = tmp_path_factory.mktemp("platform-var")
     log_path = var_dir / "platform.log"
-    env = dict(os.environ, EF_PG_PREFIX=f"ef_e2e_{os.getpid()}")
+    # Its own broker vhost: another platform on this machine (a `make run`) must not consume its events.
+    vhost, amqp_url = create_vhost("e2e")
+    env = dict(os.environ, EF_PG_PREFIX=f"ef_e2e_{os.getpid()}", AMQP_URL=amqp_url)
     cmd = [sys.executable, str(ROOT / "scripts" / "run_platform.py"), "run", "--port-base", str(PORT_BASE),
            "--var-dir", str(var_dir), "--db", os.environ.get("EF_E2E_DB", "sqlite")]
     log_file = open(log_path, "w")
@@ -96,12 +84,15 @@ def platform(tmp_path_factory):
         def ready():
             if proc.poll() is not None:
                 raise RuntimeError(f"platform exited with {proc.returncode}")
-            return requests.get(f"{base_url}/health", timeout=2).status_code == 200
+            try:
+                return requests.get(f"{base_url}/health", timeout=2).status_code == 200
+            except requests.RequestException:
+                return False
 
         try:
             wait_until(ready, timeout=120, interval=0.5, message="the platform to be ready")
-        except AssertionError:
-            print(log_path.read_text()[-20000:])
+        except (AssertionError, RuntimeError):
+            print(log_path.read_text(errors='replace')[-20000:])
             raise
         yield Platform(base_url, f"http://127.0.0.1:{PORT_BASE + 80}", var_dir, PORT_BASE)
     finally:
@@ -112,6 +103,7 @@ def platform(tmp_path_factory):
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
         log_file.close()
+        delete_vhost(vhost)
         if os.environ.get("EF_E2E_DB") == "postgres":
             _drop_databases(env["EF_PG_PREFIX"])
 
@@ -145,7 +137,7 @@ def browser():
 def page(browser):
     context = browser.new_context(locale="fr-FR", viewport={"width": 390, "height": 844})  # a phone first
     page = context.new_page()
-    page.set_default_timeout(15000)
+    page.set_default_timeout(30000)  # generous: 2 cores run the whole platform
     yield page
     context.close()
 

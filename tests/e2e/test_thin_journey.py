@@ -1,0 +1,74 @@
+"""The first thin journey, through real processes (issue 2):
+
+an agent registers a family for Heillecourt through the gateway → identity stores it and emits
+an event → notify renders a French activation e-mail (HTML + text) and sends it by SMTP → the
+parent follows the link and lands on the gateway's activation page; notify's receipt flows back
+to identity and the agent sees that the link was sent.
+"""
+import re
+import uuid
+
+import pyotp
+
+from servicekit.testing import wait_until
+
+DEMO_AGENT = ("agent.heillecourt@example.org", "Demo-Agent-2026", "JBSWY3DPEHPK3PXPJBSWY3DP")
+
+
+def sign_in_agent(page, platform, a11y):
+    email, password, totp_secret = DEMO_AGENT
+    page.goto(f"{platform.base_url}/auth/login?next=/agent/familles")
+    a11y(page)
+    page.get_by_label("Adresse e-mail").fill(email)
+    page.get_by_label("Mot de passe").first.fill(password)
+    page.get_by_role("button", name="Se connecter").click()
+    page.wait_for_url("**/oidc/login/totp**")
+    a11y(page)
+    page.locator("input[name=code]").fill(pyotp.TOTP(totp_secret).now())
+    page.locator("main button[type=submit]").first.click()
+    page.wait_for_url("**/agent/familles")
+
+
+def test_agent_registers_family_and_parent_reaches_activation_page(platform, mails, page, a11y):
+    family = f"Durand-{uuid.uuid4().hex[:6]}"
+    email = f"{family.lower()}@example.org"
+
+    sign_in_agent(page, platform, a11y)
+    a11y(page)
+    page.get_by_label("Nom de la famille").fill(family)
+    page.get_by_label("E-mail du premier responsable").fill(email)
+    page.get_by_role("button", name="Inscrire la famille").click()
+    assert f"Un e-mail d'activation va être envoyé à {email}" in page.locator("main").inner_text()
+
+    # notify rendered and sent a French e-mail, in both parts, with the link.
+    mail = mails.wait_for(email, "Activez votre Espace Famille")
+    assert "Heillecourt" in mail["subject"]
+    assert f"la famille {family}" in mail["text"] and "valable jusqu’au" in mail["text"]
+    assert mail["html"] and "<html" in mail["html"].lower() and 'lang="fr"' in mail["html"]
+    links = [link for link in mails.links(mail) if "/activation/" in link]
+    assert len(links) == 1 and links[0].startswith(platform.base_url)
+
+    # notify's receipt reaches identity: the agent sees the link was sent.
+    def sent_shown():
+        page.goto(f"{platform.base_url}/agent/familles?q={family}")
+        row = page.get_by_role("row", name=re.compile(family))
+        return "Lien envoyé le" in row.inner_text()
+
+    wait_until(sent_shown, timeout=30, interval=1.0, message="the agent to see 'Lien envoyé le'")
+
+    # The parent follows the link (another browser) and lands on the activation page.
+    parent = page.context.browser.new_context(locale="fr-FR", viewport={"width": 390, "height": 844}).new_page()
+    parent.goto(links[0])
+    assert "Informations profil (étape 1/2)" in parent.locator("main").inner_text()
+    assert parent.get_by_label("Adresse e-mail").input_value() == email
+    a11y(parent)
+    parent.context.close()
+
+
+def test_platform_health_aggregates_every_service(platform):
+    import requests
+
+    body = requests.get(f"{platform.base_url}/health", timeout=5).json()
+    assert body["status"] == "ok"
+    assert set(body["services"]) == {"identity", "booking", "billing", "requests", "notify"}
+    assert all(s["ready"] for s in body["services"].values())
