@@ -35,6 +35,7 @@ def link_view(activation: Activation | None, now: datetime) -> dict | None:
         "created_at": iso(activation.created_at),
         "expires_at": iso(activation.expires_at),
         "sent_at": iso(activation.sent_at),
+        "send_failed_at": iso(activation.send_failed_at),
         "used_at": iso(activation.used_at),
     }
 
@@ -47,6 +48,7 @@ def invitation_view(invitation: Invitation, now: datetime) -> dict:
         "created_at": iso(invitation.created_at),
         "expires_at": iso(invitation.expires_at),
         "sent_at": iso(invitation.sent_at),
+        "send_failed_at": iso(invitation.send_failed_at),
         "used_at": iso(invitation.used_at),
     }
 

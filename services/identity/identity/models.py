@@ -193,6 +193,9 @@ class Activation(Base):
     # Id of the ActivationIssued event: notify's notification.sent names it (sets sent_at).
     source_event_id: Mapped[str | None] = mapped_column(sa.String(36), index=True)
     sent_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    # notify gave up sending it (notification.failed): the agent checks the address and re-sends.
+    send_failed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    send_error: Mapped[str | None] = mapped_column(sa.Text)
     existing_account: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     # Step 1/2 kept until step 2/2 applies it (so an abandoned activation changes nothing).
     profile: Mapped[dict | None] = mapped_column(sa.JSON)
@@ -215,6 +218,8 @@ class Invitation(Base):
     accepted_user_id: Mapped[str | None] = mapped_column(sa.ForeignKey("users.id"))
     source_event_id: Mapped[str | None] = mapped_column(sa.String(36), index=True)
     sent_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    send_failed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    send_error: Mapped[str | None] = mapped_column(sa.Text)
 
 
 # Tables of the sign-in side (SSO sessions, throttling, reset links, TOTP use) live in their

@@ -1,7 +1,9 @@
 """identity's worker: the outbox relay (always) and notify's receipts.
 
 When notify reports that the e-mail answering one of our events left (activation link,
-invitation), the link records `sent_at` so the agent (or the inviting parent) sees it. The
+invitation), the link records `sent_at` so the agent (or the inviting parent) sees it; when
+notify gives up sending it, the link records the failure so the agent can check the address
+and re-send. The
 servicekit inbox makes the handler run once per event, whatever the redeliveries.
 """
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from contracts.envelope import Envelope
-from contracts.notify import NotificationSent
+from contracts.notify import NotificationFailed, NotificationSent
 from servicekit.messaging.worker import Worker
 
 from identity import households
@@ -22,7 +24,13 @@ def on_notification_sent(session: Session, envelope: Envelope) -> None:
     households.record_notification_sent(session, receipt.source_event_id, receipt.sent_at)
 
 
+def on_notification_failed(session: Session, envelope: Envelope) -> None:
+    failure = envelope.payload(NotificationFailed)
+    households.record_notification_failed(session, failure.source_event_id, envelope.time, failure.error)
+
+
 def create_worker() -> Worker:
     worker = Worker(get_settings(), get_db())
     worker.handler("notify", NotificationSent.EVENT_TYPE, name="link_sent")(on_notification_sent)
+    worker.handler("notify", NotificationFailed.EVENT_TYPE, name="link_send_failed")(on_notification_failed)
     return worker

@@ -11,9 +11,9 @@ from accounts_testkit import (activate, app, auth, client, db, db_url, make_agen
                               outbox_events, parent_caller, register, unique)
 
 from contracts.envelope import Envelope
-from contracts.notify import NotificationSent
+from contracts.notify import NotificationFailed, NotificationSent
 from identity.models import Activation, Invitation
-from identity.worker import create_worker, on_notification_sent
+from identity.worker import create_worker, on_notification_failed, on_notification_sent
 
 pytestmark = pytest.mark.integration
 
@@ -58,6 +58,45 @@ def test_sent_receipt_marks_the_invitation(client, db):
         assert s.scalars(sa.select(Invitation.sent_at).where(Invitation.email == email)).one() == SENT_AT
 
 
+def failure(source_event: dict) -> Envelope:
+    payload = NotificationFailed(notification_id=unique("n"), template="activation", recipient="x@example.org",
+                                 source_event_id=source_event["id"], source_event_type=source_event["type"],
+                                 error="550 5.1.1 mailbox unavailable")
+    return Envelope(type=payload.EVENT_TYPE, source="notify", data=payload.model_dump(mode="json"))
+
+
+def test_failed_delivery_is_shown_to_the_agent_until_a_resend(client, db):
+    commune = make_commune(db)
+    agent = make_agent(db, commune)
+    email = f"{unique('parent')}@example.org"
+    family_id = register(client, agent, email).json()["id"]
+    issued = [e for e in outbox_events(db, "activation.issued.v1") if e["data"]["email"] == email][0]
+
+    with db.transaction() as s:
+        on_notification_failed(s, failure(issued))
+    link = client.get(f"/internal/agent/families/{family_id}", headers=auth(agent)).json()["activation"]
+    assert link["send_failed_at"] is not None and link["sent_at"] is None
+
+    # A re-send makes a new link, not yet failed.
+    client.post(f"/internal/agent/families/{family_id}/activation/resend", headers=auth(agent))
+    link = client.get(f"/internal/agent/families/{family_id}", headers=auth(agent)).json()["activation"]
+    assert link["send_failed_at"] is None
+
+
+def test_failure_after_a_sent_receipt_keeps_the_link_sent(client, db):
+    commune = make_commune(db)
+    agent = make_agent(db, commune)
+    email = f"{unique('parent')}@example.org"
+    register(client, agent, email)
+    issued = [e for e in outbox_events(db, "activation.issued.v1") if e["data"]["email"] == email][0]
+    with db.transaction() as s:
+        on_notification_sent(s, receipt(issued))
+        on_notification_failed(s, failure(issued))
+    with db.read() as s:
+        row = s.scalars(sa.select(Activation).where(Activation.email == email)).one()
+        assert row.sent_at == SENT_AT and row.send_failed_at is None
+
+
 def test_receipt_for_an_unknown_event_changes_nothing(db):
     with db.transaction() as s:
         on_notification_sent(s, receipt({"id": "not-ours", "type": "cart.validated.v1"}))
@@ -69,7 +108,8 @@ def test_receipt_for_an_unknown_event_changes_nothing(db):
 def test_worker_consumes_notify_receipts(app):
     worker = create_worker()
     assert [(h.source, h.event_type, h.queue) for h in worker.handlers] == [
-        ("notify", "notification.sent.v1", "identity.link_sent")]
+        ("notify", "notification.sent.v1", "identity.link_sent"),
+        ("notify", "notification.failed.v1", "identity.link_send_failed")]
 
 
 def test_receipt_travels_through_rabbitmq(client, db, amqp_vhost_url):
