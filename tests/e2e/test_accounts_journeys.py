@@ -165,6 +165,13 @@ def test_sign_in_and_sign_out(platform, page, a11y):
     page.goto(platform.base_url + "/famille/enfants")
     assert "Léa Martin" in main_text(page) and "Hugo Martin" in main_text(page)
     a11y(page)
+    page.get_by_role("link", name="Modifier la fiche de Léa").click()
+    assert page.locator("#given_name").input_value() == "Léa"
+    a11y(page)
+    page.goto(platform.base_url + "/famille/enfants/ajouter")
+    page.get_by_role("button", name="Enregistrer").last.click()  # empty form: errors shown
+    assert page.locator(".error-summary").is_visible()
+    a11y(page)
 
     page.get_by_role("button", name="Se déconnecter").click()
     page.wait_for_load_state()
@@ -239,4 +246,9 @@ def test_family_joins_a_second_commune(platform, mails, page, a11y):
 
     # Ludres' agent sees the family active; Heillecourt's families are not in Ludres' list.
     page.goto(f"{platform.base_url}/agent/familles?q={email}")
-    assert "Compte activé le" in page.get_by_role("row", name=re.compile("Martin")).inner_text()
+    row = page.get_by_role("row", name=re.compile("Martin"))
+    assert "Compte activé le" in row.inner_text()
+    a11y(page)
+    row.get_by_role("link", name="Martin").click()
+    assert "Camille Martin" in main_text(page) and "Léa Martin" in main_text(page)
+    a11y(page)

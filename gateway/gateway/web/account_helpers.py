@@ -6,7 +6,6 @@ the person typed, show identity's messages next to the fields and summarise them
 from __future__ import annotations
 
 from datetime import date, datetime
-from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, render_template, request, session, url_for
@@ -117,4 +116,3 @@ def datetime_fr(value) -> str:
 def register_filters(bp: Blueprint) -> None:
     bp.add_app_template_filter(date_fr, "date_fr")
     bp.add_app_template_filter(datetime_fr, "datetime_fr")
-    bp.add_app_template_global(quote, "urlquote")
