@@ -47,6 +47,10 @@ def link_status(family: dict) -> dict:
         return {"label": "Lien expiré", "tone": "error"}
     if state == "used":
         return {"label": "Lien utilisé, activation en cours", "tone": "muted"}
+    if state == "valid" and link.get("send_failed_at") and not link.get("sent_at"):
+        # notify gave up: the address is probably wrong; the agent checks it and re-sends.
+        return {"label": f"Échec de l'envoi le {datetime_fr(link['send_failed_at'])} (vérifiez l'adresse)",
+                "tone": "error"}
     if state == "valid" and link.get("sent_at"):
         return {"label": f"Lien envoyé le {datetime_fr(link['sent_at'])}", "tone": "muted"}
     return {"label": "En attente d'envoi", "tone": "warning"}

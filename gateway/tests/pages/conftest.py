@@ -115,6 +115,14 @@ class Identity:
         with self.db.transaction() as s:
             households.record_notification_sent(s, event["id"], datetime.now(timezone.utc))
 
+    def mark_failed(self, email: str) -> None:
+        """notify reports it gave up sending the activation e-mail."""
+        from identity import households
+
+        event = [e for e in self.events("activation.issued.v1") if e["data"]["email"] == email.lower()][-1]
+        with self.db.transaction() as s:
+            households.record_notification_failed(s, event["id"], datetime.now(timezone.utc), "550 mailbox unknown")
+
     def expire_links(self, email: str) -> None:
         from identity.models import Activation
 

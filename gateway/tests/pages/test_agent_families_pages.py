@@ -186,3 +186,12 @@ def test_agent_home_links_to_families(client, agent, commune):
     sign_in(client, agent, commune["slug"])
     page = text(client.get("/agent"))
     assert 'href="/agent/familles"' in page and commune["name"] in page
+
+
+def test_failed_sending_is_shown_so_the_agent_checks_the_address(client, identity, agent, commune):
+    email = unique_email()
+    register_family(client, agent, commune, "Moreau", email)
+    identity.mark_failed(email)
+    row = _row(text(client.get("/agent/familles")), email)
+    assert re.search(r"Échec de l'envoi le \d\d/\d\d/\d{4} à \d\d:\d\d \(vérifiez l'adresse\)", row)
+    assert "Renvoyer le lien" in row
