@@ -195,3 +195,5 @@ def test_failed_sending_is_shown_so_the_agent_checks_the_address(client, identit
     row = _row(text(client.get("/agent/familles")), email)
     assert re.search(r"Échec de l'envoi le \d\d/\d\d/\d{4} à \d\d:\d\d \(vérifiez l'adresse\)", row)
     assert "Renvoyer le lien" in row
+    detail = text(client.get(f"/agent/familles/{_family_id(row)}"))
+    assert "Échec de l'envoi le" in detail
