@@ -85,18 +85,29 @@ def oidc_proxy(path: str):
         log.warning("identity unreachable through /oidc proxy: %s", exc)
         return render_error(503)
     raw = upstream.raw
-    out_headers = [(k, v) for k, v in raw.headers.items() if k.lower() not in HOP_BY_HOP]
+    if upstream.is_redirect:
+        # With allow_redirects=False, requests still reads a redirect's body (to release the
+        # connection), decoded: send that body on, with the length and encoding it now has.
+        skip = HOP_BY_HOP | {"content-length", "content-encoding"}
+        body_out = upstream.content
+        upstream.close()
+    else:
+        skip = HOP_BY_HOP
 
-    def body_chunks():
-        try:
-            yield from raw.stream(CHUNK, decode_content=False)
-        finally:
-            upstream.close()
+        def body_out():
+            try:
+                yield from raw.stream(CHUNK, decode_content=False)
+            finally:
+                upstream.close()
 
-    response = Response(stream_with_context(body_chunks()), status=upstream.status_code)
+        body_out = stream_with_context(body_out())
+    response = Response(body_out, status=upstream.status_code)
     response.headers.clear()
-    for k, v in out_headers:
-        response.headers.add(k, v)
+    for k, v in raw.headers.items():
+        if k.lower() not in skip:
+            response.headers.add(k, v)
+    if upstream.is_redirect:
+        response.headers["Content-Length"] = str(len(body_out))
     # Flask must not re-encode or sniff: the body is passed through as identity sent it.
     response.direct_passthrough = True
     return response

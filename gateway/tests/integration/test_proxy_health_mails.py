@@ -68,6 +68,9 @@ def test_proxy_passes_method_query_body_cookies_and_forwarded_headers(client, pr
 def test_proxy_returns_redirects_and_every_set_cookie_unchanged(client):
     resp = client.get("/oidc/login", follow_redirects=False)
     assert resp.status_code == 302 and resp.headers["location"] == "/oidc/authorize?resume=1"
+    # The redirect's own body comes through whole, with a length that matches it.
+    assert b"/oidc/authorize?resume=1" in resp.content
+    assert resp.headers["content-length"] == str(len(resp.content))
     cookies = resp.headers.get_list("set-cookie")
     assert any(c.startswith("identity_session=abc") and "HttpOnly" in c for c in cookies)
     assert any(c.startswith("identity_csrf=def") for c in cookies)
