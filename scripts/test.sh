@@ -6,7 +6,7 @@ PYTEST=".venv/bin/python -m pytest"
 stage() { echo; echo "=== $1"; shift; "$@"; }
 
 stage "unit, integration (PostgreSQL, RabbitMQ), contract and deploy tests" \
-  $PYTEST libs services gateway tests/contract tests/deploy
+  $PYTEST libs services gateway tests/contract tests/deploy tests/integration
 stage "OpenID Connect interoperability and end-to-end journeys (headless Chromium)" \
   $PYTEST tests/interop tests/e2e
 stage "fault tests (processes killed, broker stopped)" \

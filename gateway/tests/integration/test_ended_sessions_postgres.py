@@ -13,7 +13,6 @@ pytestmark = pytest.mark.integration
 
 def test_migrated_store_records_sids_and_subjects(pg_url):
     migrations.upgrade(MIGRATIONS, pg_url)
-    assert migrations.differences(pg_url, sessions.metadata) == []
     db = Database(pg_url)
     try:
         one, two = sessions.EndedSessions(db), sessions.EndedSessions(db)  # two workers
