@@ -181,6 +181,7 @@ class ConsumerLoop:
 
     def _process_batch(self, batch: list[tuple[Handler, amqp.Message, Envelope]]) -> None:
         outcomes: list[bool | Exception] = []  # duplicate flag, or the handler's exception
+        log.debug("processing %d messages in one transaction", len(batch))
         try:
             with self.db.transaction() as session:
                 for handler, _message, envelope in batch:

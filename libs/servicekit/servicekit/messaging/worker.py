@@ -81,7 +81,8 @@ class Worker:
         return register
 
     def run(self) -> None:
-        """Run the relay, the consumers and the jobs until stop() or SIGTERM/SIGINT."""
+        """Run the relay, the consumers and the jobs until stop() or SIGTERM/SIGINT (once: a
+        stopped Worker stays stopped, so a stop() that comes before run() is not lost)."""
         restore = self._install_signal_handlers()
         threads = [self._thread("relay", Relay(self.service, self.db, self.settings.amqp_url).run)]
         if self.handlers:

@@ -238,3 +238,32 @@ def test_jobs_never_overlap_across_replicas_on_postgres(pg_database, module_vhos
     with running(replicas[0]), running(replicas[1]), running(replicas[2]):
         wait_until(lambda: len(runs) >= 15)
     assert overlaps == []
+
+
+def test_a_failing_message_in_a_batch_only_undoes_its_own_savepoint(database, broker, module_vhost_url):
+    service = unique_service()
+    queue = f"{service}.picky"
+
+    def picky(session, envelope):
+        record_effect(session, envelope)  # written, then undone for the bad one
+        if envelope.data["name"] == "bad":
+            raise ValueError("bad thing")
+
+    def new_worker():  # a Worker runs once
+        worker = Worker(settings_for(service, database, module_vhost_url), database, max_retries=0)
+        worker.handler("upstream", ThingCreated.EVENT_TYPE, "picky")(picky)
+        return worker
+
+    with running(new_worker()):
+        pass  # declares the queue; the messages below wait in it, so they arrive as one batch
+    envelopes = [Envelope(type=ThingCreated.EVENT_TYPE, source="upstream", data={"thing_id": str(i), "name": name})
+                 for i, name in enumerate(["a", "b", "bad", "c", "d"])]
+    for env in envelopes:
+        broker.publish_raw("upstream", ThingCreated.EVENT_TYPE, env.model_dump_json().encode(), env.id)
+    wait_until(lambda: broker.depth(queue) == 5)
+    with running(new_worker()):
+        wait_until(lambda: consumed(service, queue, "ok") == 4 and consumed(service, queue, "dead") == 1)
+    assert sorted(count_effects(database, e.id) for e in envelopes) == [0, 1, 1, 1, 1]
+    assert count_effects(database, envelopes[2].id) == 0
+    [letter] = dlq.list_dead_letters(module_vhost_url, [queue])
+    assert letter.event_id == envelopes[2].id and "bad thing" in letter.error
