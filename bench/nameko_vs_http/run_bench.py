@@ -299,7 +299,7 @@ One run, same machine, everything on 127.0.0.1.
 - Python {platform.python_version()} in a throwaway venv (`/tmp/nameko-venv`, not the repo's .venv)
 - nameko {version('nameko')}, eventlet {version('eventlet')}, kombu {version('kombu')},
   Flask {version('flask')}, gunicorn {version('gunicorn')}, requests {version('requests')}
-- RabbitMQ {broker_version(args.amqp)} at {args.amqp.split('@')[-1]}
+- Broker: {broker_version(args.amqp)} at {args.amqp.split('@')[-1]}
 - Load generator: {load_cmds.get('direct', '?').split(' ')[0]}
 
 ## Commands
@@ -344,7 +344,8 @@ without delay, limit or dead-letter queue, so one poison event loops at the rate
 {json.dumps(pg_report, indent=2)}
 ```
 A nameko service's database calls through psycopg 3 stop every other green thread of the
-process for their whole duration (psycopg 3 waits in C, out of eventlet's reach).
+process for their whole duration (psycopg 3's wait loop, C code in the binary package, does
+not go through the Python modules eventlet patches).
 
 ## Raw load-generator output
 ```
