@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 TIMEOUT = 4.0
 ESTABLISHED = "01"
+TCP_TABLES = ("/proc/net/tcp", "/proc/net/tcp6")
 
 
 def check_http(url: str) -> str | None:
@@ -35,7 +36,7 @@ def check_http(url: str) -> str | None:
         return f"{url}: {exc}"
 
 
-def established_remote_ports(tables=("/proc/net/tcp", "/proc/net/tcp6")) -> set[int]:
+def established_remote_ports(tables=TCP_TABLES) -> set[int]:
     ports: set[int] = set()
     for table in tables:
         try:
@@ -50,12 +51,12 @@ def established_remote_ports(tables=("/proc/net/tcp", "/proc/net/tcp6")) -> set[
     return ports
 
 
-def check_worker(amqp_url: str | None) -> str | None:
+def check_worker(amqp_url: str | None, tables=TCP_TABLES) -> str | None:
     if not amqp_url:
         return "AMQP_URL is not set"
     parts = urlsplit(amqp_url)
     port = parts.port or (5671 if parts.scheme == "amqps" else 5672)
-    if port in established_remote_ports():
+    if port in established_remote_ports(tables):
         return None
     return f"no established connection to the broker port {port}"
 
