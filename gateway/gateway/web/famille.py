@@ -1,6 +1,7 @@
 """The family space: the three tabs of the brochure, one URL each (they work without JavaScript).
 
-    /famille                              COMPTE FAMILLE: family name (editable), login e-mail, communes
+    /famille                              COMPTE FAMILLE: family name (editable), login e-mail, communes,
+                                          portals connected to the account (consent withdrawable)
     /famille/responsables                 RESPONSABLES: each adult; own contact data; invite a second one
     /famille/enfants                      ENFANTS: the children; add and edit one
 
@@ -56,12 +57,23 @@ def _render(template: str, tab: str, household: dict, status: int = 200, **conte
 
 
 # --- COMPTE FAMILLE -------------------------------------------------------------------------
+# What each OpenID Connect scope lets a connected portal read, in the parent's words.
+SCOPE_LABELS = {"openid": "votre identifiant", "email": "votre adresse e-mail",
+                "profile": "votre nom, votre famille et vos communes"}
+
+
+def _render_compte(household: dict, status: int = 200, **context):
+    apps = clients.identity().get("/internal/me/consents")["items"]
+    for app in apps:
+        app["reads"] = [SCOPE_LABELS.get(scope, scope) for scope in app["scope"]]
+    return _render("famille/compte.html", "compte", household, status, apps=apps, **context)
+
+
 @bp.get("")
 @auth.login_required
 def index():
     household = _household()
-    return _render("famille/compte.html", "compte", household, values={"name": household["family"].get("name", "")},
-                   errors={}, summary={})
+    return _render_compte(household, values={"name": household["family"].get("name", "")}, errors={}, summary={})
 
 
 @bp.post("/nom")
@@ -72,9 +84,23 @@ def rename():
         clients.identity().patch("/internal/me/family", json=values)
     except ServiceError as exc:
         errors, summary = form_failure(exc)
-        return _render("famille/compte.html", "compte", _household(), exc.status, values=values,
-                       errors=errors, summary=summary)
+        return _render_compte(_household(), exc.status, values=values, errors=errors, summary=summary)
     flash("Le nom de la famille est enregistré.", "success")
+    return redirect(url_for("famille.index"))
+
+
+@bp.post("/applications/<client_id>/retirer")
+@auth.login_required
+def revoke_app(client_id: str):
+    name = request.form.get("name") or "cette application"
+    try:
+        clients.identity().delete(f"/internal/me/consents/{client_id}")
+    except ServiceError as exc:
+        if exc.status != 404:
+            raise
+        flash("Cette application n'avait déjà plus accès à votre compte.", "info")
+        return redirect(url_for("famille.index"))
+    flash(f"{name} n'a plus accès à votre compte.", "success")
     return redirect(url_for("famille.index"))
 
 

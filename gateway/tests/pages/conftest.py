@@ -212,12 +212,6 @@ def client(gateway):
 
 
 @pytest.fixture
-def client(gateway):
-    with gateway.test_client() as c:
-        yield c
-
-
-@pytest.fixture
 def commune(identity):
     return identity.commune("Heillecourt")
 

@@ -160,3 +160,25 @@ def test_account_without_family_gets_a_clear_page(client, agent):
     resp = client.get("/famille")
     assert resp.status_code == 404
     assert "Vous n'avez pas encore d'espace famille" in text(resp)
+
+
+def test_parent_sees_and_withdraws_a_connected_portal(client, parent, identity):
+    from identity.households import user_by_sub
+    from identity.oidc import consent
+    from identity.oidc.clients import ensure_client
+
+    with identity.db.transaction() as s:
+        portal = ensure_client(s, "portail-factures", "secret-portal", "Portail des factures",
+                               ["http://127.0.0.1:8765/callback"], False)
+        consent.record(s, user_by_sub(s, parent["sub"]).id, portal, "openid email", "explicit")
+
+    html = text(client.get("/famille"))
+    assert "Portail des factures" in html and "votre adresse e-mail" in html
+    resp = post_form(client, "/famille", "/famille/applications/portail-factures/retirer",
+                     {"name": "Portail des factures"})
+    assert resp.status_code == 302
+    html = text(client.get("/famille"))
+    assert "Portail des factures n&#39;a plus accès à votre compte." in html or \
+        "Portail des factures n'a plus accès à votre compte." in html
+    assert "Aucune autre application n'utilise votre compte." in html or \
+        "Aucune autre application n&#39;utilise votre compte." in html

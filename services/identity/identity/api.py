@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import functools
 
+from connexion import NoContent
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from servicekit.web import Problem, current_caller
 
 from identity import households
+from identity.oidc import consent
 from identity.errors import AccountError, InvalidInput
 
 
@@ -157,3 +159,24 @@ def accept_invitation(token, body):
 @_problems
 def confirm_invitation(token):
     return _write(households.confirm_invitation, current_caller(), token)
+
+
+# --- connected portals (OIDC consents) --------------------------------------------------------------
+def _my_user_id(session) -> str:
+    user = households.user_by_sub(session, current_caller().sub)
+    if user is None:
+        raise Problem(404, "Compte introuvable.")
+    return user.id
+
+
+@_problems
+def list_my_consents():
+    with _db().read() as session:
+        return {"items": consent.connected_apps(session, _my_user_id(session))}
+
+
+def revoke_my_consent(client_id):
+    with _db().transaction() as session:
+        if not consent.revoke(session, _my_user_id(session), client_id):
+            raise Problem(404, "Cette application n'a pas accès à votre compte.")
+    return NoContent, 204

@@ -53,3 +53,16 @@ def revoke(session: Session, user_id: str, client_id: str) -> bool:
 
 def list_for_user(session: Session, user_id: str) -> list[Consent]:
     return list(session.scalars(sa.select(Consent).where(Consent.user_id == user_id, Consent.revoked_at.is_(None))))
+
+
+def connected_apps(session: Session, user_id: str) -> list[dict]:
+    """The portals a user agreed to share data with (explicit consents, first-party clients
+    excluded: they are the platform itself), for the user to see and withdraw."""
+    rows = session.execute(
+        sa.select(Consent, OAuthClient.name)
+        .join(OAuthClient, OAuthClient.client_id == Consent.client_id)
+        .where(Consent.user_id == user_id, Consent.revoked_at.is_(None), OAuthClient.first_party.is_(False))
+        .order_by(Consent.granted_at.desc())
+    ).all()
+    return [{"client_id": c.client_id, "name": name, "scope": c.scope.split(),
+             "granted_at": c.granted_at.isoformat()} for c, name in rows]
