@@ -17,6 +17,7 @@ from typing import Any
 import connexion
 from connexion import context as connexion_context
 from connexion.resolver import RelativeResolver
+from connexion.security import BearerSecurityHandler
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
@@ -76,19 +77,33 @@ def _problem(p: Problem) -> Response:
 
 
 # --- service tokens -------------------------------------------------------------------------
-# One service per process: the bearer check (called by connexion outside the Flask context)
-# reads its audience and secret from here.
-_token_config: dict[str, str] = {}
+# Specs name this function as the `x-bearerInfoFunc` of their `serviceToken` scheme. It is a
+# marker: create_app binds the check to the app's own audience and secret (several apps can
+# live in one process, e.g. in tests), so the module-level function itself is never called.
+SERVICE_TOKEN_CHECK = "servicekit.web.verify_bearer"
 
 
 def verify_bearer(token: str) -> dict | None:
-    """connexion `x-bearerInfoFunc`: returns the token info or None (-> 401)."""
-    try:
-        caller = tokens.verify(token, _token_config["audience"], _token_config["secret"])
-    except tokens.InvalidToken as exc:
-        log.info("rejected service token: %s", exc)
-        return None
-    return {"sub": caller.sub, "caller": caller}
+    raise RuntimeError("servicekit.web.verify_bearer is bound per app by servicekit.web.create_app")
+
+
+def _service_token_handler(audience: str, secret: str) -> type[BearerSecurityHandler]:
+    def check(token: str) -> dict | None:
+        """The token info for connexion, or None (-> 401)."""
+        try:
+            caller = tokens.verify(token, audience, secret)
+        except tokens.InvalidToken as exc:
+            log.info("rejected service token: %s", exc)
+            return None
+        return {"sub": caller.sub, "caller": caller}
+
+    class ServiceTokenHandler(BearerSecurityHandler):
+        def _resolve_func(self, security_scheme):
+            if security_scheme.get(self.security_definition_key) == SERVICE_TOKEN_CHECK:
+                return check
+            return super()._resolve_func(security_scheme)
+
+    return ServiceTokenHandler
 
 
 def current_caller() -> tokens.Caller:
@@ -105,8 +120,8 @@ def create_app(settings: ServiceSettings, db: Database, spec_file: str | Path | 
                resolver_package: str | None = None, extra_ready_checks: dict | None = None) -> connexion.FlaskApp:
     """Build the service's app. `spec_file` is its OpenAPI document; operationIds are resolved
     relative to `resolver_package` (e.g. "booking.api")."""
-    _token_config.update(audience=settings.service, secret=settings.service_token_secret)
-    app = connexion.FlaskApp(settings.service)
+    handler = _service_token_handler(settings.service, settings.service_token_secret)
+    app = connexion.FlaskApp(settings.service, security_map={"bearer": handler})
     if spec_file is not None:
         app.add_api(
             Path(spec_file),

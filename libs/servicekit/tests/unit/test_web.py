@@ -106,3 +106,19 @@ def test_service_token_required_and_checked(app_and_settings):
     good = tokens.mint(tokens.Caller(sub="u1", role="parent"), "probe", settings.service_token_secret)
     resp = client.get("/internal/whoami", headers={"Authorization": f"Bearer {good}"})
     assert resp.status_code == 200 and resp.json() == {"sub": "u1", "role": "parent"}
+
+
+def test_each_app_checks_tokens_against_its_own_audience_and_secret(tmp_path):
+    """Two services' apps in one process (as in a test run) do not share their token check."""
+    (tmp_path / "openapi.yaml").write_text(SPEC)
+    apps = {}
+    for name, secret in (("alpha", "a" * 40), ("beta", "b" * 40)):
+        settings = load(ServiceSettings, name, env={"EF_VAR_DIR": str(tmp_path), "SERVICE_TOKEN_SECRET": secret})
+        apps[name] = (TestClient(create_app(settings, Database(settings.database_url), tmp_path / "openapi.yaml",
+                                            __name__)), secret)
+    for name, (client, secret) in apps.items():
+        own = tokens.mint(tokens.Caller(sub="u1", role="parent"), name, secret)
+        assert client.get("/internal/whoami", headers={"Authorization": f"Bearer {own}"}).status_code == 200
+    alpha_token = tokens.mint(tokens.Caller(sub="u1", role="parent"), "alpha", "a" * 40)
+    beta_client, _ = apps["beta"]
+    assert beta_client.get("/internal/whoami", headers={"Authorization": f"Bearer {alpha_token}"}).status_code == 401
