@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ from servicekit.db import Database  # noqa: E402
 from servicekit.messaging.broker import close_quietly, connect  # noqa: E402
 from servicekit.testing import wait_until  # noqa: E402
 
-FAULTAPP = Path(__file__).with_name("faultapp.py")
+from broker_control import FAULTAPP  # noqa: E402
 
 
 @dataclass
@@ -119,23 +118,3 @@ def services(pg_database_factory, amqp_vhost_url, tmp_path):
         db.dispose()
     for proc in p.processes:
         sys.stdout.write(f"--- {proc.role} log ---\n{proc.log()}\n")
-
-
-def broker_accepts_connections(host: str = "127.0.0.1", port: int = 5672) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            pass
-        close_quietly(connect("amqp://guest:guest@127.0.0.1:5672//"))
-        return True
-    except Exception:
-        return False
-
-
-def rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=120)
-
-
-def restore_broker() -> None:
-    """Start the RabbitMQ app again and wait until it accepts AMQP connections."""
-    rabbitmqctl("start_app")
-    wait_until(broker_accepts_connections, timeout=90, interval=0.2, message="RabbitMQ did not come back")

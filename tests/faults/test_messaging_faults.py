@@ -7,7 +7,7 @@ import sys
 import pytest
 
 import faultapp
-from conftest import FAULTAPP, broker_accepts_connections, rabbitmqctl, restore_broker
+from broker_control import FAULTAPP, broker_accepts_connections, rabbitmqctl, restore_broker
 from contracts.envelope import Envelope
 from servicekit.messaging import dlq
 from servicekit.messaging.broker import close_quietly, connect, events_exchange

@@ -37,6 +37,8 @@ class ServiceSettings(BaseSettings):
     log_format: Literal["json", "text"] = "json"
     # Readiness turns red when the oldest unpublished outbox row is older than this.
     outbox_lag_alert_seconds: float = 60.0
+    # Published events are deleted from the outbox after this many hours (see outbox.purge_published).
+    outbox_retention_hours: float = 72.0
 
     @property
     def is_production(self) -> bool:

@@ -6,7 +6,7 @@ The relay (servicekit.messaging.relay) publishes it after commit. On PostgreSQL 
 """
 from __future__ import annotations
 
-from datetime import timezone
+from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -40,3 +40,14 @@ def add_event(session: Session, source: str, payload: EventPayload, *,
     if session.get_bind().dialect.name == "postgresql":
         session.execute(sa.text("SELECT pg_notify(:channel, '')"), {"channel": notify_channel(source)})
     return envelope
+
+
+def purge_published(session: Session, older_than: timedelta) -> int:
+    """Delete events published more than `older_than` ago; returns how many.
+
+    Published rows have done their job, and some carry secrets for a while (activation and
+    reset links): they are not kept forever. Unpublished rows are never touched."""
+    cutoff = datetime.now(timezone.utc) - older_than
+    result = session.execute(outbox.delete().where(outbox.c.published_at.is_not(None),
+                                                   outbox.c.published_at < cutoff))
+    return result.rowcount

@@ -11,7 +11,8 @@
     worker.run()   # blocks until SIGTERM/SIGINT or worker.stop()
 
 Each part runs in its own thread with its own broker connection (py-amqp connections are not
-thread-safe). The relay always runs: every service database has an outbox.
+thread-safe). The relay always runs: every service database has an outbox; so does the hourly
+job that deletes published events older than OUTBOX_RETENTION_HOURS.
 """
 from __future__ import annotations
 
@@ -19,11 +20,13 @@ import logging
 import signal
 import threading
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 
 from servicekit.db import Database
 from servicekit.messaging.consumer import ConsumerLoop, Handler, HandlerFn
 from servicekit.messaging.jobs import Job, JobFn, JobRunner
 from servicekit.messaging.names import consumer_queue
+from servicekit.messaging.outbox import purge_published
 from servicekit.messaging.relay import Relay
 from servicekit.messaging.retries import RetryPolicy
 from servicekit.settings import ServiceSettings
@@ -48,6 +51,13 @@ class Worker:
         # when there are no handlers): tests and start-up scripts can wait on it.
         self.ready = threading.Event()
         self._stop = threading.Event()
+        self.every(3600, name="outbox_retention")(self._purge_outbox)
+
+    def _purge_outbox(self, db: Database) -> None:
+        with db.transaction() as session:
+            deleted = purge_published(session, timedelta(hours=self.settings.outbox_retention_hours))
+        if deleted:
+            log.info("deleted %d published outbox event(s) past retention", deleted)
 
     @property
     def service(self) -> str:
