@@ -55,7 +55,9 @@ def auth(role, commune=None, **kw):
     return {"Authorization": "Bearer " + tokens.mint(caller, "notify", SECRET)}
 
 
-OPERATOR = auth("operator")
+def operator():
+    # Minted when used: a token made at import time would expire (60 s) before a long run reaches it.
+    return auth("operator")
 
 
 def test_list_filters_by_recipient_and_status_newest_first(client):
@@ -63,13 +65,13 @@ def test_list_filters_by_recipient_and_status_newest_first(client):
     second = record(activation("parent@example.org"))
     record(activation("other@example.org"))
     set_status(first, "failed")
-    r = client.get("/internal/notifications", params={"recipient": "PARENT@example.org"}, headers=OPERATOR)
+    r = client.get("/internal/notifications", params={"recipient": "PARENT@example.org"}, headers=operator())
     assert r.status_code == 200
     items = r.json()["items"]
     assert [i["id"] for i in items] == [second, first]
     assert items[0]["subject"] == "Activez votre Espace Famille — Heillecourt"
     assert items[0]["status"] == "queued" and items[0]["created_at"].endswith("+00:00")
-    failed = client.get("/internal/notifications", params={"status": "failed"}, headers=OPERATOR).json()["items"]
+    failed = client.get("/internal/notifications", params={"status": "failed"}, headers=operator()).json()["items"]
     assert [i["id"] for i in failed] == [first]
     assert failed[0]["last_error"] == "boom"
 
@@ -82,12 +84,12 @@ def test_agents_see_only_their_commune(client):
     for role in ("agent", "admin"):
         items = client.get("/internal/notifications", headers=auth(role, "heillecourt")).json()["items"]
         assert [i["id"] for i in items] == [mine]
-    assert len(client.get("/internal/notifications", headers=OPERATOR).json()["items"]) == 3
+    assert len(client.get("/internal/notifications", headers=operator()).json()["items"]) == 3
 
 
-@pytest.mark.parametrize("headers", [auth("parent", family_id="f"), auth("agent")], ids=["parent", "agent-no-commune"])
-def test_forbidden_callers(client, headers):
-    r = client.get("/internal/notifications", headers=headers)
+@pytest.mark.parametrize("caller", [dict(role="parent", family_id="f"), dict(role="agent")], ids=["parent", "agent-no-commune"])
+def test_forbidden_callers(client, caller):
+    r = client.get("/internal/notifications", headers=auth(**caller))
     assert r.status_code == 403
     assert r.headers["content-type"].startswith("application/problem+json")
     assert "accès" in r.json()["detail"]
@@ -99,9 +101,9 @@ def test_no_token_is_401(client):
 
 
 def test_bad_filters_are_400(client):
-    r = client.get("/internal/notifications", params={"status": "lost"}, headers=OPERATOR)
+    r = client.get("/internal/notifications", params={"status": "lost"}, headers=operator())
     assert r.status_code == 400
-    assert client.get("/internal/notifications", params={"limit": "0"}, headers=OPERATOR).status_code == 400
+    assert client.get("/internal/notifications", params={"limit": "0"}, headers=operator()).status_code == 400
 
 
 def test_retry_requeues_a_failed_notification(client):
@@ -117,16 +119,16 @@ def test_retry_requeues_a_failed_notification(client):
 
 def test_retry_refuses_what_is_not_failed(client):
     nid = record(activation("a@example.org"))
-    r = client.post(f"/internal/notifications/{nid}/retry", headers=OPERATOR)
+    r = client.post(f"/internal/notifications/{nid}/retry", headers=operator())
     assert r.status_code == 409 and "déjà en file d’envoi" in r.json()["detail"]
     set_status(nid, "sent")
-    r = client.post(f"/internal/notifications/{nid}/retry", headers=OPERATOR)
+    r = client.post(f"/internal/notifications/{nid}/retry", headers=operator())
     assert r.status_code == 409 and "déjà envoyé" in r.json()["detail"]
 
 
 def test_retry_of_unknown_or_other_commune_is_404(client):
     nid = record(activation("a@example.org", "ludres"))
     set_status(nid, "failed")
-    assert client.post("/internal/notifications/nope/retry", headers=OPERATOR).status_code == 404
+    assert client.post("/internal/notifications/nope/retry", headers=operator()).status_code == 404
     r = client.post(f"/internal/notifications/{nid}/retry", headers=auth("agent", "heillecourt"))
     assert r.status_code == 404 and r.json()["detail"] == "Cet e-mail est introuvable."
