@@ -4,6 +4,7 @@
 #   chromium        headless browser for the end-to-end tests (driven by Playwright through
 #                   executable_path=/usr/bin/chromium; no browser is ever downloaded otherwise)
 #   docker-compose  `docker-compose config` validation of docker-compose.yml (no engine needed)
+#   wrk             HTTP load generator of the benchmarks under bench/
 #
 # Idempotent and quiet: prints one line per package installed, nothing when all are present.
 # Debian bookworm, run as root (or through sudo). Exit status is non-zero on failure.
@@ -12,7 +13,7 @@
 set -eu
 
 # command that must exist  ->  Debian package that provides it
-PACKAGES="chromium:chromium docker-compose:docker-compose"
+PACKAGES="chromium:chromium docker-compose:docker-compose wrk:wrk"
 
 missing=""
 for entry in $PACKAGES; do

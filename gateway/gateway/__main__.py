@@ -3,7 +3,6 @@ from pathlib import Path
 
 from servicekit.cli import ServiceCommands, main
 
-from gateway.app import create_app
 from gateway.settings import get_settings
 
 COMMANDS = ServiceCommands(
@@ -11,7 +10,7 @@ COMMANDS = ServiceCommands(
     default_port=8000,
     load_settings=get_settings,
     migrations_dir=Path(__file__).resolve().parent.parent / "migrations",
-    app_factory=create_app,
+    app_factory="gateway.app:create_app",
 )
 
 if __name__ == "__main__":

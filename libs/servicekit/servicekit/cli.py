@@ -6,19 +6,26 @@
     dlq list|replay    inspect and replay dead-lettered events
     makemigration MSG  autogenerate a migration (development)
 
-Services add their own commands (e.g. identity's `seed-demo`) through `extra`.
+Services add their own commands (e.g. identity's `seed-demo`) through `extra_modules`.
+
+Everything is named by import path ("booking.app:create_app") and imported only by the process
+that runs it: the gunicorn master does not load the web stack (its workers do), a worker does
+not load connexion or Flask, and `web` does not load Alembic. Memory: bench/idle_memory.py.
 """
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from servicekit import logs, migrations
+from servicekit import logs
 from servicekit.settings import ServiceSettings
+
+BUILTIN_COMMANDS = ("migrate", "web", "worker", "makemigration", "dlq")
 
 
 @dataclass
@@ -27,14 +34,29 @@ class ServiceCommands:
     default_port: int
     load_settings: Callable[[], ServiceSettings]
     migrations_dir: Path
-    app_factory: Callable[[], object]           # returns the ASGI (connexion) app
-    worker_factory: Callable[[], object] | None = None   # returns a servicekit Worker
-    # name -> (help, configure(parser), run(args) -> int | None)
-    extra: dict[str, tuple[str, Callable, Callable]] = field(default_factory=dict)
+    app_factory: str                # "pkg.module:function" returning the ASGI (connexion) app
+    worker_factory: str | None = None   # "pkg.module:function" returning a servicekit Worker
+    # Modules with a COMMANDS dict: name -> (help, configure(parser), run(args) -> int | None)
+    extra_modules: tuple[str, ...] = ()
+
+    def extra(self) -> dict[str, tuple[str, Callable, Callable]]:
+        commands: dict = {}
+        for module in self.extra_modules:
+            commands.update(importlib.import_module(module).COMMANDS)
+        return commands
+
+
+def load_object(path: str):
+    """"pkg.module:name" -> the object."""
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def main(spec: ServiceCommands, argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=f"python -m {spec.app_factory.__module__.split('.')[0]}")
+    argv = sys.argv[1:] if argv is None else argv
+    # Service-specific commands are imported only when one of them (or --help) is asked for.
+    extra = spec.extra() if not argv or argv[0] not in BUILTIN_COMMANDS else {}
+    parser = argparse.ArgumentParser(prog=f"python -m {spec.app_factory.split('.')[0]}")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("migrate", help="apply database migrations")
     sub.add_parser("web", help="serve the HTTP API")
@@ -43,12 +65,14 @@ def main(spec: ServiceCommands, argv: list[str] | None = None) -> int:
     mk.add_argument("message")
     dlq = sub.add_parser("dlq", help="dead letters")
     dlq.add_argument("dlq_args", nargs=argparse.REMAINDER)
-    for name, (help_, configure, _run) in spec.extra.items():
+    for name, (help_, configure, _run) in extra.items():
         configure(sub.add_parser(name, help=help_))
     args = parser.parse_args(argv)
 
     settings = spec.load_settings()
     logs.configure(spec.name, settings.log_level, settings.log_format)
+    if args.command in ("migrate", "makemigration"):
+        from servicekit import migrations
     if args.command == "migrate":
         migrations.upgrade(spec.migrations_dir, settings.database_url)
         return 0
@@ -63,19 +87,20 @@ def main(spec: ServiceCommands, argv: list[str] | None = None) -> int:
         if spec.worker_factory is None:
             print(f"{spec.name} has no worker", file=sys.stderr)
             return 2
-        spec.worker_factory().run()
+        load_object(spec.worker_factory)().run()
         return 0
     if args.command == "dlq":
         from servicekit.messaging import dlq as dlq_cli
 
-        worker = spec.worker_factory() if spec.worker_factory else None
+        worker = load_object(spec.worker_factory)() if spec.worker_factory else None
         return dlq_cli.main(args.dlq_args, settings, worker)
-    _help, _configure, run = spec.extra[args.command]
+    _help, _configure, run = extra[args.command]
     return run(args) or 0
 
 
-def serve(app_factory: Callable[[], object], default_bind: str) -> None:
-    """Run an ASGI app factory under gunicorn with uvicorn workers."""
+def serve(app_factory: str, default_bind: str) -> None:
+    """Run an ASGI app factory ("pkg.module:function") under gunicorn with uvicorn workers;
+    each worker process imports and builds the app, the master never does."""
     from gunicorn.app.base import BaseApplication
 
     class _Gunicorn(BaseApplication):
@@ -88,6 +113,6 @@ def serve(app_factory: Callable[[], object], default_bind: str) -> None:
             self.cfg.set("keepalive", 5)
 
         def load(self):
-            return app_factory()
+            return load_object(app_factory)()
 
     _Gunicorn().run()

@@ -3,17 +3,15 @@ from pathlib import Path
 
 from servicekit.cli import ServiceCommands, main
 
-from billing.app import create_app
 from billing.settings import get_settings
-from billing.worker import create_worker
 
 COMMANDS = ServiceCommands(
     name="billing",
     default_port=8003,
     load_settings=get_settings,
     migrations_dir=Path(__file__).resolve().parent.parent / "migrations",
-    app_factory=create_app,
-    worker_factory=create_worker,
+    app_factory="billing.app:create_app",
+    worker_factory="billing.worker:create_worker",
 )
 
 if __name__ == "__main__":

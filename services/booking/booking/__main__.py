@@ -3,17 +3,15 @@ from pathlib import Path
 
 from servicekit.cli import ServiceCommands, main
 
-from booking.app import create_app
 from booking.settings import get_settings
-from booking.worker import create_worker
 
 COMMANDS = ServiceCommands(
     name="booking",
     default_port=8002,
     load_settings=get_settings,
     migrations_dir=Path(__file__).resolve().parent.parent / "migrations",
-    app_factory=create_app,
-    worker_factory=create_worker,
+    app_factory="booking.app:create_app",
+    worker_factory="booking.worker:create_worker",
 )
 
 if __name__ == "__main__":

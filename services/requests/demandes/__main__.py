@@ -3,17 +3,15 @@ from pathlib import Path
 
 from servicekit.cli import ServiceCommands, main
 
-from demandes.app import create_app
 from demandes.settings import get_settings
-from demandes.worker import create_worker
 
 COMMANDS = ServiceCommands(
     name="requests",
     default_port=8004,
     load_settings=get_settings,
     migrations_dir=Path(__file__).resolve().parent.parent / "migrations",
-    app_factory=create_app,
-    worker_factory=create_worker,
+    app_factory="demandes.app:create_app",
+    worker_factory="demandes.worker:create_worker",
 )
 
 if __name__ == "__main__":
