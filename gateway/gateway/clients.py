@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 import requests as http
@@ -140,6 +141,26 @@ def caller_for(user: dict | None, as_agent: bool = False) -> tokens.Caller:
                          communes=tuple(c["slug"] for c in user.get("communes") or []), name=user.get("name"))
 
 
+# A service token is good for 60 s; the same caller reuses it for half of that instead of
+# signing a new one on every call (a measurable share of the gateway's CPU on light reads).
+TOKEN_REUSE_SECONDS = tokens.DEFAULT_TTL_SECONDS / 2
+_token_cache: dict[tuple[tokens.Caller, str], tuple[str, float]] = {}
+_TOKEN_CACHE_MAX = 4096
+
+
+def service_token(caller: tokens.Caller, service: str, secret: str) -> str:
+    now = time.monotonic()
+    key = (caller, service)
+    cached = _token_cache.get(key)
+    if cached is not None and cached[1] > now:
+        return cached[0]
+    token = tokens.mint(caller, service, secret)
+    if len(_token_cache) >= _TOKEN_CACHE_MAX:
+        _token_cache.clear()
+    _token_cache[key] = (token, now + TOKEN_REUSE_SECONDS)
+    return token
+
+
 class ServiceClient:
     def __init__(self, service: str, base_url: str, secret: str, session: http.Session):
         self.service = service
@@ -152,7 +173,7 @@ class ServiceClient:
                 timeout: tuple[float, float] | None = None, **kwargs) -> Any:
         if caller is None:
             caller = caller_for(auth.current_user(), as_agent)
-        sent = {"Authorization": f"Bearer {tokens.mint(caller, self.service, self.secret)}",
+        sent = {"Authorization": f"Bearer {service_token(caller, self.service, self.secret)}",
                 "Accept": "application/json", **(headers or {})}
         cid = context.get_correlation_id()
         if cid:

@@ -64,3 +64,20 @@ def test_retries_only_for_idempotent_methods():
     retry = clients.make_session().get_adapter("http://x").max_retries
     assert "GET" in retry.allowed_methods and "PUT" in retry.allowed_methods
     assert "POST" not in retry.allowed_methods and "PATCH" not in retry.allowed_methods
+
+
+def test_service_tokens_are_reused_per_caller_and_service_then_renewed(monkeypatch):
+    clients._token_cache.clear()
+    secret = "s" * 40
+    parent = tokens.Caller(sub="u1", role="parent", family_id="f1")
+    first = clients.service_token(parent, "identity", secret)
+    assert clients.service_token(parent, "identity", secret) == first
+    assert tokens.verify(first, "identity", secret) == parent
+    # Another service or another caller never gets that token.
+    assert clients.service_token(parent, "billing", secret) != first
+    other = clients.service_token(tokens.Caller(sub="u2", role="parent"), "identity", secret)
+    assert tokens.verify(other, "identity", secret).sub == "u2"
+    # Past half its life, a new one is minted (the old one still has 30 s left when replaced).
+    later = clients.time.monotonic() + clients.TOKEN_REUSE_SECONDS + 1
+    monkeypatch.setattr(clients.time, "monotonic", lambda: later)
+    assert clients.service_token(parent, "identity", secret) != first
