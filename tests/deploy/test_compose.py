@@ -26,6 +26,7 @@ SERVICES = {"identity": 8001, "booking": 8002, "billing": 8003, "requests": 8004
 # Who owns a database (the gateway keeps one small table of its own).
 DATABASE_OWNERS = {svc: (f"{svc}-migrate", f"{svc}-web", f"{svc}-worker") for svc in SERVICES} | {
     "gateway": ("gateway-migrate", "gateway")}
+DATABASE_OWNERS["identity"] += ("identity-setup", "identity-seed")  # identity's one-shot commands
 BACKING = {"postgres", "rabbitmq"}
 INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
 
@@ -71,7 +72,7 @@ def depends_on(svc: dict) -> dict:
 
 
 def is_one_shot(name: str) -> bool:
-    return name.endswith("-migrate")
+    return name.endswith(("-migrate", "-setup", "-seed"))
 
 
 # ------------------------------------------------------------------------- docker-compose
@@ -270,7 +271,7 @@ def test_no_two_services_publish_the_same_host_port(services):
 
 def test_only_the_gateway_and_dev_tools_are_published(services):
     for name, svc in services.items():
-        if name.endswith(("-web", "-worker", "-migrate")) or name == "postgres":
+        if name.endswith(("-web", "-worker", "-migrate", "-setup", "-seed")) or name == "postgres":
             assert not svc.get("ports"), f"{name} must stay internal (reach it through the gateway)"
 
 
@@ -321,3 +322,14 @@ def test_dockerfile_runs_as_non_root_and_installs_from_the_repo():
     ignore = (ROOT / ".dockerignore").read_text().split()
     for entry in (".git", ".venv", ".env"):
         assert entry in ignore, f".dockerignore lacks {entry}"
+
+
+def test_gateway_client_is_registered_before_the_gateway_starts(services):
+    setup = services["identity-setup"]
+    command = setup["command"]
+    assert command[:3] == ["ensure-client", "--client-id", "gateway"] and "--first-party" in command
+    assert command[command.index("--backchannel-logout-uri") + 1] == "http://gateway:8000/auth/backchannel-logout"
+    assert depends_on(setup)["identity-migrate"]["condition"] == "service_completed_successfully"
+    assert depends_on(services["gateway"])["identity-setup"]["condition"] == "service_completed_successfully"
+    # The demo seed is opt-in (profile), never part of a plain `up`.
+    assert services["identity-seed"]["profiles"] == ["demo"] and services["identity-seed"]["command"] == ["seed-demo"]
