@@ -7,11 +7,14 @@ Fixtures:
 - `mails`: reads the mail catcher (wait for a message to an address, extract links).
 - `browser` / `page`: headless Debian Chromium driven by Playwright (never a downloaded browser).
 - `a11y`: runs axe-core on the current page and fails on serious or critical violations.
+- `identity_login(page, email, password)`, `sign_in_agent(page, email)`: identity's sign-in
+  pages (through the gateway's /oidc/ proxy), with the demo agents' TOTP second factor.
 """
 from __future__ import annotations
 
 import os
 import re
+import time
 import shutil
 import signal
 import subprocess
@@ -19,6 +22,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyotp
 import pytest
 import requests
 
@@ -27,6 +31,8 @@ from servicekit.testing import create_vhost, delete_vhost, wait_until
 ROOT = Path(__file__).resolve().parents[2]
 PORT_BASE = int(os.environ.get("EF_E2E_PORT_BASE", "18000"))
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+DEMO_AGENT_PASSWORD = "Demo-Agent-2026"
+DEMO_AGENT_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DP"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
 
@@ -156,3 +162,45 @@ def a11y():
             f"- {v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}" for v in bad)
 
     return check
+
+
+# Identity accepts each TOTP code once per account: remember the time steps used in this run.
+_used_totp_steps: set[tuple[str, int]] = set()
+
+
+def fresh_totp_code(account: str, secret: str = DEMO_AGENT_TOTP_SECRET) -> str:
+    """The current code, or the next one when this account already used the current one
+    (waiting for the clock is the only way to a new code)."""
+    totp = pyotp.TOTP(secret)
+    step = int(time.time() // totp.interval)
+    if (account, step) in _used_totp_steps:
+        step += 1
+        time.sleep(max(0.0, step * totp.interval - time.time() + 0.2))
+    _used_totp_steps.add((account, step))
+    return totp.at(step * totp.interval)
+
+
+@pytest.fixture
+def identity_login(a11y):
+    def login(page, email: str, password: str) -> None:
+        page.wait_for_url(re.compile(r".*/oidc/login.*"))
+        a11y(page)
+        page.locator("#email").fill(email)
+        page.locator("#password").fill(password)
+        page.get_by_role("button", name="Se connecter").click()
+
+    return login
+
+
+@pytest.fixture
+def sign_in_agent(platform, a11y, identity_login):
+    def sign_in(page, email: str = "agent.heillecourt@example.org") -> None:
+        page.goto(f"{platform.base_url}/auth/login?next=/agent/familles")
+        identity_login(page, email, DEMO_AGENT_PASSWORD)
+        page.wait_for_url(re.compile(r".*/oidc/login/totp.*"))
+        a11y(page)
+        page.locator("input[name=code]").fill(fresh_totp_code(email))
+        page.locator("main button[type=submit]").first.click()
+        page.wait_for_url("**/agent/familles")
+
+    return sign_in

@@ -11,15 +11,11 @@ Every page visited gets an axe-core check (no serious or critical violation).
 from __future__ import annotations
 
 import re
-import time
 import uuid
 
-import pyotp
 
 from servicekit.testing import wait_until
 
-AGENT_PASSWORD = "Demo-Agent-2026"
-AGENT_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DP"
 DEMO_PARENT = ("parent.demo@example.org", "Demo-Famille-2026")
 NEW_PASSWORD = "trois petits chats dans le jardin"
 PHONE = {"width": 390, "height": 844}
@@ -35,32 +31,6 @@ def new_page(page):
 
 def main_text(page) -> str:
     return page.locator("main").inner_text()
-
-
-def identity_login(page, a11y, email: str, password: str) -> None:
-    """On identity's sign-in page (reached through the gateway's /oidc/ proxy)."""
-    page.wait_for_url(re.compile(r".*/oidc/login.*"))
-    a11y(page)
-    page.locator("#email").fill(email)
-    page.locator("#password").fill(password)
-    page.get_by_role("button", name="Se connecter").click()
-
-
-def sign_in_agent(page, platform, a11y, email: str) -> None:
-    page.goto(f"{platform.base_url}/auth/login?next=/agent/familles")
-    identity_login(page, a11y, email, AGENT_PASSWORD)
-    page.wait_for_url(re.compile(r".*/oidc/login/totp.*"))
-    a11y(page)
-    totp = pyotp.TOTP(AGENT_TOTP_SECRET)
-    for _attempt in range(3):
-        page.locator("input[name=code]").fill(totp.now())
-        page.locator("main button[type=submit]").first.click()
-        page.wait_for_load_state()
-        if "/agent/familles" in page.url:
-            return
-        # A code is single-use: another test may have just used this one. Wait for the next.
-        time.sleep(31 - time.time() % 30)
-    page.wait_for_url("**/agent/familles")
 
 
 def register_family(page, a11y, family: str, email: str) -> None:
@@ -87,10 +57,10 @@ def link_in_mail(mails, to: str, kind: str, subject_contains: str = "") -> str:
     return wait_until(find, timeout=30, interval=0.5, message=f"a {kind} e-mail to {to}")
 
 
-def test_activation_from_the_email_link_to_the_family_space(platform, mails, page, a11y):
+def test_activation_from_the_email_link_to_the_family_space(platform, mails, page, a11y, identity_login, sign_in_agent):
     family = f"Lambert-{uuid.uuid4().hex[:6]}"
     email = f"{family.lower()}@example.org"
-    sign_in_agent(page, platform, a11y, "agent.heillecourt@example.org")
+    sign_in_agent(page, "agent.heillecourt@example.org")
     register_family(page, a11y, family, email)
     link = link_in_mail(mails, email, "activation")
 
@@ -129,7 +99,7 @@ def test_activation_from_the_email_link_to_the_family_space(platform, mails, pag
     assert parent.locator("#password").get_attribute("type") == "password"
     parent.get_by_role("button", name="Activer mon compte").click()
 
-    identity_login(parent, a11y, email, NEW_PASSWORD)
+    identity_login(parent, email, NEW_PASSWORD)
     parent.wait_for_url(re.compile(r".*/famille$"))
     text = main_text(parent)
     assert "Votre compte est activé" in text
@@ -151,12 +121,12 @@ def test_activation_from_the_email_link_to_the_family_space(platform, mails, pag
     parent.context.close()
 
 
-def test_sign_in_and_sign_out(platform, page, a11y):
+def test_sign_in_and_sign_out(platform, page, a11y, identity_login):
     email, password = DEMO_PARENT
     page.goto(platform.base_url + "/")
     a11y(page)
     page.locator("header").get_by_role("link", name="Se connecter").click()
-    identity_login(page, a11y, email, password)
+    identity_login(page, email, password)
     page.wait_for_url(re.compile(r".*/$"))
     page.goto(platform.base_url + "/famille")
     text = main_text(page)
@@ -183,11 +153,11 @@ def test_sign_in_and_sign_out(platform, page, a11y):
     page.wait_for_url(re.compile(r".*/oidc/login.*"))
 
 
-def test_second_guardian_invitation(platform, mails, page, a11y):
+def test_second_guardian_invitation(platform, mails, page, a11y, identity_login):
     email, password = DEMO_PARENT
     invited = f"second-{uuid.uuid4().hex[:6]}@example.org"
     page.goto(platform.base_url + "/auth/login?next=/famille/responsables")
-    identity_login(page, a11y, email, password)
+    identity_login(page, email, password)
     page.wait_for_url("**/famille/responsables")
     a11y(page)
     page.locator("#invite_email").fill(invited)
@@ -205,7 +175,7 @@ def test_second_guardian_invitation(platform, mails, page, a11y):
     guardian.locator("#phone").fill("06 01 02 03 04")
     guardian.locator("#password").fill(NEW_PASSWORD)
     guardian.get_by_role("button", name="Créer mon accès").click()
-    identity_login(guardian, a11y, invited, NEW_PASSWORD)
+    identity_login(guardian, invited, NEW_PASSWORD)
     guardian.wait_for_url(re.compile(r".*/famille$"))
     assert "Famille Martin" in main_text(guardian)
     guardian.get_by_role("link", name="Responsables").click()
@@ -218,9 +188,9 @@ def test_second_guardian_invitation(platform, mails, page, a11y):
     assert re.search(re.escape(invited) + r"\s+—\s+acceptée le", main_text(page))
 
 
-def test_family_joins_a_second_commune(platform, mails, page, a11y):
+def test_family_joins_a_second_commune(platform, mails, page, a11y, identity_login, sign_in_agent):
     email, password = DEMO_PARENT
-    sign_in_agent(page, platform, a11y, "agent.ludres@example.org")
+    sign_in_agent(page, "agent.ludres@example.org")
     register_family(page, a11y, "Martin", email)
     link = link_in_mail(mails, email, "activation", "Ludres")
 
@@ -231,7 +201,7 @@ def test_family_joins_a_second_commune(platform, mails, page, a11y):
     assert "Connectez-vous pour associer la commune de Ludres" in text
     a11y(parent)
     parent.get_by_role("link", name=re.compile("Se connecter pour associer Ludres")).click()
-    identity_login(parent, a11y, email, password)
+    identity_login(parent, email, password)
     parent.wait_for_url("**/confirmer")
     assert "Associer la commune Ludres à votre compte" in main_text(parent)
     a11y(parent)

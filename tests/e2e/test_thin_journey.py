@@ -8,32 +8,13 @@ to identity and the agent sees that the link was sent.
 import re
 import uuid
 
-import pyotp
-
 from servicekit.testing import wait_until
 
-DEMO_AGENT = ("agent.heillecourt@example.org", "Demo-Agent-2026", "JBSWY3DPEHPK3PXPJBSWY3DP")
-
-
-def sign_in_agent(page, platform, a11y):
-    email, password, totp_secret = DEMO_AGENT
-    page.goto(f"{platform.base_url}/auth/login?next=/agent/familles")
-    a11y(page)
-    page.get_by_label("Adresse e-mail").fill(email)
-    page.get_by_label("Mot de passe").first.fill(password)
-    page.get_by_role("button", name="Se connecter").click()
-    page.wait_for_url("**/oidc/login/totp**")
-    a11y(page)
-    page.locator("input[name=code]").fill(pyotp.TOTP(totp_secret).now())
-    page.locator("main button[type=submit]").first.click()
-    page.wait_for_url("**/agent/familles")
-
-
-def test_agent_registers_family_and_parent_reaches_activation_page(platform, mails, page, a11y):
+def test_agent_registers_family_and_parent_reaches_activation_page(platform, mails, page, a11y, sign_in_agent):
     family = f"Durand-{uuid.uuid4().hex[:6]}"
     email = f"{family.lower()}@example.org"
 
-    sign_in_agent(page, platform, a11y)
+    sign_in_agent(page)
     a11y(page)
     page.get_by_label("Nom de la famille").fill(family)
     page.get_by_label("E-mail du premier responsable").fill(email)
