@@ -18,7 +18,9 @@ def test_agent_registers_family_and_parent_reaches_activation_page(platform, mai
     a11y(page)
     page.get_by_label("Nom de la famille").fill(family)
     page.get_by_label("E-mail du premier responsable").fill(email)
-    page.get_by_role("button", name="Inscrire la famille").click()
+    with page.expect_response(lambda r: r.request.method == "POST" and r.url.endswith("/agent/familles")) as posted:
+        page.get_by_role("button", name="Inscrire la famille").click()
+    correlation_id = posted.value.headers["x-correlation-id"]
     assert f"Un e-mail d'activation va être envoyé à {email}" in page.locator("main").inner_text()
 
     # notify rendered and sent a French e-mail, in both parts, with the link.
@@ -36,6 +38,14 @@ def test_agent_registers_family_and_parent_reaches_activation_page(platform, mai
         return "Lien envoyé le" in row.inner_text()
 
     wait_until(sent_shown, timeout=30, interval=1.0, message="the agent to see 'Lien envoyé le'")
+
+    # One correlation id follows the journey: gateway request -> identity -> event -> notify's log.
+    def notify_logged_it():
+        log = (platform.var_dir / "platform.log").read_text(errors="replace")
+        return any(line.startswith(tuple("0123456789")) and "notify-worker" in line and "queued for event" in line
+                   and f'"correlation_id": "{correlation_id}"' in line for line in log.splitlines())
+
+    wait_until(notify_logged_it, timeout=30, interval=0.5, message="notify's log line with the journey's correlation id")
 
     # The parent follows the link (another browser) and lands on the activation page.
     parent = page.context.browser.new_context(locale="fr-FR", viewport={"width": 390, "height": 844}).new_page()
