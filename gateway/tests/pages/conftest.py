@@ -20,7 +20,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -37,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from helpers import make_settings, migrate  # noqa: E402
 
 from servicekit.db import Database  # noqa: E402
+from servicekit.testing import wait_until  # noqa: E402
 from servicekit.messaging.tables import outbox  # noqa: E402
 
 SECRET = "pages-test-service-token-secret-" + secrets.token_hex(8)
@@ -46,20 +46,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def wait_until(predicate, timeout: float = 30.0, interval: float = 0.1, message: str = "condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            value = predicate()
-            if value:
-                return value
-        except Exception as exc:  # keep polling; show the last error on timeout
-            last = exc
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {message}" + (f" (last error: {last})" if last else ""))
 
 
 @dataclass
@@ -163,7 +149,7 @@ def identity(tmp_path_factory):
             return requests.get(url + "/health/live", timeout=1).status_code == 200
 
         try:
-            wait_until(live, 30, 0.2, "identity to answer")
+            wait_until(live, 30, 0.2, "identity to answer", ignore=(requests.RequestException,))
         except AssertionError:
             print((var / "identity.log").read_text()[-5000:])
             raise

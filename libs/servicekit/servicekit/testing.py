@@ -30,15 +30,21 @@ T = TypeVar("T")
 
 
 def wait_until(predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.02,
-               message: str | None = None) -> T:
-    """Call `predicate` until it returns something truthy and return that; fail after `timeout`."""
+               message: str | None = None, ignore: tuple[type[BaseException], ...] = ()) -> T:
+    """Call `predicate` until it returns something truthy and return that; fail after `timeout`.
+    Exceptions of the `ignore` types (e.g. a server not listening yet) count as "not yet"."""
     deadline = time.monotonic() + timeout
+    last_error: BaseException | None = None
     while True:
-        value = predicate()
+        try:
+            value = predicate()
+        except ignore as exc:
+            value, last_error = None, exc
         if value:
             return value
         if time.monotonic() >= deadline:
-            raise AssertionError(message or f"condition not met within {timeout}s: {getattr(predicate, '__name__', predicate)}")
+            what = message or f"condition not met within {timeout}s: {getattr(predicate, '__name__', predicate)}"
+            raise AssertionError(what + (f" (last error: {last_error!r})" if last_error else ""))
         time.sleep(interval)
 
 
