@@ -102,6 +102,9 @@ def error_from_response(service: str, resp: http.Response) -> ServiceError:
 def make_session(retries: bool = True, pool_size: int = POOL_SIZE) -> http.Session:
     """A keep-alive session; retries (connection errors, 502/503/504) for idempotent methods only."""
     session = http.Session()
+    # Internal calls never go through an HTTP proxy from the environment (nor read ~/.netrc):
+    # that also spares requests looking both up on every call (measured in bench/gateway_read).
+    session.trust_env = False
     retry = Retry(total=2, connect=2, read=1, status=2, backoff_factor=0.1,
                   status_forcelist=(502, 503, 504), allowed_methods=Retry.DEFAULT_ALLOWED_METHODS,
                   raise_on_status=False, respect_retry_after_header=False) if retries else Retry(0, read=False)

@@ -81,3 +81,29 @@ def test_service_tokens_are_reused_per_caller_and_service_then_renewed(monkeypat
     later = clients.time.monotonic() + clients.TOKEN_REUSE_SECONDS + 1
     monkeypatch.setattr(clients.time, "monotonic", lambda: later)
     assert clients.service_token(parent, "identity", secret) != first
+
+
+def test_internal_calls_ignore_proxies_from_the_environment(monkeypatch):
+    """A proxy set for the container's outbound traffic must not capture calls to services."""
+    import http.server
+    import threading
+
+    class Answer(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Answer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+        monkeypatch.setenv("NO_PROXY", "")
+        resp = clients.make_session().get(f"http://127.0.0.1:{server.server_port}/", timeout=5)
+        assert resp.status_code == 200 and resp.content == b"ok"
+    finally:
+        server.shutdown()
