@@ -121,3 +121,14 @@ def _bump(db_session: Session, key: str, policy: Policy, now: datetime) -> tuple
     until = now + delay if delay else None
     db_session.execute(sa.update(_table).where(_table.c.key == key).values(blocked_until=until))
     return failures, until
+
+
+def purge_stale(db_session: Session) -> int:
+    """Forget counters that have gone quiet for longer than any policy remembers them and that
+    block nothing; returns how many. (A counter past its quiet period restarts at 1 anyway.)"""
+    now = clock.now()
+    longest_memory = max(ACCOUNT.quiet_reset, IP.quiet_reset)
+    result = db_session.execute(sa.delete(_table).where(
+        _table.c.last_failure_at < now - longest_memory,
+        sa.or_(_table.c.blocked_until.is_(None), _table.c.blocked_until < now)))
+    return result.rowcount

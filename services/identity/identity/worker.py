@@ -14,7 +14,7 @@ from contracts.envelope import Envelope
 from contracts.notify import NotificationFailed, NotificationSent
 from servicekit.messaging.worker import Worker
 
-from identity import households
+from identity import households, throttle
 from identity.db import get_db
 from identity.settings import get_settings
 
@@ -29,8 +29,14 @@ def on_notification_failed(session: Session, envelope: Envelope) -> None:
     households.record_notification_failed(session, failure.source_event_id, envelope.time, failure.error)
 
 
+def purge_login_throttle(db) -> None:
+    with db.transaction() as session:
+        throttle.purge_stale(session)
+
+
 def create_worker() -> Worker:
     worker = Worker(get_settings(), get_db())
     worker.handler("notify", NotificationSent.EVENT_TYPE, name="link_sent")(on_notification_sent)
     worker.handler("notify", NotificationFailed.EVENT_TYPE, name="link_send_failed")(on_notification_failed)
+    worker.every(3600, name="login_throttle_cleanup")(purge_login_throttle)
     return worker

@@ -145,3 +145,20 @@ def test_counters_live_in_the_database_so_every_worker_agrees(app, db, clock):
         assert login(other_worker, user.email, PASSWORD).status_code == 429
     finally:
         second.app.config["SERVICE_DB"].dispose()
+
+
+def test_quiet_counters_are_purged_but_live_blocks_are_kept(client, db, clock):
+    from identity.worker import purge_login_throttle
+
+    quiet, blocked = f"{unique('quiet')}@example.org", make_user(db)
+    login(client, quiet, WRONG)
+    clock.advance(hours=24, seconds=1)
+    fail(client, blocked.email, throttle.ACCOUNT_FREE_FAILURES)  # the last of these starts a block
+
+    purge_login_throttle(db)  # the identity worker's hourly job
+
+    with db.read() as s:
+        keys = set(s.scalars(sa.select(throttle._table.c.key)))
+    assert throttle.account_key(quiet) not in keys
+    assert throttle.account_key(blocked.email) in keys
+    assert login(client, blocked.email, PASSWORD).status_code == 429
