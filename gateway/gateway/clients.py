@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from http.cookiejar import DefaultCookiePolicy
 from typing import Any
 
 import requests as http
@@ -105,6 +106,10 @@ def make_session(retries: bool = True, pool_size: int = POOL_SIZE) -> http.Sessi
     # Internal calls never go through an HTTP proxy from the environment (nor read ~/.netrc):
     # that also spares requests looking both up on every call (measured in bench/gateway_read).
     session.trust_env = False
+    # The session is shared by every user of this process: it must never keep a cookie a
+    # response sets (e.g. identity's SSO cookie through the /oidc proxy) and replay it for the
+    # next user. Cookies travel only in the headers each request is given.
+    session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
     retry = Retry(total=2, connect=2, read=1, status=2, backoff_factor=0.1,
                   status_forcelist=(502, 503, 504), allowed_methods=Retry.DEFAULT_ALLOWED_METHODS,
                   raise_on_status=False, respect_retry_after_header=False) if retries else Retry(0, read=False)

@@ -76,6 +76,20 @@ def test_proxy_returns_redirects_and_every_set_cookie_unchanged(client):
     assert any(c.startswith("identity_csrf=def") for c in cookies)
 
 
+def test_cookies_set_for_one_browser_never_reach_another(proxied, tmp_path):
+    """The proxy's pooled connection is shared by every user: identity's session cookie set
+    for one browser must not be replayed for the next one."""
+    base, seen = proxied
+    settings = make_settings(tmp_path, IDENTITY_URL=base)
+    migrate(settings)
+    app = create_app(settings)
+    with app.test_client() as first:
+        assert "identity_session=abc" in first.get("/oidc/login", follow_redirects=False).headers["set-cookie"]
+    with app.test_client() as second:
+        second.get("/oidc/userinfo")
+    assert seen[-1]["path"] == "userinfo" and seen[-1]["cookies"] == {}
+
+
 def test_proxy_passes_encoded_bodies_and_errors_through(client):
     zipped = client.get("/oidc/zipped", headers={"Accept-Encoding": "gzip"})
     assert zipped.headers["content-encoding"] == "gzip" and zipped.text == "compressed body"
