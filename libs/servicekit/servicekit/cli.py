@@ -3,7 +3,7 @@
     migrate            apply Alembic migrations (one-shot; run before web and worker)
     web                serve the HTTP API with gunicorn (BIND, WEB_CONCURRENCY)
     worker             run the outbox relay, event consumers and scheduled jobs
-    dlq list|replay    inspect and replay dead-lettered events
+    dlq list|replay    inspect (a page at a time) and replay dead-lettered events
     makemigration MSG  autogenerate a migration (development)
 
 Services add their own commands (e.g. identity's `seed-demo`) through `extra_modules`.
@@ -92,8 +92,9 @@ def main(spec: ServiceCommands, argv: list[str] | None = None) -> int:
     if args.command == "dlq":
         from servicekit.messaging import dlq as dlq_cli
 
-        worker = load_object(spec.worker_factory)() if spec.worker_factory else None
-        return dlq_cli.main(args.dlq_args, settings, worker)
+        # The worker is built only to learn its consumer queues (nothing is started).
+        queues = load_object(spec.worker_factory)().queues if spec.worker_factory else []
+        return dlq_cli.main(args.dlq_args, settings, queues)
     _help, _configure, run = extra[args.command]
     return run(args) or 0
 

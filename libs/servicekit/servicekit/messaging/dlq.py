@@ -1,20 +1,22 @@
 """Dead letters: list them and replay them into their consumer queue.
 
-    python -m <service> dlq list
-    python -m <service> dlq replay [--queue QUEUE] [--id EVENT_ID]
+    python -m <service> dlq list [--limit N] [--offset N]
+    python -m <service> dlq replay [--queue QUEUE] [--id EVENT_ID] [--limit N]
 
-Both read the dead-letter queues with basic.get without acknowledging, so an interrupted
-command loses nothing: whatever was not explicitly acked returns to the queue when the channel
-closes. Replay publishes a copy (x-retries reset to 0) to the consumer queue through the
-default exchange with publisher confirms, and acks the dead letter only once that copy is
-confirmed. A service wires `main(argv, settings, worker.queues)` into its CLI.
+Both read the dead-letter queues with basic.get without acknowledging, one message at a time
+(a DLQ can be large: `list` reads at most offset + limit messages and keeps only the page), so
+an interrupted command loses nothing: whatever was not explicitly acked returns to its place in
+the queue when the channel closes. Replay publishes a copy (x-retries reset to 0) to the
+consumer queue through the default exchange with publisher confirms, and acks the dead letter
+only once that copy is confirmed. `servicekit.cli` wires `main(argv, settings, worker.queues)`
+into every service's `python -m <service> dlq`.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -29,6 +31,7 @@ from servicekit.messaging.retries import (ERROR_HEADER, FAILED_AT_HEADER, RETRIE
 from servicekit.settings import ServiceSettings
 
 REPLAYED_AT_HEADER = "x-replayed-at"
+DEFAULT_PAGE_SIZE = 50
 
 
 @dataclass(frozen=True)
@@ -53,22 +56,14 @@ def _describe(queue: str, message: amqp.Message) -> DeadLetter:
                       error=str(headers.get(ERROR_HEADER, "")))
 
 
-def _get_all(channel: amqp.Channel, dlq: str) -> list[amqp.Message]:
-    """Every message of `dlq`, unacked (they return to the queue when the channel closes)."""
-    messages = []
-    while (message := channel.basic_get(dlq, no_ack=False)) is not None:
-        messages.append(message)
-    return messages
-
-
-def _existing_dlqs(conn, queues: Sequence[str]) -> list[str]:
-    """The consumer queues whose DLQ exists (a never-started consumer has none yet)."""
+def _existing_dlqs(conn, queues: Sequence[str]) -> list[tuple[str, int]]:
+    """(consumer queue, dead letters waiting) for the queues whose DLQ exists (a never-started
+    consumer has none yet)."""
     found = []
     for queue in queues:
         channel = conn.channel()
         try:
-            channel.queue_declare(dead_letter_queue(queue), passive=True)
-            found.append(queue)
+            found.append((queue, channel.queue_declare(dead_letter_queue(queue), passive=True).message_count))
         except amqp.exceptions.NotFound:
             continue
         finally:
@@ -79,43 +74,76 @@ def _existing_dlqs(conn, queues: Sequence[str]) -> list[str]:
     return found
 
 
-def list_dead_letters(amqp_url: str, queues: Sequence[str]) -> list[DeadLetter]:
+def _stream(conn, queue: str) -> Iterator[tuple[amqp.Channel, amqp.Message]]:
+    """The messages of `queue`'s DLQ one at a time, unacked: whatever the caller does not ack
+    returns to the DLQ, in its place, when the channel closes (at the end or when the caller
+    stops early). Only the message in hand is held in memory."""
+    channel = conn.channel()
+    channel.auto_decode = False
+    try:
+        while (message := channel.basic_get(dead_letter_queue(queue), no_ack=False)) is not None:
+            yield channel, message
+    finally:
+        channel.close()
+
+
+def page_dead_letters(amqp_url: str, queues: Sequence[str], *, limit: int | None = None,
+                      offset: int = 0) -> tuple[list[DeadLetter], int]:
+    """Dead letters `offset` to `offset + limit` (all after `offset` if `limit` is None) across
+    the queues, in queue then arrival order, and how many there are in all. Reads at most
+    `offset + limit` messages; nothing is consumed."""
     conn = connect(amqp_url)
     try:
-        letters = []
-        for queue in _existing_dlqs(conn, [original_queue(q) for q in queues]):
-            channel = conn.channel()
-            channel.auto_decode = False
-            letters += [_describe(queue, m) for m in _get_all(channel, dead_letter_queue(queue))]
-            channel.close()  # nothing acked: every message goes back to the DLQ
-        return letters
+        existing = _existing_dlqs(conn, [original_queue(q) for q in queues])
+        total = sum(count for _queue, count in existing)
+        letters: list[DeadLetter] = []
+        skip = offset
+        for queue, count in existing:
+            if skip >= count:  # this whole queue is before the page: do not read it
+                skip -= count
+                continue
+            for _channel, message in _stream(conn, queue):
+                if skip:
+                    skip -= 1
+                    continue
+                if limit is not None and len(letters) >= limit:
+                    break
+                letters.append(_describe(queue, message))
+            if limit is not None and len(letters) >= limit:
+                break
+        return letters, total
     finally:
         close_quietly(conn)
 
 
+def list_dead_letters(amqp_url: str, queues: Sequence[str], *, limit: int | None = None,
+                      offset: int = 0) -> list[DeadLetter]:
+    return page_dead_letters(amqp_url, queues, limit=limit, offset=offset)[0]
+
+
 def replay(amqp_url: str, queues: Sequence[str], *, queue: str | None = None,
-           event_id: str | None = None) -> list[DeadLetter]:
-    """Send dead letters back to their consumer queue (all, or those of `queue` / `event_id`)."""
+           event_id: str | None = None, limit: int | None = None) -> list[DeadLetter]:
+    """Send dead letters back to their consumer queue (all, or those of `queue` / `event_id`,
+    at most `limit`), one at a time: each is acked only once its copy is confirmed."""
     targets = [original_queue(q) for q in queues]
     if queue is not None:
         targets = [q for q in targets if q == original_queue(queue)]
     conn = connect(amqp_url)
     try:
-        replayed = []
+        replayed: list[DeadLetter] = []
         publisher = ConfirmingPublisher(conn.channel())
-        for target in _existing_dlqs(conn, targets):
-            channel = conn.channel()
-            channel.auto_decode = False
-            for message in _get_all(channel, dead_letter_queue(target)):
+        for target, _count in _existing_dlqs(conn, targets):
+            for channel, message in _stream(conn, target):
+                if limit is not None and len(replayed) >= limit:
+                    break
                 letter = _describe(target, message)
                 if event_id is not None and letter.event_id != event_id:
-                    continue
+                    continue  # stays in the DLQ
                 [result] = publisher.publish([_replay_copy(target, message)])
                 if not result.ok:
                     raise RuntimeError(f"could not replay {letter.event_id} to {target}: {result.error}")
                 channel.basic_ack(message.delivery_tag)
                 replayed.append(letter)
-            channel.close()  # unmatched messages go back to the DLQ
         return replayed
     finally:
         close_quietly(conn)
@@ -147,27 +175,49 @@ def _shorten(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
+def _positive(text: str) -> int:
+    value = _count(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    return value
+
+
 def main(argv: Sequence[str], settings: ServiceSettings, queues: Sequence[str]) -> int:
-    """`dlq list` / `dlq replay [--queue Q] [--id EVENT_ID]`; returns the exit status."""
+    """`dlq list [--limit N] [--offset N]` / `dlq replay [--queue Q] [--id EVENT_ID] [--limit N]`;
+    returns the exit status."""
     parser = argparse.ArgumentParser(prog=f"python -m {settings.service} dlq",
                                      description="Inspect and replay dead-lettered events.")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("list", help="show the dead letters of every consumer queue")
+    list_cmd = commands.add_parser("list", help="show the dead letters of every consumer queue, a page at a time")
+    list_cmd.add_argument("--limit", type=_positive, default=DEFAULT_PAGE_SIZE,
+                          help=f"at most this many (default {DEFAULT_PAGE_SIZE})")
+    list_cmd.add_argument("--offset", type=_count, default=0, help="skip this many first (default 0)")
     replay_cmd = commands.add_parser("replay", help="send dead letters back to their consumer queue")
     replay_cmd.add_argument("--queue", help="only this consumer queue (name with or without .dlq)")
     replay_cmd.add_argument("--id", dest="event_id", help="only this event id")
+    replay_cmd.add_argument("--limit", type=_positive, default=None, help="at most this many (default: all)")
     args = parser.parse_args(list(argv))
 
     known = [original_queue(q) for q in queues]
     if args.command == "list":
-        letters = list_dead_letters(settings.amqp_url, known)
-        print(format_table(letters) if letters else "No dead letters.")
-        print(f"{len(letters)} dead letter(s) in {len(known)} queue(s).")
+        letters, total = page_dead_letters(settings.amqp_url, known, limit=args.limit, offset=args.offset)
+        print(format_table(letters) if letters else "No dead letters" + (" on this page." if total else "."))
+        print(_page_summary(len(letters), total, args.offset, len(known)))
         return 0
     if args.queue is not None and original_queue(args.queue) not in known:
         print(f"Unknown queue {args.queue!r}. Known queues: {', '.join(known) or '(none)'}", file=sys.stderr)
         return 2
-    replayed = replay(settings.amqp_url, known, queue=args.queue, event_id=args.event_id)
+    replayed = replay(settings.amqp_url, known, queue=args.queue, event_id=args.event_id, limit=args.limit)
     if replayed:
         print(format_table(replayed))
     print(f"{len(replayed)} dead letter(s) replayed.")
@@ -175,3 +225,13 @@ def main(argv: Sequence[str], settings: ServiceSettings, queues: Sequence[str]) 
         print(f"No dead letter with event id {args.event_id}.", file=sys.stderr)
         return 1
     return 0
+
+
+def _page_summary(shown: int, total: int, offset: int, queues: int) -> str:
+    if offset == 0 and shown == total:
+        return f"{total} dead letter(s) in {queues} queue(s)."
+    if shown == 0:
+        return f"No dead letter after the first {offset}; {total} in {queues} queue(s)."
+    last = offset + shown
+    more = f" Next page: --offset {last}." if last < total else ""
+    return f"Showing dead letter(s) {offset + 1} to {last} of {total} in {queues} queue(s).{more}"
