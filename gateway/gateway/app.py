@@ -14,7 +14,7 @@ from connexion.resolver import RelativeResolver
 from flask import Flask, g, request, session, url_for
 from flask_wtf.csrf import CSRFProtect
 
-from servicekit import web as service_web
+from servicekit import asgi_guard, web as service_web
 from servicekit.db import Database
 
 from gateway import auth, errors, oidc, sessions
@@ -47,6 +47,7 @@ def create_app(settings: GatewaySettings | None = None, db: Database | None = No
     package_dir = Path(__file__).resolve().parent
     app = connexion.FlaskApp(__name__, server_args={"root_path": str(package_dir)},
                              specification_dir=package_dir)
+    asgi_guard.install(app)  # malformed requests: 400 before connexion (servicekit.asgi_guard)
     app.add_api(SPEC, resolver=RelativeResolver("gateway.api"), strict_validation=True,
                 validate_responses=False, pythonic_params=True)
     flask_app: Flask = app.app

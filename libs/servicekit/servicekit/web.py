@@ -21,7 +21,7 @@ from connexion.security import BearerSecurityHandler
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from servicekit import context, health, metrics, tokens
+from servicekit import asgi_guard, context, health, metrics, tokens
 from servicekit.db import Database
 from servicekit.settings import ServiceSettings
 
@@ -122,6 +122,7 @@ def create_app(settings: ServiceSettings, db: Database, spec_file: str | Path | 
     relative to `resolver_package` (e.g. "booking.api")."""
     handler = _service_token_handler(settings.service, settings.service_token_secret)
     app = connexion.FlaskApp(settings.service, security_map={"bearer": handler})
+    asgi_guard.install(app)  # malformed requests: 400 before connexion (servicekit.asgi_guard)
     if spec_file is not None:
         app.add_api(
             Path(spec_file),
