@@ -1,21 +1,35 @@
 """Event benchmarks: servicekit's outbox -> relay -> consumer path beside raw kombu.
 
-(a) latency from business commit to consumer commit, p50/p99, at RATE events/s for
-    DURATION s, through the real relay and consumer workers (subprocesses) on PostgreSQL;
-    beside raw kombu publish -> consume latency measured in the same run at the same rate.
-(b) relay throughput (batched publisher confirms, PostgreSQL outbox, rows marked published)
-    beside raw kombu publishing with a confirm wait per message.
+(a) Sustained load: the script commits business rows and their outbox events at RATE events/s,
+    PER_TX events per transaction (`--load RATExPER_TX`, default 1000x10 and 300x1), for
+    `--duration` s (open loop, 4 producer threads like a web server's); the relay and the
+    consumer workers (servicekit `Worker`, separate processes, PostgreSQL) carry them; the
+    consumer records the time its transaction committed. Reported: latency business commit ->
+    consumer commit p50 / p99 / max, and the p50 of the first and of the last 5 s (a growing
+    backlog shows as a rising p50). Beside raw kombu publish (persistent, no confirm) ->
+    consume + ack at the same rate and in the same bursts, same run.
+(b) Consumer drain: `--drain-events` events queued (valid envelopes), then a consumer worker
+    drains them (inbox row + a one-row handler each, acked after commit); events/s from its
+    first handler call to its last commit, beside raw kombu consume + ack of the same messages
+    (first callback to last ack).
+(c) Relay throughput: `--throughput-events` outbox rows published (batched confirms) and
+    marked, beside raw kombu publishing with a confirm wait per message.
+(d) `--knee`: short runs at rising rates for each path, until it queues.
+`--profile DIR`: py-spy samples the consumer worker during (a) and (b); a summary of where its
+CPU time goes is printed, the raw stacks are kept in DIR.
 
 Needs PostgreSQL (postgres@127.0.0.1:5432, trust) and RabbitMQ (guest@127.0.0.1:5672,
 rabbitmqctl); creates its own databases and vhost and removes them at the end.
 
-    .venv/bin/python bench/events.py [--rate 200] [--duration 20] [--throughput-events 10000]
+    .venv/bin/python bench/events.py [--load 1000x10 --load 300x1] [--duration 30]
+        [--drain-events 20000] [--throughput-events 10000] [--knee] [--profile DIR]
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -23,14 +37,20 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
+import amqp
 import kombu
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
-from contracts.envelope import EventPayload
+from contracts.envelope import Envelope, EventPayload
 from servicekit.db import Database, declarative_base
 from servicekit.messaging.broker import close_quietly, connect, events_exchange
+from servicekit.messaging.consumer import declare_topology
 from servicekit.messaging.outbox import add_event
 from servicekit.messaging.relay import Relay
 from servicekit.messaging.worker import Worker
@@ -39,6 +59,9 @@ from servicekit.testing import create_pg_database, create_vhost, delete_vhost, d
 
 PRODUCER = "benchprod"
 CONSUMER = "benchcons"
+CONSUMER_QUEUE = f"{CONSUMER}.receive"
+PRODUCER_THREADS = 4
+WINDOW_SECONDS = 5.0
 
 Base = declarative_base()
 orders = sa.Table("orders", Base.metadata,
@@ -64,11 +87,11 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
 
 
-def paced(rate: float, duration: float):
-    """Yield at `rate` per second for `duration` seconds (open loop: no catch-up bursts hidden)."""
+def paced(ticks_per_second: float, duration: float):
+    """Yield at `ticks_per_second` for `duration` s (open loop: no catch-up bursts hidden)."""
     start = time.perf_counter()
-    for i in range(int(rate * duration)):
-        delay = start + i / rate - time.perf_counter()
+    for i in range(int(ticks_per_second * duration)):
+        delay = start + i / ticks_per_second - time.perf_counter()
         if delay > 0:
             time.sleep(delay)
         yield i
@@ -80,37 +103,60 @@ def run_relay() -> None:
     Worker(settings, Database(settings.database_url)).run()
 
 
-def run_consumer(out: str) -> None:
-    settings = ServiceSettings(service=CONSUMER, database_url=os.environ["BENCH_DB"], amqp_url=os.environ["BENCH_AMQP"])
+def consumer_worker(database_url: str, amqp_url: str) -> Worker:
+    settings = ServiceSettings(service=CONSUMER, database_url=database_url, amqp_url=amqp_url)
     worker = Worker(settings, Database(settings.database_url))
-    committed: dict[str, float] = {}
 
     @worker.handler(PRODUCER, OrderPlaced.EVENT_TYPE, "receive")
-    def receive(session, envelope):
+    def receive(session, envelope):  # a one-row handler
         session.execute(receipts.insert().values(event_id=envelope.id, label=envelope.data["label"]))
-        sa.event.listen(session, "after_commit",
-                        lambda _s, event_id=envelope.id: committed.__setitem__(event_id, time.time()), once=True)
+        session.info.setdefault("bench_ids", []).append(envelope.id)
+
+    return worker
+
+
+def run_consumer(out: str) -> None:
+    worker = consumer_worker(os.environ["BENCH_DB"], os.environ["BENCH_AMQP"])
+    committed: dict[str, float] = {}
+
+    @sa.event.listens_for(Session, "after_commit")
+    def stamp(session):
+        ids = session.info.pop("bench_ids", None)
+        if ids:
+            now = time.time()
+            for event_id in ids:
+                committed[event_id] = now
+
+    @sa.event.listens_for(Session, "after_rollback")
+    def forget(session):
+        session.info.pop("bench_ids", None)
 
     worker.run()
-    Path(out).write_text(json.dumps(committed))
+    Path(out).write_text(json.dumps({"committed": committed}))
 
 
 def run_raw_consumer(out: str, queue: str, expected: int) -> None:
+    """Raw kombu consume + ack (no QoS limit: the broker pushes as fast as it can)."""
     latencies: list[float] = []
+    stamps: list[float] = []
     with kombu.Connection(os.environ["BENCH_AMQP"]) as conn:
         def on_message(body, message):
-            latencies.append(time.time() - body["sent_at"])  # kombu decoded the JSON
+            now = time.time()
+            if "sent_at" in body:
+                latencies.append(now - body["sent_at"])  # kombu decoded the JSON
             message.ack()
+            stamps.append(time.time())
 
         with kombu.Consumer(conn, [kombu.Queue(queue, durable=True, auto_delete=False)], callbacks=[on_message],
                             accept=["json"]):
             print("ready", flush=True)
-            while len(latencies) < expected:
+            while len(stamps) < expected:
                 try:
                     conn.drain_events(timeout=30)
                 except TimeoutError:
                     break
-    Path(out).write_text(json.dumps(latencies))
+    Path(out).write_text(json.dumps({"latencies": latencies, "first": stamps[0] if stamps else 0,
+                                     "last": stamps[-1] if stamps else 0, "count": len(stamps)}))
 
 
 # --- orchestration ----------------------------------------------------------------------------
@@ -123,17 +169,22 @@ def spawn(*args: str, env: dict) -> subprocess.Popen:
 def stop(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
-        proc.wait(30)
+        proc.wait(60)
+
+
+def queue_info(amqp_url: str, queue: str):
+    conn = connect(amqp_url)
+    try:
+        return conn.channel().queue_declare(queue, passive=True)
+    finally:
+        close_quietly(conn)
 
 
 def queue_has_consumer(amqp_url: str, queue: str) -> bool:
-    conn = connect(amqp_url)
     try:
-        return conn.channel().queue_declare(queue, passive=True).consumer_count > 0
+        return queue_info(amqp_url, queue).consumer_count > 0
     except Exception:
         return False
-    finally:
-        close_quietly(conn)
 
 
 def count(db: Database, table: sa.Table) -> int:
@@ -141,64 +192,197 @@ def count(db: Database, table: sa.Table) -> int:
         return s.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
 
 
-def bench_latency(producer_db: Database, consumer_db: Database, amqp_url: str, rate: float, duration: float,
-                  workdir: Path) -> dict:
+def reset(*dbs: Database) -> None:
+    for db in dbs:
+        with db.transaction() as s:
+            s.execute(sa.text("TRUNCATE orders, receipts, inbox, outbox"))
+
+
+def py_spy() -> str | None:
+    return shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
+
+
+class Profiler:
+    """py-spy attached to a process for a while (CPU samples, idle threads left out)."""
+
+    def __init__(self, directory: Path | None, name: str, pid: int):
+        self.proc = None
+        self.path = directory / f"{name}.txt" if directory else None
+        if self.path:
+            self.proc = subprocess.Popen([py_spy(), "record", "--pid", str(pid), "--rate", "200", "--format", "raw",
+                                          "--nonblocking", "--threads", "-o", str(self.path)],
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def finish(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            self.proc.wait(60)
+
+
+@dataclass
+class Load:
+    rate: float
+    per_tx: int
+
+    @classmethod
+    def parse(cls, text: str) -> "Load":
+        rate, _, per_tx = text.partition("x")
+        return cls(float(rate), int(per_tx or 1))
+
+    def __str__(self) -> str:
+        return f"{self.rate:.0f} events/s, {self.per_tx} per transaction"
+
+
+def window_stats(samples: list[tuple[float, float]], duration: float) -> dict:
+    """samples: (commit time since the start, latency); p50 of the first and last windows."""
+    window = min(WINDOW_SECONDS, duration / 3)
+    latencies = [lat for _, lat in samples]
+    first = [lat for t, lat in samples if t < window]
+    last = [lat for t, lat in samples if t >= duration - window]
+    return {"p50": statistics.median(latencies), "p99": percentile(latencies, 99), "max": max(latencies),
+            "p50_first": statistics.median(first) if first else float("nan"),
+            "p50_last": statistics.median(last) if last else float("nan"), "n": len(latencies)}
+
+
+def produce(producer_db: Database, load: Load, duration: float) -> tuple[dict[str, float], float, float]:
+    """Commit orders and their events at the load's rate; {event id: commit time}, start, achieved rate."""
+    def place(tick: int) -> list[tuple[str, float]]:
+        ids = [str(uuid.uuid4()) for _ in range(load.per_tx)]
+        with producer_db.transaction() as s:
+            s.execute(orders.insert(), [{"id": i, "label": f"order {tick}"} for i in ids])
+            events = [add_event(s, PRODUCER, OrderPlaced(order_id=i, label=f"order {tick}")) for i in ids]
+        now = time.time()
+        return [(e.id, now) for e in events]
+
+    with ThreadPoolExecutor(PRODUCER_THREADS) as pool:
+        for f in [pool.submit(place, i) for i in range(20)]:  # warm-up: connections, caches
+            f.result()
+        time.sleep(1)
+        started = time.time()
+        futures = [pool.submit(place, tick) for tick in paced(load.rate / load.per_tx, duration)]
+        commits = dict(pair for f in futures for pair in f.result())
+    elapsed = max(commits.values()) - started
+    return commits, started, len(commits) / elapsed
+
+
+def bench_load(producer_db: Database, consumer_db: Database, amqp_url: str, load: Load, duration: float,
+               workdir: Path, profile_dir: Path | None = None, raw: bool = True) -> dict:
+    reset(producer_db, consumer_db)
     env_p = {"BENCH_DB": producer_db.url, "BENCH_AMQP": amqp_url}
     env_c = {"BENCH_DB": consumer_db.url, "BENCH_AMQP": amqp_url}
     out = workdir / "consumer.json"
     consumer = spawn("_consumer", str(out), env=env_c)
     relay = spawn("_relay", env=env_p)
+    profiler = None
     try:
-        wait_until(lambda: queue_has_consumer(amqp_url, f"{CONSUMER}.receive"), timeout=30)
-
-        def place(i: int) -> tuple[str, float]:
-            order_id = str(uuid.uuid4())
-            with producer_db.transaction() as s:
-                s.execute(orders.insert().values(id=order_id, label=f"order {i}"))
-                event = add_event(s, PRODUCER, OrderPlaced(order_id=order_id, label=f"order {i}"))
-            return event.id, time.time()
-
-        for i in range(50):  # warm-up: connections, caches
-            place(i)
-        wait_until(lambda: count(consumer_db, receipts) >= 50, timeout=30)
-        warm = count(consumer_db, receipts)
-        commits = dict(place(i) for i in paced(rate, duration))
-        wait_until(lambda: count(consumer_db, receipts) >= warm + len(commits), timeout=60)
+        wait_until(lambda: queue_has_consumer(amqp_url, CONSUMER_QUEUE), timeout=30)
+        profiler = Profiler(profile_dir, f"consumer-load-{load.rate:.0f}x{load.per_tx}", consumer.pid)
+        commits, started, achieved = produce(producer_db, load, duration)
+        total = count(producer_db, orders)
+        wait_until(lambda: count(consumer_db, receipts) >= total, timeout=120, interval=0.2)
     finally:
+        if profiler:
+            profiler.finish()
         stop(relay)
         stop(consumer)
-    consumed_at = json.loads(out.read_text())
-    latencies = [consumed_at[e] - t for e, t in commits.items()]
+    consumed_at = json.loads(out.read_text())["committed"]
+    samples = [(t - started, consumed_at[e] - t) for e, t in commits.items()]
+    result = {"load": load, "achieved": achieved, "outbox": window_stats(samples, duration)}
     with producer_db.read() as s:
         published_at = {e: t.timestamp() for e, t in s.execute(
             sa.text("SELECT event_id, published_at FROM outbox WHERE published_at IS NOT NULL"))}
-    relay_legs = [published_at[e] - t for e, t in commits.items()]
+    result["relay_leg"] = window_stats([(t - started, published_at[e] - t) for e, t in commits.items()], duration)
+    if raw:
+        result["raw"] = bench_raw_load(amqp_url, load, duration, workdir)
+    return result
 
-    # Raw kombu at the same rate, same vhost: publish (persistent, no confirm) -> consume + ack.
-    queue = "bench.raw"
-    expected = len(commits)
+
+def bench_raw_load(amqp_url: str, load: Load, duration: float, workdir: Path) -> dict:
+    """Raw kombu at the same rate and bursts: publish (persistent, no confirm) -> consume + ack."""
+    queue = f"bench.raw.{uuid.uuid4().hex[:6]}"
     raw_out = workdir / "raw.json"
     with kombu.Connection(amqp_url) as conn:
         kombu.Queue(queue, durable=True, auto_delete=False)(conn.default_channel).declare()
-        raw_consumer = spawn("_raw_consumer", str(raw_out), queue, str(expected), env={"BENCH_AMQP": amqp_url})
+        ticks = int(load.rate / load.per_tx * duration)
+        raw_consumer = spawn("_raw_consumer", str(raw_out), queue, str(ticks * load.per_tx), env={"BENCH_AMQP": amqp_url})
         assert raw_consumer.stdout.readline().strip() == "ready"
         producer = kombu.Producer(conn, routing_key=queue, serializer="json")
-        for i in paced(rate, duration):
-            producer.publish({"n": i, "sent_at": time.time()}, delivery_mode=2)
-        raw_consumer.wait(90)
-    raw = json.loads(raw_out.read_text())
-    return {"outbox": latencies, "raw": raw, "relay_leg": relay_legs}
+        started = time.time()
+        sent = []
+        for i in paced(load.rate / load.per_tx, duration):
+            for _ in range(load.per_tx):
+                now = time.time()
+                producer.publish({"n": i, "sent_at": now}, delivery_mode=2)
+                sent.append(now - started)
+        raw_consumer.wait(120)
+        kombu.Queue(queue)(conn.default_channel).delete()
+    latencies = json.loads(raw_out.read_text())["latencies"]
+    return window_stats(list(zip(sent, latencies)), duration)
 
 
-def queue_depth(amqp_url: str, queue: str) -> int:
+def envelope_body(i: int) -> tuple[str, bytes]:
+    envelope = Envelope(type=OrderPlaced.EVENT_TYPE, source=PRODUCER,
+                        data=OrderPlaced(order_id=str(uuid.uuid4()), label=f"order {i}").model_dump(mode="json"),
+                        correlation_id=uuid.uuid4().hex)
+    return envelope.id, envelope.model_dump_json().encode()
+
+
+def fill(amqp_url: str, exchange: str, routing_key: str, queue: str, bodies: list[tuple[str, bytes]]) -> None:
     conn = connect(amqp_url)
     try:
-        return conn.channel().queue_declare(queue, passive=True).message_count
+        channel = conn.channel()
+        channel.confirm_select()
+        for event_id, body in bodies:
+            channel.basic_publish(amqp.Message(body, content_type="application/json", content_encoding="utf-8",
+                                               delivery_mode=2, message_id=event_id),
+                                  exchange=exchange, routing_key=routing_key)
     finally:
         close_quietly(conn)
+    wait_until(lambda: queue_info(amqp_url, queue).message_count == len(bodies), timeout=60, interval=0.2)
+
+
+def bench_drain(consumer_db: Database, amqp_url: str, n: int, workdir: Path, profile_dir: Path | None) -> dict:
+    reset(consumer_db)
+    worker = consumer_worker(consumer_db.url, amqp_url)
+    conn = connect(amqp_url)
+    try:
+        declare_topology(conn.channel(), worker.handlers, worker.policy)
+    finally:
+        close_quietly(conn)
+    bodies = [envelope_body(i) for i in range(n)]
+    fill(amqp_url, events_exchange(PRODUCER).name, OrderPlaced.EVENT_TYPE, CONSUMER_QUEUE, bodies)
+
+    out = workdir / "drain.json"
+    consumer = spawn("_consumer", str(out), env={"BENCH_DB": consumer_db.url, "BENCH_AMQP": amqp_url})
+    profiler = Profiler(profile_dir, "consumer-drain", consumer.pid)
+    try:
+        wait_until(lambda: count(consumer_db, receipts) >= n, timeout=300, interval=0.2)
+    finally:
+        profiler.finish()
+        stop(consumer)
+    stamps = json.loads(out.read_text())["committed"]
+    assert len(stamps) == n, f"{len(stamps)} of {n} drained"
+    # The first batch's commit bounds its first handler call from above: time from the first
+    # commit to the last, plus one batch's worth at the measured pace.
+    times = sorted(stamps.values())
+    first_batch = sum(1 for t in times if t == times[0])
+    kit_rate = (n - first_batch) / (times[-1] - times[0])
+
+    queue = "bench.raw.drain"
+    with kombu.Connection(amqp_url) as kconn:
+        kombu.Queue(queue, durable=True, auto_delete=False)(kconn.default_channel).declare()
+    fill(amqp_url, "", queue, queue, bodies)
+    raw_out = workdir / "raw_drain.json"
+    raw_consumer = spawn("_raw_consumer", str(raw_out), queue, str(n), env={"BENCH_AMQP": amqp_url})
+    raw_consumer.stdout.readline()
+    raw_consumer.wait(300)
+    raw = json.loads(raw_out.read_text())
+    assert raw["count"] == n
+    return {"n": n, "kit": kit_rate, "raw": (n - 1) / (raw["last"] - raw["first"])}
 
 
 def bench_throughput(producer_db: Database, amqp_url: str, n: int) -> dict:
+    reset(producer_db)
     sink = kombu.Queue("bench.sink", exchange=events_exchange(PRODUCER), routing_key=OrderArchived.EVENT_TYPE,
                        durable=True, auto_delete=False)
     with kombu.Connection(amqp_url) as conn:
@@ -212,7 +396,7 @@ def bench_throughput(producer_db: Database, amqp_url: str, n: int) -> dict:
         pass
     relay_seconds = time.perf_counter() - started
     relay.disconnect()
-    assert queue_depth(amqp_url, "bench.sink") == n
+    assert queue_info(amqp_url, "bench.sink").message_count == n
     with kombu.Connection(amqp_url) as conn:
         sink(conn.default_channel).purge()
 
@@ -225,8 +409,80 @@ def bench_throughput(producer_db: Database, amqp_url: str, n: int) -> dict:
         for _ in range(n):
             producer.publish(body, routing_key=OrderArchived.EVENT_TYPE, delivery_mode=2, mandatory=True)
         raw_seconds = time.perf_counter() - started
-    assert queue_depth(amqp_url, "bench.sink") == n
+    assert queue_info(amqp_url, "bench.sink").message_count == n
+    with kombu.Connection(amqp_url) as conn:
+        sink(conn.default_channel).delete()
     return {"relay": n / relay_seconds, "raw": n / raw_seconds, "n": n}
+
+
+def queues(stats: dict) -> bool:
+    """A path queues when its latency keeps growing over the run."""
+    return stats["p50_last"] > max(2 * stats["p50_first"], stats["p50_first"] + 0.005) or stats["p99"] > 0.5
+
+
+def bench_knee(dbs: list[Database], amqp_url: str, workdir: Path, duration: float) -> list[str]:
+    lines = ["| path | rate (events/s) | achieved | p50 | p99 | p50 first / last s | queues? |", "|---|---|---|---|---|---|---|"]
+    rates = [300, 600, 1000, 1500, 2000, 3000, 4000]
+    for per_tx in (10, 1):
+        for rate in rates:
+            r = bench_load(dbs[0], dbs[1], amqp_url, Load(rate, per_tx), duration, workdir, raw=False)
+            o, q = r["outbox"], queues(r["outbox"])
+            limited = r["achieved"] < 0.9 * rate
+            lines.append(f"| outbox ({per_tx}/tx) | {rate} | {r['achieved']:.0f} | {ms(o['p50'])} | {ms(o['p99'])} | "
+                         f"{ms(o['p50_first'])} / {ms(o['p50_last'])} | {'yes' if q else 'no'}"
+                         f"{' (producer could not keep the rate)' if limited else ''} |")
+            print(lines[-1], file=sys.stderr)
+            if q or limited:
+                break
+    for rate in rates + [6000, 8000]:
+        raw = bench_raw_load(amqp_url, Load(rate, 1), duration, workdir)
+        q = queues(raw)
+        lines.append(f"| raw kombu | {rate} | | {ms(raw['p50'])} | {ms(raw['p99'])} | "
+                     f"{ms(raw['p50_first'])} / {ms(raw['p50_last'])} | {'yes' if q else 'no'} |")
+        print(lines[-1], file=sys.stderr)
+        if q:
+            break
+    return lines
+
+
+# --- profile summary --------------------------------------------------------------------------
+CATEGORIES = [  # first match wins, on the whole stack of a sample
+    ("savepoints (SAVEPOINT / RELEASE round trips)", ("_savepoint_impl", "_release_savepoint_impl")),
+    ("commit (waits for PostgreSQL's WAL flush)", ("_commit_impl",)),
+    ("inbox insert", ("inbox.py",)),
+    ("handler (one-row insert)", ("receive (",)),
+    ("acks and re-publishes to RabbitMQ", ("basic_ack", "_republish", "_settle", "ConfirmingPublisher")),
+    ("reading deliveries from RabbitMQ (py-amqp frames)", ("drain_events",)),
+    ("envelope parsing (pydantic)", ("model_validate_json",)),
+    ("metrics", ("prometheus_client",)),
+    ("session begin / close (SQLAlchemy)", ("Session.close", "Session.begin", "sessionmaker", "__exit__")),
+]
+
+
+def summarize_profile(path: Path) -> list[str]:
+    """Share of the consumer thread's CPU samples per activity, and the hottest leaf frames."""
+    by_category, leaves, total = Counter(), Counter(), 0
+    for line in path.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        if "consumers" not in stack.split(";", 1)[0] and "ConsumerLoop" not in stack:
+            continue  # another thread (relay, jobs)
+        n = int(n)
+        total += n
+        frames = stack.split(";")
+        category = next((name for name, keys in CATEGORIES if any(k in stack for k in keys)), "other (loop, logging, ...)")
+        by_category[category] += n
+        leaves[frames[-1].split(" (")[0] + " (" + frames[-1].split(" (")[-1].split(":")[0].rsplit("/", 1)[-1] + ")"] += n
+    if not total:
+        return [f"{path.name}: no samples of the consumer thread"]
+    lines = [f"{path.name}: {total} samples of the consumer thread", "| activity | share |", "|---|---|"]
+    lines += [f"| {name} | {100 * n / total:.0f}% |" for name, n in by_category.most_common()]
+    lines += ["", "| hottest leaf frames | share |", "|---|---|"]
+    lines += [f"| `{name}` | {100 * n / total:.1f}% |" for name, n in leaves.most_common(12)]
+    return lines
+
+
+def ms(v: float) -> str:
+    return f"{v * 1000:.1f} ms"
 
 
 def main(argv: list[str]) -> int:
@@ -240,24 +496,41 @@ def main(argv: list[str]) -> int:
         run_raw_consumer(argv[1], argv[2], int(argv[3]))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rate", type=float, default=200)
-    parser.add_argument("--duration", type=float, default=20)
+    parser.add_argument("--load", type=Load.parse, action="append", help="RATExPER_TX, e.g. 1000x10 (repeatable)")
+    parser.add_argument("--duration", type=float, default=30)
+    parser.add_argument("--drain-events", type=int, default=20000)
     parser.add_argument("--throughput-events", type=int, default=10000)
+    parser.add_argument("--knee", action="store_true", help="also find the rate where each path starts to queue")
+    parser.add_argument("--knee-duration", type=float, default=12)
+    parser.add_argument("--profile", type=Path, help="sample the consumer with py-spy, raw stacks into this directory")
+    parser.add_argument("--skip", action="append", default=[], choices=["load", "drain", "throughput"])
     args = parser.parse_args(argv)
+    loads = args.load or [Load(1000, 10), Load(300, 1)]
+    if args.profile:
+        if not py_spy():
+            parser.error("--profile needs py-spy (pip install py-spy)")
+        args.profile.mkdir(parents=True, exist_ok=True)
 
+    print(f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')}, load average {os.getloadavg()[0]:.2f} at start")
     vhost, amqp_url = create_vhost("bench")
     urls = [create_pg_database("bench") for _ in range(2)]
     dbs = [Database(u) for u in urls]
+    results, drain, thr, knee = [], None, None, []
     try:
         for db in dbs:
             Base.metadata.create_all(db.engine)
-        started = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:
-            lat = bench_latency(dbs[0], dbs[1], amqp_url, args.rate, args.duration, Path(tmp))
-        print(f"latency part done in {time.perf_counter() - started:.0f}s", file=sys.stderr)
-        started = time.perf_counter()
-        thr = bench_throughput(dbs[0], amqp_url, args.throughput_events)
-        print(f"throughput part done in {time.perf_counter() - started:.0f}s", file=sys.stderr)
+            if "load" not in args.skip:
+                for load in loads:
+                    results.append(bench_load(dbs[0], dbs[1], amqp_url, load, args.duration, Path(tmp), args.profile))
+                    print(f"load {load} done, load average {os.getloadavg()[0]:.2f}", file=sys.stderr)
+            if "drain" not in args.skip:
+                drain = bench_drain(dbs[1], amqp_url, args.drain_events, Path(tmp), args.profile)
+                print(f"drain done, load average {os.getloadavg()[0]:.2f}", file=sys.stderr)
+            if "throughput" not in args.skip:
+                thr = bench_throughput(dbs[0], amqp_url, args.throughput_events)
+            if args.knee:
+                knee = bench_knee(dbs, amqp_url, Path(tmp), args.knee_duration)
     finally:
         for db in dbs:
             db.dispose()
@@ -265,23 +538,41 @@ def main(argv: list[str]) -> int:
             drop_pg_database(u)
         delete_vhost(vhost)
 
-    ms = lambda v: f"{v * 1000:.2f} ms"
-    o, r = lat["outbox"], lat["raw"]
-    p99_ratio = percentile(o, 99) / percentile(r, 99)
-    print(f"\n(a) latency at {args.rate:.0f} events/s for {args.duration:.0f} s ({len(o)} events each)")
-    print("| path | p50 | p99 | max |")
-    print("|---|---|---|---|")
-    print(f"| outbox -> relay -> consumer commit (PostgreSQL) | {ms(statistics.median(o))} | {ms(percentile(o, 99))} | {ms(max(o))} |")
-    print(f"| raw kombu publish -> consume | {ms(statistics.median(r))} | {ms(percentile(r, 99))} | {ms(max(r))} |")
-    leg = lat["relay_leg"]
-    print(f"| of which commit -> relay marked published | {ms(statistics.median(leg))} | {ms(percentile(leg, 99))} | {ms(max(leg))} |")
-    print(f"p99 ratio outbox/raw: {p99_ratio:.1f}x (goal <= 10x)")
-    print(f"\n(b) publish throughput ({thr['n']} events each)")
-    print("| path | events/s |")
-    print("|---|---|")
-    print(f"| relay: PostgreSQL outbox, batched confirms, rows marked published | {thr['relay']:.0f} |")
-    print(f"| raw kombu publish, confirm per message | {thr['raw']:.0f} |")
-    print(f"throughput ratio relay/raw: {thr['relay'] / thr['raw']:.1f}x (goal >= 3x)")
+    print(f"load average {os.getloadavg()[0]:.2f} at the end")
+    for r in results:
+        o, raw, leg = r["outbox"], r.get("raw"), r["relay_leg"]
+        verdict = "met" if o["p99"] <= 0.050 and o["p50_last"] <= o["p50_first"] else "NOT met"
+        print(f"\n(a) {r['load']} for {args.duration:.0f} s ({o['n']} events, producer achieved {r['achieved']:.0f} events/s)")
+        print("| path | p50 | p99 | max | p50 first 5 s | p50 last 5 s |")
+        print("|---|---|---|---|---|---|")
+        print(f"| outbox -> relay -> consumer commit | {ms(o['p50'])} | {ms(o['p99'])} | {ms(o['max'])} | "
+              f"{ms(o['p50_first'])} | {ms(o['p50_last'])} |")
+        print(f"| of which commit -> relay marked published | {ms(leg['p50'])} | {ms(leg['p99'])} | {ms(leg['max'])} | "
+              f"{ms(leg['p50_first'])} | {ms(leg['p50_last'])} |")
+        if raw:
+            print(f"| raw kombu publish -> consume + ack | {ms(raw['p50'])} | {ms(raw['p99'])} | {ms(raw['max'])} | "
+                  f"{ms(raw['p50_first'])} | {ms(raw['p50_last'])} |")
+        print(f"goal p99 <= 50 ms and p50 last 5 s <= first 5 s: {verdict}")
+    if drain:
+        print(f"\n(b) consumer drain of {drain['n']} queued events")
+        print("| path | events/s |\n|---|---|")
+        print(f"| consumer worker: inbox row + one-row handler, ack after commit (PostgreSQL) | {drain['kit']:.0f} |")
+        print(f"| raw kombu consume + ack | {drain['raw']:.0f} |")
+        print(f"ratio consumer/raw: {drain['kit'] / drain['raw']:.2f} (goal >= 0.5)")
+    if thr:
+        print(f"\n(c) publish throughput ({thr['n']} events each)")
+        print("| path | events/s |\n|---|---|")
+        print(f"| relay: PostgreSQL outbox, batched confirms, rows marked published | {thr['relay']:.0f} |")
+        print(f"| raw kombu publish, confirm per message | {thr['raw']:.0f} |")
+        print(f"throughput ratio relay/raw: {thr['relay'] / thr['raw']:.1f}x (goal >= 3x)")
+    if knee:
+        print(f"\n(d) knee: {args.knee_duration:.0f} s per rate; queues = p50 of the last window > 2x the first (and +5 ms), "
+              "or p99 > 500 ms")
+        print("\n".join(knee))
+    if args.profile:
+        for path in sorted(args.profile.glob("consumer-*.txt")):
+            print()
+            print("\n".join(summarize_profile(path)))
     return 0
 
 
