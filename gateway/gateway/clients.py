@@ -7,7 +7,12 @@ app renders as a French page or problem+json; an unreachable or failing service 
 
     from gateway import clients
     household = clients.identity().get("/internal/me/household")
+    family = clients.identity().get(clients.internal_path("/internal/agent/families/{}", family_id), as_agent=True)
     clients.booking().post("/internal/carts", json=..., as_agent=True, idempotency_key=key)
+
+Every value taken from a request (a link token, an id from the URL) goes into a path through
+`internal_path`, which quotes it as one path segment: `?`, `#`, `/`, `%` or a dot segment in
+it can never change which URL is called.
 
 `get/post/put/patch/delete` return the decoded JSON body (None when empty); pass `raw=True` to
 get the `requests.Response` instead (files, CSV, PDF).
@@ -19,6 +24,7 @@ import threading
 import time
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any
+from urllib.parse import quote
 
 import requests as http
 from flask import current_app, has_app_context
@@ -100,6 +106,19 @@ def error_from_response(service: str, resp: http.Response) -> ServiceError:
                         errors, service, resp.status_code)
 
 
+def internal_path(template: str, *params: object) -> str:
+    """`template` with each `{}` replaced by one percent-encoded path segment, e.g.
+    internal_path("/internal/invitations/{}/accept", token)."""
+    return template.format(*(_segment(p) for p in params))
+
+
+def _segment(value: object) -> str:
+    text = quote(str(value), safe="")
+    if text in (".", ".."):  # servers and proxies would resolve a dot segment
+        text = text.replace(".", "%2E")
+    return text
+
+
 def make_session(retries: bool = True, pool_size: int = POOL_SIZE) -> http.Session:
     """A keep-alive session; retries (connection errors, 502/503/504) for idempotent methods only."""
     session = http.Session()
@@ -123,12 +142,13 @@ _sessions: dict[str, http.Session] = {}
 _lock = threading.Lock()
 
 
-def pooled_session(name: str) -> http.Session:
-    """The process-wide pooled session for `name` (a service, or another backend)."""
+def pooled_session(name: str, *, retries: bool = True, pool_size: int = POOL_SIZE) -> http.Session:
+    """The process-wide pooled session for `name` (a service, or another backend), made on
+    first use with `retries` and `pool_size` (see make_session)."""
     session = _sessions.get(name)
     if session is None:
         with _lock:
-            session = _sessions.get(name) or make_session()
+            session = _sessions.get(name) or make_session(retries=retries, pool_size=pool_size)
             _sessions[name] = session
     return session
 

@@ -23,7 +23,7 @@ PROFILE_FIELDS = ("family_name", "given_name", "birth_date", "street", "postcode
 
 
 def _activation(token: str) -> dict:
-    return clients.identity().get(f"/internal/activations/{token}")
+    return clients.identity().get(clients.internal_path("/internal/activations/{}", token))
 
 
 def _step_url(token: str, step: str) -> str:
@@ -62,7 +62,7 @@ def profile(token: str):
     if _is_post():
         values = form_values(PROFILE_FIELDS)
         try:
-            clients.identity().post(f"/internal/activations/{token}/profile", json=values)
+            clients.identity().post(clients.internal_path("/internal/activations/{}/profile", token), json=values)
             return redirect(url_for("activation.password", token=token))
         except ServiceError as exc:
             if exc.status in (404, 410):
@@ -84,7 +84,7 @@ def password(token: str):
     summary: dict | list = {}
     if _is_post():
         try:
-            clients.identity().post(f"/internal/activations/{token}/password",
+            clients.identity().post(clients.internal_path("/internal/activations/{}/password", token),
                                     json={"password": (request.form.get("password") or "")[:1024]})
         except ServiceError as exc:
             if exc.status in (404, 410):
@@ -112,7 +112,7 @@ def confirm(token: str):
     summary: list = []
     if _is_post() and same_person:
         try:
-            done = clients.identity().post(f"/internal/activations/{token}/confirm")
+            done = clients.identity().post(clients.internal_path("/internal/activations/{}/confirm", token))
         except ServiceError as exc:
             if exc.status in (404, 410):
                 return dead_link_page(exc, "activation")

@@ -134,7 +134,8 @@ def register():
 @bp.get("/familles/<family_id>")
 @auth.agent_required
 def family(family_id: str):
-    detail = clients.identity().get(f"/internal/agent/families/{family_id}", as_agent=True)
+    detail = clients.identity().get(clients.internal_path("/internal/agent/families/{}", family_id),
+                                    as_agent=True)
     history = [dict(link, label=_link_history_label(link)) for link in detail.get("activations") or []]
     return render_template("agent/famille.html", commune=auth.active_commune(), family=detail,
                            status=link_status(detail), history=history)
@@ -152,7 +153,8 @@ def resend(family_id: str):
     if not back.startswith("/agent/"):
         back = url_for("agent.families")
     try:
-        family = clients.identity().post(f"/internal/agent/families/{family_id}/activation/resend", as_agent=True)
+        family = clients.identity().post(
+            clients.internal_path("/internal/agent/families/{}/activation/resend", family_id), as_agent=True)
     except ServiceError as exc:
         if exc.status not in (409, 429, 503):
             raise

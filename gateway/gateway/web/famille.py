@@ -94,7 +94,7 @@ def rename():
 def revoke_app(client_id: str):
     name = request.form.get("name") or "cette application"
     try:
-        clients.identity().delete(f"/internal/me/consents/{client_id}")
+        clients.identity().delete(clients.internal_path("/internal/me/consents/{}", client_id))
     except ServiceError as exc:
         if exc.status != 404:
             raise
@@ -128,7 +128,7 @@ def guardians():
 def update_guardian(guardian_id: str):
     values = form_values(("phone", "email"))
     try:
-        clients.identity().patch(f"/internal/me/guardians/{guardian_id}", json=values)
+        clients.identity().patch(clients.internal_path("/internal/me/guardians/{}", guardian_id), json=values)
     except ServiceError as exc:
         errors, summary = form_failure(exc)
         return _render_guardians(_household(), exc.status, contact_values=values, contact_errors=errors,
@@ -238,7 +238,8 @@ def _handle_child_post(household: dict, child: dict | None):
         if child is None:
             saved = clients.identity().post("/internal/me/children", json=_payload(values))
         else:
-            saved = clients.identity().patch(f"/internal/me/children/{child['id']}", json=_payload(values))
+            saved = clients.identity().patch(clients.internal_path("/internal/me/children/{}", child["id"]),
+                                             json=_payload(values))
     except ServiceError as exc:
         errors, summary = form_failure(exc)
         errors = child_errors(errors, values["pickups"])

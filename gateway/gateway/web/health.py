@@ -27,12 +27,7 @@ _executor = ThreadPoolExecutor(max_workers=len(SERVICES), thread_name_prefix="he
 
 
 def _probe_session():
-    session = clients._sessions.get("health")
-    if session is None:
-        with clients._lock:
-            session = clients._sessions.get("health") or clients.make_session(retries=False, pool_size=len(SERVICES))
-            clients._sessions["health"] = session
-    return session
+    return clients.pooled_session("health", retries=False, pool_size=len(SERVICES))
 
 
 def probe(service: str, base_url: str) -> dict:

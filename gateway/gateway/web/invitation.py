@@ -21,7 +21,7 @@ ACCEPT_FIELDS = ("family_name", "given_name", "birth_date", "phone")
 
 
 def _invitation(token: str) -> dict:
-    return clients.identity().get(f"/internal/invitations/{token}")
+    return clients.identity().get(clients.internal_path("/internal/invitations/{}", token))
 
 
 @bp.route("/<token>", methods=["GET", "POST"])
@@ -42,7 +42,7 @@ def accept(token: str):
         if not body["birth_date"]:
             body.pop("birth_date")  # optional for a second guardian
         try:
-            clients.identity().post(f"/internal/invitations/{token}/accept", json=body)
+            clients.identity().post(clients.internal_path("/internal/invitations/{}/accept", token), json=body)
         except ServiceError as exc:
             if exc.status in (404, 410):
                 return dead_link_page(exc, "invitation")
@@ -69,7 +69,7 @@ def confirm(token: str):
     summary: list = []
     if request.method == "POST" and same_person:
         try:
-            done = clients.identity().post(f"/internal/invitations/{token}/confirm")
+            done = clients.identity().post(clients.internal_path("/internal/invitations/{}/confirm", token))
         except ServiceError as exc:
             if exc.status in (404, 410):
                 return dead_link_page(exc, "invitation")

@@ -25,12 +25,7 @@ CHUNK = 64 * 1024
 
 def _session():
     # No automatic retries: a proxied POST must reach identity at most once.
-    session = clients._sessions.get("identity-proxy")
-    if session is None:
-        with clients._lock:
-            session = clients._sessions.get("identity-proxy") or clients.make_session(retries=False)
-            clients._sessions["identity-proxy"] = session
-    return session
+    return clients.pooled_session("identity-proxy", retries=False)
 
 
 class SizedStream:

@@ -107,3 +107,11 @@ def test_internal_calls_ignore_proxies_from_the_environment(monkeypatch):
         assert resp.status_code == 200 and resp.content == b"ok"
     finally:
         server.shutdown()
+
+
+def test_pooled_sessions_are_made_once_per_name_with_their_options():
+    probe = clients.pooled_session("test-probe", retries=False, pool_size=3)
+    assert clients.pooled_session("test-probe") is probe
+    adapter = probe.get_adapter("http://x")
+    assert adapter.max_retries.total == 0 and adapter._pool_maxsize == 3
+    assert clients.pooled_session("test-default").get_adapter("http://x").max_retries.total == 2
