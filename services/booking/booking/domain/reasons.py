@@ -24,6 +24,7 @@ class Reason(Enum):
     UNKNOWN_PRESTATION = ("unknown_prestation", "Prestation inconnue")
     ALREADY_BOOKED = ("already_booked", "Cette date est déjà réservée")
     NOT_BOOKED = ("not_booked", "Cette date n'est pas réservée")
+    CANCELLATION_ALREADY_REQUESTED = ("cancellation_already_requested", "L'annulation est déjà demandée")
     FULL = ("full", "Complet")
 
     def __init__(self, code: str, label: str):

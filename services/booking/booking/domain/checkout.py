@@ -1,0 +1,151 @@
+"""Validating a cart ("Valider") and settling its payment, over a snapshot of the facts.
+
+The adapter loads a `Snapshot` inside one transaction (occupancy rows locked), calls `validate`,
+and writes back the cart, the bookings of each outcome and the new occupancy; `freed` lists the
+séances whose waiting list should be promoted (see `waiting_list.promote`).
+
+Order: the cart's bookings take places before its cancellations free any, so a place freed by
+a cancellation goes to the waiting list first, never to a line of the same cart.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+from .capacity import Occupancy, Slot
+from .cart import (Cart, CartLine, LineKey, LineOutcome, LineStatus, after_validation, mark_expired,
+                   mark_failed, mark_paid, merge_lines)
+from .catalogue import PaymentMode, Prestation
+from .closures import CommuneCalendar
+from .enrolment import Enrolment, is_enrolled
+from .facts import BookingStatus
+from .openings import closure_reason
+from .policy import Action, refusal
+from .reasons import Reason
+
+ACTIVE = frozenset({BookingStatus.CONFIRMED, BookingStatus.HELD, BookingStatus.PENDING_AGENT,
+                    BookingStatus.WAITING, BookingStatus.CANCELLATION_REQUESTED})
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    calendar: CommuneCalendar
+    prestations: Mapping[str, Prestation]
+    enrolments: tuple[Enrolment, ...]
+    bookings: Mapping[LineKey, BookingStatus]  # the family's current status for the cart's dates
+    occupancy: Mapping[Slot, Occupancy]  # every slot the cart books (may be omitted when unlimited)
+    deadline_overrides: frozenset[LineKey] = field(default_factory=frozenset)  # agent overrides
+    resident: bool = True
+
+
+@dataclass(frozen=True)
+class Checkout:
+    cart: Cart
+    occupancy: dict[Slot, Occupancy]
+    freed: tuple[Slot, ...] = ()  # places freed: promote these waiting lists
+
+
+def validate(cart: Cart, snapshot: Snapshot, now: dt.datetime) -> Checkout:
+    lines = merge_lines(cart.lines)
+    if not lines:
+        raise ValueError("Le panier est vide")
+    occupancy = dict(snapshot.occupancy)
+    freed: list[Slot] = []
+    decided: dict[LineKey, LineOutcome] = {}
+    for line in sorted(lines, key=lambda line: line.action is not Action.BOOK):
+        decided[line.key] = _decide(line, snapshot, occupancy, freed, now)
+    outcomes = tuple(decided[line.key] for line in lines)
+    return Checkout(after_validation(replace(cart, lines=lines), outcomes, now), occupancy, tuple(freed))
+
+
+def _decide(line: CartLine, snap: Snapshot, occupancy: dict[Slot, Occupancy], freed: list[Slot],
+            now: dt.datetime) -> LineOutcome:
+    def refused(reason: Reason) -> LineOutcome:
+        return LineOutcome(line, LineStatus.REFUSED, reason)
+
+    prestation = snap.prestations.get(line.prestation_id)
+    if prestation is None:
+        return refused(Reason.UNKNOWN_PRESTATION)
+    closed = closure_reason(prestation.schedule, snap.calendar, line.session_date)
+    if closed is not None:
+        return refused(closed)
+    current = snap.bookings.get(line.key)
+    slot = (line.prestation_id, line.session_date)
+
+    if line.action is Action.CANCEL:
+        if current in (BookingStatus.WAITING, BookingStatus.PENDING_AGENT):
+            if current is BookingStatus.PENDING_AGENT:  # its place was held for it
+                occupancy[slot] = _occupancy(occupancy, slot, prestation).release_held()
+                freed.append(slot)
+            return LineOutcome(line, LineStatus.LEFT_WAITING_LIST)
+        if current is BookingStatus.CANCELLATION_REQUESTED:
+            return refused(Reason.CANCELLATION_ALREADY_REQUESTED)
+        if current is not BookingStatus.CONFIRMED:
+            return refused(Reason.NOT_BOOKED)
+        late = _late(prestation, line, snap, now)
+        if late:
+            return refused(late)
+        if not prestation.cancellation_auto_accept:
+            return LineOutcome(line, LineStatus.CANCELLATION_REQUESTED)
+        occupancy[slot] = _occupancy(occupancy, slot, prestation).release_confirmed()
+        freed.append(slot)
+        return LineOutcome(line, LineStatus.CANCELLED)
+
+    if not is_enrolled(snap.enrolments, line.child_id, prestation.service_id, line.session_date):
+        return refused(Reason.NOT_ENROLLED)
+    if current in ACTIVE:
+        return refused(Reason.ALREADY_BOOKED)
+    late = _late(prestation, line, snap, now)
+    if late:
+        return refused(late)
+    places = _occupancy(occupancy, slot, prestation)
+    if places.has_room:
+        prepaid = prestation.payment_mode is PaymentMode.PREPAID
+        occupancy[slot] = places.take(hold=prepaid)
+        return LineOutcome(line, LineStatus.HELD if prepaid else LineStatus.CONFIRMED)
+    if prestation.waiting_list:
+        return LineOutcome(line, LineStatus.WAITING_LISTED)
+    return refused(Reason.FULL)
+
+
+def _late(prestation: Prestation, line: CartLine, snap: Snapshot, now: dt.datetime) -> Reason | None:
+    return refusal(prestation.policy, line.action, line.session_date, now, snap.calendar, prestation.starts_at,
+                   resident=snap.resident, deadline_waived=line.key in snap.deadline_overrides)
+
+
+def _occupancy(occupancy: Mapping[Slot, Occupancy], slot: Slot, prestation: Prestation) -> Occupancy:
+    if slot in occupancy:
+        return occupancy[slot]
+    if prestation.capacity is None:
+        return Occupancy(capacity=None)
+    raise KeyError(f"Occupancy of {slot} missing from the snapshot")
+
+
+def settle_paid(cart: Cart, occupancy: Mapping[Slot, Occupancy]) -> Checkout:
+    """Billing confirmed the payment: held places become confirmed bookings."""
+    paid = mark_paid(cart)
+    updated = dict(occupancy)
+    for line in cart.held_lines():
+        slot = (line.prestation_id, line.session_date)
+        updated[slot] = updated[slot].confirm_held()
+    outcomes = tuple(replace(o, status=LineStatus.CONFIRMED) if o.status is LineStatus.HELD else o
+                     for o in cart.outcomes)
+    return Checkout(replace(paid, outcomes=outcomes), updated)
+
+
+def settle_failed(cart: Cart, occupancy: Mapping[Slot, Occupancy]) -> Checkout:
+    return _release(mark_failed(cart), occupancy)
+
+
+def settle_expired(cart: Cart, occupancy: Mapping[Slot, Occupancy], now: dt.datetime) -> Checkout:
+    return _release(mark_expired(cart, now), occupancy)
+
+
+def _release(cart: Cart, occupancy: Mapping[Slot, Occupancy]) -> Checkout:
+    updated, freed = dict(occupancy), []
+    for line in cart.held_lines():
+        slot = (line.prestation_id, line.session_date)
+        updated[slot] = updated[slot].release_held()
+        freed.append(slot)
+    return Checkout(cart, updated, tuple(freed))

@@ -1,0 +1,25 @@
+import pytest
+
+from booking.domain.capacity import NoPlaceLeft, Occupancy
+
+
+def test_places_left_counts_confirmed_and_held():
+    assert Occupancy(capacity=10, confirmed=6, held=3).places_left == 1
+    assert Occupancy(capacity=None, confirmed=500).places_left is None
+    assert Occupancy(capacity=2, confirmed=3).places_left == 0  # capacity lowered below the bookings
+
+
+def test_taking_beyond_the_capacity_is_refused():
+    last = Occupancy(capacity=2, confirmed=1).take(hold=True)
+    assert (last.confirmed, last.held, last.has_room) == (1, 1, False)
+    with pytest.raises(NoPlaceLeft):
+        last.take(hold=False)
+    assert Occupancy(capacity=None).take(hold=False).confirmed == 1
+
+
+def test_held_places_are_confirmed_or_released():
+    held = Occupancy(capacity=1, held=1)
+    assert held.confirm_held() == Occupancy(capacity=1, confirmed=1)
+    assert held.release_held() == Occupancy(capacity=1)
+    with pytest.raises(ValueError):
+        Occupancy(capacity=1).release_confirmed()
