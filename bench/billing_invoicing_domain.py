@@ -47,7 +47,8 @@ def build_month(family_count: int, days_per_family: int, seed: int = 9):
     families, items, credits = {}, [], []
     calendar = school_days(MONTH)
     for f in range(family_count):
-        family = Family(f"fam-{f:06d}", COMMUNE, f"Famille {f:06d}", None if rng.random() < 0.1 else rng.randint(0, 2_000))
+        qf = None if rng.random() < 0.1 else rng.randint(0, 2_000)
+        family = Family(f"fam-{f:06d}", COMMUNE, f"Famille {f:06d}", qf)
         families[family.id] = family
         children = [f"{family.id}-c{c}" for c in range(rng.choice((1, 2, 2, 3)))]
         for n in range(days_per_family):
@@ -77,7 +78,8 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     print(f"Python {platform.python_version()}, {platform.machine()}, best of {args.repeat}\n")
-    print("| families | day items | documents | lines | warnings | first run | per 1k items | second run (nothing new) |")
+    print("| families | day items | documents | lines | warnings | first run | per 1k items "
+          "| second run (nothing new) |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for count in args.families:
         families, items, credits = build_month(count, args.days)

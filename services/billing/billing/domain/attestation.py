@@ -100,7 +100,8 @@ def yearly_attestation(year: int, family_id: str, commune_id: str, children: Ite
                 taxable[line.child_id] += share
 
     by_child = []
-    for child_id in sorted({child_id for child_id, _ in paid}, key=lambda cid: (cid == "", _child_name(children_by_id, cid))):
+    child_ids = {child_id for child_id, _ in paid}
+    for child_id in sorted(child_ids, key=lambda cid: (cid == "", _child_name(children_by_id, cid), cid)):
         services = sorted((label, cents) for (cid, label), cents in paid.items() if cid == child_id and cents)
         child = children_by_id.get(child_id)
         by_child.append(ChildTotal(child_id, _child_name(children_by_id, child_id), child.birth_date if child else None,

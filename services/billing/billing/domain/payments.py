@@ -50,7 +50,7 @@ class TransactionState(StrEnum):
     EXPIRED = "expired"
 
     @property
-    def open(self) -> bool:
+    def is_open(self) -> bool:
         return self in (TransactionState.CREATED, TransactionState.PENDING)
 
     @property
@@ -144,7 +144,7 @@ def apply_outcome(transaction: Transaction, result: ProviderResult | str, amount
         if state is TransactionState.CREATED:
             return replace(transaction, state=TransactionState.PENDING, pending_since=now), Effect.STILL_PENDING
         return transaction, (Effect.STILL_PENDING if state is TransactionState.PENDING else Effect.NONE)
-    if not state.open:  # paid stays paid; the first failure stands
+    if not state.is_open:  # paid stays paid; the first failure stands
         return transaction, Effect.NONE
     failed = replace(transaction, state=_FAILURE_STATE[result], decided_at=now,
                      bank_reference=bank_reference or transaction.bank_reference)
@@ -152,7 +152,7 @@ def apply_outcome(transaction: Transaction, result: ProviderResult | str, amount
 
 
 def _pending_age(transaction: Transaction, now: datetime) -> timedelta | None:
-    if not transaction.state.open:
+    if not transaction.state.is_open:
         return None
     return now - (transaction.pending_since or transaction.created_at)
 
@@ -189,7 +189,7 @@ def reusable_attempt(attempts: Iterable[Attempt], subject: Iterable[str], amount
     subject = frozenset(subject)
     for attempt in attempts:
         tx = attempt.transaction
-        if (tx.state.open and attempt.subject == subject and tx.amount_cents == amount_cents
+        if (tx.state.is_open and attempt.subject == subject and tx.amount_cents == amount_cents
                 and now - tx.created_at < DOUBLE_CLICK_WINDOW):
             return tx
     return None

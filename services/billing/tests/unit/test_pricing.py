@@ -61,7 +61,8 @@ def test_surcharges_for_presence_without_booking_and_unjustified_absence():
 
 def test_percentage_rules_round_half_up_per_line():
     grid = PriceGrid.flat(355)
-    assert line_amount(grid, None, Reason.CANCELLED_LATE, RuleSet({Reason.CANCELLED_LATE: ChargeRule.percent(50)})) == 178
+    half = RuleSet({Reason.CANCELLED_LATE: ChargeRule.percent(50)})
+    assert line_amount(grid, None, Reason.CANCELLED_LATE, half) == 178
     assert line_amount(grid, None, Reason.PRESENT, RuleSet({Reason.PRESENT: ChargeRule.percent("33.33")})) == 118
 
 
