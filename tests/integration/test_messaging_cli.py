@@ -119,3 +119,56 @@ def test_dlq_rejects_bad_paging_with_a_clear_message(vhost, tmp_path):
     result = run_cli("booking", cli_env(tmp_path, url), "dlq", "list", "--limit", "0")
     assert result.returncode == 2
     assert "--limit" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_outbox_parked_and_replay_parked(pg_url, tmp_path):
+    from datetime import datetime, timezone
+
+    import sqlalchemy as sa
+
+    from contracts.envelope import Envelope
+    from servicekit import migrations
+    from servicekit.db import Database
+    from servicekit.messaging.tables import outbox
+
+    commands = importlib.import_module("booking.__main__").COMMANDS
+    migrations.upgrade(commands.migrations_dir, pg_url)
+    db = Database(pg_url)
+    now = datetime.now(timezone.utc)
+    ids = []
+    with db.transaction() as s:
+        for i in range(3):
+            env = Envelope(type="booking.thing.v1", source="booking", data={"i": i})
+            ids.append(env.id)
+            s.execute(outbox.insert().values(event_id=env.id, exchange="booking.events", routing_key=env.type,
+                                             body=env.model_dump_json(), created_at=now, attempts=20,
+                                             last_error="unroutable: NO_ROUTE", parked_at=now))
+    db.dispose()
+    env = cli_env(tmp_path, "amqp://guest:guest@127.0.0.1:1//", pg_url)  # no broker needed
+
+    status = run_cli("booking", env, "outbox", "status")
+    assert status.returncode == 0, status.stderr
+    assert "pending: 0" in status.stdout and "parked: 3" in status.stdout
+    page = run_cli("booking", env, "outbox", "parked", "--limit", "2")
+    assert page.returncode == 0, page.stderr
+    assert [i for i in ids if i in page.stdout] == ids[:2]
+    assert "unroutable: NO_ROUTE" in page.stdout and "1 to 2 of 3" in page.stdout
+
+    replay = run_cli("booking", env, "outbox", "replay-parked", "--id", ids[1], "--id", "nope")
+    assert replay.returncode == 1  # one of the ids was not parked: said so
+    assert "1 parked event(s) made pending again" in replay.stdout and "nope" in replay.stderr
+    engine = sa.create_engine(pg_url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.connect() as conn:
+        rows = {r.event_id: r for r in conn.execute(sa.select(outbox))}
+    engine.dispose()
+    assert rows[ids[1]].parked_at is None and rows[ids[1]].attempts == 0
+    assert rows[ids[0]].parked_at is not None and rows[ids[2]].parked_at is not None
+
+    everything = run_cli("booking", env, "outbox", "replay-parked", "--all")
+    assert everything.returncode == 0 and "2 parked event(s)" in everything.stdout
+    assert "parked: 0" in run_cli("booking", env, "outbox", "status").stdout
+
+
+def test_outbox_replay_needs_a_choice(tmp_path):
+    result = run_cli("booking", cli_env(tmp_path, "amqp://guest:guest@127.0.0.1:1//"), "outbox", "replay-parked")
+    assert result.returncode == 2 and "--id" in result.stderr and "Traceback" not in result.stderr

@@ -4,6 +4,8 @@
     web                serve the HTTP API with gunicorn (BIND, WEB_CONCURRENCY)
     worker             run the outbox relay, event consumers and scheduled jobs
     dlq list|replay    inspect (a page at a time) and replay dead-lettered events
+    outbox status|parked|replay-parked
+                       the outbox's state; events the relay parked, and sending them again
     makemigration MSG  autogenerate a migration (development)
 
 Services add their own commands (e.g. identity's `seed-demo`) through `extra_modules`.
@@ -25,7 +27,7 @@ from typing import Callable
 from servicekit import logs
 from servicekit.settings import ServiceSettings
 
-BUILTIN_COMMANDS = ("migrate", "web", "worker", "makemigration", "dlq")
+BUILTIN_COMMANDS = ("migrate", "web", "worker", "makemigration", "dlq", "outbox")
 
 
 @dataclass
@@ -65,6 +67,8 @@ def main(spec: ServiceCommands, argv: list[str] | None = None) -> int:
     mk.add_argument("message")
     dlq = sub.add_parser("dlq", help="dead letters")
     dlq.add_argument("dlq_args", nargs=argparse.REMAINDER)
+    outbox = sub.add_parser("outbox", help="outbox state and parked events")
+    outbox.add_argument("outbox_args", nargs=argparse.REMAINDER)
     for name, (help_, configure, _run) in extra.items():
         configure(sub.add_parser(name, help=help_))
     args = parser.parse_args(argv)
@@ -95,6 +99,11 @@ def main(spec: ServiceCommands, argv: list[str] | None = None) -> int:
         # The worker is built only to learn its consumer queues (nothing is started).
         queues = load_object(spec.worker_factory)().queues if spec.worker_factory else []
         return dlq_cli.main(args.dlq_args, settings, queues)
+    if args.command == "outbox":
+        from servicekit.db import Database
+        from servicekit.messaging import parking
+
+        return parking.main(args.outbox_args, settings, Database(settings.database_url))
     _help, _configure, run = extra[args.command]
     return run(args) or 0
 

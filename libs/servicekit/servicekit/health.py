@@ -23,17 +23,20 @@ BROKER_CHECK_CACHE_SECONDS = 3.0
 
 
 def outbox_lag(db: Database) -> dict:
-    """Pending count and age in seconds of the oldest unpublished event."""
+    """Pending events (neither published nor parked), age in seconds of the oldest of them, and
+    parked events (the relay gave up on them: servicekit.messaging.parking)."""
     with db.read() as s:
         pending, oldest = s.execute(
-            sa.select(sa.func.count(), sa.func.min(outbox.c.created_at)).where(outbox.c.published_at.is_(None))
+            sa.select(sa.func.count(), sa.func.min(outbox.c.created_at))
+            .where(outbox.c.published_at.is_(None), outbox.c.parked_at.is_(None))
         ).one()
+        parked = s.execute(sa.select(sa.func.count()).where(outbox.c.parked_at.is_not(None))).scalar_one()
     age = 0.0
     if oldest is not None:
         if oldest.tzinfo is None:
             oldest = oldest.replace(tzinfo=timezone.utc)
         age = max(0.0, (datetime.now(timezone.utc) - oldest).total_seconds())
-    return {"pending": int(pending), "oldest_age_seconds": round(age, 3)}
+    return {"pending": int(pending), "oldest_age_seconds": round(age, 3), "parked": int(parked)}
 
 
 class BrokerProbe:

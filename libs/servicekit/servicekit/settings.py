@@ -35,10 +35,15 @@ class ServiceSettings(BaseSettings):
     ef_var_dir: Path = Path("var")
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
-    # Readiness turns red when the oldest unpublished outbox row is older than this.
-    outbox_lag_alert_seconds: float = 60.0
+    # Health details (not readiness) flag the outbox when its oldest pending row is older than this.
+    outbox_lag_alert_seconds: float = Field(default=60.0, gt=0)
     # Published events are deleted from the outbox after this many hours (see outbox.purge_published).
-    outbox_retention_hours: float = 72.0
+    outbox_retention_hours: float = Field(default=72.0, gt=0)
+    # The relay parks an event the broker refused this many times (see messaging.parking).
+    outbox_max_attempts: int = Field(default=20, ge=1)
+    # Inbox rows (events already processed) are deleted after this many days: far longer than
+    # any redelivery (retries end within minutes; a duplicate publish comes within seconds).
+    inbox_retention_days: float = Field(default=30.0, gt=0)
 
     @property
     def is_production(self) -> bool:

@@ -11,7 +11,10 @@ EVENTS_PUBLISHED = Counter(
     "events_published_total", "Outbox events published and confirmed by the broker", ["service", "event_type"])
 PUBLISH_FAILURES = Counter(
     "event_publish_failures_total",
-    "Outbox events the broker did not take (unroutable, nacked); they stay in the outbox and are retried",
+    "Outbox events the broker did not take (unroutable, nacked); retried, then parked after OUTBOX_MAX_ATTEMPTS",
+    ["service", "reason"])
+EVENTS_PARKED = Counter(
+    "outbox_events_parked_total", "Outbox events parked after OUTBOX_MAX_ATTEMPTS refusals (wait for an operator)",
     ["service", "reason"])
 RELAY_ERRORS = Counter(
     "outbox_relay_errors_total", "Relay rounds aborted by a broker or database error", ["service", "kind"])

@@ -5,7 +5,10 @@ order, publishes them to their `<source>.events` exchange with `mandatory` and p
 confirms (one wait per batch), then in the database:
 - marks the confirmed rows published (`published_at`);
 - leaves the others (unroutable or nacked) unpublished with attempts + 1, `last_error` and
-  `next_attempt_at` (exponential back-off, capped), logs an error and counts them.
+  `next_attempt_at` (exponential back-off, capped), logs an error and counts them;
+- parks a row refused `max_attempts` times (OUTBOX_MAX_ATTEMPTS; `parked_at`): it is no longer
+  tried (an event nobody consumes would otherwise be re-sent every 30 s forever) and waits for
+  an operator (`python -m <service> outbox parked|replay-parked`, servicekit.messaging.parking).
 
 PostgreSQL: the rows are claimed with `FOR UPDATE SKIP LOCKED` inside the round's transaction,
 so several relays (worker replicas) can run at once without publishing a row twice. The relay
@@ -56,6 +59,9 @@ POLL_SECONDS_POSTGRES = 0.5
 POLL_SECONDS_SQLITE = 0.05
 RETRY_FIRST_SECONDS = 0.5
 RETRY_CAP_SECONDS = 30.0
+# 20 refusals take about 8 minutes (0.5 s doubling to 30 s): room for a consumer deployed after
+# its producer to declare its queue before the producer's events are parked.
+DEFAULT_MAX_ATTEMPTS = 20
 
 
 def retry_delay_seconds(failed_attempts: int) -> float:
@@ -87,11 +93,15 @@ def source_of(exchange: str) -> str:
 
 
 class Relay:
-    def __init__(self, service: str, db: Database, amqp_url: str, *, batch_size: int = DEFAULT_BATCH_SIZE):
+    def __init__(self, service: str, db: Database, amqp_url: str, *, batch_size: int = DEFAULT_BATCH_SIZE,
+                 max_attempts: int = DEFAULT_MAX_ATTEMPTS):
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
         self.service = service
         self.db = db
         self.amqp_url = amqp_url
         self.batch_size = batch_size
+        self.max_attempts = max_attempts
         self._conn: kombu.Connection | None = None
         self._publisher: ConfirmingPublisher | None = None
         self._declared: set[str] = set()
@@ -124,7 +134,7 @@ class Relay:
         query = (
             sa.select(outbox.c.seq, outbox.c.event_id, outbox.c.exchange, outbox.c.routing_key,
                       outbox.c.body, outbox.c.attempts)
-            .where(outbox.c.published_at.is_(None))
+            .where(outbox.c.published_at.is_(None), outbox.c.parked_at.is_(None))
             .where(sa.or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= now))
             .order_by(outbox.c.seq)
             .limit(self.batch_size)
@@ -157,11 +167,19 @@ class Relay:
                 metrics.EVENTS_PUBLISHED.labels(self.service, row.routing_key).inc()
                 continue
             attempts = row.attempts + 1
-            delay = retry_delay_seconds(attempts)
             reason = "unroutable" if result.error.startswith("unroutable") else "nacked"
             metrics.PUBLISH_FAILURES.labels(self.service, reason).inc()
-            log.error("event %s (%s to %s) not published, attempt %d: %s; next attempt in %.1fs",
-                      row.event_id, row.routing_key, row.exchange, attempts, result.error, delay)
+            if attempts >= self.max_attempts:
+                metrics.EVENTS_PARKED.labels(self.service, reason).inc()
+                log.error("event %s (%s to %s) parked after %d attempts: %s; replay it with "
+                          "`python -m %s outbox replay-parked --id %s`", row.event_id, row.routing_key,
+                          row.exchange, attempts, result.error, self.service, row.event_id)
+                session.execute(outbox.update().where(outbox.c.seq == row.seq).values(
+                    attempts=attempts, last_error=result.error, next_attempt_at=None, parked_at=now))
+                continue
+            delay = retry_delay_seconds(attempts)
+            log.error("event %s (%s to %s) not published, attempt %d of %d: %s; next attempt in %.1fs",
+                      row.event_id, row.routing_key, row.exchange, attempts, self.max_attempts, result.error, delay)
             session.execute(outbox.update().where(outbox.c.seq == row.seq).values(
                 attempts=attempts, last_error=result.error, next_attempt_at=now + timedelta(seconds=delay)))
 

@@ -3,6 +3,9 @@
 They are declared here once and added to each service's metadata by
 `servicekit.db.declarative_base()`, so each service's Alembic migrations create them.
 The relay and consumers reach them through `outbox` / `inbox` below.
+
+An outbox row is pending (published_at and parked_at NULL), published, or parked (the broker
+refused it OUTBOX_MAX_ATTEMPTS times; only an operator's replay makes it pending again).
 """
 from __future__ import annotations
 
@@ -31,13 +34,14 @@ def define(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table]:
         # Earliest time of the next attempt after a failure (e.g. unroutable): back-off.
         sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("last_error", sa.Text, nullable=True),
+        # Set when the relay gave up after OUTBOX_MAX_ATTEMPTS refusals (e.g. no queue bound):
+        # the row waits for an operator (`python -m <service> outbox parked|replay-parked`).
+        sa.Column("parked_at", sa.DateTime(timezone=True), nullable=True),
     )
-    sa.Index(
-        "ix_outbox_pending",
-        outbox.c.seq,
-        postgresql_where=outbox.c.published_at.is_(None),
-        sqlite_where=outbox.c.published_at.is_(None),
-    )
+    due = sa.and_(outbox.c.published_at.is_(None), outbox.c.parked_at.is_(None))
+    sa.Index("ix_outbox_pending", outbox.c.seq, postgresql_where=due, sqlite_where=due)
+    parked = outbox.c.parked_at.is_not(None)
+    sa.Index("ix_outbox_parked", outbox.c.seq, postgresql_where=parked, sqlite_where=parked)
     inbox = sa.Table(
         INBOX,
         metadata,

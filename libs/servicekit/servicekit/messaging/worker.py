@@ -11,8 +11,9 @@
     worker.run()   # blocks until SIGTERM/SIGINT or worker.stop()
 
 Each part runs in its own thread with its own broker connection (py-amqp connections are not
-thread-safe). The relay always runs: every service database has an outbox; so does the hourly
-job that deletes published events older than OUTBOX_RETENTION_HOURS.
+thread-safe). The relay always runs: every service database has an outbox; so do the hourly
+retention jobs (published outbox events older than OUTBOX_RETENTION_HOURS, inbox rows older
+than INBOX_RETENTION_DAYS: servicekit.messaging.retention).
 """
 from __future__ import annotations
 
@@ -20,13 +21,12 @@ import logging
 import signal
 import threading
 from collections.abc import Callable, Sequence
-from datetime import timedelta
 
 from servicekit.db import Database
+from servicekit.messaging import retention
 from servicekit.messaging.consumer import ConsumerLoop, Handler, HandlerFn
 from servicekit.messaging.jobs import Job, JobFn, JobRunner
 from servicekit.messaging.names import consumer_queue
-from servicekit.messaging.outbox import purge_published
 from servicekit.messaging.relay import Relay
 from servicekit.messaging.retries import RetryPolicy
 from servicekit.settings import ServiceSettings
@@ -38,7 +38,7 @@ JOIN_SECONDS = 15.0
 
 class Worker:
     def __init__(self, settings: ServiceSettings, db: Database, *, max_retries: int = 5,
-                 retry_delays_ms: Sequence[int] = (1000, 5000, 30000, 120000, 600000), prefetch: int = 20):
+                 retry_delays_ms: Sequence[int] = (1000, 5000, 30000, 120000, 600000), prefetch: int = 200):
         if not settings.service:
             raise ValueError("settings.service must name the service")
         self.settings = settings
@@ -51,13 +51,8 @@ class Worker:
         # when there are no handlers): tests and start-up scripts can wait on it.
         self.ready = threading.Event()
         self._stop = threading.Event()
-        self.every(3600, name="outbox_retention")(self._purge_outbox)
-
-    def _purge_outbox(self, db: Database) -> None:
-        with db.transaction() as session:
-            deleted = purge_published(session, timedelta(hours=self.settings.outbox_retention_hours))
-        if deleted:
-            log.info("deleted %d published outbox event(s) past retention", deleted)
+        for job in retention.jobs(settings):  # outbox and inbox retention
+            self.every(job.seconds, name=job.name)(job.fn)
 
     @property
     def service(self) -> str:
@@ -94,7 +89,8 @@ class Worker:
         """Run the relay, the consumers and the jobs until stop() or SIGTERM/SIGINT (once: a
         stopped Worker stays stopped, so a stop() that comes before run() is not lost)."""
         restore = self._install_signal_handlers()
-        threads = [self._thread("relay", Relay(self.service, self.db, self.settings.amqp_url).run)]
+        relay = Relay(self.service, self.db, self.settings.amqp_url, max_attempts=self.settings.outbox_max_attempts)
+        threads = [self._thread("relay", relay.run)]
         if self.handlers:
             consumers = ConsumerLoop(self.service, self.db, self.settings.amqp_url, self.handlers,
                                      self.policy, self.prefetch, self.ready)

@@ -68,27 +68,30 @@ def test_postgres_notifies_the_relay_only_at_commit(pg_database):
 
 
 def test_published_events_past_retention_are_purged_and_nothing_else(database):
+    """Pending and parked events stay, however old."""
     from datetime import datetime, timedelta, timezone
 
     from servicekit.messaging.outbox import purge_published
 
     with database.transaction() as s:
-        for name in ("old", "recent", "pending"):
+        for name in ("old", "recent", "pending", "parked"):
             add_event(s, "catalog", ThingCreated(thing_id=name, name=name))
     now = datetime.now(timezone.utc)
     with database.transaction() as s:
         for thing, published_at in (("old", now - timedelta(hours=80)), ("recent", now - timedelta(hours=1))):
             s.execute(outbox.update().where(outbox.c.body.contains(f'"thing_id":"{thing}"'))
                       .values(published_at=published_at))
+        s.execute(outbox.update().where(outbox.c.body.contains('"thing_id":"parked"'))
+                  .values(parked_at=now - timedelta(days=30)))
     with database.transaction() as s:
         assert purge_published(s, timedelta(hours=72)) == 1
     left = [json.loads(row.body)["data"]["thing_id"] for row in outbox_rows(database)]
-    assert left == ["recent", "pending"]
+    assert left == ["recent", "pending", "parked"]
 
 
-def test_every_worker_runs_the_outbox_retention_job(database):
+def test_every_worker_runs_the_retention_jobs(database):
     from servicekit.messaging.worker import Worker
     from servicekit.settings import ServiceSettings
 
     worker = Worker(ServiceSettings(service="catalog", database_url=database.url), database)
-    assert [job.name for job in worker.jobs] == ["outbox_retention"]
+    assert [(job.name, job.seconds) for job in worker.jobs] == [("outbox_retention", 3600), ("inbox_retention", 3600)]

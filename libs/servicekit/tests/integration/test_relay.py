@@ -101,3 +101,59 @@ def test_two_relays_on_postgres_never_publish_a_row_twice(pg_database, broker):
     assert sum(counts) == 400
     received = [m.properties["message_id"] for m in broker.get_all(probe)]
     assert sorted(received) == sorted(ids)
+
+
+def make_due(db, event_id):
+    """Skip the back-off wait of a failed row (the test does not sleep through it)."""
+    with db.transaction() as s:
+        s.execute(outbox.update().where(outbox.c.event_id == event_id).values(next_attempt_at=None))
+
+
+def test_unroutable_event_is_parked_after_max_attempts_then_replayed_by_an_operator(database, broker):
+    from servicekit.health import outbox_lag
+    from servicekit.messaging import metrics, parking
+
+    source = unique_service()
+    [event_id] = write_events(database, source, 1)
+    relay = Relay(source, database, broker.url, max_attempts=3)
+    try:
+        for attempt in (1, 2):
+            assert relay.relay_once() == 1
+            row = outbox_state(database)[event_id]
+            assert row.attempts == attempt and row.parked_at is None and row.next_attempt_at is not None
+            make_due(database, event_id)
+        assert relay.relay_once() == 1  # third refusal: parked
+        row = outbox_state(database)[event_id]
+        assert row.parked_at is not None and row.next_attempt_at is None and row.published_at is None
+        assert row.attempts == 3 and "unroutable" in row.last_error
+        assert metrics.EVENTS_PARKED.labels(source, "unroutable")._value.get() == 1
+        make_due(database, event_id)
+        assert relay.relay_once() == 0  # a parked row is never tried again by itself
+        # Parked is not lag: the outbox is not "late", it waits for an operator.
+        assert outbox_lag(database) == {"pending": 0, "oldest_age_seconds": 0.0, "parked": 1}
+
+        probe = broker.bind_probe(source, "thing.created.v1")
+        with database.transaction() as s:
+            assert parking.unpark(s, source, [event_id]) == [event_id]
+        row = outbox_state(database)[event_id]
+        assert row.parked_at is None and row.attempts == 0
+        assert relay.relay_once() == 1
+    finally:
+        relay.disconnect()
+    assert outbox_state(database)[event_id].published_at is not None
+    assert [m.properties["message_id"] for m in broker.get_all(probe)] == [event_id]
+
+
+def test_worker_parks_after_the_configured_number_of_attempts(pg_database, module_vhost_url):
+    from servicekit.messaging.worker import Worker
+    from servicekit.settings import ServiceSettings
+    from sk_messaging_helpers import running
+
+    source = unique_service()
+    settings = ServiceSettings(service=source, database_url=pg_database.url, amqp_url=module_vhost_url,
+                               outbox_max_attempts=2)
+    [event_id] = write_events(pg_database, source, 1)
+    with running(Worker(settings, pg_database)):
+        # Two refusals 0.5 s apart, then parked (the default would keep trying for minutes).
+        row = wait_until(lambda: (r := outbox_state(pg_database)[event_id]).parked_at is not None and r, timeout=15)
+    assert row.attempts == 2 and row.published_at is None

@@ -32,3 +32,19 @@ def test_invalid_value_is_named(capsys):
     with pytest.raises(ConfigError):
         load(ServiceSettings, "booking", env={"EF_ENV": "staging"})
     assert "EF_ENV" in capsys.readouterr().err
+
+
+def test_messaging_limits_come_from_the_environment(tmp_path):
+    s = load(ServiceSettings, "booking", env={"EF_VAR_DIR": str(tmp_path), "OUTBOX_MAX_ATTEMPTS": "5",
+                                              "INBOX_RETENTION_DAYS": "45"})
+    assert (s.outbox_max_attempts, s.inbox_retention_days) == (5, 45)
+    defaults = load(ServiceSettings, "booking", env={"EF_VAR_DIR": str(tmp_path)})
+    assert (defaults.outbox_max_attempts, defaults.inbox_retention_days) == (20, 30)
+
+
+@pytest.mark.parametrize("name, value", [("OUTBOX_MAX_ATTEMPTS", "0"), ("INBOX_RETENTION_DAYS", "0"),
+                                         ("OUTBOX_RETENTION_HOURS", "-1")])
+def test_messaging_limits_must_be_positive(name, value, tmp_path, capsys):
+    with pytest.raises(ConfigError):
+        load(ServiceSettings, "booking", env={"EF_VAR_DIR": str(tmp_path), name: value})
+    assert name in capsys.readouterr().err
