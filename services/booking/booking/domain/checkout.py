@@ -14,19 +14,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from .capacity import Occupancy, Slot
-from .cart import (Cart, CartLine, LineKey, LineOutcome, LineStatus, after_validation, mark_expired,
-                   mark_failed, mark_paid, merge_lines)
+from .cart import (Cart, CartLine, CartState, IllegalTransition, LineKey, LineOutcome, LineStatus,
+                   after_validation, mark_expired, mark_failed, mark_paid, merge_lines)
 from .catalogue import PaymentMode, Prestation
 from .closures import CommuneCalendar
-from .enrolment import Enrolment, is_enrolled
+from .eligibility import ON_WAITING_LIST, line_refusal
+from .enrolment import Enrolment
 from .facts import BookingStatus
-from .openings import closure_reason
-from .policy import Action, refusal
+from .policy import Action
 from .reasons import Reason
-
-ACTIVE = frozenset({BookingStatus.CONFIRMED, BookingStatus.HELD, BookingStatus.PENDING_AGENT,
-                    BookingStatus.WAITING, BookingStatus.CANCELLATION_REQUESTED})
-
 
 @dataclass(frozen=True)
 class Snapshot:
@@ -47,6 +43,8 @@ class Checkout:
 
 
 def validate(cart: Cart, snapshot: Snapshot, now: dt.datetime) -> Checkout:
+    if cart.state is not CartState.OPEN:
+        raise IllegalTransition(cart.state, "valider")
     lines = merge_lines(cart.lines)
     if not lines:
         raise ValueError("Le panier est vide")
@@ -61,44 +59,28 @@ def validate(cart: Cart, snapshot: Snapshot, now: dt.datetime) -> Checkout:
 
 def _decide(line: CartLine, snap: Snapshot, occupancy: dict[Slot, Occupancy], freed: list[Slot],
             now: dt.datetime) -> LineOutcome:
-    def refused(reason: Reason) -> LineOutcome:
-        return LineOutcome(line, LineStatus.REFUSED, reason)
-
     prestation = snap.prestations.get(line.prestation_id)
     if prestation is None:
-        return refused(Reason.UNKNOWN_PRESTATION)
-    closed = closure_reason(prestation.schedule, snap.calendar, line.session_date)
-    if closed is not None:
-        return refused(closed)
-    current = snap.bookings.get(line.key)
+        return LineOutcome(line, LineStatus.REFUSED, Reason.UNKNOWN_PRESTATION)
+    status = snap.bookings.get(line.key)
+    reason = line_refusal(line, prestation, snap.calendar, snap.enrolments, status, now,
+                          resident=snap.resident, deadline_waived=line.key in snap.deadline_overrides)
+    if reason is not None:
+        return LineOutcome(line, LineStatus.REFUSED, reason)
     slot = (line.prestation_id, line.session_date)
 
     if line.action is Action.CANCEL:
-        if current in (BookingStatus.WAITING, BookingStatus.PENDING_AGENT):
-            if current is BookingStatus.PENDING_AGENT:  # its place was held for it
+        if status in ON_WAITING_LIST:
+            if status is BookingStatus.PENDING_AGENT:  # a place was held for it
                 occupancy[slot] = _occupancy(occupancy, slot, prestation).release_held()
                 freed.append(slot)
             return LineOutcome(line, LineStatus.LEFT_WAITING_LIST)
-        if current is BookingStatus.CANCELLATION_REQUESTED:
-            return refused(Reason.CANCELLATION_ALREADY_REQUESTED)
-        if current is not BookingStatus.CONFIRMED:
-            return refused(Reason.NOT_BOOKED)
-        late = _late(prestation, line, snap, now)
-        if late:
-            return refused(late)
         if not prestation.cancellation_auto_accept:
             return LineOutcome(line, LineStatus.CANCELLATION_REQUESTED)
         occupancy[slot] = _occupancy(occupancy, slot, prestation).release_confirmed()
         freed.append(slot)
         return LineOutcome(line, LineStatus.CANCELLED)
 
-    if not is_enrolled(snap.enrolments, line.child_id, prestation.service_id, line.session_date):
-        return refused(Reason.NOT_ENROLLED)
-    if current in ACTIVE:
-        return refused(Reason.ALREADY_BOOKED)
-    late = _late(prestation, line, snap, now)
-    if late:
-        return refused(late)
     places = _occupancy(occupancy, slot, prestation)
     if places.has_room:
         prepaid = prestation.payment_mode is PaymentMode.PREPAID
@@ -106,12 +88,7 @@ def _decide(line: CartLine, snap: Snapshot, occupancy: dict[Slot, Occupancy], fr
         return LineOutcome(line, LineStatus.HELD if prepaid else LineStatus.CONFIRMED)
     if prestation.waiting_list:
         return LineOutcome(line, LineStatus.WAITING_LISTED)
-    return refused(Reason.FULL)
-
-
-def _late(prestation: Prestation, line: CartLine, snap: Snapshot, now: dt.datetime) -> Reason | None:
-    return refusal(prestation.policy, line.action, line.session_date, now, snap.calendar, prestation.starts_at,
-                   resident=snap.resident, deadline_waived=line.key in snap.deadline_overrides)
+    return LineOutcome(line, LineStatus.REFUSED, Reason.FULL)
 
 
 def _occupancy(occupancy: Mapping[Slot, Occupancy], slot: Slot, prestation: Prestation) -> Occupancy:
