@@ -6,6 +6,7 @@ platform_role}. Agents act for one commune at a time: `session["commune"]` (a sl
 """
 from __future__ import annotations
 
+import secrets
 import time
 from functools import wraps
 from typing import Callable
@@ -63,6 +64,9 @@ def sign_in(user: dict, sid: str | None = None, id_token: str | None = None) -> 
     session["user"] = user
     session["auth_at"] = stamp
     session["seen_at"] = stamp
+    # This gateway session's own id: signing out records it as ended, so a copy of the cookie
+    # taken before sign-out is refused afterwards (the cookie itself cannot be recalled).
+    session["gsid"] = secrets.token_urlsafe(16)
     if sid:
         session["sid"] = sid
     if id_token:

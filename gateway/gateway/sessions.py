@@ -1,10 +1,12 @@
 """Gateway session lifetimes and single logout.
 
 The session itself is a signed cookie (`ef_session`): nothing to store per visitor. What needs
-to be shared by every gunicorn worker is the set of identity sessions (`sid`) that identity
-ended through back-channel logout: a cookie still carrying such a `sid` is refused. It is a
-small table in the gateway's own database (Alembic migration in gateway/migrations). Rows are
-useless after the absolute session lifetime (no cookie can be older), so they are purged then.
+to be shared by every gunicorn worker is the set of ended sessions: identity sessions (`sid`)
+that identity ended through back-channel logout, and gateway sessions (`gsid`, made at
+sign-in) ended by the gateway's own sign-out. A cookie still carrying such an id is refused
+(a copy of a signed cookie cannot be recalled otherwise). It is a small table in the
+gateway's own database (Alembic migration in gateway/migrations). Rows are useless after the
+absolute session lifetime (no cookie can be older), so they are purged then.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from gateway import auth
 from gateway.settings import GatewaySettings
 
 SUBJECT_PREFIX = "sub:"
+LOCAL_PREFIX = "gw:"
 
 metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
@@ -39,6 +42,10 @@ class EndedSessions:
         """identity ended the session `sid`: every gateway session carrying it is refused."""
         self._record(sid)
 
+    def end_local(self, gsid: str) -> None:
+        """The user signed out of this gateway session: the cookie is refused from now on."""
+        self._record(LOCAL_PREFIX + gsid)
+
     def end_subject(self, sub: str) -> None:
         """identity ended all sessions of `sub`: gateway sessions opened before now are refused."""
         self._record(SUBJECT_PREFIX + sub)
@@ -50,15 +57,17 @@ class EndedSessions:
             s.execute(sa.delete(ended_sessions).where(ended_sessions.c.sid == key))
             s.execute(sa.insert(ended_sessions).values(sid=key, ended_at=now))
 
-    def is_ended(self, sid: str | None, sub: str | None = None, auth_at: float = 0.0) -> bool:
-        keys = [k for k in (sid, SUBJECT_PREFIX + sub if sub else None) if k]
+    def is_ended(self, sid: str | None, sub: str | None = None, auth_at: float = 0.0,
+                 gsid: str | None = None) -> bool:
+        local = LOCAL_PREFIX + gsid if gsid else None
+        keys = [k for k in (sid, SUBJECT_PREFIX + sub if sub else None, local) if k]
         if not keys:
             return False
         with self.db.read() as s:
             rows = s.execute(sa.select(ended_sessions.c.sid, ended_sessions.c.ended_at)
                              .where(ended_sessions.c.sid.in_(keys))).all()
         for key, ended_at in rows:
-            if key == sid:
+            if key in (sid, local):
                 return True
             if ended_at.tzinfo is None:  # SQLite returns naive datetimes
                 ended_at = ended_at.replace(tzinfo=timezone.utc)
@@ -78,7 +87,8 @@ def enforce_lifetimes(settings: GatewaySettings, ended: EndedSessions) -> None:
         session.clear()
         flash("Votre session a expiré. Connectez-vous à nouveau.", "info")
         return
-    if ended.is_ended(session.get("sid"), session["user"].get("sub"), float(session.get("auth_at", 0))):
+    if ended.is_ended(session.get("sid"), session["user"].get("sub"), float(session.get("auth_at", 0)),
+                      session.get("gsid")):
         session.clear()
         flash("Vous avez été déconnecté.", "info")
         return

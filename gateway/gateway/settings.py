@@ -29,6 +29,9 @@ class GatewaySettings(ServiceSettings):
     gateway_api_scope: str = "openid"
     gateway_secret_key: str = ""
     mailcatcher_url: str = "http://127.0.0.1:1080"
+    # Shown details of /health, /health/ready and /metrics to whoever presents it as a bearer
+    # token (operators, Prometheus); empty: the public status only, for everyone.
+    operator_token: str = ""
     # Gateway session: idle and absolute lifetimes (seconds).
     session_idle_seconds: int = 30 * 60
     session_absolute_seconds: int = 12 * 3600
@@ -45,6 +48,8 @@ class GatewaySettings(ServiceSettings):
             if self.is_production:
                 raise ValueError("GATEWAY_OIDC_SECRET is required in production")
             self.gateway_oidc_secret = DEV_OIDC_SECRET
+        if self.operator_token and self.is_production and len(self.operator_token) < 32:
+            raise ValueError("OPERATOR_TOKEN must be at least 32 characters in production")
         if not self.gateway_api_audience:
             self.gateway_api_audience = self.public_url.rstrip("/")
         for name in ("identity_url", "booking_url", "billing_url", "requests_url", "notify_url",

@@ -31,6 +31,8 @@ from servicekit.testing import create_vhost, delete_vhost, wait_until
 ROOT = Path(__file__).resolve().parents[2]
 PORT_BASE = int(os.environ.get("EF_E2E_PORT_BASE", "18000"))
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+# Shows the details of the gateway's /health and /metrics (the public gets a plain status).
+OPERATOR_TOKEN = "e2e-operator-token-0123456789abcdef"
 DEMO_AGENT_PASSWORD = "Demo-Agent-2026"
 DEMO_AGENT_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DP"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -80,7 +82,7 @@ def platform(tmp_path_factory):
     log_path = var_dir / "platform.log"
     # Its own broker vhost: another platform on this machine (a `make run`) must not consume its events.
     vhost, amqp_url = create_vhost("e2e")
-    env = dict(os.environ, EF_PG_PREFIX=f"ef_e2e_{os.getpid()}", AMQP_URL=amqp_url)
+    env = dict(os.environ, EF_PG_PREFIX=f"ef_e2e_{os.getpid()}", AMQP_URL=amqp_url, OPERATOR_TOKEN=OPERATOR_TOKEN)
     cmd = [sys.executable, str(ROOT / "scripts" / "run_platform.py"), "run", "--port-base", str(PORT_BASE),
            "--var-dir", str(var_dir), "--db", os.environ.get("EF_E2E_DB", "sqlite")]
     log_file = open(log_path, "w")
@@ -112,6 +114,12 @@ def platform(tmp_path_factory):
         delete_vhost(vhost)
         if os.environ.get("EF_E2E_DB") == "postgres":
             _drop_databases(env["EF_PG_PREFIX"])
+
+
+@pytest.fixture(scope="session")
+def operator_headers() -> dict[str, str]:
+    """What operators (and Prometheus) send to see the details of /health and /metrics."""
+    return {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
 
 
 def _drop_databases(prefix: str) -> None:

@@ -56,10 +56,11 @@ def test_agent_registers_family_and_parent_reaches_activation_page(platform, mai
     parent.context.close()
 
 
-def test_platform_health_aggregates_every_service(platform):
+def test_platform_health_aggregates_every_service(platform, operator_headers):
     import requests
 
-    body = requests.get(f"{platform.base_url}/health", timeout=5).json()
+    assert requests.get(f"{platform.base_url}/health", timeout=5).json() == {"status": "ok"}
+    body = requests.get(f"{platform.base_url}/health", timeout=5, headers=operator_headers).json()
     assert body["status"] == "ok"
     assert set(body["services"]) == {"identity", "booking", "billing", "requests", "notify"}
     assert all(s["ready"] for s in body["services"].values())

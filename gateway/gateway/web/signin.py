@@ -7,6 +7,7 @@ from authlib.integrations.base_client import OAuthError
 from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, request, session,
                    url_for)
 from joserfc.errors import JoseError
+from sqlalchemy.exc import SQLAlchemyError
 
 from gateway import auth, clients, oidc
 from gateway.errors import render_error
@@ -90,6 +91,11 @@ def callback():
 @bp.post("/logout")
 def logout():
     id_token = session.get("id_token")
+    if session.get("gsid"):
+        try:
+            current_app.extensions["ended_sessions"].end_local(session["gsid"])
+        except SQLAlchemyError:  # still sign out of this browser; a stolen copy would outlive it
+            log.exception("cannot record the end of gateway session")
     session.clear()
     home = _settings().public_url + "/"
     try:

@@ -105,12 +105,21 @@ def test_proxy_to_a_stopped_identity_is_a_french_503(tmp_path):
     assert resp.status_code == 503 and "momentanément indisponible" in resp.text
 
 
-def ready_service(name):
+OPERATOR_TOKEN = "operator-token-for-tests-0123456789abcdef"
+OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+LEAKY_ERROR = "OperationalError: connection to server at db-7.internal failed: role identity_rw"
+
+
+def ready_service(name, ok=True, seen=None):
     app = Flask(name)
 
     @app.get("/health/ready")
     def ready():
-        return jsonify(status="ok", service=name, checks={"database": {"ok": True}})
+        if seen is not None:
+            seen.append(request.headers.get("Authorization"))
+        if ok:
+            return jsonify(status="ok", service=name, checks={"database": {"ok": True}})
+        return jsonify(status="unavailable", service=name, checks={"database": {"ok": False, "error": LEAKY_ERROR}}), 503
 
     return app
 
@@ -118,11 +127,12 @@ def ready_service(name):
 def test_platform_health_is_503_when_one_service_is_down(tmp_path):
     with serve(ready_service("identity")) as identity, serve(ready_service("booking")) as booking, \
             serve(ready_service("billing")) as billing, serve(ready_service("requests")) as demandes:
-        env = dict(IDENTITY_URL=identity, BOOKING_URL=booking, BILLING_URL=billing, REQUESTS_URL=demandes)
+        env = dict(IDENTITY_URL=identity, BOOKING_URL=booking, BILLING_URL=billing, REQUESTS_URL=demandes,
+                   OPERATOR_TOKEN=OPERATOR_TOKEN)
         down = make_settings(tmp_path, NOTIFY_URL=f"http://127.0.0.1:{closed_port()}", **env)
         migrate(down)
         with create_app(down).test_client() as c:
-            resp = c.get("/health")
+            resp = c.get("/health", headers=OPERATOR)
         assert resp.status_code == 503
         body = resp.json()
         assert body["services"]["notify"]["ready"] is False
@@ -132,17 +142,58 @@ def test_platform_health_is_503_when_one_service_is_down(tmp_path):
             up = make_settings(tmp_path, NOTIFY_URL=notify, **env)
             with create_app(up).test_client() as c:
                 resp = c.get("/health")
-            assert resp.status_code == 200 and resp.json()["status"] == "ok"
+            assert resp.status_code == 200 and resp.json() == {"status": "ok"}
+
+
+def test_the_public_gets_a_plain_platform_status_and_operators_the_details(tmp_path):
+    seen = []
+    with serve(ready_service("identity", ok=False, seen=seen)) as identity:
+        settings = make_settings(tmp_path, IDENTITY_URL=identity, OPERATOR_TOKEN=OPERATOR_TOKEN)
+        migrate(settings)
+        with create_app(settings).test_client() as c:
+            public = c.get("/health")
+            wrong = c.get("/health", headers={"Authorization": "Bearer not-the-token"})
+            operator = c.get("/health", headers=OPERATOR)
+    for resp in (public, wrong):
+        assert resp.status_code == 503 and resp.json() == {"status": "unavailable"}
+        assert "db-7" not in resp.text
+    assert operator.status_code == 503
+    assert operator.json()["services"]["identity"]["checks"]["database"]["error"] == LEAKY_ERROR
+    # The services see the operator's token only when an operator asked.
+    assert seen == [None, None, f"Bearer {OPERATOR_TOKEN}"]
+
+
+def test_own_readiness_keeps_the_error_text_for_operators(tmp_path):
+    unreachable = f"postgresql://secret_role@127.0.0.1:{closed_port()}/gateway"
+    settings = make_settings(tmp_path, DATABASE_URL=unreachable, OPERATOR_TOKEN=OPERATOR_TOKEN)
+    with create_app(settings).test_client() as c:
+        public = c.get("/health/ready")
+        operator = c.get("/health/ready", headers=OPERATOR)
+    assert public.status_code == 503 and public.json() == {"status": "unavailable", "service": "gateway"}
+    assert operator.status_code == 503 and operator.json()["checks"]["database"]["ok"] is False
+    assert "127.0.0.1" in operator.json()["checks"]["database"]["error"]
 
 
 def test_own_liveness_readiness_and_metrics(tmp_path):
-    settings = make_settings(tmp_path)
+    settings = make_settings(tmp_path, OPERATOR_TOKEN=OPERATOR_TOKEN)
     migrate(settings)
     with create_app(settings).test_client() as c:
         assert c.get("/health/live").json()["status"] == "ok"
-        assert c.get("/health/ready").json()["checks"]["database"]["ok"] is True
+        assert c.get("/health/ready").json() == {"status": "ok", "service": "gateway"}
+        assert c.get("/health/ready", headers=OPERATOR).json()["checks"]["database"]["ok"] is True
         c.get("/aide")
-        assert 'http_requests_total{endpoint="/aide"' in c.get("/metrics").text
+        refused = c.get("/metrics")
+        assert refused.status_code == 401 and "http_requests_total" not in refused.text
+        assert refused.headers["www-authenticate"].startswith("Bearer")
+        assert 'http_requests_total{endpoint="/aide"' in c.get("/metrics", headers=OPERATOR).text
+
+
+def test_without_an_operator_token_nobody_gets_details(tmp_path):
+    settings = make_settings(tmp_path)
+    migrate(settings)
+    with create_app(settings).test_client() as c:
+        assert c.get("/metrics", headers={"Authorization": "Bearer "}).status_code == 401
+        assert "checks" not in c.get("/health/ready", headers={"Authorization": "Bearer "}).json()
 
 
 def mailcatcher():

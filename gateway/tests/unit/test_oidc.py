@@ -212,3 +212,22 @@ def test_unknown_kids_do_not_make_the_gateway_refetch_every_time(client, app, id
     for i in range(5):
         assert _me(client, SigningKey(f"forged-{i}").sign(access_claims(ISSUER))).status_code == 401
     assert len(calls) == 1
+
+
+def test_a_copy_of_the_cookie_taken_before_sign_out_is_refused_after_it(app, client, identity):
+    identity.claims = CLAIMS
+    _, query = _start_login(client)
+    code = identity.authorize(query)
+    client.get(f"/auth/callback?code={code}&state={query['state']}")
+    stolen = client.cookies.get("ef_session")
+    import re
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/").text).group(1)
+    client.post("/auth/logout", data={"csrf_token": token}, follow_redirects=False)
+    with app.test_client() as thief:
+        thief.cookies.set("ef_session", stolen, domain="testserver.local", path="/")
+        assert thief.get("/api/me").status_code == 401
+    # Signing in again opens a new gateway session, which is not ended.
+    _, query = _start_login(client)
+    code = identity.authorize(query)
+    client.get(f"/auth/callback?code={code}&state={query['state']}")
+    assert client.get("/api/me").status_code == 200
