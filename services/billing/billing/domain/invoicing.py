@@ -25,12 +25,17 @@ from typing import Iterable, Mapping
 
 from .calendar import Month, long_date
 from .money import format_euros
+from .numbering import Series
 from .pricing import DEFAULT_RULE_SET, REASON_LABELS, PriceGrid, Reason, RuleSet
 
 
 class DocumentKind(StrEnum):
     INVOICE = "invoice"
     CREDIT_NOTE = "credit_note"
+
+    @property
+    def series(self) -> Series:
+        return Series.INVOICE if self is DocumentKind.INVOICE else Series.CREDIT_NOTE
 
 
 # --- input --------------------------------------------------------------------------------------
@@ -227,7 +232,7 @@ def draft_run(commune_id: str, month: Month, families: Mapping[str, Family], pre
     lines_by_family: dict[str, list[Line]] = defaultdict(list)
     warnings: list[RunWarning] = []
     counts = dict.fromkeys(("items", "already_invoiced", "duplicates", "later_months", "not_recorded"), 0)
-    last_day = month.last_day
+    first_day, last_day = month.first_day, month.last_day
 
     def skip(key: str) -> bool:
         if key in already_invoiced:
@@ -269,7 +274,7 @@ def draft_run(commune_id: str, month: Month, families: Mapping[str, Family], pre
                                        f"Présence non pointée : {item.child_name}, {prestation.label}, "
                                        f"{long_date(item.day)}. Facturé comme réservé.", item.key))
             reason = Reason.PRESENT
-        if item.day < month.first_day:
+        if item.day < first_day:
             warnings.append(RunWarning(WarningCode.CATCH_UP, family.id,
                                        f"Rattrapage d'un mois antérieur : {item.child_name}, {prestation.label}, "
                                        f"{long_date(item.day)}.", item.key))

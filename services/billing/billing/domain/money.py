@@ -35,6 +35,8 @@ def percent_to_basis_points(percent: int | str | Decimal) -> int:
 
 def apply_basis_points(amount_cents: int, basis_points: int) -> int:
     """amount × basis_points / 10 000, rounded half away from zero to the cent."""
+    if basis_points == FULL:  # the common case, exact
+        return amount_cents
     numerator = abs(amount_cents) * abs(basis_points)
     quotient, remainder = divmod(numerator, FULL)
     if 2 * remainder >= FULL:

@@ -16,7 +16,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from .calendar import Month
 
@@ -84,6 +84,22 @@ def number_in_order(series: Series, month: Month, last_counter: int | None, coun
     if first + count - 1 > MAX_COUNTER:
         raise NumberingError(f"La série {series.value} de {month.year} est épuisée.")
     return [DocumentNumber(series, month, first + i) for i in range(count)]
+
+
+def number_in_sequence(documents: Iterable[tuple[Series, Month]], last_counters: Mapping[tuple[Series, int], int]
+                       ) -> tuple[list[DocumentNumber], dict[tuple[Series, int], int]]:
+    """Numbers for documents finalised together, in their order, each in its own series and year.
+
+    `last_counters` holds the locked series rows' counters by (series, year) (missing: none yet);
+    returns the numbers and the new last counters to store.
+    """
+    counters = dict(last_counters)
+    numbers = []
+    for series, month in documents:
+        number = next_number(series, month, counters.get((series, month.year)))
+        counters[(series, month.year)] = number.counter
+        numbers.append(number)
+    return numbers, counters
 
 
 def parse_number(text: str) -> DocumentNumber:

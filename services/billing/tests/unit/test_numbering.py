@@ -5,7 +5,7 @@ from hypothesis import strategies as st
 
 from billing.domain.calendar import Month
 from billing.domain.numbering import (DocumentNumber, NumberingError, Series, SeriesKey, audit_series, next_number,
-                                      number_in_order, parse_number, series_key)
+                                      number_in_order, number_in_sequence, parse_number, series_key)
 
 
 def test_numbers_read_like_the_field_examples():
@@ -71,3 +71,13 @@ def test_allocating_one_by_one_from_the_last_counter_never_leaves_a_gap(start, c
         last = number.counter
     audit = audit_series(numbers + [DocumentNumber(Series.PAYMENT, Month(2026, 1), n) for n in range(1, start + 1)])
     assert audit[(Series.PAYMENT, 2026)].ok
+
+
+def test_documents_finalised_together_are_numbered_in_order_in_their_own_series_and_year():
+    numbers, last = number_in_sequence(
+        [(Series.INVOICE, Month(2026, 12)), (Series.CREDIT_NOTE, Month(2026, 12)), (Series.INVOICE, Month(2026, 12)),
+         (Series.INVOICE, Month(2027, 1))],
+        {(Series.INVOICE, 2026): 41})
+    assert [str(n) for n in numbers] == ["F-2026-12-0000042", "A-2026-12-0000001", "F-2026-12-0000043",
+                                         "F-2027-01-0000001"]
+    assert last == {(Series.INVOICE, 2026): 43, (Series.CREDIT_NOTE, 2026): 1, (Series.INVOICE, 2027): 1}
