@@ -372,8 +372,10 @@ def draft_correction(document_id: str, family: Family, commune_id: str, month: M
         before = invoiced.get(item.key)
         if before is None:
             raise ValueError(f"La ligne {item.key} n'est pas sur la facture corrigée.")
+        if item.reason is None:
+            raise ValueError(f"La correction de la ligne {item.key} doit indiquer la présence ou l'absence.")
         prestation = prestations[item.prestation_id]
-        after = price_line(item, prestation, family.qf, item.reason or Reason.PRESENT)
+        after = price_line(item, prestation, family.qf, item.reason)
         delta = after.amount_cents - before.amount_cents
         if delta:
             delta_lines.append(Line(

@@ -174,6 +174,8 @@ def test_a_correction_that_changes_nothing_issues_nothing_and_unknown_lines_are_
     assert draft_correction("F-1", MARTIN, COMMUNE, SEPT, original.lines, [day_item("b1")], PRESTATIONS) is None
     with pytest.raises(ValueError, match="n'est pas sur la facture"):
         draft_correction("F-1", MARTIN, COMMUNE, SEPT, original.lines, [day_item("zz")], PRESTATIONS)
+    with pytest.raises(ValueError, match="doit indiquer la présence"):
+        draft_correction("F-1", MARTIN, COMMUNE, SEPT, original.lines, [day_item("b1", reason=None)], PRESTATIONS)
 
 
 def test_the_same_input_in_another_order_gives_the_same_draft():
