@@ -1,0 +1,20 @@
+"""The communes (tenants), public to every caller."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from identity.errors import NotFound
+from identity.household_views import commune_view
+from identity.models import Commune
+
+
+def list_communes(session: Session) -> list[dict]:
+    return [commune_view(c) for c in session.scalars(sa.select(Commune).order_by(Commune.name))]
+
+
+def get_commune(session: Session, slug: str) -> dict:
+    commune = session.get(Commune, slug)
+    if commune is None:
+        raise NotFound("Cette commune n'existe pas.")
+    return commune_view(commune)
