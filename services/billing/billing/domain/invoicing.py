@@ -316,6 +316,9 @@ def draft_run(commune_id: str, month: Month, families: Mapping[str, Family], pre
                                        f"{format_euros(document.credit_cents)} sera émis."))
         documents.append(document)
 
+    codes = list(WarningCode)
+    warnings.sort(key=lambda w: (families[w.family_id].name if w.family_id in families else "", w.family_id,
+                                 codes.index(w.code), w.key or ""))
     stats = RunStats(lines=sum(len(d.lines) for d in documents), **counts)
     return RunDraft(commune_id, month, tuple(documents), tuple(warnings), stats, frozenset(invoiced_keys))
 

@@ -181,7 +181,10 @@ def test_a_correction_that_changes_nothing_issues_nothing_and_unknown_lines_are_
 def test_the_same_input_in_another_order_gives_the_same_draft():
     items = [day_item(f"b{i}", family=(MARTIN, DURAND)[i % 2], child=("Léa", "Tom")[i % 3 == 0],
                       day=date(2026, 9, 1) + timedelta(days=i % 30)) for i in range(60)]
-    assert run(items).documents == run(list(reversed(items))).documents
+    items += [day_item("u1", reason=None), day_item("u2", family=DURAND, reason=None), day_item("x", family=OTHER_TOWN)]
+    forward, backward = run(items), run(list(reversed(items)))
+    assert forward.documents == backward.documents and forward.warnings == backward.warnings
+    assert [w.family_id for w in forward.warnings][:2] == ["f2", "f2"]  # Durand first, as the documents
 
 
 # --- properties ---------------------------------------------------------------------------------
