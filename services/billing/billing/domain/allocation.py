@@ -17,10 +17,38 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from enum import StrEnum
 from typing import Iterable, Literal, Sequence
 
 from .invoicing import CreditUse, OpenCredit, apply_credits
 from .money import format_euros
+
+
+class PaymentMethod(StrEnum):
+    """How a payment was made: online by card, or recorded by an agent at the régie."""
+
+    ONLINE = "online"
+    CASH = "cash"
+    CHEQUE = "cheque"
+    CESU = "cesu"
+    HOLIDAY_VOUCHERS = "holiday_vouchers"
+    DIRECT_DEBIT = "direct_debit"
+    CREDIT = "credit"  # an avoir used on an invoice: settles it, but is no money received
+
+    @property
+    def label(self) -> str:
+        return PAYMENT_METHOD_LABELS[self]
+
+
+PAYMENT_METHOD_LABELS = {
+    PaymentMethod.ONLINE: "Carte bancaire en ligne",
+    PaymentMethod.CASH: "Espèces",
+    PaymentMethod.CHEQUE: "Chèque",
+    PaymentMethod.CESU: "CESU",
+    PaymentMethod.HOLIDAY_VOUCHERS: "Chèques vacances",
+    PaymentMethod.DIRECT_DEBIT: "Prélèvement",
+    PaymentMethod.CREDIT: "Avoir",
+}
 
 
 class AllocationError(ValueError):

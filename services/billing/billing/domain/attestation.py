@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Iterable
 
+from .allocation import PaymentMethod
 from .money import split_pro_rata
 
-NOT_COUNTED_METHODS = frozenset({"credit"})
-NOT_TAX_METHODS = frozenset({"cesu"})
+NOT_COUNTED_METHODS = frozenset({PaymentMethod.CREDIT})
+NOT_TAX_METHODS = frozenset({PaymentMethod.CESU})
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +48,7 @@ class PaymentPart:
     invoice_id: str
     paid_on: date
     amount_cents: int
-    method: str  # online, cash, cheque, cesu, holiday_vouchers, direct_debit, credit
+    method: PaymentMethod | str
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from billing.domain.allocation import (AllocationError, OpenInvoice, allocate_payment, check_payable_online,
-                                       online_payment, settle_cart)
+from billing.domain.allocation import (AllocationError, OpenInvoice, PaymentMethod, allocate_payment,
+                                       check_payable_online, online_payment, settle_cart)
 from billing.domain.invoicing import OpenCredit
 
 
@@ -132,3 +132,9 @@ def test_never_more_than_paid_nor_more_than_due_and_oldest_settled_first(invoice
     assert all(p.settles for p in allocation.parts[:-1])  # only the last part may be partial
     order = [i.id for i in sorted(invoices, key=lambda i: (i.issued_on, i.number, i.id)) if i.due_cents > 0]
     assert [p.invoice_id for p in allocation.parts] == order[: len(allocation.parts)]
+
+
+def test_every_payment_method_of_the_field_has_a_french_label():
+    assert {m.value for m in PaymentMethod} >= {"online", "cash", "cheque", "cesu", "holiday_vouchers", "direct_debit"}
+    assert PaymentMethod("holiday_vouchers").label == "Chèques vacances"
+    assert all(m.label for m in PaymentMethod)
