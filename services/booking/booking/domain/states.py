@@ -24,6 +24,7 @@ class DateState(Enum):
     CANCELLED = ("cancelled", "Annulé")
     PAST_DEADLINE = ("past_deadline", "Délai dépassé")
     NOT_YET_OPEN = ("not_yet_open", "Pas encore ouvert à la réservation")
+    NOT_ENROLLED = ("not_enrolled", "Non inscrit à cette date")
     FULL = ("full", "Complet")
     BOOKABLE = ("bookable", "Réservable")
 
@@ -52,14 +53,15 @@ _NOT_BOOKABLE = {
 
 
 def date_state(*, closure: Reason | None, booking: BookingStatus | None, attendance: Attendance | None,
-               booking_refusal: Reason | None, places_left: int | None) -> DateState:
+               booking_refusal: Reason | None, places_left: int | None, enrolled: bool = True) -> DateState:
     """The state of one child's date for one prestation.
 
     closure: why the date is not an opening date (`openings.closure_reason`), None if open;
     booking: the child's booking status for the date, if any;
     attendance: what the staff recorded, if anything (a presence without booking shows too);
     booking_refusal: `policy.refusal(..., Action.BOOK, ...)` at the instant shown;
-    places_left: `Occupancy.places_left` (None: unlimited).
+    places_left: `Occupancy.places_left` (None: unlimited);
+    enrolled: whether the child's enrolment in the service covers the date.
     """
     if attendance is not None:
         return _ATTENDANCE[attendance]
@@ -67,6 +69,8 @@ def date_state(*, closure: Reason | None, booking: BookingStatus | None, attenda
         return DateState.CLOSED
     if booking in _BOOKING:
         return _BOOKING[booking]
+    if not enrolled:
+        return DateState.NOT_ENROLLED
     bookable = booking_refusal is None and places_left != 0
     if booking is BookingStatus.CANCELLED and not bookable:
         return DateState.CANCELLED  # a cancelled date that can be booked again shows as bookable
