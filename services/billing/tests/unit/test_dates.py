@@ -2,7 +2,7 @@
 from datetime import date
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from billing.domain.calendar import Month, long_date
@@ -57,6 +57,7 @@ def test_impossible_day_rules_are_refused(months_after, day):
         DayRule(months_after, day)
 
 
+@settings(deadline=None)  # shared machine: no per-example time limit
 @given(st.integers(2000, 2100), st.integers(1, 12), st.integers(1, 31), st.integers(0, 12))
 def test_day_rules_always_land_in_the_target_month(year, month, day, after):
     landed = DayRule(after, day).date_for(Month(year, month))

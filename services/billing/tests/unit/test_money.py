@@ -1,6 +1,6 @@
 """Integer cents, the half-up rounding rule and the exact pro-rata split."""
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from billing.domain.money import (MoneyError, apply_basis_points, format_euros, percent_to_basis_points,
@@ -33,12 +33,14 @@ def test_percentage_of_an_amount_is_rounded_half_up_to_the_cent(amount, bp, expe
     assert apply_basis_points(amount, bp) == expected
 
 
+@settings(deadline=None)  # shared machine: no per-example time limit
 @given(st.integers(-10**9, 10**9), st.integers(0, 100_000))
 def test_rounding_is_never_more_than_half_a_cent_off(amount, bp):
     exact = amount * bp / 10_000
     assert abs(apply_basis_points(amount, bp) - exact) <= 0.5 + 1e-9
 
 
+@settings(deadline=None)  # shared machine: no per-example time limit
 @given(st.integers(0, 10**7), st.lists(st.integers(0, 10**6), min_size=1, max_size=30))
 def test_pro_rata_parts_sum_exactly_and_each_is_within_a_cent_of_its_share(total, weights):
     if sum(weights) == 0:

@@ -3,7 +3,7 @@ from datetime import datetime, timedelta, timezone
 from itertools import permutations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from billing.domain.payments import (AmountMismatch, Attempt, Effect, PaymentRuleError, ProviderResult, Transaction,
@@ -131,6 +131,7 @@ def test_the_provider_results_match_the_provider_interface():
     assert {s.value for s in provider.PaymentStatus} == {r.value for r in ProviderResult}
 
 
+@settings(deadline=None)  # shared machine: no per-example time limit
 @given(st.lists(st.sampled_from(list(ProviderResult)), max_size=8))
 def test_any_sequence_of_messages_records_at_most_one_payment_and_paid_is_final(results):
     tx, payments = sent(), 0

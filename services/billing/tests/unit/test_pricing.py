@@ -1,6 +1,6 @@
 """Price grids by quotient familial and charge rules by attendance reason."""
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from billing.domain.pricing import (DEFAULT_RULE_SET, ChargeRule, PriceGrid, PricingError, Reason, RuleSet,
@@ -90,6 +90,7 @@ def test_rules_describe_themselves_in_french():
     assert ChargeRule().describe() == "gratuit"
 
 
+@settings(deadline=None)  # shared machine: no per-example time limit
 @given(st.lists(st.integers(0, 5_000), min_size=1, max_size=6, unique=True),
        st.lists(st.integers(0, 100_000), min_size=7, max_size=7), st.integers(0, 6_000))
 def test_a_higher_qf_never_pays_less_when_prices_rise_with_brackets(bounds, prices, qf):
