@@ -156,8 +156,9 @@ def pooled_session(name: str, *, retries: bool = True, pool_size: int = POOL_SIZ
 def caller_for(user: dict | None, as_agent: bool = False) -> tokens.Caller:
     """The identity the service token carries for the current request."""
     if user is None:
-        # An anonymous visitor (public pages, activation link): the gateway speaks for itself.
-        return tokens.Caller(sub="gateway", role="system", name="anonymous")
+        # An anonymous visitor (public pages, activation link): a role that sees no commune's data
+        # (never "system", which sees every commune).
+        return tokens.Caller(sub="gateway", role=tokens.ANONYMOUS, name="anonymous")
     if as_agent:
         commune = auth.active_commune()
         if commune is None:

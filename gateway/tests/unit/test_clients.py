@@ -55,9 +55,9 @@ def test_agent_caller_uses_the_active_commune_and_its_role(flask_app):
         assert exc.value.status == 403
 
 
-def test_anonymous_visitor_is_the_gateway_itself():
+def test_anonymous_visitor_is_the_gateway_itself_with_the_anonymous_role():
     caller = clients.caller_for(None)
-    assert (caller.sub, caller.role) == ("gateway", "system")
+    assert (caller.sub, caller.role) == ("gateway", "anonymous")
 
 
 def test_retries_only_for_idempotent_methods():

@@ -16,7 +16,10 @@ ISSUER = "espace-famille-gateway"
 ALGORITHM = "HS256"
 DEFAULT_TTL_SECONDS = 60
 
-ROLES = ("parent", "agent", "admin", "operator", "system")
+# "anonymous": a visitor who is not signed in (public pages, activation and invitation links);
+# sees nothing tenant-scoped. "system": platform processes that see every commune (never a browser).
+ROLES = ("parent", "agent", "admin", "operator", "system", "anonymous")
+ANONYMOUS = "anonymous"
 
 
 @dataclass(frozen=True)

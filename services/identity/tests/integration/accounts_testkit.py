@@ -101,7 +101,8 @@ def parent_caller(sub: str) -> tokens.Caller:
 
 
 def gateway_caller() -> tokens.Caller:
-    return tokens.Caller(sub="gateway", role="system")
+    """What the gateway sends for a visitor who is not signed in (a link holder)."""
+    return tokens.Caller(sub="gateway", role="anonymous")
 
 
 def outbox_events(db: Database, event_type: str | None = None) -> list[dict]:
