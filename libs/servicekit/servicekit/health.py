@@ -1,25 +1,35 @@
-"""Liveness and readiness.
+"""Liveness, readiness and health details of a service's web process.
 
 - live: the process answers (no dependency checked: a broker outage must not get pods killed).
-- ready: the database answers, the broker accepts a connection, and the outbox is not lagging
-  (its oldest unpublished event is younger than OUTBOX_LAG_ALERT_SECONDS).
+- ready: the process can serve requests: its database answers (and the service's own extra
+  checks, if any). Nothing else: the broker and the outbox are the worker's business, and the
+  outbox exists precisely to absorb a broker outage, so neither takes web pods out of rotation.
+  Failures name only the exception type (the body is relayed by the gateway's /health).
+- details (for operators and alerting, never for probes): database, broker reachability, the
+  outbox (pending events and the age of the oldest, against OUTBOX_LAG_ALERT_SECONDS; parked
+  events, which wait for an operator), with the errors' texts. 503 when any of them is wrong.
+The same figures are Prometheus gauges at scrape time (servicekit.metrics).
+
+Framework-free: the app factory mounts `Health(settings, db, extra).live/ready/details`, each
+returning (HTTP status, JSON body). The checks are blocking calls: run them off the event loop.
 """
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
-from typing import Callable
 
 import sqlalchemy as sa
-from flask import Flask, jsonify
-from kombu import Connection
 
 from servicekit.db import Database
 from servicekit.messaging.tables import outbox
 from servicekit.settings import ServiceSettings
 
 BROKER_CHECK_CACHE_SECONDS = 3.0
+
+# name -> fn() returning (ok, detail): a service's own readiness conditions.
+ExtraChecks = Mapping[str, Callable[[], tuple[bool, str]]]
 
 
 def outbox_lag(db: Database) -> dict:
@@ -49,53 +59,110 @@ class BrokerProbe:
         self._result: tuple[bool, str] = (False, "not checked")
 
     def check(self) -> tuple[bool, str]:
+        from kombu import Connection  # only operators' and metrics' calls need it
+
         with self._lock:
             if time.monotonic() - self._checked_at < BROKER_CHECK_CACHE_SECONDS:
                 return self._result
             try:
                 with Connection(self.url, connect_timeout=2) as conn:
-                    conn.ensure_connection(max_retries=1, timeout=2)
+                    conn.ensure_connection(max_retries=0, timeout=2)  # one attempt, no sleep
                 self._result = (True, "ok")
-            except Exception as exc:  # any failure means "not ready"
-                self._result = (False, f"{type(exc).__name__}: {exc}")
+            except Exception as exc:  # any failure means "unreachable"
+                self._result = (False, _describe(exc))
             self._checked_at = time.monotonic()
             return self._result
 
 
-def readiness(settings: ServiceSettings, db: Database, broker: BrokerProbe,
-              extra: dict[str, Callable[[], tuple[bool, str]]]) -> tuple[bool, dict]:
-    checks: dict[str, dict] = {}
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _database(db: Database) -> tuple[bool, str]:
     try:
         db.ping()
-        checks["database"] = {"ok": True}
+        return True, "ok"
     except Exception as exc:
-        checks["database"] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        return False, _describe(exc)
+
+
+def _extras(extra: ExtraChecks | None) -> dict[str, tuple[bool, str]]:
+    results = {}
+    for name, fn in (extra or {}).items():
+        try:
+            results[name] = fn()
+        except Exception as exc:
+            results[name] = (False, _describe(exc))
+    return results
+
+
+def readiness(db: Database, extra: ExtraChecks | None = None) -> tuple[bool, dict]:
+    """What the process needs to serve: its database, and the service's extra checks. Errors are
+    reduced to the exception type (no host or user names)."""
+    checks: dict[str, dict] = {}
+    for name, (ok, detail) in {"database": _database(db), **_extras(extra)}.items():
+        checks[name] = {"ok": True} if ok else {"ok": False, "error": detail.split(":", 1)[0]}
+    return all(c["ok"] for c in checks.values()), checks
+
+
+def details(settings: ServiceSettings, db: Database, broker: BrokerProbe,
+            extra: ExtraChecks | None = None) -> tuple[bool, dict]:
+    """Everything an operator wants to see, with the errors' texts; ok when nothing needs attention."""
+    checks: dict[str, dict] = {}
+    ok, detail = _database(db)
+    checks["database"] = {"ok": True} if ok else {"ok": False, "error": detail}
     ok, detail = broker.check()
-    checks["broker"] = {"ok": ok} if ok else {"ok": False, "error": detail}
+    checks["broker"] = {"ok": True} if ok else {"ok": False, "error": detail}
     if checks["database"]["ok"]:
         try:
             lag = outbox_lag(db)
-            checks["outbox"] = {"ok": lag["oldest_age_seconds"] < settings.outbox_lag_alert_seconds, **lag}
+            late = lag["oldest_age_seconds"] >= settings.outbox_lag_alert_seconds
+            checks["outbox"] = {"ok": not late and lag["parked"] == 0, **lag,
+                                "lag_alert_seconds": settings.outbox_lag_alert_seconds}
         except Exception as exc:  # e.g. migrations not applied yet
-            checks["outbox"] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
-    for name, fn in extra.items():
-        try:
-            ok, detail = fn()
-        except Exception as exc:
-            ok, detail = False, f"{type(exc).__name__}: {exc}"
+            checks["outbox"] = {"ok": False, "error": _describe(exc)}
+    for name, (ok, detail) in _extras(extra).items():
         checks[name] = {"ok": ok, "detail": detail}
     return all(c["ok"] for c in checks.values()), checks
 
 
-def install(flask_app: Flask, settings: ServiceSettings, db: Database, extra: dict) -> None:
-    broker = BrokerProbe(settings.amqp_url)
+class Health:
+    """The three endpoints of a service, as (HTTP status, JSON body)."""
 
-    @flask_app.get("/health/live")
-    def health_live():
-        return jsonify(status="ok", service=settings.service)
+    def __init__(self, settings: ServiceSettings, db: Database, extra: ExtraChecks | None = None):
+        self.settings = settings
+        self.db = db
+        self.extra = dict(extra or {})
+        self.broker = BrokerProbe(settings.amqp_url)
 
-    @flask_app.get("/health/ready")
-    def health_ready():
-        ok, checks = readiness(settings, db, broker, extra)
-        body = {"status": "ok" if ok else "unavailable", "service": settings.service, "checks": checks}
-        return jsonify(body), (200 if ok else 503)
+    def live(self) -> tuple[int, dict]:
+        return 200, {"status": "ok", "service": self.settings.service}
+
+    def ready(self) -> tuple[int, dict]:
+        ok, checks = readiness(self.db, self.extra)
+        return self._answer(ok, checks, "unavailable")
+
+    def details(self) -> tuple[int, dict]:
+        ok, checks = details(self.settings, self.db, self.broker, self.extra)
+        return self._answer(ok, checks, "degraded")
+
+    def _answer(self, ok: bool, checks: dict, failed: str) -> tuple[int, dict]:
+        body = {"status": "ok" if ok else failed, "service": self.settings.service, "checks": checks}
+        return (200 if ok else 503), body
+
+
+def install(flask_app, settings: ServiceSettings, db: Database, extra: ExtraChecks) -> None:
+    """Mount the endpoints on a Flask app (the Flask-based app factory)."""
+    from flask import jsonify
+
+    health = Health(settings, db, extra)
+
+    def mount(path: str, endpoint: Callable[[], tuple[int, dict]]) -> None:
+        def view():
+            status, body = endpoint()
+            return jsonify(body), status
+        flask_app.add_url_rule(path, f"health_{endpoint.__name__}", view, methods=["GET"])
+
+    mount("/health/live", health.live)
+    mount("/health/ready", health.ready)
+    mount("/health/details", health.details)
