@@ -13,8 +13,7 @@ _CSS = """
 *{box-sizing:border-box}
 body{margin:0;font-family:system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;color:#1b1b1b;background:#eef1f6;
 line-height:1.5;font-size:1rem}
-header{background:#12355b;color:#fff;padding:.75rem 1rem}
-header p{margin:0;font-weight:700;font-size:1.1rem}
+.brand{background:#12355b;color:#fff;padding:.75rem 1rem;margin:0;font-weight:700;font-size:1.1rem}
 .notice{background:#fff4d6;color:#3d2c00;border-bottom:1px solid #d9b64c;padding:.5rem 1rem;margin:0;font-size:.95rem}
 main{max-width:32rem;margin:1.5rem auto;padding:0 1rem}
 .card{background:#fff;border-radius:.5rem;padding:1.25rem;box-shadow:0 1px 3px rgba(0,0,0,.15)}
@@ -45,7 +44,7 @@ def euros(cents: int) -> str:
     return f"{whole:,}".replace(",", "\u202f") + f",{rest:02d}\u00a0€"
 
 
-def _page(title: str, body: str, status_note: str = "") -> str:
+def _page(title: str, body: str) -> str:
     return f"""<!doctype html>
 <html lang="fr">
 <head>
@@ -55,8 +54,10 @@ def _page(title: str, body: str, status_note: str = "") -> str:
 <style>{_CSS}</style>
 </head>
 <body>
-<header><p>Banque simulée · Paiement sécurisé</p></header>
-<p class="notice" role="note">Environnement de test : aucun paiement réel n'est effectué.{status_note}</p>
+<header>
+<p class="brand">Banque simulée · Paiement sécurisé</p>
+<p class="notice">Environnement de test : aucun paiement réel n'est effectué.</p>
+</header>
 <main>
 {body}
 </main>

@@ -211,7 +211,8 @@ class BankServer:
         self.bank = bank
         self.httpd = ThreadingHTTPServer((host, port), make_handler(bank))
         self.httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="fakebank-http", daemon=True)
+        self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.1,), name="fakebank-http",
+                                        daemon=True)
 
     @property
     def port(self) -> int:
