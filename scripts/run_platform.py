@@ -34,6 +34,7 @@ SERVICES = {
     "notify": ("notify", 5),
 }
 MAIL_SMTP_OFFSET, MAIL_HTTP_OFFSET = 25, 80
+FAKEBANK_OFFSET = 90  # the simulated bank (devtools/fakebank), billing's payment provider in development
 SECRET_NAMES = ("SERVICE_TOKEN_SECRET", "GATEWAY_SECRET_KEY", "GATEWAY_OIDC_SECRET", "IDENTITY_SECRET_KEY")
 
 
@@ -73,6 +74,7 @@ def build_env(args, var_dir: Path) -> dict[str, str]:
         MAILCATCHER_SMTP_PORT=str(base + MAIL_SMTP_OFFSET),
         MAILCATCHER_HTTP_PORT=str(base + MAIL_HTTP_OFFSET),
         MAILCATCHER_URL=f"http://127.0.0.1:{base + MAIL_HTTP_OFFSET}",
+        FAKEBANK_URL=f"http://127.0.0.1:{base + FAKEBANK_OFFSET}",
         WEB_CONCURRENCY=os.environ.get("WEB_CONCURRENCY", "1"),
         PYTHONUNBUFFERED="1",
     )
@@ -153,6 +155,7 @@ def procfile(args, env: dict[str, str]) -> str:
         lines.append(f"{name}-web: BIND=127.0.0.1:{base + offset} {PYTHON} -m {pkg} web")
         lines.append(f"{name}-worker: {PYTHON} -m {pkg} worker")
     lines.append(f"mailcatcher: {PYTHON} -m mailcatcher")
+    lines.append(f"fakebank: {PYTHON} -m fakebank --port {base + FAKEBANK_OFFSET}")
     return "\n".join(lines) + "\n"
 
 
@@ -176,6 +179,7 @@ def banner(env: dict[str, str]) -> str:
 Espace Famille is running.
   Web UI (parents and agents)  {public}/
   Caught e-mails (dev only)    {public}/dev/mails
+  Simulated bank (dev only)    {env['FAKEBANK_URL']}/
   Platform health              {public}/health
   OpenID Connect discovery     {env['OIDC_ISSUER']}/.well-known/openid-configuration
   Services (internal)          identity {env['IDENTITY_URL']}  booking {env['BOOKING_URL']}  billing {env['BILLING_URL']}

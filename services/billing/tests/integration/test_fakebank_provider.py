@@ -193,3 +193,22 @@ def test_the_payment_page_is_accessible_on_a_360px_phone(browser, inbox):
         context.close()
     finally:
         bank.stop()
+
+
+# ------------------------------------------------------------------ `make run` wiring
+
+def test_make_run_starts_the_bank_where_billing_looks_for_it(tmp_path):
+    import argparse
+    import importlib.util
+
+    script = Path(__file__).resolve().parents[4] / "scripts" / "run_platform.py"
+    spec = importlib.util.spec_from_file_location("run_platform_under_test", script)
+    run_platform = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run_platform)
+    args = argparse.Namespace(port_base=9100, db="sqlite", pg_prefix="unused")
+    env = run_platform.build_env(args, tmp_path)
+    (line,) = [ln for ln in run_platform.procfile(args, env).splitlines() if ln.startswith("fakebank:")]
+    assert line.endswith("-m fakebank --port 9190") and env["FAKEBANK_URL"] == "http://127.0.0.1:9190"
+    start = provider_from_env(env).start(PaymentRequest(
+        transaction_id="t", amount_cents=100, return_url="http://127.0.0.1:9100/r", notify_url="http://127.0.0.1:9100/n"))
+    assert start.url == "http://127.0.0.1:9190/vads-payment/"
