@@ -128,8 +128,8 @@ def make_handler(bank: Bank) -> type[BaseHTTPRequestHandler]:
                 return self._not_found()
             decision = DECISIONS.get((self._form().get("decision") or [""])[0])
             if decision is None:
-                return self._html(pages.error_page("Choix inconnu : utilisez les boutons Payer, Refuser ou Abandonner."),
-                                  HTTPStatus.BAD_REQUEST)
+                message = "Choix inconnu : utilisez les boutons Payer, Refuser ou Abandonner."
+                return self._html(pages.error_page(message), HTTPStatus.BAD_REQUEST)
             transaction, first = bank.store.decide(transaction_id, decision)
             if first:  # a second click only takes the buyer back again
                 log.info("transaction %s: %s", transaction.id, transaction.status)

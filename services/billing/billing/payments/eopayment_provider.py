@@ -45,6 +45,7 @@ _LABEL_KEYWORDS = ("info1", "subject", "objet")
 # Malformed input raises these inside eopayment's parsers; anything else is the provider's trouble.
 _MALFORMED = (eopayment.ResponseError, ValueError, KeyError, TypeError, AttributeError, IndexError, UnicodeError)
 
+UNAVAILABLE = "Le service de paiement en ligne est indisponible ; réessayez plus tard."
 DEFAULT_MIN_CENTS = 1
 DEFAULT_MAX_CENTS = 100_000_00
 
@@ -106,7 +107,7 @@ class EopaymentProvider:
             raise RequestRejected(f"Le prestataire de paiement refuse cette demande : {exc}") from exc
         except Exception as exc:  # network or remote errors (PayFiP's web service)
             log.warning("payment provider %s: request failed: %r", self.name, exc)
-            raise ProviderUnavailable("Le service de paiement en ligne est indisponible ; réessayez plus tard.") from exc
+            raise ProviderUnavailable(UNAVAILABLE) from exc
         if kind == eopayment.URL:
             return PaymentStart(transaction_id=str(transaction_id), method="GET", url=data)
         if kind == eopayment.FORM:
@@ -134,7 +135,7 @@ class EopaymentProvider:
             raise InvalidNotification(f"Notification de paiement invalide : {exc}") from exc
         except Exception as exc:  # e.g. PayFiP's web service unreachable while verifying
             log.warning("payment provider %s: could not verify a %s: %r", self.name, source, exc)
-            raise ProviderUnavailable("Le service de paiement en ligne est indisponible ; réessayez plus tard.") from exc
+            raise ProviderUnavailable(UNAVAILABLE) from exc
         if not response.signed:
             raise InvalidNotification("Notification de paiement refusée : signature invalide.")
         return self._outcome(response, source)
@@ -150,7 +151,7 @@ class EopaymentProvider:
             response = self._payment().payment_status(transaction_id, transaction_date=started_at)
         except Exception as exc:
             log.warning("payment provider %s: status of %s failed: %r", self.name, transaction_id, exc)
-            raise ProviderUnavailable("Le service de paiement en ligne est indisponible ; réessayez plus tard.") from exc
+            raise ProviderUnavailable(UNAVAILABLE) from exc
         return self._outcome(response, "status_check")
 
     def _outcome(self, response, source: str) -> PaymentOutcome:

@@ -209,6 +209,7 @@ def test_make_run_starts_the_bank_where_billing_looks_for_it(tmp_path):
     env = run_platform.build_env(args, tmp_path)
     (line,) = [ln for ln in run_platform.procfile(args, env).splitlines() if ln.startswith("fakebank:")]
     assert line.endswith("-m fakebank --port 9190") and env["FAKEBANK_URL"] == "http://127.0.0.1:9190"
-    start = provider_from_env(env).start(PaymentRequest(
-        transaction_id="t", amount_cents=100, return_url="http://127.0.0.1:9100/r", notify_url="http://127.0.0.1:9100/n"))
+    start = provider_from_env(env).start(PaymentRequest(transaction_id="t", amount_cents=100,
+                                                        return_url="http://127.0.0.1:9100/r",
+                                                        notify_url="http://127.0.0.1:9100/n"))
     assert start.url == "http://127.0.0.1:9190/vads-payment/"

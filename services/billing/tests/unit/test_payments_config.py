@@ -21,7 +21,8 @@ def test_development_defaults_to_the_simulated_bank_at_port_base_plus_90():
     fields = fields_of(provider_from_env({"EF_PORT_BASE": "9100"}))
     assert fields["url"] == "http://127.0.0.1:9190/vads-payment/"
     assert fields["vads_site_id"] == DEV_SITE_ID and fields["vads_ctx_mode"] == "TEST"
-    assert fields_of(provider_from_env({"FAKEBANK_URL": "http://bank:8090/"}))["url"] == "http://bank:8090/vads-payment/"
+    elsewhere = fields_of(provider_from_env({"FAKEBANK_URL": "http://bank:8090/"}))
+    assert elsewhere["url"] == "http://bank:8090/vads-payment/"
 
 
 def test_development_defaults_match_the_simulated_banks_own():
@@ -57,7 +58,8 @@ def test_payfip_is_configuration_only():
 @pytest.mark.parametrize("env, words", [
     ({"BILLING_PAYMENT_BACKEND": "nobank"}, "unknown eopayment backend 'nobank'"),
     ({"BILLING_PAYMENT_BACKEND": "payfip_ws"}, "missing option(s) numcli"),
-    ({"BILLING_PAYMENT_BACKEND": "systempayv2", "BILLING_PAYMENT_OPTION_SITE_ID": "1"}, "missing option(s) secret_test"),
+    ({"BILLING_PAYMENT_BACKEND": "systempayv2", "BILLING_PAYMENT_OPTION_SITE_ID": "1"},
+     "missing option(s) secret_test"),
     ({"BILLING_PAYMENT_OPTIONS": "{not json"}, "BILLING_PAYMENT_OPTIONS is not valid JSON"),
     ({"BILLING_PAYMENT_OPTIONS": "[1]"}, "must be a JSON object"),
     ({"BILLING_PAYMENT_OPTIONS": json.dumps({"site_id": "1", "secret_test": "k",

@@ -30,7 +30,8 @@ def bank_message(status="AUTHORISED", result="00", auth="00", amount="1250", tx=
     fields = {"vads_site_id": "87654321", "vads_ctx_mode": mode, "vads_trans_id": "aB3dE9",
               "vads_trans_date": "20261006080000", "vads_amount": amount, "vads_currency": "978",
               "vads_result": result, "vads_auth_result": auth, "vads_extra_result": "", "vads_trans_status": status,
-              "vads_trans_uuid": "0123456789abcdef0123456789abcdef", "vads_auth_number": "123456" if auth == "00" else "",
+              "vads_trans_uuid": "0123456789abcdef0123456789abcdef",
+              "vads_auth_number": "123456" if auth == "00" else "",
               "vads_effective_creation_date": "20261006080105", "vads_ext_info_eopayment_trans_id": tx,
               "vads_url_check_src": "PAY", "vads_hash": "ab" * 32, **extra}
     fields["signature"] = spec_sign(fields, key)
