@@ -162,6 +162,7 @@ def browser():
         browser.close()
 
 
+@pytest.mark.integration  # needs the system's Chromium (make install-system): kept out of `make test-unit`
 def test_the_payment_page_is_accessible_on_a_360px_phone(browser, inbox):
     from axe_playwright_python.sync_playwright import Axe
 
