@@ -172,3 +172,24 @@ def test_outbox_parked_and_replay_parked(pg_url, tmp_path):
 def test_outbox_replay_needs_a_choice(tmp_path):
     result = run_cli("booking", cli_env(tmp_path, "amqp://guest:guest@127.0.0.1:1//"), "outbox", "replay-parked")
     assert result.returncode == 2 and "--id" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_page_reads_only_offset_plus_limit_messages_and_consumes_none(vhost, monkeypatch):
+    from servicekit.messaging import dlq
+
+    url, channel = vhost
+    queues = ["svc.first", "svc.second"]
+    for queue in queues:
+        channel.queue_declare(f"{queue}.dlq", durable=True, auto_delete=False)
+    for i in range(20):
+        dead_letter(channel, queues[i % 2], f"ev-{i:02d}")
+    gets = []
+    real_get = amqp.Channel.basic_get
+    monkeypatch.setattr(amqp.Channel, "basic_get", lambda self, *a, **kw: gets.append(1) or real_get(self, *a, **kw))
+
+    letters, total = dlq.page_dead_letters(url, queues, limit=4, offset=12)
+    assert total == 20
+    # The first queue (10 letters) is skipped without reading it; 2 skipped then 4 read in the second.
+    assert [(l.queue, l.event_id) for l in letters] == [("svc.second", f"ev-{i:02d}") for i in (5, 7, 9, 11)]
+    assert len(gets) == 6
+    assert [channel.queue_declare(f"{q}.dlq", passive=True).message_count for q in queues] == [10, 10]

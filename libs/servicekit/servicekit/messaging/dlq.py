@@ -17,6 +17,7 @@ import argparse
 import json
 import sys
 from collections.abc import Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -99,18 +100,19 @@ def page_dead_letters(amqp_url: str, queues: Sequence[str], *, limit: int | None
         letters: list[DeadLetter] = []
         skip = offset
         for queue, count in existing:
+            if len(letters) == limit:
+                break
             if skip >= count:  # this whole queue is before the page: do not read it
                 skip -= count
                 continue
-            for _channel, message in _stream(conn, queue):
-                if skip:
-                    skip -= 1
-                    continue
-                if limit is not None and len(letters) >= limit:
-                    break
-                letters.append(_describe(queue, message))
-            if limit is not None and len(letters) >= limit:
-                break
+            with closing(_stream(conn, queue)) as messages:
+                for _channel, message in messages:
+                    if skip:
+                        skip -= 1
+                        continue
+                    letters.append(_describe(queue, message))
+                    if len(letters) == limit:
+                        break
         return letters, total
     finally:
         close_quietly(conn)
@@ -133,17 +135,20 @@ def replay(amqp_url: str, queues: Sequence[str], *, queue: str | None = None,
         replayed: list[DeadLetter] = []
         publisher = ConfirmingPublisher(conn.channel())
         for target, _count in _existing_dlqs(conn, targets):
-            for channel, message in _stream(conn, target):
-                if limit is not None and len(replayed) >= limit:
-                    break
-                letter = _describe(target, message)
-                if event_id is not None and letter.event_id != event_id:
-                    continue  # stays in the DLQ
-                [result] = publisher.publish([_replay_copy(target, message)])
-                if not result.ok:
-                    raise RuntimeError(f"could not replay {letter.event_id} to {target}: {result.error}")
-                channel.basic_ack(message.delivery_tag)
-                replayed.append(letter)
+            if len(replayed) == limit:
+                break
+            with closing(_stream(conn, target)) as messages:
+                for channel, message in messages:
+                    letter = _describe(target, message)
+                    if event_id is not None and letter.event_id != event_id:
+                        continue  # stays in the DLQ
+                    [result] = publisher.publish([_replay_copy(target, message)])
+                    if not result.ok:
+                        raise RuntimeError(f"could not replay {letter.event_id} to {target}: {result.error}")
+                    channel.basic_ack(message.delivery_tag)
+                    replayed.append(letter)
+                    if len(replayed) == limit:
+                        break
         return replayed
     finally:
         close_quietly(conn)
