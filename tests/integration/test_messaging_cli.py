@@ -193,3 +193,8 @@ def test_a_page_reads_only_offset_plus_limit_messages_and_consumes_none(vhost, m
     assert [(l.queue, l.event_id) for l in letters] == [("svc.second", f"ev-{i:02d}") for i in (5, 7, 9, 11)]
     assert len(gets) == 6
     assert [channel.queue_declare(f"{q}.dlq", passive=True).message_count for q in queues] == [10, 10]
+
+
+def test_outbox_of_a_component_without_one_says_so(tmp_path):
+    result = run_cli("gateway", cli_env(tmp_path, "amqp://guest:guest@127.0.0.1:1//"), "outbox", "status")
+    assert result.returncode == 2 and "gateway has no outbox" in result.stderr and "Traceback" not in result.stderr

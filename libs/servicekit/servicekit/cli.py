@@ -100,6 +100,9 @@ def main(spec: ServiceCommands, argv: list[str] | None = None) -> int:
         queues = load_object(spec.worker_factory)().queues if spec.worker_factory else []
         return dlq_cli.main(args.dlq_args, settings, queues)
     if args.command == "outbox":
+        if spec.worker_factory is None:  # no worker, no relay: nothing writes an outbox
+            print(f"{spec.name} has no outbox", file=sys.stderr)
+            return 2
         from servicekit.db import Database
         from servicekit.messaging import parking
 
