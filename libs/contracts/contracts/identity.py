@@ -72,3 +72,50 @@ class PasswordChanged(EventPayload):
     given_name: str | None = None
     changed_at: datetime
     reason: Literal["reset", "change", "activation"]
+
+
+class BackchannelLogoutRequested(EventPayload):
+    """An SSO session ended and one relying party asked to be told (OIDC Back-Channel Logout).
+
+    Consumed by identity's own worker, which signs a fresh logout token and POSTs it, retrying
+    on failure (the outbox makes it survive a restart; retries a short outage of the client)."""
+
+    EVENT_TYPE = "backchannel_logout.requested.v1"
+    client_id: str
+    sid: str                # the ended SSO session (the `sid` of the client's id_tokens)
+    user_sub: str | None = None
+
+
+class AgentAssigned(EventPayload):
+    """A user works for a commune as `agent` or `admin` (new assignment or role change).
+
+    Other services keep a projection of current agents and refuse an agent's call for a
+    commune they no longer work for."""
+
+    EVENT_TYPE = "agent.assigned.v1"
+    user_id: str            # the user's public sub (what service tokens carry)
+    commune: str
+    role: Literal["agent", "admin"]
+    assigned_at: datetime
+
+
+class AgentRemoved(EventPayload):
+    """A user no longer works for a commune: their next call for it is refused everywhere."""
+
+    EVENT_TYPE = "agent.removed.v1"
+    user_id: str
+    commune: str
+    removed_at: datetime
+
+
+class TotpEnrolmentRequested(EventPayload):
+    """An agent (or operator) must set up their second factor: notify e-mails them a single-use
+    link; only whoever controls that mailbox can bind the authenticator app."""
+
+    EVENT_TYPE = "totp_enrolment.requested.v1"
+    enrolment_id: str
+    user_id: str            # public sub
+    email: str
+    given_name: str | None = None
+    link: str               # absolute URL of the enrolment page, token included
+    expires_at: datetime

@@ -1,4 +1,4 @@
-"""identity's worker: the outbox relay (always) and notify's receipts.
+"""identity's worker: the outbox relay (always), notify's receipts, back-channel logouts.
 
 When notify reports that the e-mail answering one of our events left (activation link,
 invitation), the link records `sent_at` so the agent (or the inviting parent) sees it; when
@@ -11,11 +11,13 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from contracts.envelope import Envelope
+from contracts.identity import BackchannelLogoutRequested
 from contracts.notify import NotificationFailed, NotificationSent
 from servicekit.messaging.worker import Worker
 
 from identity import households, throttle
 from identity.db import get_db
+from identity.oidc import logout
 from identity.settings import get_settings
 
 
@@ -34,9 +36,13 @@ def purge_login_throttle(db) -> None:
         throttle.purge_stale(session)
 
 
-def create_worker() -> Worker:
-    worker = Worker(get_settings(), get_db())
+def create_worker(settings=None, db=None, **options) -> Worker:
+    """identity's worker; `options` go to servicekit's Worker (retry delays in tests)."""
+    worker = Worker(settings or get_settings(), db or get_db(), **options)
     worker.handler("notify", NotificationSent.EVENT_TYPE, name="link_sent")(on_notification_sent)
     worker.handler("notify", NotificationFailed.EVENT_TYPE, name="link_send_failed")(on_notification_failed)
+    # Identity's own event: the retried, dead-lettered delivery of back-channel logout tokens.
+    worker.handler("identity", BackchannelLogoutRequested.EVENT_TYPE, name="backchannel_logout")(
+        logout.deliver_requested)
     worker.every(3600, name="login_throttle_cleanup")(purge_login_throttle)
     return worker

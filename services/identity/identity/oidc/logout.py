@@ -1,21 +1,26 @@
 """Ending SSO sessions on the provider side: revoke their tokens and tell relying parties
 (OpenID Connect Back-Channel Logout 1.0).
 
-Logout tokens are sent after the transaction that ended the sessions commits, from a small
-thread pool, with a short timeout: a slow or dead relying party never holds up the user's
-page, and failures are logged (back-channel logout is best effort by design).
+Reliable delivery: ending a session writes one `backchannel_logout.requested.v1` event per
+relying party into the outbox, in the same transaction. identity's worker consumes them
+(`deliver_requested`): it signs a fresh logout token (they live two minutes) and POSTs it with
+a short timeout. A failure (client down, 5xx, timeout) raises, so the servicekit consumer
+retries with back-off and finally parks the message in the dead-letter queue, where an
+operator sees it (`python -m identity dlq list`) and replays it. A restart of identity between
+the commit and the POST loses nothing. The user's page never waits for a relying party.
 """
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 import requests
 import sqlalchemy as sa
 from flask import current_app, has_app_context
-from sqlalchemy import event
 from sqlalchemy.orm import Session
+
+from contracts.envelope import Envelope
+from contracts.identity import BackchannelLogoutRequested
+from servicekit.messaging.outbox import add_event
 
 from identity.models import User
 from identity.oidc import tokens
@@ -23,16 +28,11 @@ from identity.oidc.models import AuthorizationCode, OAuthClient, SessionLogout, 
 
 log = logging.getLogger(__name__)
 
-_PENDING = "oidc_backchannel_pending"
-_LISTENING = "oidc_backchannel_listening"
-_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="oidc-backchannel")
+SOURCE = "identity"
 
 
-@dataclass(frozen=True)
-class LogoutMessage:
-    client_id: str
-    uri: str
-    logout_token: str
+class BackchannelDeliveryFailed(Exception):
+    """The relying party did not acknowledge the logout token: the consumer retries."""
 
 
 def _settings():
@@ -44,8 +44,8 @@ def _settings():
 
 
 def sessions_ended(db_session: Session, sids: list[str]) -> None:
-    """Sessions `sids` have ended (logout, reset, expiry): revoke their tokens and queue a
-    back-channel logout to every client that received tokens or codes in them. Idempotent:
+    """Sessions `sids` have ended (logout, reset, expiry): revoke their tokens and request a
+    back-channel logout for every client that received tokens or codes in them. Idempotent:
     a session is announced once."""
     sids = [s for s in dict.fromkeys(sids) if s]
     if not sids:
@@ -57,14 +57,10 @@ def sessions_ended(db_session: Session, sids: list[str]) -> None:
     for sid in fresh:
         db_session.add(SessionLogout(sid=sid))
     tokens.revoke_for_sessions(db_session, fresh, "session_ended")
-    settings = _settings()
-    messages = []
     for client, sid, user_sub in _relying_parties(db_session, fresh):
-        messages.append(LogoutMessage(client.client_id, client.backchannel_logout_uri,
-                                      tokens.mint_logout_token(db_session, settings, client.client_id, user_sub, sid)))
+        add_event(db_session, SOURCE, BackchannelLogoutRequested(client_id=client.client_id, sid=sid,
+                                                                 user_sub=user_sub))
     db_session.flush()
-    if messages:
-        _queue_after_commit(db_session, messages, settings.oidc_backchannel_timeout)
 
 
 def _relying_parties(db_session: Session, sids: list[str]):
@@ -83,34 +79,32 @@ def _relying_parties(db_session: Session, sids: list[str]):
                 yield client, sid, sub
 
 
-def _queue_after_commit(db_session: Session, messages: list[LogoutMessage], timeout: float) -> None:
-    db_session.info.setdefault(_PENDING, []).extend(messages)
-    if db_session.info.get(_LISTENING):
+def deliver_requested(db_session: Session, envelope: Envelope) -> None:
+    """Consumer of `backchannel_logout.requested.v1` (identity's worker): sign and POST the
+    logout token; raise BackchannelDeliveryFailed so that the message is retried."""
+    request = envelope.payload(BackchannelLogoutRequested)
+    client = db_session.get(OAuthClient, request.client_id)
+    if client is None or not client.backchannel_logout_uri:
+        log.info("back-channel logout for %s dropped: client gone or no longer registered for it",
+                 request.client_id)
         return
-    db_session.info[_LISTENING] = True
-
-    def _after_commit(session):
-        for message in session.info.pop(_PENDING, []):
-            _pool.submit(deliver, message, timeout)
-
-    def _after_rollback(session):
-        session.info.pop(_PENDING, None)
-
-    # Listeners live as long as this (short-lived) session; they only drain what is pending.
-    event.listen(db_session, "after_commit", _after_commit)
-    event.listen(db_session, "after_rollback", _after_rollback)
+    logout_token = tokens.mint_logout_token(db_session, _settings(), client.client_id, request.user_sub, request.sid)
+    outcome = post_logout_token(client.client_id, client.backchannel_logout_uri, logout_token,
+                                _settings().oidc_backchannel_timeout)
+    if outcome is not None:
+        raise BackchannelDeliveryFailed(outcome)
 
 
-def deliver(message: LogoutMessage, timeout: float) -> bool:
-    """POST one logout token (form-encoded, as the spec says). True on a 2xx answer."""
+def post_logout_token(client_id: str, uri: str, logout_token: str, timeout: float) -> str | None:
+    """POST one logout token (form-encoded, as the spec says). None on a 2xx answer, else why not."""
     try:
-        resp = requests.post(message.uri, data={"logout_token": message.logout_token}, timeout=timeout,
+        resp = requests.post(uri, data={"logout_token": logout_token}, timeout=timeout,
                              allow_redirects=False, headers={"Cache-Control": "no-store"})
     except requests.RequestException as exc:
-        log.warning("back-channel logout to %s (%s) failed: %s", message.client_id, message.uri, exc)
-        return False
+        log.warning("back-channel logout to %s (%s) failed: %s", client_id, uri, exc)
+        return f"{type(exc).__name__}: {exc}"
     if not 200 <= resp.status_code < 300:
-        log.warning("back-channel logout to %s (%s) answered %s", message.client_id, message.uri, resp.status_code)
-        return False
-    log.info("back-channel logout delivered to %s", message.client_id)
-    return True
+        log.warning("back-channel logout to %s (%s) answered %s", client_id, uri, resp.status_code)
+        return f"HTTP {resp.status_code}"
+    log.info("back-channel logout delivered to %s", client_id)
+    return None

@@ -105,11 +105,12 @@ def test_receipt_for_an_unknown_event_changes_nothing(db):
             Activation.source_event_id == "not-ours")) == 0
 
 
-def test_worker_consumes_notify_receipts(app):
+def test_worker_consumes_notify_receipts_and_backchannel_logouts(app):
     worker = create_worker()
     assert [(h.source, h.event_type, h.queue) for h in worker.handlers] == [
         ("notify", "notification.sent.v1", "identity.link_sent"),
-        ("notify", "notification.failed.v1", "identity.link_send_failed")]
+        ("notify", "notification.failed.v1", "identity.link_send_failed"),
+        ("identity", "backchannel_logout.requested.v1", "identity.backchannel_logout")]
 
 
 def test_receipt_travels_through_rabbitmq(client, db, amqp_vhost_url):
