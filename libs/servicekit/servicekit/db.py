@@ -3,15 +3,26 @@
 SQLite is the zero-setup default (WAL, busy timeout, foreign keys on); PostgreSQL is what
 production and the integration tests use. Business code receives a `Session` and never
 commits by itself: `Database.transaction()` commits on success and rolls back on error.
+
+Web handlers are async (ADR 0006): they use the same database through an asyncio engine
+(psycopg 3 async on PostgreSQL, aiosqlite on SQLite), so a slow query never blocks the other
+requests of the process:
+- `async with db.aread() as conn`: one-statement reads on an autocommit connection (no
+  BEGIN/ROLLBACK round trips); each statement sees what was committed when it started.
+- `async with db.asnapshot() as session`: several reads in one snapshot, rolled back.
+- `async with db.atransaction() as session`: a unit of work on an `AsyncSession`; sync use
+  cases run in it unchanged with `await session.run_sync(use_case, ...)` (SQLAlchemy's
+  greenlet bridge: no thread, no blocking), the outbox row included.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from servicekit.messaging import tables as messaging_tables
@@ -42,27 +53,58 @@ def is_sqlite(url: str | sa.URL) -> bool:
     return sa.make_url(url).get_backend_name() == "sqlite"
 
 
-def make_engine(url: str, **kwargs) -> Engine:
+def _driver_url(url: str | sa.URL, asynchronous: bool = False) -> sa.URL:
+    """psycopg 3 for PostgreSQL (sync and async); aiosqlite for SQLite when asynchronous."""
     url_obj = sa.make_url(url)
     if url_obj.get_backend_name() == "postgresql" and url_obj.drivername == "postgresql":
         url_obj = url_obj.set(drivername="postgresql+psycopg")
-    if is_sqlite(url_obj):
-        engine = sa.create_engine(url_obj, connect_args={"timeout": 30}, **kwargs)
-        event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin)
-        return engine
+    if asynchronous and is_sqlite(url_obj):
+        url_obj = url_obj.set(drivername="sqlite+aiosqlite")
+    return url_obj
+
+
+def _pool_defaults(kwargs: dict) -> dict:
     kwargs.setdefault("pool_pre_ping", True)
     if "poolclass" not in kwargs:  # NullPool (migrations) takes no pool sizes
         kwargs.setdefault("pool_size", 5)
         kwargs.setdefault("max_overflow", 10)
-    return sa.create_engine(url_obj, **kwargs)
+    return kwargs
+
+
+def make_engine(url: str, **kwargs) -> Engine:
+    url_obj = _driver_url(url)
+    if is_sqlite(url_obj):
+        engine = sa.create_engine(url_obj, connect_args={"timeout": 30}, **kwargs)
+        _listen_sqlite(engine)
+        return engine
+    return sa.create_engine(url_obj, **_pool_defaults(kwargs))
+
+
+def make_async_engine(url: str, **kwargs) -> AsyncEngine:
+    url_obj = _driver_url(url, asynchronous=True)
+    if is_sqlite(url_obj):
+        engine = create_async_engine(url_obj, connect_args={"timeout": 30}, **kwargs)
+        _listen_sqlite(engine.sync_engine)
+        return engine
+    # pre-ping costs a round trip per checkout; the pool recycles broken connections itself
+    # (psycopg reports them and SQLAlchemy invalidates the pool), so reads stay one round trip.
+    kwargs.setdefault("pool_pre_ping", False)
+    return create_async_engine(url_obj, **_pool_defaults(kwargs))
+
+
+def _listen_sqlite(engine: Engine) -> None:
+    event.listen(engine, "connect", _sqlite_pragmas)
+    event.listen(engine, "begin", _sqlite_begin)
 
 
 def _sqlite_begin(conn):
     # pysqlite's own transaction handling is off (see _sqlite_pragmas): we emit BEGIN so that
     # write transactions take the write lock up front (IMMEDIATE) and a read-then-write
     # transaction cannot fail half-way with "database is locked".
-    mode = "IMMEDIATE" if conn.get_execution_options().get("sqlite_immediate") else "DEFERRED"
+    options = conn.get_execution_options()
+    if options.get("isolation_level") == "AUTOCOMMIT":
+        return  # reads on the async reader: no transaction at all
+    mode = "IMMEDIATE" if options.get("sqlite_immediate") else "DEFERRED"
     conn.exec_driver_sql(f"BEGIN {mode}")
 
 
@@ -81,10 +123,52 @@ class Database:
 
     def __init__(self, url: str, **engine_kwargs):
         self.url = url
+        self._engine_kwargs = engine_kwargs
         self.engine = make_engine(url, **engine_kwargs)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         writer = self.engine.execution_options(sqlite_immediate=True)
         self._write_sessions = sessionmaker(writer, expire_on_commit=False)
+        self._async_engine: AsyncEngine | None = None
+
+    # --- async (web handlers) -------------------------------------------------------------
+    @property
+    def async_engine(self) -> AsyncEngine:
+        """Made on first use, in the process (and event loop) that serves requests."""
+        if self._async_engine is None:
+            self._async_engine = make_async_engine(self.url, **self._engine_kwargs)
+            writer = self._async_engine.execution_options(sqlite_immediate=True)
+            self._async_write_sessions = async_sessionmaker(writer, expire_on_commit=False)
+            self._async_read_sessions = async_sessionmaker(self._async_engine, expire_on_commit=False)
+            self._async_reader = self._async_engine.execution_options(isolation_level="AUTOCOMMIT")
+        return self._async_engine
+
+    @asynccontextmanager
+    async def aread(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for reads, in autocommit: one round trip per statement."""
+        self.async_engine
+        async with self._async_reader.connect() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def asnapshot(self) -> AsyncIterator[AsyncSession]:
+        """Several reads in one transaction (one snapshot; no write lock on SQLite); rolled back."""
+        self.async_engine
+        async with self._async_read_sessions() as session:
+            async with session.begin():
+                yield session
+                await session.rollback()
+
+    @asynccontextmanager
+    async def atransaction(self) -> AsyncIterator[AsyncSession]:
+        """One unit of work: commit if the block succeeds, roll back if it raises."""
+        self.async_engine
+        async with self._async_write_sessions() as session:
+            async with session.begin():
+                yield session
+
+    async def aping(self) -> None:
+        async with self.aread() as conn:
+            await conn.execute(sa.text("SELECT 1"))
 
     @property
     def is_sqlite(self) -> bool:
@@ -111,3 +195,7 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+    async def adispose(self) -> None:
+        if self._async_engine is not None:
+            await self._async_engine.dispose()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 
-from flask import Flask, Request, Response
 from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram,
                                generate_latest, multiprocess, REGISTRY)
 
@@ -21,10 +20,10 @@ OUTBOX_OLDEST = Gauge("outbox_oldest_pending_age_seconds", "Age of the oldest un
                       multiprocess_mode="livemax")
 
 
-def observe_request(service: str, request: Request, response: Response, seconds: float) -> None:
-    endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
-    HTTP_REQUESTS.labels(service, request.method, endpoint, str(response.status_code)).inc()
-    HTTP_LATENCY.labels(service, request.method, endpoint).observe(seconds)
+def observe(service: str, method: str, endpoint: str, status: int, seconds: float) -> None:
+    """One served request; `endpoint` must be a bounded label (operationId or route rule)."""
+    HTTP_REQUESTS.labels(service, method, endpoint, str(status)).inc()
+    HTTP_LATENCY.labels(service, method, endpoint).observe(seconds)
 
 
 def _registry():
@@ -35,15 +34,14 @@ def _registry():
     return REGISTRY
 
 
-def install(flask_app: Flask, service: str, db: Database) -> None:
+def render(service: str, db: Database) -> bytes:
+    """The scrape body: request metrics plus the outbox state read now."""
     from servicekit.health import outbox_lag
 
-    @flask_app.get("/metrics")
-    def metrics():
-        try:
-            lag = outbox_lag(db)
-            OUTBOX_PENDING.labels(service).set(lag["pending"])
-            OUTBOX_OLDEST.labels(service).set(lag["oldest_age_seconds"])
-        except Exception:  # the database being down must not hide the other metrics
-            pass
-        return Response(generate_latest(_registry()), mimetype=CONTENT_TYPE_LATEST)
+    try:
+        lag = outbox_lag(db)
+        OUTBOX_PENDING.labels(service).set(lag["pending"])
+        OUTBOX_OLDEST.labels(service).set(lag["oldest_age_seconds"])
+    except Exception:  # the database being down must not hide the other metrics
+        pass
+    return generate_latest(_registry())

@@ -3,162 +3,197 @@
 Each operation opens one transaction, calls one use case and maps its refusals
 (identity.errors) to problem+json. Connexion has already checked the service token and the
 body's shape against the spec.
+
+Operations are async (ADR 0006): the sync use cases run on the database's asyncio engine
+through `run_sync`, on the event loop, without a thread. The two that hash a password
+(Argon2id, ~50 ms of CPU) are plain functions: connexion runs them in a thread pool so they do
+not hold the event loop.
 """
 from __future__ import annotations
 
 import functools
+import inspect
 
 from connexion import NoContent
-from flask import current_app
+import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from servicekit import web
 from servicekit.web import Problem, current_caller
 
 from identity import households
+from identity.household_views import commune_view
+from identity.models import Commune
 from identity.oidc import consent
 from identity.errors import AccountError, InvalidInput
 
 
 def _settings():
-    return current_app.config["SERVICE_SETTINGS"]
+    return web.state()["settings"]
 
 
 def _db():
-    return current_app.config["SERVICE_DB"]
+    return web.state()["db"]
+
+
+def _refusal(exc: Exception) -> Problem:
+    """Use-case refusals become problems; a unique-key race (two agents registering the same
+    e-mail at once) becomes a 409 the client can retry, not a 500."""
+    if isinstance(exc, InvalidInput):
+        return Problem(422, exc.detail, errors=exc.errors)
+    if isinstance(exc, AccountError):
+        return Problem(exc.status, exc.detail, **exc.extra)
+    return Problem(409, "Cette opération est entrée en conflit avec une autre. Réessayez.")
+
+
+def _ok(result):
+    body, status = result if isinstance(result, tuple) else (result, 200)
+    # The spec also declares problem+json responses: say which one this is.
+    return body, status, {"Content-Type": "application/json"}
 
 
 def _problems(fn):
-    """Use-case refusals become problems; a unique-key race (two agents registering the same
-    e-mail at once) becomes a 409 the client can retry, not a 500."""
+    if inspect.iscoroutinefunction(fn):
+        @functools.wraps(fn)
+        async def async_wrapper(*args, **kwargs):
+            try:
+                return _ok(await fn(*args, **kwargs))
+            except (InvalidInput, AccountError, IntegrityError) as exc:
+                raise _refusal(exc) from None
+        return async_wrapper
+
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
-            result = fn(*args, **kwargs)
-        except InvalidInput as exc:
-            raise Problem(422, exc.detail, errors=exc.errors) from None
-        except AccountError as exc:
-            raise Problem(exc.status, exc.detail, **exc.extra) from None
-        except IntegrityError:
-            raise Problem(409, "Cette opération est entrée en conflit avec une autre. Réessayez.") from None
-        body, status = result if isinstance(result, tuple) else (result, 200)
-        # The spec also declares problem+json responses: say which one this is.
-        return body, status, {"Content-Type": "application/json"}
+            return _ok(fn(*args, **kwargs))
+        except (InvalidInput, AccountError, IntegrityError) as exc:
+            raise _refusal(exc) from None
     return wrapper
 
 
-def _write(use_case, *args, **kwargs):
+async def _write(use_case, *args, **kwargs):
+    async with _db().atransaction() as session:
+        return await session.run_sync(use_case, *args, **kwargs)
+
+
+async def _read(use_case, *args, **kwargs):
+    # A use case may issue several queries: one snapshot (a transaction) for all of them.
+    async with _db().asnapshot() as session:
+        return await session.run_sync(use_case, *args, **kwargs)
+
+
+def _write_in_thread(use_case, *args, **kwargs):
+    """For use cases that burn CPU (password hashing): sync engine, in connexion's thread pool."""
     with _db().transaction() as session:
-        return use_case(session, *args, **kwargs)
-
-
-def _read(use_case, *args, **kwargs):
-    with _db().read() as session:
         return use_case(session, *args, **kwargs)
 
 
 # --- communes (public) ---------------------------------------------------------------------------
 @_problems
-def list_communes():
-    return {"items": _read(households.list_communes)}
+async def list_communes():
+    # The platform's most frequent read: one Core query on an autocommit connection.
+    async with _db().aread() as conn:
+        rows = (await conn.execute(sa.select(Commune.__table__).order_by(Commune.name))).all()
+    return {"items": [commune_view(row) for row in rows]}
 
 
 @_problems
-def get_commune(slug):
-    return _read(households.get_commune, slug)
+async def get_commune(slug):
+    return await _read(households.get_commune, slug)
 
 
 # --- agents ----------------------------------------------------------------------------------------
 @_problems
-def register_family(body):
-    return _write(households.register_family, _settings(), current_caller(), body), 201
+async def register_family(body):
+    return (await _write(households.register_family, _settings(), current_caller(), body)), 201
 
 
 @_problems
-def list_families(q=None, status=None, page=1, per_page=25):
-    return _read(households.list_families, current_caller(), q=q, status=status, page=page, per_page=per_page)
+async def list_families(q=None, status=None, page=1, per_page=25):
+    return await _read(households.list_families, current_caller(), q=q, status=status, page=page, per_page=per_page)
 
 
 @_problems
-def get_family(family_id):
-    return _read(households.get_family, current_caller(), family_id)
+async def get_family(family_id):
+    return await _read(households.get_family, current_caller(), family_id)
 
 
 @_problems
-def resend_activation(family_id):
-    return _write(households.resend_activation, _settings(), current_caller(), family_id)
+async def resend_activation(family_id):
+    return await _write(households.resend_activation, _settings(), current_caller(), family_id)
 
 
 @_problems
-def list_audit(page=1, per_page=50):
-    return _read(households.list_audit, current_caller(), page=page, per_page=per_page)
+async def list_audit(page=1, per_page=50):
+    return await _read(households.list_audit, current_caller(), page=page, per_page=per_page)
 
 
 # --- activation links --------------------------------------------------------------------------------
 @_problems
-def get_activation(token):
-    return _read(households.get_activation, token)
+async def get_activation(token):
+    return await _read(households.get_activation, token)
 
 
 @_problems
-def submit_activation_profile(token, body):
-    return _write(households.submit_activation_profile, token, body)
+async def submit_activation_profile(token, body):
+    return await _write(households.submit_activation_profile, token, body)
 
 
 @_problems
 def submit_activation_password(token, body):
-    return _write(households.submit_activation_password, token, body.get("password"))
+    return _write_in_thread(households.submit_activation_password, token, body.get("password"))
 
 
 @_problems
-def confirm_activation(token):
-    return _write(households.confirm_activation, current_caller(), token)
+async def confirm_activation(token):
+    return await _write(households.confirm_activation, current_caller(), token)
 
 
 # --- the family space ------------------------------------------------------------------------------
 @_problems
-def get_household():
-    return _read(households.get_household, current_caller())
+async def get_household():
+    return await _read(households.get_household, current_caller())
 
 
 @_problems
-def update_family(body):
-    return _write(households.update_family, current_caller(), body)
+async def update_family(body):
+    return await _write(households.update_family, current_caller(), body)
 
 
 @_problems
-def update_guardian(guardian_id, body):
-    return _write(households.update_guardian, current_caller(), guardian_id, body)
+async def update_guardian(guardian_id, body):
+    return await _write(households.update_guardian, current_caller(), guardian_id, body)
 
 
 @_problems
-def add_child(body):
-    return _write(households.add_child, current_caller(), body), 201
+async def add_child(body):
+    return (await _write(households.add_child, current_caller(), body)), 201
 
 
 @_problems
-def update_child(child_id, body):
-    return _write(households.update_child, current_caller(), child_id, body)
+async def update_child(child_id, body):
+    return await _write(households.update_child, current_caller(), child_id, body)
 
 
 @_problems
-def invite_guardian(body):
-    return _write(households.invite_guardian, _settings(), current_caller(), body), 201
+async def invite_guardian(body):
+    return (await _write(households.invite_guardian, _settings(), current_caller(), body)), 201
 
 
 # --- invitation links ---------------------------------------------------------------------------------
 @_problems
-def get_invitation(token):
-    return _read(households.get_invitation, token)
+async def get_invitation(token):
+    return await _read(households.get_invitation, token)
 
 
 @_problems
 def accept_invitation(token, body):
-    return _write(households.accept_invitation, token, body)
+    return _write_in_thread(households.accept_invitation, token, body)
 
 
 @_problems
-def confirm_invitation(token):
-    return _write(households.confirm_invitation, current_caller(), token)
+async def confirm_invitation(token):
+    return await _write(households.confirm_invitation, current_caller(), token)
 
 
 # --- connected portals (OIDC consents) --------------------------------------------------------------
@@ -169,14 +204,20 @@ def _my_user_id(session) -> str:
     return user.id
 
 
+def _connected_apps(session):
+    return {"items": consent.connected_apps(session, _my_user_id(session))}
+
+
+def _revoke(session, client_id):
+    if not consent.revoke(session, _my_user_id(session), client_id):
+        raise Problem(404, "Cette application n'a pas accès à votre compte.")
+
+
 @_problems
-def list_my_consents():
-    with _db().read() as session:
-        return {"items": consent.connected_apps(session, _my_user_id(session))}
+async def list_my_consents():
+    return await _read(_connected_apps)
 
 
-def revoke_my_consent(client_id):
-    with _db().transaction() as session:
-        if not consent.revoke(session, _my_user_id(session), client_id):
-            raise Problem(404, "Cette application n'a pas accès à votre compte.")
+async def revoke_my_consent(client_id):
+    await _write(_revoke, client_id)
     return NoContent, 204

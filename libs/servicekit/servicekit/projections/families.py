@@ -123,12 +123,9 @@ def visible_communes(caller: Caller, communes: list[str], family_id: str) -> lis
     return None
 
 
-def read_family(db: Database, table: sa.Table, family_id: str, caller: Caller) -> dict | None:
-    """The family as `caller` may see it, or None (unknown, or not theirs: the same answer)."""
-    with db.read() as session:
-        rows = session.execute(
-            sa.select(table).where(table.c.family_id == family_id).order_by(table.c.commune)
-        ).mappings().all()
+def family_view(rows, family_id: str, caller: Caller) -> dict | None:
+    """The family as `caller` may see it from its projection rows, or None (unknown, or not
+    theirs: the same answer)."""
     allowed = visible_communes(caller, [r["commune"] for r in rows], family_id) if rows else None
     if not allowed:
         return None
@@ -143,6 +140,22 @@ def read_family(db: Database, table: sa.Table, family_id: str, caller: Caller) -
     }
 
 
+def _select_family(table: sa.Table, family_id: str):
+    return sa.select(table).where(table.c.family_id == family_id).order_by(table.c.commune)
+
+
+def read_family(db: Database, table: sa.Table, family_id: str, caller: Caller) -> dict | None:
+    with db.read() as session:
+        rows = session.execute(_select_family(table, family_id)).mappings().all()
+    return family_view(rows, family_id, caller)
+
+
+async def aread_family(db: Database, table: sa.Table, family_id: str, caller: Caller) -> dict | None:
+    async with db.aread() as conn:
+        rows = (await conn.execute(_select_family(table, family_id))).mappings().all()
+    return family_view(rows, family_id, caller)
+
+
 def _iso(value: datetime) -> str:
     if value.tzinfo is None:  # SQLite gives naive datetimes back
         value = value.replace(tzinfo=timezone.utc)
@@ -151,20 +164,19 @@ def _iso(value: datetime) -> str:
 
 # --- HTTP ------------------------------------------------------------------------------------
 def install_api(app, table: sa.Table) -> None:
-    """Serve GET /internal/families/{family_id} on a service's connexion app (from servicekit.web.create_app)."""
-    app.app.config[_APP_CONFIG_KEY] = table
+    """Serve GET /internal/families/{family_id} on a service's app (from servicekit.web.create_app)."""
+    app.state[_APP_CONFIG_KEY] = table
     app.add_api(SPEC_FILE, name="families_projection", strict_validation=True, validate_responses=False,
                 pythonic_params=True)
 
 
-def get_family(family_id: str):
+async def get_family(family_id: str):
     """Operation `servicekit.projections.families.get_family` of families.openapi.yaml."""
-    from flask import current_app
+    from servicekit import web
 
-    from servicekit.web import Problem, current_caller
-
-    caller = current_caller()
-    family = read_family(current_app.config["SERVICE_DB"], current_app.config[_APP_CONFIG_KEY], family_id, caller)
+    caller = web.current_caller()
+    app_state = web.state()
+    family = await aread_family(app_state["db"], app_state[_APP_CONFIG_KEY], family_id, caller)
     if family is None:
-        raise Problem(404, "Cette famille est introuvable ou ne relève pas de votre commune.")
+        raise web.Problem(404, "Cette famille est introuvable ou ne relève pas de votre commune.")
     return family, 200, {"Content-Type": "application/json"}
