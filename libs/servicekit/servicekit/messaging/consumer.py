@@ -1,15 +1,24 @@
 """Consumers: one durable queue per handler, ack only after the handler's transaction committed.
 
-For each message, in ONE database transaction: insert (consumer, event_id) into the inbox (a
-duplicate delivery finds it and is acked without calling the handler), call the handler with
-that session, commit. Only then ack. Messages that arrived together share that transaction,
-each in its own savepoint (one commit, hence one disk flush, per batch instead of per
-message: under load the serial commit latency would otherwise cap a consumer's throughput);
-if the batch's commit fails, each message is processed again in its own transaction. If anything raises, the transaction rolls back and the
-message is re-published (with confirms) to a delay queue `<queue>.retry.<ms>` whose TTL
-dead-letters it back to `<queue>`, with `x-retries` + 1; after the last retry, or when the
-message is not an envelope at all, it goes to `<queue>.dlq`. The original is acked only once
-that re-publish is confirmed, so a crash at any point loses nothing.
+Deliveries are read off the socket in a tight loop (everything already there, up to the batch
+size) and processed together, in ONE database transaction (one commit, hence one disk flush):
+1. one multi-row insert of every (consumer, event_id) into the inbox, `ON CONFLICT DO NOTHING
+   RETURNING`: the rows it did not return are duplicate deliveries, acked without effect;
+2. each new event's handler, in that same session;
+3. commit; then re-publish the failed messages (below) and ack the whole batch at once
+   (`basic_ack` with `multiple`).
+No savepoint on that path (they cost two round trips a message). If a handler raises or the
+commit fails, the transaction rolls back and the batch is processed again with one savepoint
+per message (inbox row and handler inside it), so that a failing handler only undoes its own
+work; if that commit fails too (e.g. a deferred constraint), each message gets a transaction
+of its own. A handler may thus run again after its first run was rolled back: effects stay
+once per event (inbox), delivery at least once.
+
+A message whose handler failed is re-published (with confirms) to a delay queue
+`<queue>.retry.<ms>` whose TTL dead-letters it back to `<queue>`, with `x-retries` + 1; after
+the last retry, or at once when the message is not an envelope or its payload does not
+validate, it goes to `<queue>.dlq`. Messages are acked only once those re-publishes are
+confirmed, so a crash at any point loses nothing.
 
 Deliveries are buffered by the py-amqp callback and processed from the loop, never inside the
 callback, so waiting for a confirm (which drains the connection) cannot re-enter a handler.
@@ -19,7 +28,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -38,13 +47,16 @@ from servicekit.messaging.broker import (BROKER_ERRORS, Backoff, BrokerUnavailab
 from servicekit.messaging.confirms import ConfirmingPublisher, Outgoing
 from servicekit.messaging.names import dead_letter_queue, retry_queue
 from servicekit.messaging.retries import (ERROR_HEADER, FAILED_AT_HEADER, RETRIES_HEADER, RetryPolicy,
-                                          carried_headers, describe_error, retries_of)
+                                          carried_headers, describe_error, is_permanent, retries_of)
 
 log = logging.getLogger(__name__)
 
 DRAIN_SECONDS = 1.0
 
 HandlerFn = Callable[[Session, Envelope], None]
+
+OK, DUPLICATE = "ok", "duplicate"
+Outcome = str | Exception  # OK, DUPLICATE, or what the handler (or its commit) raised
 
 
 @dataclass(frozen=True)
@@ -54,6 +66,17 @@ class Handler:
     name: str
     queue: str
     fn: HandlerFn
+
+
+@dataclass(frozen=True)
+class Item:
+    handler: Handler
+    message: amqp.Message
+    envelope: Envelope
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.handler.queue, self.envelope.id
 
 
 def declare_topology(channel: amqp.Channel, handlers: Sequence[Handler], policy: RetryPolicy) -> None:
@@ -70,20 +93,36 @@ def declare_topology(channel: amqp.Channel, handlers: Sequence[Handler], policy:
         kombu.Queue(dead_letter_queue(h.queue), durable=True, auto_delete=False)(channel).declare()
 
 
+class Settlement:
+    """What a batch leaves to do with the broker once its transaction is over: the copies to
+    re-publish (delay queues, DLQ), then one ack for every message taken; and the metrics."""
+
+    def __init__(self):
+        self.outgoing: list[Outgoing] = []
+        self.outcomes: Counter[tuple[str, str]] = Counter()  # (queue, outcome) -> count
+        self.duplicates: list[Item] = []
+
+    def count(self, queue: str, outcome: str) -> None:
+        self.outcomes[(queue, outcome)] += 1
+
+
 class ConsumerLoop:
     def __init__(self, service: str, db: Database, amqp_url: str, handlers: Sequence[Handler],
-                 policy: RetryPolicy, prefetch: int, ready: threading.Event):
+                 policy: RetryPolicy, prefetch: int, ready: threading.Event, *, batch_size: int | None = None):
         self.service = service
         self.db = db
         self.amqp_url = amqp_url
         self.handlers = list(handlers)
         self.policy = policy
         self.prefetch = prefetch
+        # At most the prefetch; half of it lets the broker refill the socket while a batch runs.
+        self.batch_size = batch_size or max(1, prefetch // 2)
         self.ready = ready
         self._conn: kombu.Connection | None = None
         self._channel: amqp.Channel | None = None
         self._publisher: ConfirmingPublisher | None = None
         self._deliveries: deque[tuple[Handler, amqp.Message]] = deque()
+        self._durations = {h.queue: metrics.HANDLER_DURATION.labels(service, h.queue) for h in self.handlers}
 
     def run(self, stop: threading.Event) -> None:
         backoff = Backoff()
@@ -135,135 +174,163 @@ class ConsumerLoop:
             self._conn.drain_events(timeout=DRAIN_SECONDS)
             # Then read whatever has already arrived (timeout 0: no wait; py-amqp keeps a partly
             # read frame), so that messages which came together are processed together.
-            while len(self._deliveries) < self.prefetch:
+            while len(self._deliveries) < self.batch_size:
                 self._conn.drain_events(timeout=0)
         except TimeoutError:
             pass
         self._conn.heartbeat_check()
 
-    # --- processing ----------------------------------------------------------------------
+    # --- one batch -----------------------------------------------------------------------
     def _process_pending(self) -> None:
-        """Process what has arrived: several messages share one transaction (one commit, one
-        fsync), each inside its own savepoint, so a failing handler only undoes its own work."""
-        batch = []
-        while self._deliveries and len(batch) < self.prefetch:
-            handler, message = self._deliveries.popleft()
-            envelope = self._parse(handler, message)
-            if envelope is not None:
-                batch.append((handler, message, envelope))
-        if len(batch) == 1:
-            self._process_one(*batch[0])
-        elif batch:
-            self._process_batch(batch)
+        """Process what has arrived (up to the batch size), then settle it with the broker.
 
-    def _parse(self, handler: Handler, message: amqp.Message) -> Envelope | None:
+        Deliveries are taken in the order of their delivery tags and every earlier one is
+        settled already, so one `multiple` ack of the last tag acks exactly this batch."""
+        taken = [self._deliveries.popleft() for _ in range(min(len(self._deliveries), self.batch_size))]
+        settlement = Settlement()
+        batch = [item for handler, message in taken
+                 if (item := self._parse(handler, message, settlement)) is not None]
+        if batch:
+            outcomes = self._process(batch)
+            for item, outcome in zip(batch, outcomes):
+                self._settle_outcome(item, outcome, settlement)
+        self._settle(taken[-1][1].delivery_tag, settlement)
+
+    def _parse(self, handler: Handler, message: amqp.Message, settlement: Settlement) -> Item | None:
         try:
-            return Envelope.model_validate_json(message.body)
+            return Item(handler, message, Envelope.model_validate_json(message.body))
         except (ValidationError, ValueError) as exc:
             log.error("malformed message on %s sent to the dead-letter queue: %s", handler.queue, exc)
-            self._dead_letter(handler, message, retries_of(message.headers), f"malformed message: {describe_error(exc)}")
+            self._dead_letter(handler, message, retries_of(message.headers), f"malformed message: {describe_error(exc)}",
+                              settlement)
             return None
 
-    def _process_one(self, handler: Handler, message: amqp.Message, envelope: Envelope) -> None:
-        token = context.set_correlation_id(envelope.correlation_id)
+    def _process(self, batch: list[Item]) -> list[Outcome]:
+        if len(batch) > 1:
+            try:
+                return self._transaction(batch)
+            except Exception as exc:
+                log.info("batch of %d messages rolled back (%s); again with one savepoint each",
+                         len(batch), describe_error(exc))
+            try:
+                return self._transaction_with_savepoints(batch)
+            except Exception as exc:
+                # The commit itself failed (e.g. a deferred constraint): nothing of the batch was
+                # kept; find the culprit by processing each message in its own transaction.
+                log.warning("batch of %d messages failed to commit (%s); processing them one by one",
+                            len(batch), describe_error(exc))
+        return [self._alone(item) for item in batch]
+
+    def _alone(self, item: Item) -> Outcome:
+        try:
+            [outcome] = self._transaction([item])
+            return outcome
+        except Exception as exc:
+            return exc
+
+    def _transaction(self, batch: list[Item]) -> list[Outcome]:
+        """The fast path: one inbox insert for the batch, the handlers, one commit. Raises
+        (everything rolled back) if any handler or the commit does."""
+        outcomes: list[Outcome] = []
+        with self.db.transaction() as session:
+            fresh = inbox.claim_many(session, [item.key for item in batch])
+            for item in batch:
+                if item.key in fresh:
+                    fresh.discard(item.key)  # the same event twice in one batch: once only
+                    self._call(session, item)
+                    outcomes.append(OK)
+                else:
+                    outcomes.append(DUPLICATE)
+        return outcomes
+
+    def _transaction_with_savepoints(self, batch: list[Item]) -> list[Outcome]:
+        """One savepoint per message (its inbox row and its handler): a handler that raises
+        only undoes its own work. Raises if the commit fails."""
+        outcomes: list[Outcome] = []
+        with self.db.transaction() as session:
+            for item in batch:
+                try:
+                    with session.begin_nested():
+                        if inbox.claim(session, *item.key):
+                            self._call(session, item)
+                            outcomes.append(OK)
+                        else:
+                            outcomes.append(DUPLICATE)
+                except Exception as exc:
+                    outcomes.append(exc)
+        return outcomes
+
+    def _call(self, session: Session, item: Item) -> None:
+        token = context.set_correlation_id(item.envelope.correlation_id)
         started = time.perf_counter()
         try:
-            with self.db.transaction() as session:
-                duplicate = self._handle(session, handler, envelope)
-        except Exception as exc:
-            self._observe(handler, started)
-            self._retry_or_dead_letter(handler, message, envelope, retries_of(message.headers), exc)
-        else:
-            self._observe(handler, started)
-            self._done(handler, message, envelope, duplicate)
+            item.handler.fn(session, item.envelope)
         finally:
+            self._durations[item.handler.queue].observe(time.perf_counter() - started)
             context.reset_correlation_id(token)
 
-    def _process_batch(self, batch: list[tuple[Handler, amqp.Message, Envelope]]) -> None:
-        outcomes: list[bool | Exception] = []  # duplicate flag, or the handler's exception
-        log.debug("processing %d messages in one transaction", len(batch))
-        try:
-            with self.db.transaction() as session:
-                for handler, _message, envelope in batch:
-                    token = context.set_correlation_id(envelope.correlation_id)
-                    started = time.perf_counter()
-                    try:
-                        with session.begin_nested():
-                            outcomes.append(self._handle(session, handler, envelope))
-                    except Exception as exc:
-                        outcomes.append(exc)
-                    finally:
-                        self._observe(handler, started)
-                        context.reset_correlation_id(token)
-        except Exception as exc:
-            # The commit itself failed (e.g. a deferred constraint): nothing of the batch was
-            # kept; find the culprit by processing each message in its own transaction.
-            log.warning("batch of %d messages failed to commit (%s); processing them one by one",
-                        len(batch), describe_error(exc))
-            for item in batch:
-                self._process_one(*item)
+    # --- settling with the broker ----------------------------------------------------------
+    def _settle_outcome(self, item: Item, outcome: Outcome, settlement: Settlement) -> None:
+        if outcome == OK:
+            settlement.count(item.handler.queue, OK)
+        elif outcome == DUPLICATE:
+            settlement.count(item.handler.queue, DUPLICATE)
+            settlement.duplicates.append(item)
+        else:
+            token = context.set_correlation_id(item.envelope.correlation_id)
+            try:
+                self._retry_or_dead_letter(item, retries_of(item.message.headers), outcome, settlement)
+            finally:
+                context.reset_correlation_id(token)
+
+    def _settle(self, last_delivery_tag: int, settlement: Settlement) -> None:
+        """After the commit: re-publish the failed messages (confirmed), then ack the batch."""
+        if settlement.outgoing:
+            for result in self._publisher.publish(settlement.outgoing):
+                if not result.ok:
+                    # Not acking: the batch comes back after reconnecting (which also re-declares
+                    # the queues); what committed is then a duplicate the inbox recognises.
+                    raise BrokerUnavailable(f"could not move a message to {result.message.routing_key}: {result.error}")
+        self._channel.basic_ack(last_delivery_tag, multiple=True)
+        for (queue, outcome), n in settlement.outcomes.items():
+            metrics.EVENTS_CONSUMED.labels(self.service, queue, outcome).inc(n)
+        for item in settlement.duplicates:
+            log.info("duplicate event %s (%s) on %s acked without effect", item.envelope.id, item.envelope.type,
+                     item.handler.queue)
+
+    def _retry_or_dead_letter(self, item: Item, retries: int, exc: Exception, settlement: Settlement) -> None:
+        envelope, queue = item.envelope, item.handler.queue
+        if is_permanent(exc):
+            log.error("event %s (%s) on %s cannot be processed, sent to the dead-letter queue without retrying: %s",
+                      envelope.id, envelope.type, queue, describe_error(exc), exc_info=exc)
+            self._dead_letter(item.handler, item.message, retries, describe_error(exc), settlement)
             return
-        for (handler, message, envelope), outcome in zip(batch, outcomes):
-            if isinstance(outcome, Exception):
-                token = context.set_correlation_id(envelope.correlation_id)
-                try:
-                    self._retry_or_dead_letter(handler, message, envelope, retries_of(message.headers), outcome)
-                finally:
-                    context.reset_correlation_id(token)
-            else:
-                self._done(handler, message, envelope, outcome)
-
-    @staticmethod
-    def _handle(session: Session, handler: Handler, envelope: Envelope) -> bool:
-        """Inbox then handler; True if the event had already been processed (duplicate)."""
-        if not inbox.claim(session, handler.queue, envelope.id):
-            return True
-        handler.fn(session, envelope)
-        return False
-
-    def _observe(self, handler: Handler, started: float) -> None:
-        metrics.HANDLER_DURATION.labels(self.service, handler.queue).observe(time.perf_counter() - started)
-
-    def _done(self, handler: Handler, message: amqp.Message, envelope: Envelope, duplicate: bool) -> None:
-        """Called after the commit: only now is the message acked."""
-        self._channel.basic_ack(message.delivery_tag)
-        metrics.EVENTS_CONSUMED.labels(self.service, handler.queue, "duplicate" if duplicate else "ok").inc()
-        if duplicate:
-            log.info("duplicate event %s (%s) on %s acked without effect", envelope.id, envelope.type, handler.queue)
-
-    def _retry_or_dead_letter(self, handler: Handler, message: amqp.Message, envelope: Envelope,
-                              retries: int, exc: Exception) -> None:
         delay_ms = self.policy.next_delay_ms(retries)
         if delay_ms is None:
             log.error("event %s (%s) failed on %s after %d retries, sent to the dead-letter queue: %s",
-                      envelope.id, envelope.type, handler.queue, retries, describe_error(exc), exc_info=exc)
-            self._dead_letter(handler, message, retries, describe_error(exc))
+                      envelope.id, envelope.type, queue, retries, describe_error(exc), exc_info=exc)
+            self._dead_letter(item.handler, item.message, retries, describe_error(exc), settlement)
             return
         log.warning("event %s (%s) failed on %s (retry %d/%d in %d ms): %s", envelope.id, envelope.type,
-                    handler.queue, retries + 1, self.policy.max_retries, delay_ms, describe_error(exc), exc_info=exc)
-        headers = carried_headers(message.headers, **{RETRIES_HEADER: retries + 1})
-        self._republish(message, retry_queue(handler.queue, delay_ms), headers)
-        self._channel.basic_ack(message.delivery_tag)
-        metrics.EVENTS_CONSUMED.labels(self.service, handler.queue, "retried").inc()
+                    queue, retries + 1, self.policy.max_retries, delay_ms, describe_error(exc), exc_info=exc)
+        headers = carried_headers(item.message.headers, **{RETRIES_HEADER: retries + 1})
+        settlement.outgoing.append(copy_of(item.message, retry_queue(queue, delay_ms), headers))
+        settlement.count(queue, "retried")
 
-    def _dead_letter(self, handler: Handler, message: amqp.Message, retries: int, error: str) -> None:
+    def _dead_letter(self, handler: Handler, message: amqp.Message, retries: int, error: str,
+                     settlement: Settlement) -> None:
         headers = carried_headers(message.headers, **{
             RETRIES_HEADER: retries,
             ERROR_HEADER: error,
             FAILED_AT_HEADER: datetime.now(timezone.utc).isoformat(timespec="seconds"),
         })
-        self._republish(message, dead_letter_queue(handler.queue), headers)
-        self._channel.basic_ack(message.delivery_tag)
-        metrics.EVENTS_CONSUMED.labels(self.service, handler.queue, "dead").inc()
+        settlement.outgoing.append(copy_of(message, dead_letter_queue(handler.queue), headers))
+        settlement.count(handler.queue, "dead")
 
-    def _republish(self, message: amqp.Message, queue: str, headers: dict) -> None:
-        """Send a copy to `queue` through the default exchange; raise unless the broker took it."""
-        props = message.properties
-        outgoing = Outgoing(exchange="", routing_key=queue, body=message.body,
-                            message_id=props.get("message_id") or "",
-                            headers=headers, content_type=props.get("content_type") or "application/json",
-                            content_encoding=props.get("content_encoding"))
-        [result] = self._publisher.publish([outgoing])
-        if not result.ok:
-            # Not acking: the message comes back after reconnecting, which also re-declares queues.
-            raise BrokerUnavailable(f"could not move message to {queue}: {result.error}")
+
+def copy_of(message: amqp.Message, queue: str, headers: dict) -> Outgoing:
+    """A copy of `message` for `queue`, through the default exchange, with `headers`."""
+    props = message.properties
+    return Outgoing(exchange="", routing_key=queue, body=message.body, message_id=props.get("message_id") or "",
+                    headers=headers, content_type=props.get("content_type") or "application/json",
+                    content_encoding=props.get("content_encoding"))

@@ -1,13 +1,20 @@
 """The inbox: which events each consumer has already processed (its idempotency record)."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timezone
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from servicekit.messaging.tables import inbox
+from servicekit.messaging.tables import INBOX, inbox
+
+# One constant statement whatever the batch size (prepared once by psycopg).
+_CLAIM_MANY_POSTGRESQL = sa.text(
+    f"INSERT INTO {INBOX} (consumer, event_id, processed_at)"
+    " SELECT c, e, :now FROM unnest(CAST(:consumers AS text[]), CAST(:event_ids AS text[])) AS t(c, e)"
+    " ON CONFLICT DO NOTHING RETURNING consumer, event_id")
 
 
 def claim(session: Session, consumer: str, event_id: str) -> bool:
@@ -32,3 +39,25 @@ def claim(session: Session, consumer: str, event_id: str) -> bool:
         return False
     session.execute(inbox.insert().values(**values))
     return True
+
+
+def claim_many(session: Session, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Record every (consumer, event_id) in this transaction with one statement; return the
+    keys that were not recorded before (the others are duplicate deliveries).
+
+    Keys are inserted in sorted order, so that two consumers claiming overlapping batches lock
+    the rows in the same order (no deadlock between replicas)."""
+    ordered = sorted(set(keys))
+    if not ordered:
+        return set()
+    now = datetime.now(timezone.utc)
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        rows = session.execute(_CLAIM_MANY_POSTGRESQL, {
+            "now": now, "consumers": [c for c, _ in ordered], "event_ids": [e for _, e in ordered]})
+        return {(c, e) for c, e in rows}
+    if dialect == "sqlite":
+        stmt = (sqlite.insert(inbox).values([{"consumer": c, "event_id": e, "processed_at": now} for c, e in ordered])
+                .on_conflict_do_nothing().returning(inbox.c.consumer, inbox.c.event_id))
+        return {(c, e) for c, e in session.execute(stmt)}
+    return {(c, e) for c, e in ordered if claim(session, c, e)}

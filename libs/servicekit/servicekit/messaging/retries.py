@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pydantic import ValidationError
+
 RETRIES_HEADER = "x-retries"
 ERROR_HEADER = "x-error"
 FAILED_AT_HEADER = "x-failed-at"
@@ -42,6 +44,12 @@ class RetryPolicy:
     def delays_in_use(self) -> list[int]:
         """Distinct delays a message can wait: one delay queue per consumer queue for each."""
         return sorted({self.delays_ms[min(i, len(self.delays_ms) - 1)] for i in range(self.max_retries)})
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """Failures that no retry can fix, sent to the dead-letter queue at once: an event whose
+    payload does not validate (like a malformed envelope) will not validate in five minutes."""
+    return isinstance(exc, ValidationError)
 
 
 def retries_of(headers: dict | None) -> int:
