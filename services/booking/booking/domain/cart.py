@@ -126,13 +126,13 @@ def _require(cart: Cart, target: CartState) -> None:
 def add_lines(cart: Cart, lines: Iterable[CartLine]) -> Cart:
     if cart.state is not CartState.OPEN:
         raise IllegalTransition(cart.state, "modifier le panier")
-    return replace(cart, lines=merge_lines((*cart.lines, *lines)))
+    return replace(cart, lines=merge_lines((*cart.lines, *lines)), outcomes=())  # earlier refusals are stale
 
 
 def remove_line(cart: Cart, key: LineKey) -> Cart:
     if cart.state is not CartState.OPEN:
         raise IllegalTransition(cart.state, "modifier le panier")
-    return replace(cart, lines=tuple(line for line in cart.lines if line.key != key))
+    return replace(cart, lines=tuple(line for line in cart.lines if line.key != key), outcomes=())
 
 
 def after_validation(cart: Cart, outcomes: tuple[LineOutcome, ...], now: dt.datetime) -> Cart:

@@ -20,6 +20,17 @@ class PaymentMode(Enum):
         self.label = label
 
 
+class RefundDecision(Enum):
+    NOT_INVOICED = ("not_invoiced", "Non facturé")  # end-of-month dates: nothing was paid
+    REFUND = ("refund", "Remboursement")
+    CREDIT = ("credit", "Avoir sur la prochaine facture")
+    NONE = ("none", "Sans remboursement")
+
+    def __init__(self, code: str, label: str):
+        self.code = code
+        self.label = label
+
+
 @dataclass(frozen=True)
 class Service:
     id: str
@@ -41,6 +52,7 @@ class Prestation:
     waiting_list: bool = False
     waiting_list_auto_confirm: bool = False  # otherwise an agent confirms the promoted child
     cancellation_auto_accept: bool = True  # otherwise cancellations wait for an agent
+    refund_on_cancellation: RefundDecision = RefundDecision.CREDIT  # prepaid dates cancelled in time
 
 
 def prestation_problems(prestation: Prestation) -> list[str]:
@@ -62,6 +74,8 @@ def prestation_problems(prestation: Prestation) -> list[str]:
         problems.append("La confirmation automatique demande une liste d'attente")
     if prestation.policy.horizon_days is not None and prestation.policy.horizon_days < 1:
         problems.append("L'horizon de réservation doit être d'au moins un jour")
+    if prestation.refund_on_cancellation is RefundDecision.NOT_INVOICED:
+        problems.append("« Non facturé » ne s'applique qu'aux prestations facturées en fin de mois")
     if not prestation.price_ref.strip():
         problems.append("La référence de tarif est obligatoire")
     return problems

@@ -35,10 +35,24 @@ class Snapshot:
     resident: bool = True
 
 
+#: The child's booking status once a line has this outcome (None: no booking any more).
+STATUS_AFTER: dict[LineStatus, BookingStatus | None] = {
+    LineStatus.CONFIRMED: BookingStatus.CONFIRMED,
+    LineStatus.HELD: BookingStatus.HELD,
+    LineStatus.WAITING_LISTED: BookingStatus.WAITING,
+    LineStatus.CANCELLED: BookingStatus.CANCELLED,
+    LineStatus.CANCELLATION_REQUESTED: BookingStatus.CANCELLATION_REQUESTED,
+    LineStatus.LEFT_WAITING_LIST: None,
+}
+
+Change = tuple[LineKey, BookingStatus | None]
+
+
 @dataclass(frozen=True)
 class Checkout:
     cart: Cart
     occupancy: dict[Slot, Occupancy]
+    changes: tuple[Change, ...] = ()  # what to write: each touched booking's new status
     freed: tuple[Slot, ...] = ()  # places freed: promote these waiting lists
 
 
@@ -54,7 +68,8 @@ def validate(cart: Cart, snapshot: Snapshot, now: dt.datetime) -> Checkout:
     for line in sorted(lines, key=lambda line: line.action is not Action.BOOK):
         decided[line.key] = _decide(line, snapshot, occupancy, freed, now)
     outcomes = tuple(decided[line.key] for line in lines)
-    return Checkout(after_validation(replace(cart, lines=lines), outcomes, now), occupancy, tuple(freed))
+    changes = tuple((o.line.key, STATUS_AFTER[o.status]) for o in outcomes if o.status is not LineStatus.REFUSED)
+    return Checkout(after_validation(replace(cart, lines=lines), outcomes, now), occupancy, changes, tuple(freed))
 
 
 def _decide(line: CartLine, snap: Snapshot, occupancy: dict[Slot, Occupancy], freed: list[Slot],
@@ -108,7 +123,8 @@ def settle_paid(cart: Cart, occupancy: Mapping[Slot, Occupancy]) -> Checkout:
         updated[slot] = updated[slot].confirm_held()
     outcomes = tuple(replace(o, status=LineStatus.CONFIRMED) if o.status is LineStatus.HELD else o
                      for o in cart.outcomes)
-    return Checkout(replace(paid, outcomes=outcomes), updated)
+    changes = tuple((line.key, BookingStatus.CONFIRMED) for line in cart.held_lines())
+    return Checkout(replace(paid, outcomes=outcomes), updated, changes)
 
 
 def settle_failed(cart: Cart, occupancy: Mapping[Slot, Occupancy]) -> Checkout:
@@ -120,9 +136,11 @@ def settle_expired(cart: Cart, occupancy: Mapping[Slot, Occupancy], now: dt.date
 
 
 def _release(cart: Cart, occupancy: Mapping[Slot, Occupancy]) -> Checkout:
+    """Unpaid places go back; the held bookings disappear (the parent never had them)."""
     updated, freed = dict(occupancy), []
     for line in cart.held_lines():
         slot = (line.prestation_id, line.session_date)
         updated[slot] = updated[slot].release_held()
         freed.append(slot)
-    return Checkout(cart, updated, tuple(freed))
+    changes = tuple((line.key, None) for line in cart.held_lines())
+    return Checkout(cart, updated, changes, tuple(freed))

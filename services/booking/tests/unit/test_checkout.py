@@ -48,6 +48,7 @@ def test_end_of_month_lines_are_confirmed_at_once(prestation):
     assert statuses(result) == [(LineStatus.CONFIRMED, None)] * 2
     assert result.cart.state is CartState.VALIDATED
     assert result.occupancy[("p", FRI)] == Occupancy(2, confirmed=2)
+    assert result.changes == ((book(THU).key, BookingStatus.CONFIRMED), (book(FRI).key, BookingStatus.CONFIRMED))
 
 
 def test_prepaid_lines_hold_their_places_until_paid_or_released(prestation):
@@ -56,11 +57,14 @@ def test_prepaid_lines_hold_their_places_until_paid_or_released(prestation):
     assert statuses(result) == [(LineStatus.HELD, None)]
     assert result.cart.state is CartState.AWAITING_PAYMENT
     assert result.occupancy[("p", THU)] == Occupancy(2, held=1)
+    assert result.changes == ((book(THU).key, BookingStatus.HELD),)
     paid = settle_paid(result.cart, result.occupancy)
     assert paid.occupancy[("p", THU)] == Occupancy(2, confirmed=1)
+    assert paid.changes == ((book(THU).key, BookingStatus.CONFIRMED),)
     assert statuses(paid) == [(LineStatus.CONFIRMED, None)]
     failed = settle_failed(result.cart, result.occupancy)
     assert failed.occupancy[("p", THU)] == Occupancy(2) and failed.freed == (("p", THU),)
+    assert failed.changes == ((book(THU).key, None),)  # the unpaid booking disappears
     with pytest.raises(IllegalTransition):
         settle_expired(result.cart, result.occupancy, NOW + dt.timedelta(minutes=30))
     expired = settle_expired(result.cart, result.occupancy, NOW + dt.timedelta(minutes=60))
@@ -74,6 +78,7 @@ def test_full_dates_are_waiting_listed_or_refused(prestation):
     assert refused.cart.state is CartState.OPEN  # nothing accepted: the parent can change the cart
     waiting = validate(Cart("k", "parent", lines=(book(),)), snapshot(prestation(waiting_list=True), full), NOW)
     assert statuses(waiting) == [(LineStatus.WAITING_LISTED, None)]
+    assert waiting.changes == ((book().key, BookingStatus.WAITING),)
     assert waiting.cart.state is CartState.VALIDATED and waiting.occupancy == full
 
 
@@ -117,10 +122,12 @@ def test_cancellations_free_the_place_or_go_to_the_agents(prestation):
     accepted = validate(Cart("k", "parent", lines=(cancel(),)), snapshot(prestation(), occupancy, booked), NOW)
     assert statuses(accepted) == [(LineStatus.CANCELLED, None)]
     assert accepted.occupancy[("p", THU)] == Occupancy(2, confirmed=1) and accepted.freed == (("p", THU),)
+    assert accepted.changes == ((cancel().key, BookingStatus.CANCELLED),)
     requested = validate(Cart("k", "parent", lines=(cancel(),)),
                          snapshot(prestation(cancellation_auto_accept=False), occupancy, booked), NOW)
     assert statuses(requested) == [(LineStatus.CANCELLATION_REQUESTED, None)]
     assert requested.occupancy == occupancy and requested.freed == ()
+    assert requested.changes == ((cancel().key, BookingStatus.CANCELLATION_REQUESTED),)
     late = dt.datetime(2026, 11, 11, 12, tzinfo=PARIS)
     assert statuses(validate(Cart("k", "parent", lines=(cancel(),)), snapshot(prestation(), occupancy, booked),
                              late)) == [(LineStatus.REFUSED, Reason.CANCELLATION_DEADLINE_PASSED)]
@@ -131,6 +138,7 @@ def test_leaving_a_waiting_list_needs_no_deadline(prestation):
     result = validate(Cart("k", "parent", lines=(cancel(),)),
                       snapshot(prestation(), bookings={("c1", "p", THU): BookingStatus.WAITING}), late)
     assert statuses(result) == [(LineStatus.LEFT_WAITING_LIST, None)]
+    assert result.changes == ((cancel().key, None),) and result.freed == ()
 
 
 def test_a_cancellation_in_the_same_cart_never_frees_a_place_for_its_own_booking(prestation):
@@ -177,3 +185,17 @@ def test_no_sequence_of_validations_and_payments_ever_exceeds_the_capacity(prest
             assert occ.confirmed + occ.held <= capacity
     for day in (THU, FRI):
         assert occupancy[("p", day)] == Occupancy(capacity, confirmed=confirmed_lines[day], held=0)
+
+
+def test_withdrawing_a_child_promoted_from_the_waiting_list_gives_the_held_place_back(prestation):
+    result = validate(Cart("k", "parent", lines=(cancel(),)), snapshot(
+        prestation(waiting_list=True), {("p", THU): Occupancy(2, confirmed=1, held=1)},
+        {("c1", "p", THU): BookingStatus.PENDING_AGENT}), NOW)
+    assert statuses(result) == [(LineStatus.LEFT_WAITING_LIST, None)]
+    assert result.occupancy[("p", THU)] == Occupancy(2, confirmed=1) and result.freed == (("p", THU),)
+
+
+def test_only_an_open_cart_is_validated(prestation):
+    first = validate(Cart("k", "parent", lines=(book(),)), snapshot(prestation(), {("p", THU): Occupancy(2)}), NOW)
+    with pytest.raises(IllegalTransition):
+        validate(first.cart, snapshot(prestation(), first.occupancy), NOW)
