@@ -24,13 +24,14 @@ from .facts import BookingStatus
 from .policy import Action
 from .reasons import Reason
 
+
 @dataclass(frozen=True)
 class Snapshot:
     calendar: CommuneCalendar
     prestations: Mapping[str, Prestation]
     enrolments: tuple[Enrolment, ...]
     bookings: Mapping[LineKey, BookingStatus]  # the family's current status for the cart's dates
-    occupancy: Mapping[Slot, Occupancy]  # every slot the cart books (may be omitted when unlimited)
+    occupancy: Mapping[Slot, Occupancy]  # every slot the cart touches (may be omitted when unlimited)
     deadline_overrides: frozenset[LineKey] = field(default_factory=frozenset)  # agent overrides
     resident: bool = True
 

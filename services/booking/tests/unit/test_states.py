@@ -1,4 +1,5 @@
 import pytest
+from hypothesis import given, strategies as st
 
 from booking.domain.facts import Attendance, BookingStatus
 from booking.domain.reasons import Reason
@@ -47,3 +48,20 @@ def test_every_state_has_a_french_label_in_words():
 def test_a_refusal_that_is_not_about_booking_time_is_a_programming_error():
     with pytest.raises(ValueError):
         state(booking_refusal=Reason.FULL)
+
+BOOKING_TIME_REFUSALS = [Reason.BOOKING_DEADLINE_PASSED, Reason.BEYOND_HORIZON, Reason.NOT_YET_OPEN]
+
+
+@given(closure=st.none() | st.sampled_from([Reason.PUBLIC_HOLIDAY, Reason.SCHOOL_HOLIDAY, Reason.AD_HOC_CLOSURE]),
+       booking=st.none() | st.sampled_from(BookingStatus), attendance=st.none() | st.sampled_from(Attendance),
+       booking_refusal=st.none() | st.sampled_from(BOOKING_TIME_REFUSALS),
+       places_left=st.none() | st.integers(0, 3), enrolled=st.booleans())
+def test_a_date_is_shown_bookable_only_when_it_really_is(closure, booking, attendance, booking_refusal, places_left,
+                                                         enrolled):
+    shown = date_state(closure=closure, booking=booking, attendance=attendance, booking_refusal=booking_refusal,
+                       places_left=places_left, enrolled=enrolled)
+    if shown is DateState.BOOKABLE:
+        assert closure is None and attendance is None and booking_refusal is None and places_left != 0 and enrolled
+        assert booking in (None, BookingStatus.CANCELLED)
+    if attendance is not None:
+        assert shown.code == attendance.value
