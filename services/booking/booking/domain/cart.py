@@ -1,11 +1,12 @@
 """The parent's cart (panier): lines, outcomes and the state machine.
 
     open ──validate──▶ validated                       (nothing to pay)
+    open ──validate──▶ open                            (every line refused: shown, cart kept)
     open ──validate──▶ awaiting_payment ──▶ paid
                                         ──▶ expired ──reopen──▶ open
                                         ──▶ failed  ──reopen──▶ open
 
-Any other move raises `IllegalTransition`. Deciding each line's outcome is `cart_validation`'s job;
+Any other move raises `IllegalTransition`. Deciding each line's outcome is `checkout`'s job;
 this module keeps the lines tidy and the states honest.
 """
 from __future__ import annotations
