@@ -14,7 +14,7 @@ from connexion.resolver import RelativeResolver
 from flask import Flask, g, request, session, url_for
 from flask_wtf.csrf import CSRFProtect
 
-from servicekit import asgi_guard, web as service_web
+from servicekit import asgi_guard, forwarded, web as service_web
 from servicekit.db import Database
 
 from gateway import auth, errors, oidc, sessions
@@ -52,6 +52,9 @@ def create_app(settings: GatewaySettings | None = None, db: Database | None = No
                 validate_responses=False, pythonic_params=True)
     flask_app: Flask = app.app
     _configure(flask_app, settings, db)
+    # The client's address and scheme from the ingress's X-Forwarded-* (trusted peers only):
+    # per-client sign-in throttling at identity, https URLs.
+    app.add_wsgi_middleware(forwarded.ProxyHeaders, trusted=settings.forwarded_allow_ips)
     return app
 
 

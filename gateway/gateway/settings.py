@@ -5,6 +5,7 @@ from functools import lru_cache
 
 from pydantic import model_validator
 
+from servicekit.forwarded import DEFAULT_TRUSTED
 from servicekit.settings import ServiceSettings, load
 
 SERVICE = "gateway"
@@ -29,6 +30,10 @@ class GatewaySettings(ServiceSettings):
     gateway_api_scope: str = "openid"
     gateway_secret_key: str = ""
     mailcatcher_url: str = "http://127.0.0.1:1080"
+    # Reverse proxies in front of the gateway (the ingress) whose X-Forwarded-For/-Proto are
+    # believed: addresses or networks, comma-separated (servicekit.forwarded). The same
+    # variable configures gunicorn/uvicorn.
+    forwarded_allow_ips: str = DEFAULT_TRUSTED
     # Shown details of /health, /health/ready and /metrics to whoever presents it as a bearer
     # token (operators, Prometheus); empty: the public status only, for everyone.
     operator_token: str = ""

@@ -1,7 +1,9 @@
 """`/oidc/*` routed unchanged to identity's `/oidc/*` (its OpenID endpoints and sign-in pages).
 
-Method, query, body (streamed), cookies and end-to-end headers go through; identity learns the
-browser-facing origin from X-Forwarded-For/-Proto/-Host. Status, headers (Set-Cookie, Location…)
+Method, query, body (streamed), cookies, Host and end-to-end headers go through; identity learns
+the client's address and scheme from X-Forwarded-For/-Proto, which the gateway sets itself
+(any it received are dropped: the gateway's own view of the client comes from trusted proxies
+only, see FORWARDED_ALLOW_IPS). Status, headers (Set-Cookie, Location…)
 and body (streamed, still encoded) come back unchanged. Redirects are not followed.
 """
 from __future__ import annotations
@@ -49,11 +51,15 @@ class SizedStream:
 
 def _forward_headers() -> dict[str, str]:
     headers = {k: v for k, v in request.headers.items()
-               if k.lower() not in HOP_BY_HOP and k.lower() not in ("host", "content-length")}
-    prior = request.headers.get("X-Forwarded-For")
-    client = request.remote_addr or ""
-    headers["X-Forwarded-For"] = f"{prior}, {client}" if prior else client
+               if k.lower() not in HOP_BY_HOP and k.lower() not in ("content-length", "forwarded")
+               and not k.lower().startswith("x-forwarded-")}
+    # The client as the gateway established it (the ingress's header is believed only from a
+    # trusted proxy, see servicekit.forwarded): identity trusts the gateway for exactly this.
+    headers["X-Forwarded-For"] = request.remote_addr or ""
     headers["X-Forwarded-Proto"] = request.scheme
+    # The browser's Host goes through unchanged, as a reverse proxy does: identity's CSRF
+    # referrer check compares against it.
+    headers["Host"] = request.host
     headers["X-Forwarded-Host"] = request.host
     return headers
 

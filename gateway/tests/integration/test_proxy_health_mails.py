@@ -61,8 +61,29 @@ def test_proxy_passes_method_query_body_cookies_and_forwarded_headers(client, pr
     assert (got["path"], got["method"], got["query"]) == ("token", "POST", "x=1&y=2")
     assert got["body"] == b"grant_type=authorization_code&code=c"
     assert got["cookies"] == {"identity_session": "s1"}
-    assert got["headers"]["X-Forwarded-For"].startswith("10.0.0.1, ")
-    assert got["headers"]["X-Forwarded-Proto"] == "http" and got["headers"]["X-Forwarded-Host"]
+    # The test client's peer is no trusted proxy: its X-Forwarded-For is not believed.
+    assert got["headers"]["X-Forwarded-For"] == "testclient"
+    assert got["headers"]["X-Forwarded-Proto"] == "http"
+    assert got["headers"]["Host"] == got["headers"]["X-Forwarded-Host"] == "testserver"
+
+
+def test_identity_is_told_the_client_named_by_a_trusted_ingress(proxied, tmp_path):
+    base, seen = proxied
+    settings = make_settings(tmp_path, IDENTITY_URL=base, FORWARDED_ALLOW_IPS="10.0.0.0/8")
+    migrate(settings)
+    app = create_app(settings)
+    spoofing_browser = {"X-Forwarded-For": "198.51.100.66", "X-Forwarded-Proto": "https"}
+    with app.test_client(client=("10.1.2.3", 40000)) as ingress:
+        # The ingress appends the address it saw to what the browser sent.
+        ingress.get("/oidc/login", headers={"X-Forwarded-For": "198.51.100.66, 203.0.113.9",
+                                            "X-Forwarded-Proto": "https", "Host": "famille.example.org"},
+                    follow_redirects=False)
+    with app.test_client(client=("198.51.100.66", 40000)) as direct:
+        direct.get("/oidc/login", headers=spoofing_browser, follow_redirects=False)
+    through_ingress, spoofed = seen[-2]["headers"], seen[-1]["headers"]
+    assert (through_ingress["X-Forwarded-For"], through_ingress["X-Forwarded-Proto"]) == ("203.0.113.9", "https")
+    assert through_ingress["Host"] == "famille.example.org"
+    assert (spoofed["X-Forwarded-For"], spoofed["X-Forwarded-Proto"]) == ("198.51.100.66", "http")
 
 
 def test_proxy_returns_redirects_and_every_set_cookie_unchanged(client):

@@ -3,6 +3,7 @@ from functools import lru_cache
 from pydantic import Field
 from pydantic import model_validator
 
+from servicekit.forwarded import DEFAULT_TRUSTED
 from servicekit.settings import ServiceSettings, load
 
 SERVICE = "identity"
@@ -26,6 +27,10 @@ class IdentitySettings(ServiceSettings):
     # Signs identity's own Flask session cookie (CSRF tokens, a sign-in in progress).
     # Env IDENTITY_SECRET_KEY; required (>= 32 characters) in production.
     identity_secret_key: str = ""
+    # Proxies whose X-Forwarded-For/-Proto identity believes (the gateway): addresses or
+    # networks, comma-separated (servicekit.forwarded); anybody else's are ignored, so the
+    # sign-in throttle counts per real client. The same variable configures gunicorn/uvicorn.
+    forwarded_allow_ips: str = DEFAULT_TRUSTED
 
     @model_validator(mode="after")
     def _identity_secret_key_rules(self):

@@ -33,7 +33,10 @@ PUBLIC_URL = "http://portal.test"
 PASSWORD = "une loutre range ses chaussettes"
 # Argon2 hashing is deliberately slow: hash the shared test password once.
 _PASSWORD_HASH = passwords.hash_password(PASSWORD)
-_ENV_KEYS = ("IDENTITY_DATABASE_URL", "EF_ENV", "PUBLIC_URL", "EF_VAR_DIR")
+_ENV_KEYS = ("IDENTITY_DATABASE_URL", "EF_ENV", "PUBLIC_URL", "EF_VAR_DIR", "FORWARDED_ALLOW_IPS")
+# The test client connects as "testclient": it plays the gateway, a trusted proxy whose
+# X-Forwarded-For names each test's browser.
+GATEWAY_PEER = "testclient"
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -57,7 +60,7 @@ def app(db_url, tmp_path_factory):
 
     saved = {k: os.environ.get(k) for k in _ENV_KEYS}
     os.environ.update(IDENTITY_DATABASE_URL=db_url, EF_ENV="test", PUBLIC_URL=PUBLIC_URL,
-                      EF_VAR_DIR=str(tmp_path_factory.mktemp("var")))
+                      EF_VAR_DIR=str(tmp_path_factory.mktemp("var")), FORWARDED_ALLOW_IPS=GATEWAY_PEER)
     identity_settings.get_settings.cache_clear()
     identity_db.get_db.cache_clear()
     from identity.app import create_app

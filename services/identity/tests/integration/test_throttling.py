@@ -127,6 +127,32 @@ def test_only_the_gateway_hop_of_x_forwarded_for_is_trusted(app, db):
     assert ips == [real]
 
 
+def _failed_sign_in_addresses(db, user) -> list[str]:
+    with db.read() as s:
+        return s.scalars(sa.select(AuditEntry.ip).where(AuditEntry.subject_user_id == user.id,
+                                                        AuditEntry.action == "signin.failed")).all()
+
+
+def test_x_forwarded_for_from_a_peer_that_is_not_a_trusted_proxy_is_ignored(app, db):
+    user = make_user(db)
+    direct = app.test_client(follow_redirects=False, client=("198.51.100.23", 50000))
+    direct.headers["X-Forwarded-For"] = unique_ip()
+    login(direct, user.email, WRONG)
+    assert _failed_sign_in_addresses(db, user) == ["198.51.100.23"]
+
+
+def test_parents_behind_the_gateway_are_throttled_each_on_their_own_address(app, client, db, clock):
+    # Every browser below reaches identity from the same peer (the gateway, trusted).
+    for _ in range(throttle.IP_FREE_FAILURES):
+        assert login(client, f"{unique('target')}@example.org", WRONG).status_code == 401
+    assert login(client, f"{unique('target')}@example.org", WRONG).status_code == 429
+    user = make_user(db)
+    for _ in range(3):
+        parent = app.test_client(follow_redirects=False)
+        parent.headers["X-Forwarded-For"] = unique_ip()
+        assert login(parent, user.email, PASSWORD).status_code == 302
+
+
 def test_counters_live_in_the_database_so_every_worker_agrees(app, db, clock):
     """A second app instance (another worker) on the same database sees the block."""
     from identity import db as identity_db, settings as identity_settings
