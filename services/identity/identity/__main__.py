@@ -12,7 +12,7 @@ COMMANDS = ServiceCommands(
     migrations_dir=Path(__file__).resolve().parent.parent / "migrations",
     app_factory="identity.app:create_app",
     worker_factory="identity.worker:create_worker",
-    extra_modules=("identity.oidc.commands", "identity.seed"),
+    extra_modules=("identity.oidc.commands", "identity.seed", "identity.agents"),
 )
 
 if __name__ == "__main__":

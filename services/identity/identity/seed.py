@@ -5,7 +5,8 @@
     create-commune   --slug heillecourt --name Heillecourt
     add-agent        --commune heillecourt --email agent@mairie.fr [--admin] [--password-env VAR]
                      (a new account takes its first password from the variable VAR; TOTP is
-                     enrolled at first sign-in)
+                     enrolled at first sign-in); announces the assignment to the other services
+    (remove-agent, publish-agents: see identity.agents)
 """
 from __future__ import annotations
 
@@ -14,13 +15,12 @@ import re
 import sys
 from datetime import date
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from identity import audit, passwords
+from identity import agents, audit, passwords
 from identity.db import get_db
 from identity.households import user_by_email
-from identity.models import AgentAssignment, Child, Commune, Family, FamilyCommune, Guardian, User, utcnow
+from identity.models import Child, Commune, Family, FamilyCommune, Guardian, User, utcnow
 from identity.oidc.clients import ensure_client
 from identity.profile_rules import normalise_email
 from identity.settings import get_settings
@@ -77,13 +77,7 @@ def ensure_agent(session: Session, email: str, commune_slug: str, role: str = "a
             user.totp_secret, user.totp_enabled = totp_secret, True
         session.add(user)
         session.flush()
-    assignment = session.get(AgentAssignment, (user.id, commune_slug))
-    if assignment is None:
-        session.add(AgentAssignment(user_id=user.id, commune_slug=commune_slug, role=role))
-        audit.record(session, "agent.added", subject_user_id=user.id, commune_slug=commune_slug, role=role)
-    elif assignment.role != role:
-        assignment.role = role
-        audit.record(session, "agent.role_changed", subject_user_id=user.id, commune_slug=commune_slug, role=role)
+    agents.assign(session, user, commune_slug, role)  # announced to the other services
     return user, created
 
 

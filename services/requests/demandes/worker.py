@@ -1,13 +1,15 @@
 """The requests service's worker: outbox relay, event consumers, scheduled jobs."""
 from servicekit.messaging.worker import Worker
+from servicekit.projections import agents as agents_projection
 from servicekit.projections import families as families_projection
 
 from demandes.db import get_db
-from demandes.models import families
+from demandes.models import agents, families
 from demandes.settings import get_settings
 
 
 def create_worker(settings=None, db=None) -> Worker:
     worker = Worker(settings or get_settings(), db or get_db())
     families_projection.install_handlers(worker, families)
+    agents_projection.install_handlers(worker, agents)
     return worker
