@@ -1,7 +1,7 @@
 """Events published by identity on the `identity.events` exchange."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from contracts.envelope import EventPayload
@@ -119,3 +119,72 @@ class TotpEnrolmentRequested(EventPayload):
     given_name: str | None = None
     link: str               # absolute URL of the enrolment page, token included
     expires_at: datetime
+
+
+# --- household facts (booking, billing and requests keep projections of them) ----------------
+class ChildAdded(EventPayload):
+    """A child joined a family."""
+
+    EVENT_TYPE = "child.added.v1"
+    child_id: str
+    family_id: str
+    given_name: str
+    family_name: str
+    birth_date: date
+    school: str | None = None
+    class_name: str | None = None
+    changed_at: datetime
+
+
+class ChildUpdated(EventPayload):
+    """A child's identity or schooling changed (the full current facts, not a diff)."""
+
+    EVENT_TYPE = "child.updated.v1"
+    child_id: str
+    family_id: str
+    given_name: str
+    family_name: str
+    birth_date: date
+    school: str | None = None
+    class_name: str | None = None
+    changed_at: datetime
+
+
+class ChildRemoved(EventPayload):
+    """A child left a family's account; other services keep the child's history."""
+
+    EVENT_TYPE = "child.removed.v1"
+    child_id: str
+    family_id: str
+    changed_at: datetime
+
+
+class GuardianAdded(EventPayload):
+    """A responsable joined a family (first guardian at activation, or an accepted invitation)."""
+
+    EVENT_TYPE = "guardian.added.v1"
+    guardian_id: str
+    family_id: str
+    user_id: str | None = None      # the guardian's public sub, when they have an account
+    given_name: str | None = None
+    family_name: str | None = None
+    changed_at: datetime
+
+
+class GuardianRemoved(EventPayload):
+    EVENT_TYPE = "guardian.removed.v1"
+    guardian_id: str
+    family_id: str
+    changed_at: datetime
+
+
+class FamilyAddressChanged(EventPayload):
+    """A responsable's home address changed (residency decides who books first)."""
+
+    EVENT_TYPE = "family_address.changed.v1"
+    family_id: str
+    guardian_id: str
+    street: str
+    postcode: str
+    city: str
+    changed_at: datetime

@@ -1,0 +1,119 @@
+"""Events published by booking on the `booking.events` exchange.
+
+Amounts are never in these events: each line names its `price_ref` and billing prices it
+(quotient familial bracket, commune's tariff). Dates are séance dates (Europe/Paris calendar).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from contracts.envelope import EventPayload
+
+PaymentMode = Literal["prepaid", "end_of_month"]
+RefundDecision = Literal["not_invoiced", "refund", "credit", "none"]
+
+
+class CartLineFact(BaseModel):
+    """One line of a validated cart and what became of it."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    child_id: str
+    prestation_id: str
+    service_id: str
+    commune: str
+    session_date: dt.date
+    action: Literal["book", "cancel"]
+    # confirmed, held (prepaid: awaiting payment), waiting_listed, cancelled,
+    # cancellation_requested, left_waiting_list, refused
+    status: str
+    reason: str | None = None        # code of the refusal, when refused
+    payment_mode: PaymentMode
+    price_ref: str
+    booking_id: str | None = None
+
+
+class CartValidated(EventPayload):
+    """A parent validated their cart. Billing starts a payment for the `held` prepaid lines
+    (until `hold_expires_at`); end-of-month lines are invoiced at the end of the month."""
+
+    EVENT_TYPE = "cart.validated.v1"
+    cart_id: str
+    family_id: str
+    parent_id: str                   # the parent's public sub
+    state: Literal["validated", "awaiting_payment", "open"]
+    validated_at: dt.datetime
+    hold_expires_at: dt.datetime | None = None
+    lines: list[CartLineFact]
+
+
+class BookingConfirmed(EventPayload):
+    """A child's date is booked for good (end-of-month line, payment received, waiting list)."""
+
+    EVENT_TYPE = "booking.confirmed.v1"
+    booking_id: str
+    family_id: str
+    child_id: str
+    commune: str
+    service_id: str
+    prestation_id: str
+    session_date: dt.date
+    payment_mode: PaymentMode
+    price_ref: str
+    via: Literal["cart", "payment", "waiting_list", "agent"]
+    confirmed_at: dt.datetime
+
+
+class BookingCancelled(EventPayload):
+    """A booked date was cancelled; `refund` says what billing owes the family."""
+
+    EVENT_TYPE = "booking.cancelled.v1"
+    booking_id: str
+    family_id: str
+    child_id: str
+    commune: str
+    service_id: str
+    prestation_id: str
+    session_date: dt.date
+    payment_mode: PaymentMode
+    price_ref: str
+    refund: RefundDecision
+    by: Literal["parent", "agent"]
+    cancelled_at: dt.datetime
+
+
+class AttendanceRecorded(EventPayload):
+    """The staff marked a child on a séance (a later mark for the same child and date replaces it)."""
+
+    EVENT_TYPE = "attendance.recorded.v1"
+    family_id: str
+    child_id: str
+    commune: str
+    service_id: str
+    prestation_id: str
+    session_date: dt.date
+    status: Literal["present", "absent_justified", "absent_unjustified"]
+    booked: bool                     # False: present without booking
+    payment_mode: PaymentMode
+    price_ref: str
+    recorded_at: dt.datetime
+
+
+class WaitingListConfirmed(EventPayload):
+    """A waiting child got a place (automatically or by an agent): tell the parent."""
+
+    EVENT_TYPE = "waiting_list.confirmed.v1"
+    booking_id: str
+    family_id: str
+    child_id: str
+    commune: str
+    service_id: str
+    prestation_id: str
+    prestation_label: str
+    session_date: dt.date
+    payment_mode: PaymentMode
+    price_ref: str
+    by: Literal["automatic", "agent"]
+    confirmed_at: dt.datetime
