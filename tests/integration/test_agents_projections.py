@@ -1,6 +1,7 @@
 """Removing an agent in identity reaches booking, billing and requests: identity's outbox →
-its relay → RabbitMQ → each service's worker → its `agents` projection, whose check then
-refuses the agent (servicekit.projections.agents). Real PostgreSQL databases and a real vhost."""
+its relay → RabbitMQ → each service's worker → its `agents` projection; the agent's next call
+to each service's API is refused (servicekit.projections.agents). Real PostgreSQL databases
+and a real vhost."""
 import importlib
 import threading
 
@@ -15,6 +16,7 @@ pytestmark = pytest.mark.integration
 
 # package -> service name (env prefix)
 SERVICES = {"booking": "booking", "billing": "billing", "demandes": "requests"}
+SECRET = "agents-projection-test-secret-0123456789"
 
 
 def migrations_dir(package):
@@ -44,7 +46,7 @@ class Running:
 def platform(pg_database_factory, amqp_vhost_url, monkeypatch):
     monkeypatch.setenv("AMQP_URL", amqp_vhost_url)
     monkeypatch.setenv("EF_ENV", "test")
-    monkeypatch.setenv("SERVICE_TOKEN_SECRET", "agents-projection-test-secret-0123456789")
+    monkeypatch.setenv("SERVICE_TOKEN_SECRET", SECRET)
     urls = {package: pg_database_factory() for package in ("identity", *SERVICES)}
     monkeypatch.setenv("IDENTITY_DATABASE_URL", urls["identity"])
     for package, name in SERVICES.items():
@@ -76,6 +78,23 @@ def current_everywhere(dbs, caller) -> dict[str, bool]:
     return verdicts
 
 
+def call_every_service(caller) -> dict[str, int]:
+    """The status of the agent's call to each service's API (a family they may look up)."""
+    statuses = {}
+    for package, name in SERVICES.items():
+        importlib.import_module(f"{package}.db").get_db.cache_clear()
+        app = importlib.import_module(f"{package}.app").create_app()
+        with app.test_client() as client:
+            token = tokens.mint(caller, name, SECRET)
+            resp = client.get("/internal/families/fam-unknown", headers={"Authorization": f"Bearer {token}"})
+        statuses[package] = resp.status_code
+        if resp.status_code == 403:
+            assert resp.headers["content-type"].startswith("application/problem+json")
+            assert "plus agent de cette commune" in resp.json()["detail"]
+        app.db.dispose()
+    return statuses
+
+
 def test_an_agent_removed_in_identity_is_refused_by_every_service(platform):
     from identity import agents, seed
     from identity.models import User
@@ -87,11 +106,12 @@ def test_an_agent_removed_in_identity_is_refused_by_every_service(platform):
         sub, user_id = user.sub, user.id
     caller = tokens.Caller(sub=sub, role="agent", commune="ludres")
     wait_until(lambda: all(current_everywhere(platform, caller).values()), timeout=30)
+    assert call_every_service(caller) == {p: 404 for p in SERVICES}  # served (no such family)
 
     with identity.transaction() as s:
         assert agents.remove(s, s.get(User, user_id), "ludres")
     wait_until(lambda: not any(current_everywhere(platform, caller).values()), timeout=30)
-    for package in SERVICES:
-        table = importlib.import_module(f"{package}.models").agents
-        with platform[package].read() as s:
-            assert agents_projection.agent_access_refused(s, table, caller)
+    assert call_every_service(caller) == {p: 403 for p in SERVICES}
+    # Parents are not affected by the check.
+    parent = tokens.Caller(sub="p-1", role="parent", family_id="fam-unknown")
+    assert call_every_service(parent) == {p: 404 for p in SERVICES}

@@ -33,6 +33,7 @@ class Service:
         self.db_module = importlib.import_module(f"{package}.db")
         self.app_module = importlib.import_module(f"{package}.app")
         self.families = importlib.import_module(f"{package}.models").families
+        self.agents = importlib.import_module(f"{package}.models").agents
         self.create_worker = importlib.import_module(f"{package}.worker").create_worker
         self.migrations_dir = importlib.import_module(f"{package}.__main__").COMMANDS.migrations_dir
 
@@ -107,6 +108,10 @@ def test_endpoint_applies_tenancy(service):
     with db.transaction() as s:
         s.execute(service.families.insert().values(family_id="fam-9", commune="heillecourt", family_name="Petit",
                                                    status="active", updated_at=sa.func.now()))
+        # Identity says both agents are current (servicekit.projections.agents refuses others).
+        for sub, commune in (("a", "heillecourt"), ("b", "ludres")):
+            s.execute(service.agents.insert().values(user_id=sub, commune=commune, role="agent", active=True,
+                                                     changed_at=sa.func.now(), updated_at=sa.func.now()))
     client = service.app_module.create_app().test_client()
 
     def get(caller):

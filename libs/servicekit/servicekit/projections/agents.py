@@ -7,7 +7,7 @@ for. Wired by each service like the families projection:
 
     agents = define_table(Base.metadata)                   # models.py
     install_handlers(worker, agents)                       # worker.py
-    agent_access_refused(session, agents, caller)          # the web layer, per call
+    install_check(app, agents)                             # app.py: every agent call is checked
 
 One row per (user, commune). The two events travel on separate queues and may arrive in any
 order or twice: each row remembers the time of the latest fact applied (`changed_at`) and an
@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from contracts.envelope import Envelope
 from contracts.identity import AgentAssigned, AgentRemoved
+from servicekit.problems import Problem
 from servicekit.tokens import Caller
 from servicekit.types import UTCDateTime, utcnow
 
@@ -118,3 +119,33 @@ def agent_access_refused(session, table: sa.Table, caller: Caller) -> bool:
 
 async def aagent_access_refused(conn, table: sa.Table, caller: Caller) -> bool:
     return caller.role in AGENT_ROLES and not await ais_current_agent(conn, table, caller)
+
+
+# --- the web layer -----------------------------------------------------------------------------
+class AgentCheckMiddleware:
+    """ASGI middleware placed after connexion's security check (the caller is known) and before
+    the operation: an agent or admin claim that identity no longer backs is refused with 403.
+    Other callers pass without a query; an agent call costs one primary-key read."""
+
+    def __init__(self, app, table: sa.Table, db):
+        self.app = app
+        self.table = table
+        self.db = db
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            context = scope.get("extensions", {}).get("connexion_context") or {}
+            caller = (context.get("token_info") or {}).get("caller")
+            if isinstance(caller, Caller) and caller.role in AGENT_ROLES:
+                async with self.db.aread() as conn:
+                    refused = await aagent_access_refused(conn, self.table, caller)
+                if refused:
+                    raise Problem(403, REFUSAL)
+        await self.app(scope, receive, send)
+
+
+def install_check(app, table: sa.Table) -> None:
+    """Check every call of a service app (servicekit.web.create_app) against the projection."""
+    from connexion.middleware import MiddlewarePosition
+
+    app.add_middleware(AgentCheckMiddleware, position=MiddlewarePosition.BEFORE_VALIDATION, table=table, db=app.db)
