@@ -150,19 +150,3 @@ class Health:
         body = {"status": "ok" if ok else failed, "service": self.settings.service, "checks": checks}
         return (200 if ok else 503), body
 
-
-def install(flask_app, settings: ServiceSettings, db: Database, extra: ExtraChecks) -> None:
-    """Mount the endpoints on a Flask app (the Flask-based app factory)."""
-    from flask import jsonify
-
-    health = Health(settings, db, extra)
-
-    def mount(path: str, endpoint: Callable[[], tuple[int, dict]]) -> None:
-        def view():
-            status, body = endpoint()
-            return jsonify(body), status
-        flask_app.add_url_rule(path, f"health_{endpoint.__name__}", view, methods=["GET"])
-
-    mount("/health/live", health.live)
-    mount("/health/ready", health.ready)
-    mount("/health/details", health.details)

@@ -78,3 +78,24 @@ def test_a_service_extra_check_gates_readiness(database):
     status, body = health.ready()
     assert status == 503 and body["checks"]["templates"] == {"ok": False, "error": "missing"}
     assert health.details()[1]["checks"]["templates"] == {"ok": False, "detail": "missing: welcome.html"}
+
+
+def test_metrics_expose_parked_events_and_broker_reachability(database, module_vhost_url):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from servicekit import metrics
+    from servicekit.health import BrokerProbe
+
+    def scrape(service, broker):
+        text = metrics.render(service, database, broker).decode()
+        return {(s.name, s.labels.get("service")): s.value
+                for family in text_string_to_metric_families(text) for s in family.samples}
+
+    service = unique_service()
+    write_old_event(database, service, timedelta(minutes=2))
+    write_old_event(database, service, timedelta(minutes=5), parked_at=datetime.now(timezone.utc))
+    down = scrape(service, BrokerProbe(UNREACHABLE_BROKER))
+    assert down[("broker_reachable", service)] == 0
+    assert down[("outbox_parked_events", service)] == 1 and down[("outbox_pending_events", service)] == 1
+    assert 110 < down[("outbox_oldest_pending_age_seconds", service)] < 200  # the parked one does not count
+    assert scrape(service, BrokerProbe(module_vhost_url))[("broker_reachable", service)] == 1
