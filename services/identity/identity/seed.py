@@ -17,9 +17,13 @@ from datetime import date
 
 from sqlalchemy.orm import Session
 
+from contracts.identity import FamilyActivated, FamilyRegistered
+from servicekit.messaging.outbox import add_event
+
 from identity import agents, audit, passwords
 from identity.db import get_db
-from identity.households import user_by_email
+from identity.households import facts, user_by_email
+from identity.households.callers import SOURCE
 from identity.models import Child, Commune, Family, FamilyCommune, Guardian, User, utcnow
 from identity.oidc.clients import ensure_client
 from identity.profile_rules import normalise_email
@@ -32,12 +36,15 @@ DEMO_PARENT_PASSWORD = "Demo-Famille-2026"
 DEMO_COMMUNES = (("heillecourt", "Heillecourt"), ("ludres", "Ludres"))
 DEMO_AGENTS = (("agent.heillecourt@example.org", "heillecourt"), ("agent.ludres@example.org", "ludres"))
 DEMO_CLIENT = {"client_id": "demo-portal", "secret": "demo-portal-secret", "name": "Portail factures (démo)",
-               "redirect_uris": ["http://127.0.0.1:8765/callback"], "first_party": False}
+               "redirect_uris": ["http://127.0.0.1:8765/callback"], "first_party": False,
+               "scopes": "openid profile email invoices:read requests:read"}
+# Fixed ids: booking's seed-demo enrols the demo children before identity's events reach it.
+DEMO_FAMILY_ID = "00000000-0000-4000-8000-00000000f001"
 DEMO_CHILDREN = (
-    {"given_name": "Léa", "family_name": "Martin", "birth_date": date(2017, 3, 2), "school": "École Jules Ferry",
+    {"id": "00000000-0000-4000-8000-00000000c001", "given_name": "Léa", "family_name": "Martin", "birth_date": date(2017, 3, 2), "school": "École Jules Ferry",
      "class_name": "CE2", "medical_info": "Allergie aux arachides (PAI).",
      "pickup_authorisations": [{"name": "Jeanne Martin", "phone": "06 11 22 33 44", "relation": "Grand-mère"}]},
-    {"given_name": "Hugo", "family_name": "Martin", "birth_date": date(2020, 9, 14),
+    {"id": "00000000-0000-4000-8000-00000000c002", "given_name": "Hugo", "family_name": "Martin", "birth_date": date(2020, 9, 14),
      "school": "École maternelle Les Tilleuls", "class_name": "Moyenne section", "medical_info": None,
      "pickup_authorisations": []},
 )
@@ -90,7 +97,7 @@ def ensure_demo_family(session: Session) -> User:
     user = User(email=DEMO_PARENT_EMAIL, given_name="Camille", family_name="Martin", birth_date=date(1986, 5, 20),
                 phone="06 12 34 56 78", password_hash=passwords.hash_password(DEMO_PARENT_PASSWORD),
                 password_changed_at=now, is_active=True)
-    family = Family(name="Martin")
+    family = Family(id=DEMO_FAMILY_ID, name="Martin")
     session.add_all([user, family])
     session.flush()
     session.add(Guardian(family_id=family.id, user_id=user.id, given_name="Camille", family_name="Martin",
@@ -98,10 +105,26 @@ def ensure_demo_family(session: Session) -> User:
                          postcode="54180", city="Heillecourt", is_primary=True))
     session.add(FamilyCommune(family_id=family.id, commune_slug="heillecourt", status="active",
                               registered_name="Martin", registered_by=None, registered_at=now, activated_at=now))
-    session.add_all(Child(family_id=family.id, **child) for child in DEMO_CHILDREN)
+    children = [Child(family_id=family.id, **child) for child in DEMO_CHILDREN]
+    session.add_all(children)
+    session.flush()
+    _announce_demo_family(session, user, family, children, now)
     audit.record(session, "demo.family_seeded", subject_user_id=user.id, commune_slug="heillecourt",
                  family_id=family.id)
     return user
+
+
+def _announce_demo_family(session: Session, user: User, family: Family, children: list[Child], now) -> None:
+    """What a real registration, activation and household would have announced, so booking,
+    billing and requests know the demo family and its children."""
+    add_event(session, SOURCE, FamilyRegistered(family_id=family.id, commune="heillecourt", family_name=family.name,
+                                                email=user.email))
+    add_event(session, SOURCE, FamilyActivated(family_id=family.id, commune="heillecourt", user_id=user.sub))
+    for guardian in family.guardians:
+        facts.guardian_added(session, guardian, user, now)
+        facts.address_changed(session, guardian, now)
+    for child in children:
+        facts.child_added(session, child, now)
 
 
 def seed_demo(session: Session, *, production: bool, totp_secret: str) -> None:
@@ -114,7 +137,8 @@ def seed_demo(session: Session, *, production: bool, totp_secret: str) -> None:
         ensure_agent(session, email, commune, password=DEMO_AGENT_PASSWORD, totp_secret=totp_secret)
     ensure_demo_family(session)
     ensure_client(session, DEMO_CLIENT["client_id"], DEMO_CLIENT["secret"], DEMO_CLIENT["name"],
-                  DEMO_CLIENT["redirect_uris"], first_party=DEMO_CLIENT["first_party"])
+                  DEMO_CLIENT["redirect_uris"], first_party=DEMO_CLIENT["first_party"],
+                  scopes=DEMO_CLIENT["scopes"])
 
 
 # --- command line -------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from servicekit.tokens import Caller
 from identity import audit, passwords, profile_rules
 from identity.errors import Conflict, DeadLink, InvalidInput, NotAllowed, NotFound
 from identity.household_views import commune_view, iso
+from identity.households import facts
 from identity.households.callers import SOURCE, guardian_of, password_refusal, user_by_sub
 from identity.links import DEAD_LINK_MESSAGES, UNKNOWN_LINK_MESSAGE, hash_token, link_state
 from identity.models import Activation, FamilyCommune, User, utcnow
@@ -94,6 +95,7 @@ def submit_activation_password(session: Session, token: str, password: str | Non
     guardian.given_name, guardian.family_name = profile["given_name"], profile["family_name"]
     guardian.email, guardian.phone = guardian.email or user.email, profile["phone"]
     guardian.street, guardian.postcode, guardian.city = profile["street"], profile["postcode"], profile["city"]
+    facts.address_changed(session, guardian, now)
     add_event(session, SOURCE, PasswordChanged(user_id=user.sub, email=user.email, given_name=user.given_name,
                                                changed_at=now, reason="activation"))
     return _join_commune(session, activation, user, now, action="account.activated")

@@ -15,6 +15,7 @@ from servicekit.tokens import Caller
 from identity import audit, profile_rules
 from identity.errors import Conflict, NotFound
 from identity.household_views import agent_family_view, child_view, guardian_view, iso, link_view
+from identity.households import facts
 from identity.households.callers import SOURCE, agent_commune, guardian_of, user_by_email
 from identity.links import expiry, link_url, new_token
 from identity.models import Activation, AuditEntry, Commune, Family, FamilyCommune, Guardian, User, utcnow
@@ -42,6 +43,7 @@ def register_family(session: Session, settings, caller: Caller, data: dict[str, 
         guardian = Guardian(family=family, user_id=user.id, email=email, family_name=family_name, is_primary=True)
         session.add_all([family, guardian])
         session.flush()
+        facts.guardian_added(session, guardian, user, now)
     association = session.get(FamilyCommune, (guardian.family_id, commune.slug))
     if association is not None:
         if association.status == "active":

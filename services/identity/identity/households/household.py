@@ -13,6 +13,7 @@ from servicekit.tokens import Caller
 from identity import audit, profile_rules
 from identity.errors import NotAllowed, NotFound
 from identity.household_views import child_view, commune_view, guardian_view, invitation_view
+from identity.households import facts
 from identity.households.callers import guardian_of, signed_in_guardian
 from identity.models import Child, Commune, FamilyCommune, Guardian, Invitation, User, utcnow
 
@@ -81,6 +82,7 @@ def add_child(session: Session, caller: Caller, data: dict[str, Any], now: datet
     child = Child(family_id=guardian.family_id, **fields)
     session.add(child)
     session.flush()
+    facts.child_added(session, child, now)
     audit.record(session, "child.added", actor_user_id=user.id, family_id=guardian.family_id, child_id=child.id)
     return child_view(child)
 
@@ -98,6 +100,7 @@ def update_child(session: Session, caller: Caller, child_id: str, data: dict[str
     audit.record(session, "child.updated", actor_user_id=user.id, family_id=guardian.family_id, child_id=child.id,
                  fields=sorted(fields))
     session.flush()
+    facts.child_updated(session, child, now)
     return child_view(child)
 
 
@@ -113,6 +116,7 @@ def apply_address_change(session: Session, family_id: str, *, guardian_id: str |
         if guardian is None or guardian.family_id != family_id:
             raise NotFound("Ce responsable n'existe pas dans cette famille.")
         guardian.street, guardian.postcode, guardian.city = clean["street"], clean["postcode"], clean["city"]
+        facts.address_changed(session, guardian)
     else:
         child = session.get(Child, child_id)
         if child is None or child.family_id != family_id:

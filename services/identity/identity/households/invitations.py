@@ -14,6 +14,7 @@ from servicekit.tokens import Caller
 from identity import audit, passwords, profile_rules
 from identity.errors import Conflict, DeadLink, InvalidInput, NotAllowed, NotFound
 from identity.household_views import invitation_view, iso
+from identity.households import facts
 from identity.households.callers import (SOURCE, guardian_of, password_refusal, signed_in_guardian, user_by_email,
                                          user_by_sub)
 from identity.links import INVITATION_DEAD_LINK_MESSAGES, UNKNOWN_LINK_MESSAGE, expiry, hash_token, link_state, link_url, new_token
@@ -127,8 +128,11 @@ def confirm_invitation(session: Session, caller: Caller, token: str, now: dateti
 
 
 def _join_family(session: Session, invitation: Invitation, user: User, now: datetime) -> dict:
-    session.add(Guardian(family_id=invitation.family_id, user_id=user.id, given_name=user.given_name,
-                         family_name=user.family_name, email=user.email, phone=user.phone, is_primary=False))
+    guardian = Guardian(family_id=invitation.family_id, user_id=user.id, given_name=user.given_name,
+                        family_name=user.family_name, email=user.email, phone=user.phone, is_primary=False)
+    session.add(guardian)
+    session.flush()
+    facts.guardian_added(session, guardian, user, now)
     invitation.used_at, invitation.accepted_user_id = now, user.id
     audit.record(session, "guardian.joined", actor_user_id=user.id, subject_user_id=user.id,
                  family_id=invitation.family_id, invitation_id=invitation.id)
