@@ -266,18 +266,14 @@ def draft_run(commune_id: str, month: Month, families: Mapping[str, Family], pre
         if reason is None:
             if not options.unrecorded_as_present:
                 counts["not_recorded"] += 1
-                warnings.append(RunWarning(WarningCode.ATTENDANCE_MISSING, family.id,
-                                           f"Présence non pointée : {item.child_name}, {prestation.label}, "
-                                           f"{long_date(item.day)}. Non facturé dans ce cycle.", item.key))
+                warnings.append(_day_warning(WarningCode.ATTENDANCE_MISSING, item, prestation,
+                                             "Présence non pointée", "Non facturé dans ce cycle."))
                 continue
-            warnings.append(RunWarning(WarningCode.ATTENDANCE_MISSING, family.id,
-                                       f"Présence non pointée : {item.child_name}, {prestation.label}, "
-                                       f"{long_date(item.day)}. Facturé comme réservé.", item.key))
+            warnings.append(_day_warning(WarningCode.ATTENDANCE_MISSING, item, prestation,
+                                         "Présence non pointée", "Facturé comme réservé."))
             reason = Reason.PRESENT
         if item.day < first_day:
-            warnings.append(RunWarning(WarningCode.CATCH_UP, family.id,
-                                       f"Rattrapage d'un mois antérieur : {item.child_name}, {prestation.label}, "
-                                       f"{long_date(item.day)}.", item.key))
+            warnings.append(_day_warning(WarningCode.CATCH_UP, item, prestation, "Rattrapage d'un mois antérieur"))
         seen.add(item.key)
         lines_by_family[family.id].append(price_line(item, prestation, family.qf, reason))
 
@@ -321,6 +317,11 @@ def draft_run(commune_id: str, month: Month, families: Mapping[str, Family], pre
                                  codes.index(w.code), w.key or ""))
     stats = RunStats(lines=sum(len(d.lines) for d in documents), **counts)
     return RunDraft(commune_id, month, tuple(documents), tuple(warnings), stats, frozenset(invoiced_keys))
+
+
+def _day_warning(code: WarningCode, item: DayItem, prestation: Prestation, what: str, outcome: str = "") -> RunWarning:
+    text = f"{what} : {item.child_name}, {prestation.label}, {long_date(item.day)}."
+    return RunWarning(code, item.family_id, f"{text} {outcome}".rstrip(), item.key)
 
 
 def _open_credits_by_family(commune_id: str, open_credits: Iterable[OpenCredit]) -> dict[str, list[OpenCredit]]:
