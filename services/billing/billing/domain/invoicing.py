@@ -68,6 +68,10 @@ class DayItem:
     day: date
     reason: Reason | None  # None: attendance not recorded yet
 
+    def __post_init__(self):
+        if self.reason is not None and not isinstance(self.reason, Reason):  # e.g. a stored string
+            object.__setattr__(self, "reason", Reason(self.reason))
+
 
 @dataclass(frozen=True, slots=True)
 class Adjustment:

@@ -96,6 +96,8 @@ class Transaction:
     bank_reference: str = ""
 
     def __post_init__(self):
+        if not isinstance(self.state, TransactionState):  # e.g. a stored string
+            object.__setattr__(self, "state", TransactionState(self.state))
         for moment in (self.created_at, self.pending_since, self.decided_at):
             if moment is not None and moment.tzinfo is None:
                 raise PaymentRuleError("Horodatage sans fuseau horaire.")

@@ -232,3 +232,11 @@ def test_credits_used_never_exceed_the_amount_nor_any_credit(amount, remainders)
     assert sum(u.amount_cents for u in uses) == min(amount, sum(remainders))
     by_id = {c.id: c.remaining_cents for c in credits}
     assert all(0 < u.amount_cents <= by_id[u.credit_id] for u in uses)
+
+
+def test_reasons_given_as_stored_strings_are_read_as_reasons_and_unknown_ones_refused():
+    item = DayItem("b1", "f1", "c", "Léa", "meal", date(2026, 9, 15), "present")
+    assert item.reason is Reason.PRESENT
+    assert run([item]).invoices[0].lines[0].label == "Léa — Repas — mardi 15 septembre 2026"
+    with pytest.raises(ValueError):
+        DayItem("b1", "f1", "c", "Léa", "meal", date(2026, 9, 15), "sick")

@@ -90,6 +90,14 @@ def test_amounts_outside_the_provider_bounds_are_refused_before_starting():
         check_amount(10_001, 100, 10_000)
 
 
+def test_a_state_read_back_as_a_string_behaves_as_the_state():
+    stored = Transaction("t", 4_250, "paid", T0)
+    assert stored.state is S.PAID
+    assert apply_outcome(stored, "paid", 4_250, T0) == (stored, Effect.NONE)
+    with pytest.raises(ValueError):
+        Transaction("t", 4_250, "lost", T0)
+
+
 def test_naive_datetimes_are_refused():
     with pytest.raises(PaymentRuleError, match="fuseau"):
         Transaction("t", 100, S.CREATED, datetime(2026, 1, 1))
