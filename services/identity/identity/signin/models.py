@@ -1,4 +1,5 @@
-"""Tables of the sign-in side: SSO sessions, login throttling, password-reset tokens, TOTP use.
+"""Tables of the sign-in side: SSO sessions, login throttling, password-reset tokens, TOTP use
+and enrolment links.
 
 They live on identity's `Base` (imported by `identity.models`, so Alembic sees them).
 Secrets (session cookie values, reset tokens) are stored only as SHA-256 hashes: a copy of
@@ -10,6 +11,8 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
+
+from servicekit.types import UTCDateTime
 
 from identity.models import Base, new_id, utcnow
 
@@ -68,3 +71,21 @@ class TotpUse(Base):
     __tablename__ = "totp_uses"
     user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     last_step: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+
+class TotpEnrolment(Base):
+    """A single-use link e-mailed to an agent to set up their second factor (valid 24 hours).
+
+    The secret is chosen when the link is made and shown only on the link's page: only whoever
+    reads the agent's mailbox can bind an authenticator app, not whoever learnt the password."""
+
+    __tablename__ = "totp_enrolments"
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    secret: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Used (enrolled) or superseded by a newer link: either way, dead.
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ip: Mapped[str | None] = mapped_column(sa.String(64))

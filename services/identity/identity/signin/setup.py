@@ -13,6 +13,7 @@ csrf = CSRFProtect()
 
 
 def install(flask_app: Flask, settings, db) -> None:
+    from identity.signin import enrol_views  # noqa: F401  (registers the enrolment link's page)
     from identity.signin.views import blueprint
 
     secure = settings.ef_env not in ("development", "test")

@@ -16,7 +16,7 @@ from flask import (Blueprint, current_app, flash, get_flashed_messages, redirect
 
 from identity import audit, passwords, sessions, throttle
 from identity.models import User
-from identity.signin import clock, reset, totp
+from identity.signin import clock, enrolment, reset, totp
 from identity.signin.forms import ForgotPasswordForm, LoginForm, ResetPasswordForm, TotpForm
 
 blueprint = Blueprint("signin", __name__, url_prefix="/oidc")
@@ -29,7 +29,7 @@ RESET_SENT = ("Si un compte existe pour cette adresse, un e-mail vient de lui ê
 RESET_DONE = "Votre mot de passe a été modifié. Connectez-vous avec votre nouveau mot de passe."
 PENDING_KEY = "signin_pending"
 # How long the second step may wait after a correct password.
-PENDING_TTL = {"totp": timedelta(minutes=5), "enrol": timedelta(minutes=15)}
+PENDING_TTL = {"totp": timedelta(minutes=5)}
 PARIS = ZoneInfo("Europe/Paris")
 MAX_NEXT_LENGTH = 4000
 
@@ -153,15 +153,17 @@ def login_submit():
             user.password_hash = new_hash
         if totp.required(user):
             stage = "totp" if user.totp_enabled else "enrol"
-            if stage == "enrol":
-                # A fresh secret for each enrolment attempt: a secret shown to someone else
-                # (who also knew the password) never becomes the agent's second factor.
-                user.totp_secret = totp.new_secret()
             audit.record(s, "signin.password_accepted", actor_user_id=user.id, subject_user_id=user.id, ip=ip,
                          next_step=stage)
+            if stage == "enrol":
+                # The second factor is set up only through a link e-mailed to the agent: the
+                # password alone never binds an authenticator app (signin/enrolment.py).
+                enrolment.request_link(s, user, ip, _settings().public_url)
+                session.pop(PENDING_KEY, None)
+                return _render("signin_totp_enrol_sent.html", email=email)
             session[PENDING_KEY] = {"uid": user.id, "email": email, "next": form.next.data, "stage": stage,
                                     "at": clock.now().timestamp()}
-            return redirect(url_for("signin.totp_form" if stage == "totp" else "signin.enrol_form"))
+            return redirect(url_for("signin.totp_form"))
         response = redirect(target)
         _complete_sign_in(s, user, email, ["pwd"], response)
     return response
@@ -192,14 +194,6 @@ def _restart_login():
     return redirect(url_for("signin.login_form"))
 
 
-def _enrolment_context(user_id: str) -> dict:
-    with _db().read() as s:
-        user = s.get(User, user_id)
-        secret = user.totp_secret or ""
-        email = user.email
-    return {"secret_grouped": totp.grouped(secret), "otpauth_uri": totp.provisioning_uri(secret, email)}
-
-
 @blueprint.get("/login/totp")
 def totp_form():
     if _pending("totp") is None:
@@ -212,39 +206,22 @@ def totp_submit():
     return _second_factor_submit("totp", "signin_totp.html")
 
 
-@blueprint.get("/login/totp/enrol")
-def enrol_form():
-    pending = _pending("enrol")
-    if pending is None:
-        return _restart_login()
-    return _render("signin_totp_enrol.html", form=TotpForm(formdata=None), **_enrolment_context(pending["uid"]))
-
-
-@blueprint.post("/login/totp/enrol")
-def enrol_submit():
-    return _second_factor_submit("enrol", "signin_totp_enrol.html")
-
-
 def _second_factor_submit(stage: str, template: str):
     pending = _pending(stage)
     if pending is None:
         return _restart_login()
-    extra = _enrolment_context(pending["uid"]) if stage == "enrol" else {}
     form = TotpForm()
     if not form.validate():
-        return _render(template, 400, form=form, errors=_errors_of(form), **extra)
+        return _render(template, 400, form=form, errors=_errors_of(form))
     email, ip, db = pending["email"], request.remote_addr, _db()
     with db.read() as s:
         blocked = throttle.check(s, email, ip)
     if blocked:
-        return _throttled(template, blocked, email, stage, form=form, **extra)
+        return _throttled(template, blocked, email, stage, form=form)
     with db.transaction() as s:
         user = s.get(User, pending["uid"])
         if user is not None and user.is_active and totp.verify(s, user, form.code.data):
             response = redirect(pending.get("next") or home_url())
-            if stage == "enrol":
-                user.totp_enabled = True
-                audit.record(s, "totp.enrolled", actor_user_id=user.id, subject_user_id=user.id, ip=ip)
             _complete_sign_in(s, user, email, ["pwd", "otp", "mfa"], response)
             return response
         outcome = throttle.record_failure(s, email, ip)
@@ -254,7 +231,7 @@ def _second_factor_submit(stage: str, template: str):
             audit.record(s, "signin.locked", subject_user_id=pending["uid"], ip=ip, email=email,
                          blocked_until=outcome.blocked_until.isoformat())
     form.code.data = ""
-    return _render(template, 401, form=form, errors={"code": TOTP_FAILED}, **extra)
+    return _render(template, 401, form=form, errors={"code": TOTP_FAILED})
 
 
 # --- forgotten password ----------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""TOTP second factor: mandatory for agents (enrolment at first sign-in, before any session),
-then a code at every sign-in; codes are single-use; failures are throttled (SQLite, PostgreSQL)."""
+"""TOTP second factor: mandatory for agents (set up through a single-use link e-mailed at the
+first sign-in, never with the password alone), then a code at every sign-in; codes are
+single-use; failures are throttled (SQLite, PostgreSQL)."""
 import re
 import sys
 from datetime import timedelta
@@ -11,7 +12,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).parent))
 from signin_testkit import (PUBLIC_URL, app, audit_actions, client, clock, csrf_of, db, db_url, login,  # noqa: F401
-                            make_user, sso_cookie, submit_code, totp_code)
+                            make_user, outbox_events, sso_cookie, submit_code, totp_code)
 
 from identity import throttle
 from identity.models import User
@@ -34,32 +35,81 @@ def secret_shown(html: str) -> str:
     return pyotp.parse_uri(uri).secret
 
 
-def test_an_agent_without_totp_enrols_before_any_session_exists(client, db, clock):
+def enrolment_link(db, email: str) -> str:
+    """The path of the latest enrolment link e-mailed to `email` (the event notify receives)."""
+    links = [e["data"]["link"] for e in outbox_events(db, "totp_enrolment.requested.v1")
+             if e["data"]["email"] == email]
+    assert links, f"no enrolment link for {email}"
+    assert links[-1].startswith(PUBLIC_URL + ENROL + "/")
+    return links[-1][len(PUBLIC_URL):]
+
+
+def test_the_password_alone_never_shows_an_agents_second_factor_secret(client, db, clock):
     agent = make_user(db, agent=True)
     r = login(client, agent.email, next_url=NEXT)
-    assert r.status_code == 302 and r.headers["location"].endswith(ENROL)
+    # No secret, no otpauth URI, no session: only a page saying an e-mail left.
+    assert r.status_code == 200 and "otpauth://" not in r.text and 'id="totp-secret"' not in r.text
+    assert "nous venons d'envoyer un lien" in r.text and agent.email in r.text
     assert sso_cookie(client) is None and sessions_of(db, agent.id) == []
+    with db.read() as s:
+        stored = s.get(User, agent.id)
+        assert stored.totp_secret is None and stored.totp_enabled is False
+    [event] = [e for e in outbox_events(db, "totp_enrolment.requested.v1") if e["data"]["email"] == agent.email]
+    assert event["data"]["user_id"] == agent.sub
+    assert "totp.enrolment_requested" in audit_actions(db, user_id=agent.id)
 
-    page = client.get(ENROL)
+
+def test_an_agent_enrols_through_the_emailed_link_then_signs_in_with_a_code(client, db, clock):
+    agent = make_user(db, agent=True)
+    login(client, agent.email)
+    link = enrolment_link(db, agent.email)
+
+    browser = client  # the link may be opened anywhere: it is the credential
+    page = browser.get(link)
     assert page.status_code == 200
     secret = secret_shown(page.text)
     assert "otpauth://totp/Espace%20Famille:" in page.text
     assert re.sub(r"\s", "", re.search(r'id="totp-secret">([^<]+)<', page.text).group(1)) == secret
+
+    wrong = submit_code(browser, link, "000000" if totp_code(secret) != "000000" else "111111")
+    assert wrong.status_code == 401 and "Code incorrect" in wrong.text
+    with db.read() as s:
+        assert s.get(User, agent.id).totp_enabled is False
+
+    ok = submit_code(browser, link, totp_code(secret))
+    assert ok.status_code == 302 and ok.headers["location"].endswith("/oidc/login")
+    assert sso_cookie(client) is None  # enrolling does not sign in
     with db.read() as s:
         stored = s.get(User, agent.id)
-        assert stored.totp_secret == secret and stored.totp_enabled is False
+        assert stored.totp_enabled is True and stored.totp_secret == secret
+    assert browser.get(link).status_code == 410  # single use
 
-    wrong = submit_code(client, ENROL, "000000" if totp_code(secret) != "000000" else "111111")
-    assert wrong.status_code == 401 and "Code incorrect" in wrong.text and sso_cookie(client) is None
-
-    ok = submit_code(client, ENROL, totp_code(secret))
-    assert ok.status_code == 302 and ok.headers["location"] == NEXT
-    assert sso_cookie(client)
-    with db.read() as s:
-        assert s.get(User, agent.id).totp_enabled is True
+    clock.advance(seconds=30)
+    r = login(client, agent.email)
+    assert r.status_code == 302 and r.headers["location"].endswith(CODE)
+    assert submit_code(client, CODE, totp_code(secret)).status_code == 302
     assert sessions_of(db, agent.id)[0][0] == ["pwd", "otp", "mfa"]
     actions = audit_actions(db, user_id=agent.id)
     assert "totp.enrolled" in actions and "totp.failed" in actions and "signin.succeeded" in actions
+
+
+def test_enrolment_links_expire_are_superseded_and_limited(client, db, clock):
+    agent = make_user(db, agent=True)
+    login(client, agent.email)
+    first = enrolment_link(db, agent.email)
+    client.cookies.clear()
+    login(client, agent.email)
+    second = enrolment_link(db, agent.email)
+    assert first != second
+    assert client.get(first).status_code == 410  # superseded
+    assert secret_shown(client.get(second).text)
+    login(client, agent.email)  # third link this hour
+    third = enrolment_link(db, agent.email)
+    login(client, agent.email)  # a fourth is not sent
+    assert enrolment_link(db, agent.email) == third
+    clock.advance(hours=25)
+    assert client.get(third).status_code == 410  # expired
+    assert client.get(ENROL + "/not-a-real-token").status_code == 410
 
 
 def test_an_enrolled_agent_gives_a_code_at_each_sign_in(client, db, clock):
@@ -110,7 +160,6 @@ def test_the_second_step_expires(client, db, clock):
 def test_the_second_step_cannot_be_reached_without_the_password(client):
     r = client.get(CODE)
     assert r.status_code == 302 and r.headers["location"].endswith("/oidc/login")
-    assert client.get(ENROL).status_code == 302
 
 
 def test_wrong_codes_are_throttled_and_a_correct_password_does_not_reset_that(client, db, clock):
@@ -123,17 +172,6 @@ def test_wrong_codes_are_throttled_and_a_correct_password_does_not_reset_that(cl
     r = submit_code(client, CODE, totp_code(secret))
     assert r.status_code == 429 and "Trop de tentatives" in r.text
     assert sso_cookie(client) is None
-
-
-def test_each_enrolment_attempt_gets_a_fresh_secret(client, db, clock):
-    agent = make_user(db, agent=True)
-    login(client, agent.email)
-    first = secret_shown(client.get(ENROL).text)
-    client.cookies.clear()
-    login(client, agent.email)
-    second = secret_shown(client.get(ENROL).text)
-    assert first != second
-    assert submit_code(client, ENROL, totp_code(first)).status_code == 401
 
 
 def test_a_parent_who_enrolled_by_choice_also_gives_a_code(client, db, clock):
