@@ -46,3 +46,14 @@ class UTCDateTime(TypeDecorator):
 def utcnow() -> datetime:
     """The current moment, aware, in UTC (the default of UTCDateTime columns)."""
     return datetime.now(timezone.utc)
+
+
+def isoformat_utc(value: datetime | None) -> str | None:
+    """How every API writes a moment: ISO 8601 in UTC with its offset (`2026-12-01T15:04:05+00:00`),
+    a valid OpenAPI `date-time`. A naive value is taken as UTC (what SQLite gives back for
+    columns that are not UTCDateTime); None stays None."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc).isoformat()

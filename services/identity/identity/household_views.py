@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from identity.links import as_utc, link_state
+from servicekit.types import isoformat_utc
+
+from identity.links import link_state
 from identity.models import Activation, Child, Commune, FamilyCommune, Guardian, Invitation
 
 
@@ -11,7 +13,7 @@ def iso(moment: datetime | date | None) -> str | None:
     if moment is None:
         return None
     if isinstance(moment, datetime):
-        return as_utc(moment).isoformat()
+        return isoformat_utc(moment)
     return moment.isoformat()
 
 

@@ -1,11 +1,10 @@
 """Notify's internal HTTP API (operations named in openapi.yaml): support tools for e-mails."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 import sqlalchemy as sa
 
 from servicekit.tokens import Caller
+from servicekit.types import isoformat_utc
 from servicekit.web import Problem, current_caller
 
 from notify.db import get_db
@@ -28,16 +27,8 @@ def _scope(caller: Caller):
     raise Problem(403, "Vous n’avez pas accès au suivi des e-mails.")
 
 
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:  # SQLite gives naive UTC datetimes back
-        value = value.replace(tzinfo=timezone.utc)
-    return value.isoformat()
-
-
 def _out(row) -> dict:
-    return {k: (_iso(row[k]) if k.endswith("_at") else row[k]) for k in _LISTED}
+    return {k: (isoformat_utc(row[k]) if k.endswith("_at") else row[k]) for k in _LISTED}
 
 
 def list_notifications(recipient: str | None = None, status: str | None = None, limit: int = 50):

@@ -4,6 +4,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from servicekit.types import isoformat_utc
+
 from identity import audit
 from identity.oidc import scopes, tokens
 from identity.oidc.context import now
@@ -65,4 +67,4 @@ def connected_apps(session: Session, user_id: str) -> list[dict]:
         .order_by(Consent.granted_at.desc())
     ).all()
     return [{"client_id": c.client_id, "name": name, "scope": c.scope.split(),
-             "granted_at": c.granted_at.isoformat()} for c, name in rows]
+             "granted_at": isoformat_utc(c.granted_at)} for c, name in rows]
