@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from sqlalchemy.orm import Session
 
 from identity import audit
+from identity.oidc import scopes as oidc_scopes
 from identity.oidc import secrets as oidc_secrets
 from identity.oidc.models import OAuthClient
 
@@ -54,10 +55,20 @@ def _uris(values: Iterable[str], what: str) -> list[str]:
     return out
 
 
+def _granted(scopes: str | Iterable[str] | None) -> str:
+    try:
+        return oidc_scopes.client_scopes(scopes if scopes is None or isinstance(scopes, str) else list(scopes))
+    except oidc_scopes.UnknownScope as exc:
+        raise InvalidClientMetadata(str(exc)) from exc
+
+
 def register_client(db_session: Session, name: str, redirect_uris: Iterable[str], *, first_party: bool = False,
                     public: bool = False, post_logout_redirect_uris: Iterable[str] = (),
-                    backchannel_logout_uri: str | None = None, client_id: str | None = None) -> Registered:
-    """Create a new client and return its id and (for confidential clients) its secret."""
+                    backchannel_logout_uri: str | None = None, client_id: str | None = None,
+                    scopes: str | Iterable[str] | None = None) -> Registered:
+    """Create a new client and return its id and (for confidential clients) its secret.
+    `scopes`: what it may ask for (default scopes.DEFAULT_CLIENT_SCOPES, no API scope)."""
+    granted = _granted(scopes)
     redirects = _uris(redirect_uris, "redirect URI")
     if not redirects:
         raise InvalidClientMetadata("at least one redirect URI is required")
@@ -71,19 +82,22 @@ def register_client(db_session: Session, name: str, redirect_uris: Iterable[str]
         client_id=client_id, name=name.strip(), secret_hash=oidc_secrets.digest(secret) if secret else None,
         redirect_uris=redirects, post_logout_redirect_uris=_uris(post_logout_redirect_uris, "post-logout redirect URI"),
         backchannel_logout_uri=check_uri(backchannel_logout_uri, "back-channel logout URI") if backchannel_logout_uri else None,
-        first_party=first_party,
+        first_party=first_party, scopes=granted,
     ))
-    audit.record(db_session, "oidc.client_registered", client_id=client_id, first_party=first_party, public=public)
+    audit.record(db_session, "oidc.client_registered", client_id=client_id, first_party=first_party, public=public,
+                 scopes=granted)
     db_session.flush()
     return Registered(client_id, secret)
 
 
 def ensure_client(db_session: Session, client_id: str, secret: str | None, name: str, redirect_uris: Iterable[str],
                   first_party: bool, post_logout_redirect_uris: Iterable[str] = (),
-                  backchannel_logout_uri: str | None = None) -> OAuthClient:
+                  backchannel_logout_uri: str | None = None,
+                  scopes: str | Iterable[str] | None = None) -> OAuthClient:
     """Create or update a client with a known secret (idempotent; `make run`, compose, demo seed).
 
-    `secret=None` makes a public client."""
+    `secret=None` makes a public client; `scopes` as for register_client (set on every call)."""
+    granted = _granted(scopes)
     if not client_id or len(client_id) > 64:
         raise InvalidClientMetadata("client_id must have 1 to 64 characters")
     redirects = _uris(redirect_uris, "redirect URI")
@@ -102,8 +116,12 @@ def ensure_client(db_session: Session, client_id: str, secret: str | None, name:
     client.post_logout_redirect_uris = logout_uris
     client.backchannel_logout_uri = backchannel
     client.first_party = first_party
+    if not created and client.scopes != granted:
+        audit.record(db_session, "oidc.client_scopes_changed", client_id=client_id, before=client.scopes,
+                     after=granted)
+    client.scopes = granted
     if created:
         audit.record(db_session, "oidc.client_registered", client_id=client_id, first_party=first_party,
-                     public=secret is None)
+                     public=secret is None, scopes=granted)
     db_session.flush()
     return client

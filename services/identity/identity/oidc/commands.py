@@ -2,6 +2,8 @@
 
     register-client   create a relying party; prints its client_id and secret (shown once)
     ensure-client     create or update a client with a known secret (make run, compose)
+                      (both: --scopes "openid profile email invoices:read" grants what the
+                      client may ask for; default openid profile email, no API scope)
     rotate-keys       promote the next signing key, retire the active one
     revoke-consent    withdraw a user's consent to a client and revoke its tokens
     list-clients      show the registered clients (never their secrets)
@@ -15,7 +17,7 @@ import sqlalchemy as sa
 
 from identity.db import get_db
 from identity.models import User
-from identity.oidc import clients, consent, keys
+from identity.oidc import clients, consent, keys, scopes
 from identity.oidc.models import OAuthClient
 
 
@@ -27,6 +29,12 @@ def _register_configure(p):
     p.add_argument("--backchannel-logout-uri")
     p.add_argument("--post-logout-redirect-uri", action="append", default=[], dest="post_logout_redirect_uris")
     p.add_argument("--client-id", help="choose the identifier (default: generated)")
+    _scopes_argument(p)
+
+
+def _scopes_argument(p):
+    p.add_argument("--scopes", help=f"space-separated scopes the client may ask for, among: {' '.join(scopes.SUPPORTED)} "
+                                    f"(default: {scopes.DEFAULT_CLIENT_SCOPES}; openid is always granted)")
 
 
 def _register_run(args) -> int:
@@ -35,7 +43,7 @@ def _register_run(args) -> int:
             registered = clients.register_client(
                 s, args.name, args.redirect_uris, first_party=args.first_party, public=args.public,
                 post_logout_redirect_uris=args.post_logout_redirect_uris,
-                backchannel_logout_uri=args.backchannel_logout_uri, client_id=args.client_id)
+                backchannel_logout_uri=args.backchannel_logout_uri, client_id=args.client_id, scopes=args.scopes)
     except clients.InvalidClientMetadata as exc:
         print(f"register-client: {exc}", file=sys.stderr)
         return 2
@@ -54,6 +62,7 @@ def _ensure_configure(p):
     p.add_argument("--post-logout-redirect-uri", action="append", default=[], dest="post_logout_redirect_uris")
     p.add_argument("--backchannel-logout-uri")
     p.add_argument("--first-party", action="store_true")
+    _scopes_argument(p)
 
 
 def _ensure_run(args) -> int:
@@ -66,7 +75,8 @@ def _ensure_run(args) -> int:
     try:
         with get_db().transaction() as s:
             clients.ensure_client(s, args.client_id, secret, args.name or args.client_id, args.redirect_uris,
-                                  args.first_party, args.post_logout_redirect_uris, args.backchannel_logout_uri)
+                                  args.first_party, args.post_logout_redirect_uris, args.backchannel_logout_uri,
+                                  scopes=args.scopes)
     except clients.InvalidClientMetadata as exc:
         print(f"ensure-client: {exc}", file=sys.stderr)
         return 2
@@ -120,7 +130,7 @@ def _list_run(args) -> int:
         for c in s.scalars(sa.select(OAuthClient).order_by(OAuthClient.client_id)):
             kind = "public" if c.is_public else "confidential"
             party = "first-party" if c.first_party else "third-party"
-            print(f"{c.client_id}\t{c.name}\t{kind}\t{party}\t{' '.join(c.redirect_uris)}")
+            print(f"{c.client_id}\t{c.name}\t{kind}\t{party}\t{c.scopes}\t{' '.join(c.redirect_uris)}")
     return 0
 
 

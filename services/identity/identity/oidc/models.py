@@ -30,6 +30,10 @@ class OAuthClient(Base, ClientMixin):
     backchannel_logout_uri: Mapped[str | None] = mapped_column(sa.String(500))
     # First-party clients (the gateway) get implicit consent; others ask the user once.
     first_party: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    # What the client may ask for, granted by the operator at registration (scopes.client_scopes);
+    # a request for more is narrowed to this.
+    scopes: Mapped[str] = mapped_column(sa.String(500), default="openid profile email",
+                                        server_default="openid profile email")
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
@@ -48,7 +52,7 @@ class OAuthClient(Base, ClientMixin):
     def get_allowed_scope(self, scope: str | None) -> str:
         from identity.oidc.scopes import allowed_scope
 
-        return allowed_scope(scope)
+        return allowed_scope(scope, self.scopes)
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
         # Exact string match only (no prefix, no wildcard): OAuth 2.0 Security BCP.

@@ -10,21 +10,48 @@ SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
     "email": ("email", "email_verified"),
 }
 
+# Scopes of the platform's public API (the gateway's /api, which checks them per operation:
+# gateway/openapi/gateway.yaml). They release no claims; they let a client call the API.
+API_SCOPES: tuple[str, ...] = ("invoices:read", "requests:read")
+
 # Shown on the consent page (French, plain words).
 SCOPE_DESCRIPTIONS_FR: dict[str, str] = {
     "openid": "Vous identifier de façon sûre (un identifiant qui ne révèle rien d'autre sur vous)",
     "profile": "Vos nom et prénom, votre famille, les communes auxquelles elle est rattachée "
                "et votre rôle éventuel d'agent",
     "email": "Votre adresse e-mail",
+    "invoices:read": "Consulter les factures de votre famille et leur état de paiement",
+    "requests:read": "Consulter les demandes de votre famille auprès de la commune et leurs réponses",
 }
 
-SUPPORTED = tuple(SCOPE_CLAIMS)
+SUPPORTED = (*SCOPE_CLAIMS, *API_SCOPES)
+
+# What a client registered without an explicit list may ask for: signing users in, no API.
+DEFAULT_CLIENT_SCOPES = "openid profile email"
 
 
-def allowed_scope(requested: str | None) -> str:
-    """The requested scopes we know, in a stable order; unknown scopes are dropped
-    (RFC 6749 §3.3 lets the server narrow the scope)."""
+class UnknownScope(ValueError):
+    """An operator granted a scope the provider does not know."""
+
+
+def client_scopes(value: str | list[str] | tuple[str, ...] | None) -> str:
+    """The scopes granted to a client at registration, checked and in a stable order;
+    `openid` is always granted (every client signs users in)."""
+    if value is None:
+        value = DEFAULT_CLIENT_SCOPES
+    names = [n for item in ([value] if isinstance(value, str) else value) for n in scope_to_list(item) or []]
+    unknown = sorted(set(names) - set(SUPPORTED))
+    if unknown:
+        raise UnknownScope(f"unknown scope(s) {', '.join(unknown)}; known: {' '.join(SUPPORTED)}")
+    return list_to_scope([s for s in SUPPORTED if s in names or s == "openid"])
+
+
+def allowed_scope(requested: str | None, granted: str | None = None) -> str:
+    """The requested scopes we know (and, given `granted`, that the client was granted), in a
+    stable order; others are dropped (RFC 6749 §3.3 lets the server narrow the scope)."""
     wanted = set(scope_to_list(requested) or [])
+    if granted is not None:
+        wanted &= set(scope_to_list(granted) or [])
     return list_to_scope([s for s in SUPPORTED if s in wanted]) or ""
 
 

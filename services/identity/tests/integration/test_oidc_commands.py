@@ -90,3 +90,41 @@ def test_revoke_consent_command(env):
     with db.read() as s:
         assert s.get(Consent, (user.id, "portal")).revoked_at is not None
     assert "no active consent" in run(environ, "revoke-consent", "--email", user.email, "--client-id", "portal").stdout
+
+
+def test_register_client_grants_the_scopes_it_is_given(env):
+    environ, db = env
+    out = run(environ, "register-client", "--name", "Portail", "--redirect-uri", "https://p.example.org/cb",
+              "--scopes", "profile invoices:read")
+    assert out.returncode == 0, out.stderr
+    client_id = dict(line.split("=", 1) for line in out.stdout.split())["client_id"]
+    with db.read() as s:
+        assert s.get(OAuthClient, client_id).scopes == "openid profile invoices:read"
+    listed = run(environ, "list-clients")
+    assert "openid profile invoices:read" in listed.stdout
+
+
+def test_a_client_registered_without_scopes_gets_no_api_scope(env):
+    environ, db = env
+    out = run(environ, "register-client", "--name", "Portail", "--redirect-uri", "https://p.example.org/cb")
+    client_id = dict(line.split("=", 1) for line in out.stdout.split())["client_id"]
+    with db.read() as s:
+        assert s.get(OAuthClient, client_id).scopes == "openid profile email"
+
+
+def test_unknown_scopes_are_refused(env):
+    environ, _ = env
+    out = run(environ, "register-client", "--name", "X", "--redirect-uri", "https://p.example.org/cb",
+              "--scopes", "openid invoices:write")
+    assert out.returncode == 2 and "invoices:write" in out.stderr
+
+
+def test_ensure_client_sets_the_granted_scopes(env):
+    environ, db = env
+    args = ["ensure-client", "--client-id", "portal", "--redirect-uri", "https://p.example.org/cb"]
+    assert run(environ, *args, "--scopes", "openid requests:read").returncode == 0
+    with db.read() as s:
+        assert s.get(OAuthClient, "portal").scopes == "openid requests:read"
+    assert run(environ, *args).returncode == 0
+    with db.read() as s:
+        assert s.get(OAuthClient, "portal").scopes == "openid profile email"

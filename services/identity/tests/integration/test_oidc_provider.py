@@ -428,3 +428,32 @@ def test_rotation_signs_with_the_published_next_key_and_keeps_old_tokens_valid(p
     verify(provider, before["id_token"], "gateway")  # retired key still published
     assert b.userinfo(before["access_token"]).status_code == 200
     assert len(provider.client().get("/oidc/jwks").json["keys"]) == 3
+
+
+# --- API scopes granted per client ------------------------------------------------------------
+def test_a_client_gets_only_the_api_scopes_it_was_granted(provider):
+    with provider.db.transaction() as s:
+        ensure_client(s, "invoices-app", "invoices-secret", "Portail factures", ["http://127.0.0.1:8101/cb"], True,
+                      scopes="openid invoices:read")
+    b = Browser(provider)
+    wanted = "openid profile invoices:read requests:read"
+    gateway_token = b.tokens(scope=wanted)["access_token"]
+    assert verify(provider, gateway_token, PUBLIC_URL, typ="at+jwt")["scope"] == "openid profile"
+    code = b.code(client_id="invoices-app", redirect_uri="http://127.0.0.1:8101/cb", scope=wanted)
+    token = b.exchange(code, client=("invoices-app", "invoices-secret"), redirect_uri="http://127.0.0.1:8101/cb").json
+    assert verify(provider, token["access_token"], PUBLIC_URL, typ="at+jwt")["scope"] == "openid invoices:read"
+    # A refresh cannot widen it either.
+    refreshed = b.refresh(token["refresh_token"], client=("invoices-app", "invoices-secret"))
+    assert verify(provider, refreshed.json["access_token"], PUBLIC_URL, typ="at+jwt")["scope"] == "openid invoices:read"
+
+
+def test_the_consent_page_says_in_french_what_each_api_scope_shares(provider):
+    with provider.db.transaction() as s:
+        ensure_client(s, "demo-portal", "demo-portal-secret", "Portail factures", [PORTAL_REDIRECT], False,
+                      post_logout_redirect_uris=[PORTAL_LOGOUT], scopes="openid invoices:read requests:read")
+    b = Browser(provider)
+    page = b.authorize(client_id="demo-portal", redirect_uri=PORTAL_REDIRECT, scope="openid invoices:read requests:read")
+    html = page.get_data(as_text=True)
+    assert "Consulter les factures de votre famille" in html
+    assert "Consulter les demandes de votre famille" in html
+    assert "invoices:read" not in html

@@ -52,6 +52,8 @@ def test_seed_demo_is_complete_and_idempotent(db, client):
         from identity.oidc.models import OAuthClient
         client_row = s.get(OAuthClient, "demo-portal")
         assert client_row.redirect_uris == ["http://127.0.0.1:8765/callback"] and client_row.first_party is False
+        # The demo portal reads the family's invoices and requests through the gateway's API.
+        assert client_row.scopes.split() == ["openid", "profile", "email", "invoices:read", "requests:read"]
     household = client.get("/internal/me/household", headers=auth(parent_caller(parent_sub))).json()
     assert [c["given_name"] for c in household["children"]] == ["Léa", "Hugo"]
 
