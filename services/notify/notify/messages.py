@@ -15,7 +15,8 @@ from babel.dates import format_datetime
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from contracts.envelope import Envelope, EventPayload
-from contracts.identity import ActivationIssued, GuardianInvited, PasswordChanged, PasswordResetRequested
+from contracts.identity import (ActivationIssued, GuardianInvited, PasswordChanged, PasswordResetRequested,
+                               TotpEnrolmentRequested)
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -72,6 +73,7 @@ KINDS: dict[str, Kind] = {
         Kind("guardian_invitation", GuardianInvited, lambda e: e.email),
         Kind("password_reset", PasswordResetRequested, lambda e: e.email),
         Kind("password_changed", PasswordChanged, lambda e: e.email),
+        Kind("totp_enrolment", TotpEnrolmentRequested, lambda e: e.email),
     )
 }
 

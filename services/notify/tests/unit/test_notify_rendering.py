@@ -6,7 +6,8 @@ from datetime import datetime, timezone
 import pytest
 
 from contracts.envelope import Envelope
-from contracts.identity import ActivationIssued, GuardianInvited, PasswordChanged, PasswordResetRequested
+from contracts.identity import (ActivationIssued, GuardianInvited, PasswordChanged, PasswordResetRequested,
+                               TotpEnrolmentRequested)
 from notify.mail import build_message, message_id_for
 from notify.messages import KINDS, draft_for, french_datetime
 
@@ -33,6 +34,9 @@ ALL_EVENTS = [
                            expires_at=datetime(2026, 3, 29, 1, 30, tzinfo=timezone.utc)),
     PasswordChanged(user_id="u1", email="parent@example.org", given_name="Léa", reason="reset",
                     changed_at=datetime(2026, 7, 1, 12, 0, tzinfo=timezone.utc)),
+    TotpEnrolmentRequested(enrolment_id="e1", user_id="u2", email="agent@mairie.example.org", given_name="Anne",
+                           link="http://127.0.0.1:8000/oidc/login/totp/enrol/t0k3n",
+                           expires_at=datetime(2026, 11, 29, 8, 0, tzinfo=timezone.utc)),
 ]
 
 
@@ -114,6 +118,19 @@ def test_password_changed_is_a_security_notice():
         in content.text
     assert "Ce n’était pas vous ?" in content.text
     assert PUBLIC_URL in content.text
+
+
+def test_totp_enrolment_link_goes_to_the_agent_with_a_warning():
+    draft = draft_for(envelope(ALL_EVENTS[4]), PUBLIC_URL)
+    assert (draft.template, draft.recipient, draft.commune) == ("totp_enrolment", "agent@mairie.example.org", None)
+    content = draft.content
+    assert content.subject == "Activez la double authentification de votre compte Espace Famille"
+    assert "Bonjour Anne," in content.text
+    assert "\nhttp://127.0.0.1:8000/oidc/login/totp/enrol/t0k3n\n" in content.text
+    assert "valable jusqu’au dimanche 29 novembre 2026 à 9 h 00 (heure de Paris)" in content.text
+    assert "Vous n’avez pas essayé de vous connecter ?" in content.text
+    assert 'href="http://127.0.0.1:8000/oidc/login/totp/enrol/t0k3n"' in content.html
+    assert "Configurer mon application d’authentification" in content.html
 
 
 def test_guardian_invitation_names_the_inviter():
