@@ -105,11 +105,14 @@ def run_relay() -> None:
 
 def consumer_worker(database_url: str, amqp_url: str) -> Worker:
     settings = ServiceSettings(service=CONSUMER, database_url=database_url, amqp_url=amqp_url)
-    worker = Worker(settings, Database(settings.database_url))
+    tuning = {k: int(os.environ[f"BENCH_{k.upper()}"]) for k in ("prefetch", "consumer_threads")
+              if os.environ.get(f"BENCH_{k.upper()}")}
+    worker = Worker(settings, Database(settings.database_url), **tuning)
+    insert_receipt = receipts.insert()  # built once, as a handler would keep its statements
 
     @worker.handler(PRODUCER, OrderPlaced.EVENT_TYPE, "receive")
     def receive(session, envelope):  # a one-row handler
-        session.execute(receipts.insert().values(event_id=envelope.id, label=envelope.data["label"]))
+        session.execute(insert_receipt, {"event_id": envelope.id, "label": envelope.data["label"]})
         session.info.setdefault("bench_ids", []).append(envelope.id)
 
     return worker
@@ -118,6 +121,7 @@ def consumer_worker(database_url: str, amqp_url: str) -> Worker:
 def run_consumer(out: str) -> None:
     worker = consumer_worker(os.environ["BENCH_DB"], os.environ["BENCH_AMQP"])
     committed: dict[str, float] = {}
+    cpu: list[float] = []  # process CPU time at the first and the last commit
 
     @sa.event.listens_for(Session, "after_commit")
     def stamp(session):
@@ -126,19 +130,23 @@ def run_consumer(out: str) -> None:
             now = time.time()
             for event_id in ids:
                 committed[event_id] = now
+            cpu[1:] = [time.process_time()]
+            if len(cpu) == 1:
+                cpu.insert(0, cpu[0])
 
     @sa.event.listens_for(Session, "after_rollback")
     def forget(session):
         session.info.pop("bench_ids", None)
 
     worker.run()
-    Path(out).write_text(json.dumps({"committed": committed}))
+    Path(out).write_text(json.dumps({"committed": committed, "cpu": cpu}))
 
 
 def run_raw_consumer(out: str, queue: str, expected: int) -> None:
     """Raw kombu consume + ack (no QoS limit: the broker pushes as fast as it can)."""
     latencies: list[float] = []
     stamps: list[float] = []
+    cpu: list[float] = []
     with kombu.Connection(os.environ["BENCH_AMQP"]) as conn:
         def on_message(body, message):
             now = time.time()
@@ -146,6 +154,9 @@ def run_raw_consumer(out: str, queue: str, expected: int) -> None:
                 latencies.append(now - body["sent_at"])  # kombu decoded the JSON
             message.ack()
             stamps.append(time.time())
+            cpu[1:] = [time.process_time()]
+            if len(cpu) == 1:
+                cpu.insert(0, cpu[0])
 
         with kombu.Consumer(conn, [kombu.Queue(queue, durable=True, auto_delete=False)], callbacks=[on_message],
                             accept=["json"]):
@@ -156,7 +167,7 @@ def run_raw_consumer(out: str, queue: str, expected: int) -> None:
                 except TimeoutError:
                     break
     Path(out).write_text(json.dumps({"latencies": latencies, "first": stamps[0] if stamps else 0,
-                                     "last": stamps[-1] if stamps else 0, "count": len(stamps)}))
+                                     "last": stamps[-1] if stamps else 0, "count": len(stamps), "cpu": cpu}))
 
 
 # --- orchestration ----------------------------------------------------------------------------
@@ -360,7 +371,8 @@ def bench_drain(consumer_db: Database, amqp_url: str, n: int, workdir: Path, pro
     finally:
         profiler.finish()
         stop(consumer)
-    stamps = json.loads(out.read_text())["committed"]
+    drained = json.loads(out.read_text())
+    stamps = drained["committed"]
     assert len(stamps) == n, f"{len(stamps)} of {n} drained"
     # The first batch's commit bounds its first handler call from above: time from the first
     # commit to the last, plus one batch's worth at the measured pace.
@@ -378,7 +390,9 @@ def bench_drain(consumer_db: Database, amqp_url: str, n: int, workdir: Path, pro
     raw_consumer.wait(300)
     raw = json.loads(raw_out.read_text())
     assert raw["count"] == n
-    return {"n": n, "kit": kit_rate, "raw": (n - 1) / (raw["last"] - raw["first"])}
+    return {"n": n, "kit": kit_rate, "raw": (n - 1) / (raw["last"] - raw["first"]),
+            "kit_cpu": (drained["cpu"][1] - drained["cpu"][0]) / (n - first_batch),
+            "raw_cpu": (raw["cpu"][1] - raw["cpu"][0]) / (n - 1)}
 
 
 def bench_throughput(producer_db: Database, amqp_url: str, n: int) -> dict:
@@ -503,6 +517,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--knee", action="store_true", help="also find the rate where each path starts to queue")
     parser.add_argument("--knee-duration", type=float, default=12)
     parser.add_argument("--profile", type=Path, help="sample the consumer with py-spy, raw stacks into this directory")
+    parser.add_argument("--prefetch", type=int, help="the consumer Worker's prefetch (default: the Worker's)")
+    parser.add_argument("--consumer-threads", type=int, help="the consumer Worker's threads (default: the Worker's)")
     parser.add_argument("--skip", action="append", default=[], choices=["load", "drain", "throughput"])
     args = parser.parse_args(argv)
     loads = args.load or [Load(1000, 10), Load(300, 1)]
@@ -511,6 +527,9 @@ def main(argv: list[str]) -> int:
             parser.error("--profile needs py-spy (pip install py-spy)")
         args.profile.mkdir(parents=True, exist_ok=True)
 
+    for name in ("prefetch", "consumer_threads"):
+        if getattr(args, name):
+            os.environ[f"BENCH_{name.upper()}"] = str(getattr(args, name))
     print(f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')}, load average {os.getloadavg()[0]:.2f} at start")
     vhost, amqp_url = create_vhost("bench")
     urls = [create_pg_database("bench") for _ in range(2)]
@@ -555,9 +574,10 @@ def main(argv: list[str]) -> int:
         print(f"goal p99 <= 50 ms and p50 last 5 s <= first 5 s: {verdict}")
     if drain:
         print(f"\n(b) consumer drain of {drain['n']} queued events")
-        print("| path | events/s |\n|---|---|")
-        print(f"| consumer worker: inbox row + one-row handler, ack after commit (PostgreSQL) | {drain['kit']:.0f} |")
-        print(f"| raw kombu consume + ack | {drain['raw']:.0f} |")
+        print("| path | events/s | CPU of the consuming process per event |\n|---|---|---|")
+        print(f"| consumer worker: inbox row + one-row handler, ack after commit (PostgreSQL) | {drain['kit']:.0f} | "
+              f"{drain['kit_cpu'] * 1e6:.0f} us |")
+        print(f"| raw kombu consume + ack | {drain['raw']:.0f} | {drain['raw_cpu'] * 1e6:.0f} us |")
         print(f"ratio consumer/raw: {drain['kit'] / drain['raw']:.2f} (goal >= 0.5)")
     if thr:
         print(f"\n(c) publish throughput ({thr['n']} events each)")

@@ -34,17 +34,26 @@ from servicekit.settings import ServiceSettings
 log = logging.getLogger(__name__)
 
 JOIN_SECONDS = 15.0
+DEFAULT_CONSUMER_THREADS = 2
 
 
 class Worker:
     def __init__(self, settings: ServiceSettings, db: Database, *, max_retries: int = 5,
-                 retry_delays_ms: Sequence[int] = (1000, 5000, 30000, 120000, 600000), prefetch: int = 200):
+                 retry_delays_ms: Sequence[int] = (1000, 5000, 30000, 120000, 600000), prefetch: int = 100,
+                 consumer_threads: int | None = None):
         if not settings.service:
             raise ValueError("settings.service must name the service")
         self.settings = settings
         self.db = db
         self.policy = RetryPolicy.of(max_retries, retry_delays_ms)
         self.prefetch = prefetch
+        # Each consumer thread has its own broker connection and database transaction: while one
+        # waits for PostgreSQL, another runs (see the consumer ADR in docs/adr). SQLite has one writer at a time.
+        if consumer_threads is None:
+            consumer_threads = 1 if db.is_sqlite else DEFAULT_CONSUMER_THREADS
+        self.consumer_threads = consumer_threads
+        if self.consumer_threads < 1:
+            raise ValueError("consumer_threads must be at least 1")
         self.handlers: list[Handler] = []
         self.jobs: list[Job] = []
         # Set once the consumers have declared their queues and started consuming (at once
@@ -92,9 +101,10 @@ class Worker:
         relay = Relay(self.service, self.db, self.settings.amqp_url, max_attempts=self.settings.outbox_max_attempts)
         threads = [self._thread("relay", relay.run)]
         if self.handlers:
-            consumers = ConsumerLoop(self.service, self.db, self.settings.amqp_url, self.handlers,
-                                     self.policy, self.prefetch, self.ready)
-            threads.append(self._thread("consumers", consumers.run))
+            for n in range(self.consumer_threads):
+                consumers = ConsumerLoop(self.service, self.db, self.settings.amqp_url, self.handlers,
+                                         self.policy, self.prefetch, self.ready)
+                threads.append(self._thread(f"consumers-{n}", consumers.run))
         else:
             self.ready.set()
         threads += [self._thread(f"job-{job.name}", JobRunner(self.service, self.db, job).run) for job in self.jobs]

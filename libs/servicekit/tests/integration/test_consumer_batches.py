@@ -1,0 +1,192 @@
+"""Consumers under load: batches in one transaction without savepoints, one inbox statement per
+batch, one ack per batch, several consumer threads; payloads that do not validate go to the DLQ
+at once (issue 7, defect 11)."""
+import uuid
+
+import pytest
+import sqlalchemy as sa
+from prometheus_client import REGISTRY
+
+from contracts.envelope import Envelope
+from servicekit.messaging import dlq, inbox
+from servicekit.messaging.worker import Worker
+from servicekit.testing import wait_until
+from sk_messaging_helpers import ThingCreated, children, count_effects, effects, parents, running, settings_for, \
+    unique_service
+
+pytestmark = pytest.mark.integration
+
+
+def consumed(service, queue, outcome):
+    return REGISTRY.get_sample_value("events_consumed_total",
+                                     {"service": service, "consumer": queue, "outcome": outcome}) or 0
+
+
+def thing(name="n", thing_id=None) -> Envelope:
+    return Envelope(type=ThingCreated.EVENT_TYPE, source="upstream",
+                    data={"thing_id": thing_id or str(uuid.uuid4()), "name": name})
+
+
+def publish(broker, *envelopes: Envelope) -> None:
+    for env in envelopes:
+        broker.publish_raw("upstream", ThingCreated.EVENT_TYPE, env.model_dump_json().encode(), env.id)
+
+
+def record(session, envelope):
+    session.execute(effects.insert().values(consumer="record", event_id=envelope.id))
+
+
+def queued_while_stopped(new_worker, broker, queue, envelopes):
+    """Declare the queue with a first run, then queue `envelopes` so that they arrive together."""
+    with running(new_worker()):
+        pass
+    publish(broker, *envelopes)
+    wait_until(lambda: broker.depth(queue) == len(envelopes))
+
+
+class StatementLog:
+    """The SQL a database engine runs, and its commits."""
+
+    def __init__(self, db):
+        self.statements: list[str] = []
+        self.commits = 0
+        self.engine = db.engine
+        sa.event.listen(self.engine, "before_cursor_execute", self._statement)
+        sa.event.listen(self.engine, "commit", self._commit)
+
+    def _statement(self, _conn, _cursor, statement, *_args):
+        self.statements.append(" ".join(statement.split()).upper())
+
+    def _commit(self, _conn):
+        self.commits += 1
+
+    def close(self):
+        sa.event.remove(self.engine, "before_cursor_execute", self._statement)
+        sa.event.remove(self.engine, "commit", self._commit)
+
+
+def test_messages_that_arrive_together_share_one_inbox_insert_and_commit_without_savepoints(
+        pg_database, broker, module_vhost_url):
+    service = unique_service()
+    queue = f"{service}.record"
+
+    def new_worker():
+        worker = Worker(settings_for(service, pg_database, module_vhost_url), pg_database, prefetch=100,
+                        consumer_threads=1)
+        worker.handler("upstream", ThingCreated.EVENT_TYPE, "record")(record)
+        return worker
+
+    envelopes = [thing(str(i)) for i in range(40)]
+    queued_while_stopped(new_worker, broker, queue, envelopes)
+    log = StatementLog(pg_database)
+    try:
+        with running(new_worker()):
+            wait_until(lambda: count_effects(pg_database) == 40)
+    finally:
+        log.close()
+    inbox_inserts = [s for s in log.statements if s.startswith("INSERT INTO INBOX")]
+    assert not [s for s in log.statements if s.startswith("SAVEPOINT")]
+    assert len(inbox_inserts) < 10  # one per batch, not one per message
+    assert log.commits < 10
+    assert broker.depth(queue) == 0  # every message acked (unacked ones come back when the worker stops)
+
+
+def test_duplicates_inside_a_batch_and_already_processed_events_have_no_second_effect(
+        pg_database, broker, module_vhost_url):
+    service = unique_service()
+    queue = f"{service}.record"
+
+    def new_worker():
+        worker = Worker(settings_for(service, pg_database, module_vhost_url), pg_database, consumer_threads=1)
+        worker.handler("upstream", ThingCreated.EVENT_TYPE, "record")(record)
+        return worker
+
+    fresh = [thing(str(i)) for i in range(5)]
+    seen_before = thing("old")
+    with pg_database.transaction() as s:
+        assert inbox.claim_many(s, [(queue, seen_before.id)]) == {(queue, seen_before.id)}
+    twice = fresh[2]
+    queued_while_stopped(new_worker, broker, queue, [*fresh, twice, seen_before, twice])
+    with running(new_worker()):
+        wait_until(lambda: consumed(service, queue, "duplicate") == 3 and consumed(service, queue, "ok") == 5)
+    assert [count_effects(pg_database, e.id) for e in fresh] == [1] * 5
+    assert count_effects(pg_database, seen_before.id) == 0
+    assert broker.depth(queue) == 0
+
+
+def test_a_batch_whose_commit_fails_is_split_until_only_the_culprit_is_retried(pg_database, broker, module_vhost_url):
+    """Deferred foreign key: the fast path and the savepoint path both fail at COMMIT; each
+    message then gets its own transaction and only the orphan goes to a delay queue."""
+    service = unique_service()
+    queue = f"{service}.adopt"
+    with pg_database.transaction() as s:
+        s.execute(parents.insert(), [{"id": "p1"}, {"id": "p2"}, {"id": "p3"}])
+
+    def new_worker():
+        worker = Worker(settings_for(service, pg_database, module_vhost_url), pg_database, max_retries=1,
+                        retry_delays_ms=(60000,), consumer_threads=1)
+
+        @worker.handler("upstream", ThingCreated.EVENT_TYPE, "adopt")
+        def adopt(session, envelope):
+            session.execute(children.insert().values(parent_id=envelope.data["thing_id"]))
+        return worker
+
+    envelopes = [thing(thing_id=p) for p in ("p1", "p2", "orphan", "p3")]
+    queued_while_stopped(new_worker, broker, queue, envelopes)
+    with running(new_worker()):
+        wait_until(lambda: consumed(service, queue, "ok") == 3 and consumed(service, queue, "retried") == 1)
+    with pg_database.read() as s:
+        assert sorted(s.execute(sa.select(children.c.parent_id)).scalars()) == ["p1", "p2", "p3"]
+    assert broker.depth(queue) == 0 and broker.depth(f"{queue}.retry.60000") == 1
+
+
+def test_a_payload_that_does_not_validate_goes_to_the_dead_letter_queue_without_retries(
+        pg_database, broker, module_vhost_url):
+    """Retrying cannot make a payload valid: no minutes of delay queues first (issue 7, defect 11)."""
+    service = unique_service()
+    worker = Worker(settings_for(service, pg_database, module_vhost_url), pg_database, max_retries=5,
+                    retry_delays_ms=(60000,))
+    queue = f"{service}.strict"
+    calls = []
+
+    @worker.handler("upstream", ThingCreated.EVENT_TYPE, "strict")
+    def strict(session, envelope):
+        calls.append(envelope.id)
+        envelope.payload(ThingCreated)
+        record(session, envelope)
+
+    bad = Envelope(type=ThingCreated.EVENT_TYPE, source="upstream", data={"thing_id": "t"})  # no name
+    good = thing("fine")
+    with running(worker):
+        publish(broker, bad, good)
+        [letter] = wait_until(lambda: dlq.list_dead_letters(module_vhost_url, worker.queues), timeout=15)
+        wait_until(lambda: consumed(service, queue, "ok") == 1)
+    assert letter.event_id == bad.id and letter.retries == 0
+    assert "ValidationError" in letter.error and "name" in letter.error
+    assert calls.count(bad.id) == 1  # not retried, not even once
+    assert consumed(service, queue, "retried") == 0 and consumed(service, queue, "dead") == 1
+    assert broker.depth(f"{queue}.retry.60000") == 0
+
+
+def test_several_consumer_threads_share_the_queue_and_each_event_has_one_effect(
+        pg_database, broker, module_vhost_url):
+    service = unique_service()
+    queue = f"{service}.record"
+    worker = Worker(settings_for(service, pg_database, module_vhost_url), pg_database, consumer_threads=3, prefetch=10)
+    worker.handler("upstream", ThingCreated.EVENT_TYPE, "record")(record)
+    envelopes = [thing(str(i)) for i in range(300)]
+    with running(worker):
+        wait_until(lambda: broker.channel.queue_declare(queue, passive=True).consumer_count == 3)
+        publish(broker, *envelopes)
+        wait_until(lambda: count_effects(pg_database) == 300, timeout=30)
+    assert consumed(service, queue, "ok") == 300 and consumed(service, queue, "duplicate") == 0
+    with pg_database.read() as s:
+        assert s.execute(sa.select(sa.func.count(sa.distinct(effects.c.event_id)))).scalar_one() == 300
+    assert broker.depth(queue) == 0
+
+
+def test_consumer_threads_default_to_one_writer_on_sqlite_and_several_on_postgresql(database, module_vhost_url):
+    worker = Worker(settings_for(unique_service(), database, module_vhost_url), database)
+    assert worker.consumer_threads == (1 if database.is_sqlite else 2)
+    with pytest.raises(ValueError):
+        Worker(settings_for(unique_service(), database, module_vhost_url), database, consumer_threads=0)

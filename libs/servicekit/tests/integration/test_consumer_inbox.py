@@ -1,0 +1,35 @@
+"""The inbox's batch claim, on PostgreSQL and SQLite."""
+import pytest
+import sqlalchemy as sa
+
+from servicekit.messaging import inbox
+from servicekit.messaging.tables import inbox as inbox_table
+
+pytestmark = pytest.mark.integration
+
+
+def rows(db):
+    with db.read() as s:
+        return sorted(s.execute(sa.select(inbox_table.c.consumer, inbox_table.c.event_id)).tuples())
+
+
+def test_claim_many_records_every_key_once_and_returns_only_the_new_ones(database):
+    with database.transaction() as s:
+        assert inbox.claim_many(s, [("q.a", "e1"), ("q.a", "e2")]) == {("q.a", "e1"), ("q.a", "e2")}
+    with database.transaction() as s:
+        # e1 already processed by q.a; the same event for another consumer is new; e3 twice: once.
+        assert inbox.claim_many(s, [("q.a", "e1"), ("q.b", "e1"), ("q.a", "e3"), ("q.a", "e3")]) == {
+            ("q.b", "e1"), ("q.a", "e3")}
+        assert inbox.claim_many(s, []) == set()
+    assert rows(database) == [("q.a", "e1"), ("q.a", "e2"), ("q.a", "e3"), ("q.b", "e1")]
+
+
+def test_claim_many_is_undone_with_its_transaction(database):
+    with pytest.raises(RuntimeError):
+        with database.transaction() as s:
+            inbox.claim_many(s, [("q.a", "e1")])
+            raise RuntimeError("handler failed")
+    assert rows(database) == []
+    with database.transaction() as s:
+        assert inbox.claim(s, "q.a", "e1") is True
+        assert inbox.claim_many(s, [("q.a", "e1")]) == set()
