@@ -1,17 +1,27 @@
-"""Who is signed in, and the decorators that guard pages.
+"""Who is signed in, the decorators that guard pages, and the public API's scopes.
 
 The session (a signed cookie) holds the user dict built at sign-in from identity's claims:
 {sub, email, name, family_id, communes: [{slug, name}], agent_of: [{slug, name, role}],
 platform_role}. Agents act for one commune at a time: `session["commune"]` (a slug).
+
+Public API operations say in openapi/gateway.yaml which credentials they take: the session
+cookie and/or identity's access token (scheme `identityBearer`) with the scopes it must carry,
+e.g. `security: [{identityBearer: [invoices:read]}, {session: []}]`. `required_scopes` reads
+that declaration; `require_scopes` refuses a token without them (403 problem+json). Identity
+grants scopes per client at registration (register-client --scopes).
 """
 from __future__ import annotations
 
 import secrets
 import time
-from functools import wraps
+from functools import lru_cache, wraps
+from pathlib import Path
 from typing import Callable
 
+import yaml
 from flask import abort, redirect, request, session, url_for
+
+from servicekit.web import Problem
 
 AGENT_ROLES = ("agent", "admin")
 
@@ -101,3 +111,40 @@ def agent_required(view):
             abort(403)
         return view(*args, **kwargs)
     return wrapper
+
+
+# --- public API: scopes per operation -------------------------------------------------------------
+SPEC = Path(__file__).resolve().parent.parent / "openapi" / "gateway.yaml"
+BEARER_SCHEME = "identityBearer"
+
+
+@lru_cache
+def _bearer_scopes(spec: Path) -> dict[str, tuple[str, ...] | None]:
+    """operationId -> the scopes its `identityBearer` requirement lists (None: no bearer token)."""
+    document = yaml.safe_load(spec.read_text(encoding="utf-8"))
+    default = document.get("security") or []
+    found: dict[str, tuple[str, ...] | None] = {}
+    for path_item in (document.get("paths") or {}).values():
+        for operation in path_item.values():
+            if not isinstance(operation, dict) or "operationId" not in operation:
+                continue
+            requirements = operation.get("security", default) or []
+            found[operation["operationId"]] = next(
+                (tuple(r[BEARER_SCHEME]) for r in requirements if BEARER_SCHEME in r), None)
+    return found
+
+
+def required_scopes(operation_id: str, spec: Path = SPEC) -> tuple[str, ...] | None:
+    """The scopes an access token needs for `operation_id`; None when it takes no access token."""
+    return _bearer_scopes(spec)[operation_id]
+
+
+def require_scopes(claims: dict, required: tuple[str, ...] | None) -> None:
+    """Refuse an access token that lacks one of `required` (problem+json, French detail)."""
+    if required is None:
+        raise Problem(401, "Cette opération n'accepte pas de jeton d'accès : connectez-vous.")
+    granted = set(str(claims.get("scope", "")).split())
+    missing = [s for s in required if s not in granted]
+    if missing:
+        raise Problem(403, "Ce jeton d'accès n'autorise pas cette opération : il n'a pas la portée "
+                           + ", ".join(f"« {s} »" for s in missing) + ".")
