@@ -24,6 +24,12 @@ class IdentitySettings(ServiceSettings):
     oidc_refresh_token_ttl: int = Field(12 * 3600, ge=300, le=12 * 3600)
     # Back-channel logout POSTs to relying parties give up after this many seconds.
     oidc_backchannel_timeout: float = Field(2.0, gt=0, le=10)
+    # Retention (days) of what only matters for a while after it ends (worker job, hourly):
+    # OIDC codes, tokens, form tickets and logout records after they expired or ended;
+    # SSO sessions after they ended or expired; reset and TOTP enrolment links after they died.
+    oidc_retention_days: int = Field(7, ge=1)
+    sso_session_retention_days: int = Field(30, ge=1)
+    signin_link_retention_days: int = Field(30, ge=1)
     # Signs identity's own Flask session cookie (CSRF tokens, a sign-in in progress).
     # Env IDENTITY_SECRET_KEY; required (>= 32 characters) in production.
     identity_secret_key: str = ""

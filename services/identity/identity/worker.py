@@ -8,6 +8,8 @@ servicekit inbox makes the handler run once per event, whatever the redeliveries
 """
 from __future__ import annotations
 
+import functools
+
 from sqlalchemy.orm import Session
 
 from contracts.envelope import Envelope
@@ -15,7 +17,7 @@ from contracts.identity import BackchannelLogoutRequested
 from contracts.notify import NotificationFailed, NotificationSent
 from servicekit.messaging.worker import Worker
 
-from identity import households, throttle
+from identity import households, retention, throttle
 from identity.db import get_db
 from identity.oidc import logout
 from identity.settings import get_settings
@@ -36,6 +38,11 @@ def purge_login_throttle(db) -> None:
         throttle.purge_stale(session)
 
 
+def purge_past_retention(db, settings) -> None:
+    with db.transaction() as session:
+        retention.purge(session, settings)
+
+
 def create_worker(settings=None, db=None, **options) -> Worker:
     """identity's worker; `options` go to servicekit's Worker (retry delays in tests)."""
     worker = Worker(settings or get_settings(), db or get_db(), **options)
@@ -45,4 +52,5 @@ def create_worker(settings=None, db=None, **options) -> Worker:
     worker.handler("identity", BackchannelLogoutRequested.EVENT_TYPE, name="backchannel_logout")(
         logout.deliver_requested)
     worker.every(3600, name="login_throttle_cleanup")(purge_login_throttle)
+    worker.every(3600, name="retention")(functools.partial(purge_past_retention, settings=worker.settings))
     return worker

@@ -24,6 +24,10 @@ class NotifySettings(ServiceSettings):
     notify_max_attempts: int = Field(default=8, ge=1)
     notify_retry_base_seconds: float = Field(default=30.0, gt=0)
     notify_retry_cap_seconds: float = Field(default=3600.0, gt=0)
+    # Retention: a sent e-mail's bodies (they hold activation and reset links) are blanked after
+    # this many hours; sent and failed notifications are deleted after this many days.
+    notify_body_retention_hours: int = Field(default=72, ge=1)
+    notify_retention_days: int = Field(default=90, ge=1)
 
     @field_validator("notify_from")
     @classmethod
