@@ -12,6 +12,7 @@ COMMANDS = ServiceCommands(
     migrations_dir=Path(__file__).resolve().parent.parent / "migrations",
     app_factory="booking.app:create_app",
     worker_factory="booking.worker:create_worker",
+    extra_modules=("booking.seed",),
 )
 
 if __name__ == "__main__":

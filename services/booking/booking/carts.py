@@ -1,0 +1,386 @@
+"""The parent's cart (panier): lines, "Valider", payment outcomes and expiry.
+
+One current cart per parent (the latest one that is open, awaiting payment, expired or failed);
+its lines belong to one commune. Validation is the adapter `booking.domain` asks for: the
+séances' occupancy rows are locked in a fixed order, `checkout.validate` decides every line,
+and bookings, occupancy, cart, waiting-list promotions and events are written in the same
+transaction — so confirmed bookings never exceed a capacity, whatever the concurrency, and a
+failure leaves nothing half-done.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from servicekit.problems import Problem
+from servicekit.tokens import Caller
+from servicekit.types import isoformat_utc, utcnow
+
+from booking import access, audit, events, places, store
+from booking.domain import cart as cart_rules
+from booking.domain import checkout
+from booking.domain.cancellations import refund_for
+from booking.domain.cart import Cart, CartLine, CartState, IllegalTransition, LineOutcome, LineStatus
+from booking.domain.catalogue import PaymentMode
+from booking.domain.period import PeriodRequest, plan_period
+from booking.domain.policy import Action
+from booking.domain.reasons import Reason
+from booking.models import cart_lines, carts, children, idempotency_keys, prestations
+
+MAX_LINES = 500
+CURRENT_STATES = (CartState.OPEN.code, CartState.AWAITING_PAYMENT.code, CartState.EXPIRED.code, CartState.FAILED.code)
+STATES = {s.code: s for s in CartState}
+LINE_STATUSES = {s.code: s for s in LineStatus}
+REASONS = {r.code: r for r in Reason}
+
+
+# --- reading and writing carts ----------------------------------------------------------------------------
+def _cart_row(session: Session, parent_sub: str, lock: bool) -> dict | None:
+    query = (sa.select(carts).where(carts.c.parent_sub == parent_sub, carts.c.state.in_(CURRENT_STATES))
+             .order_by(carts.c.created_at.desc()).limit(1))
+    if lock:
+        query = query.with_for_update()
+    row = session.execute(query).mappings().first()
+    return dict(row) if row else None
+
+
+def _domain_cart(session: Session, row: Mapping) -> Cart:
+    lines, outcomes = [], []
+    for r in session.execute(sa.select(cart_lines).where(cart_lines.c.cart_id == row["id"])
+                             .order_by(cart_lines.c.position)).mappings():
+        line = CartLine(r["child_id"], r["prestation_id"], r["session_date"], Action(r["action"]))
+        lines.append(line)
+        if r["outcome"]:
+            outcomes.append(LineOutcome(line, LINE_STATUSES[r["outcome"]], REASONS.get(r["reason"])))
+    return Cart(row["id"], row["parent_sub"], STATES[row["state"]], tuple(lines), tuple(outcomes),
+                row["validated_at"], row["hold_expires_at"])
+
+
+def _save_cart(session: Session, row: Mapping, cart: Cart, now: dt.datetime, commune: str | None = None) -> None:
+    values = {"state": cart.state.code, "validated_at": cart.validated_at, "hold_expires_at": cart.hold_expires_at,
+              "updated_at": now}
+    if commune is not None or not cart.lines:
+        values["commune"] = commune if cart.lines else None
+    session.execute(carts.update().where(carts.c.id == row["id"]).values(**values))
+    session.execute(cart_lines.delete().where(cart_lines.c.cart_id == row["id"]))
+    outcomes = {o.line.key: o for o in cart.outcomes}
+    if cart.lines:
+        session.execute(cart_lines.insert(), [
+            {"cart_id": row["id"], "child_id": line.child_id, "prestation_id": line.prestation_id,
+             "session_date": line.session_date, "action": line.action.value, "position": n,
+             "outcome": outcomes[line.key].status.code if line.key in outcomes else None,
+             "reason": outcomes[line.key].reason.code if line.key in outcomes and outcomes[line.key].reason else None}
+            for n, line in enumerate(cart.lines)])
+
+
+def _editable_cart(session: Session, family_id: str, parent_sub: str, now: dt.datetime) -> tuple[dict, Cart]:
+    """The parent's cart, ready for changes: a new one if none, reopened after a failed or
+    expired payment (its unpaid lines come back); refused while a payment is awaited."""
+    row = _cart_row(session, parent_sub, lock=True)
+    if row is None or row["family_id"] != family_id:
+        row = {"id": str(uuid.uuid4()), "family_id": family_id, "parent_sub": parent_sub, "commune": None,
+               "state": CartState.OPEN.code, "validated_at": None, "hold_expires_at": None,
+               "created_at": now, "updated_at": now}
+        session.execute(carts.insert().values(**row))
+        return row, Cart(row["id"], parent_sub)
+    cart = _domain_cart(session, row)
+    if cart.state is CartState.AWAITING_PAYMENT:
+        raise Problem(409, "Votre panier attend son paiement : payez-le ou attendez qu'il expire avant de le modifier.")
+    if cart.state in (CartState.EXPIRED, CartState.FAILED):
+        cart = cart_rules.reopen(cart)
+    return row, cart
+
+
+# --- views --------------------------------------------------------------------------------------------------
+def cart_view(session: Session, row: Mapping | None, cart: Cart | None = None, skipped: Iterable = ()) -> dict:
+    if row is None:
+        return {"id": None, "state": CartState.OPEN.code, "state_label": CartState.OPEN.label, "commune": None,
+                "validated_at": None, "hold_expires_at": None, "lines": [], "skipped": []}
+    cart = cart or _domain_cart(session, row)
+    outcomes = {o.line.key: o for o in cart.outcomes}
+    lines = cart.lines or tuple(o.line for o in cart.outcomes)
+    ids = {line.prestation_id for line in lines}
+    prest = {r["id"]: r for r in session.execute(sa.select(prestations).where(prestations.c.id.in_(ids))).mappings()}
+    kids = {r["child_id"]: r for r in session.execute(
+        sa.select(children).where(children.c.child_id.in_({line.child_id for line in lines}))).mappings()}
+    items = []
+    for line in lines:
+        p, c, outcome = prest.get(line.prestation_id), kids.get(line.child_id), outcomes.get(line.key)
+        items.append({
+            "child_id": line.child_id, "child_name": f"{c['given_name']} {c['family_name']}" if c else None,
+            "prestation_id": line.prestation_id, "prestation_label": p["label"] if p else None,
+            "service_id": p["service_id"] if p else None, "session_date": line.session_date.isoformat(),
+            "action": line.action.value, "payment_mode": p["payment_mode"] if p else None,
+            "price_ref": p["price_ref"] if p else None,
+            "outcome": outcome.status.code if outcome else None, "outcome_label": outcome.label if outcome else None,
+            "reason": outcome.reason.code if outcome and outcome.reason else None,
+        })
+    return {"id": row["id"], "state": cart.state.code, "state_label": cart.state.label, "commune": row["commune"],
+            "validated_at": isoformat_utc(cart.validated_at), "hold_expires_at": isoformat_utc(cart.hold_expires_at),
+            "lines": items,
+            "skipped": [{"session_date": s.day.isoformat(), "reason": s.reason.code, "reason_label": s.reason.label}
+                        for s in skipped]}
+
+
+def get_cart(session: Session, caller: Caller) -> dict:
+    family_id = access.parent_family(caller)
+    row = _cart_row(session, caller.sub, lock=False)
+    if row is not None and row["family_id"] != family_id:
+        row = None
+    return cart_view(session, row)
+
+
+# --- changing lines ---------------------------------------------------------------------------------------
+def _check_lines(session: Session, family_id: str, lines: list[CartLine], commune: str | None) -> str:
+    """Every line is for the family's own child and a prestation of one of its communes (the
+    cart's commune if it has lines already). Returns that commune."""
+    communes = set(access.family_communes(session, family_id))
+    for child_id in {line.child_id for line in lines}:
+        access.own_child(session, family_id, child_id)
+    ids = {line.prestation_id for line in lines}
+    found = {r["id"]: r["commune"] for r in session.execute(
+        sa.select(prestations.c.id, prestations.c.commune).where(prestations.c.id.in_(ids))).mappings()}
+    for prestation_id in ids:
+        if found.get(prestation_id) not in communes:
+            raise Problem(404, "Cette prestation est introuvable.")
+    used = set(found.values()) | ({commune} if commune else set())
+    if len(used) > 1:
+        raise Problem(409, "Un panier ne peut contenir que des réservations d'une seule commune : "
+                           "validez d'abord votre panier en cours.")
+    return used.pop()
+
+
+def _parse_line(data: Mapping[str, Any]) -> CartLine:
+    return CartLine(data["child_id"], data["prestation_id"], dt.date.fromisoformat(data["session_date"]),
+                    Action(data.get("action", "book")))
+
+
+def _store_lines(session: Session, family_id: str, caller: Caller, new_lines: list[CartLine], now: dt.datetime,
+                 skipped: Iterable = ()) -> dict:
+    row, cart = _editable_cart(session, family_id, caller.sub, now)
+    commune = _check_lines(session, family_id, new_lines, row["commune"] if cart.lines else None) if new_lines else None
+    cart = cart_rules.add_lines(cart, new_lines)
+    if len(cart.lines) > MAX_LINES:
+        raise Problem(422, f"Un panier contient au plus {MAX_LINES} lignes : validez-le d'abord.")
+    _save_cart(session, row, cart, now, commune or row["commune"])
+    row = {**row, "commune": (commune or row["commune"]) if cart.lines else None}
+    return cart_view(session, row, cart, skipped)
+
+
+def add_lines(session: Session, caller: Caller, body: Mapping[str, Any], now: dt.datetime | None = None) -> dict:
+    family_id = access.parent_family(caller)
+    lines = [_parse_line(item) for item in body["lines"]]
+    return _store_lines(session, family_id, caller, lines, now or utcnow())
+
+
+def remove_line(session: Session, caller: Caller, body: Mapping[str, Any], now: dt.datetime | None = None) -> dict:
+    family_id = access.parent_family(caller)
+    now = now or utcnow()
+    row, cart = _editable_cart(session, family_id, caller.sub, now)
+    key = (body["child_id"], body["prestation_id"], dt.date.fromisoformat(body["session_date"]))
+    cart = cart_rules.remove_line(cart, key)
+    _save_cart(session, row, cart, now, row["commune"])
+    return cart_view(session, {**row, "commune": row["commune"] if cart.lines else None}, cart)
+
+
+def period_plan(session: Session, caller: Caller, body: Mapping[str, Any], now: dt.datetime):
+    """The period view: a weekly pattern over a range -> lines, and each skipped date with why."""
+    family_id = access.parent_family(caller)
+    child = access.own_child(session, family_id, body["child_id"])
+    found = store.prestations_by_id(session, [body["prestation_id"]])
+    if body["prestation_id"] not in found or found[body["prestation_id"]][0]["commune"] not in access.family_communes(
+            session, family_id):
+        raise Problem(404, "Cette prestation est introuvable.")
+    row, prestation = found[body["prestation_id"]]
+    first, last = dt.date.fromisoformat(body["first"]), dt.date.fromisoformat(body["last"])
+    if (last - first).days > 366:
+        raise Problem(422, "Choisissez une période d'au plus un an.")
+    request = PeriodRequest(child["child_id"], frozenset(body["weekdays"]), first, last, Action(body.get("action", "book")))
+    enrolments = store.enrolments_of(session, [child["child_id"]], [prestation.service_id])
+    keys = [(child["child_id"], prestation.id, first + dt.timedelta(days=n)) for n in range((last - first).days + 1)]
+    statuses = {k[2]: s for k, s in store.statuses(session, keys).items()}
+    return plan_period(request, prestation, store.calendar(session, row["commune"]), enrolments, statuses, now)
+
+
+def preview_period(session: Session, caller: Caller, body: Mapping[str, Any], now: dt.datetime | None = None) -> dict:
+    plan = period_plan(session, caller, body, now or utcnow())
+    return {"lines": [{"child_id": line.child_id, "prestation_id": line.prestation_id,
+                       "session_date": line.session_date.isoformat(), "action": line.action.value}
+                      for line in plan.lines],
+            "skipped": [{"session_date": s.day.isoformat(), "reason": s.reason.code, "reason_label": s.reason.label}
+                        for s in plan.skipped]}
+
+
+def add_period(session: Session, caller: Caller, body: Mapping[str, Any], now: dt.datetime | None = None) -> dict:
+    now = now or utcnow()
+    plan = period_plan(session, caller, body, now)
+    return _store_lines(session, access.parent_family(caller), caller, list(plan.lines), now, plan.skipped)
+
+
+# --- validation -----------------------------------------------------------------------------------------------
+def run_checkout(session: Session, cart: Cart, family_id: str, commune: str, now: dt.datetime, *,
+                 by: str = "parent") -> tuple[checkout.Checkout, dict, places.PrestationMap]:
+    """Decide and store every line of `cart` (its slots locked), promote freed waiting lists,
+    publish confirmations and cancellations. `by="agent"`: an agent books for the family (fixed
+    days): nothing to pay online, every line is confirmed and invoiced."""
+    found = store.prestations_by_id(session, {line.prestation_id for line in cart.lines}, commune)
+    if by == "agent":
+        found = {pid: ({**row, "payment_mode": PaymentMode.END_OF_MONTH.code},
+                       replace(p, payment_mode=PaymentMode.END_OF_MONTH)) for pid, (row, p) in found.items()}
+    slots = [(line.prestation_id, line.session_date) for line in cart.lines if line.prestation_id in found]
+    locked = places.lock(session, slots, found)
+    child_ids = {line.child_id for line in cart.lines}
+    snapshot = checkout.Snapshot(
+        calendar=store.calendar(session, commune), prestations={pid: p for pid, (_, p) in found.items()},
+        enrolments=store.enrolments_of(session, child_ids), bookings=store.statuses(session, [l.key for l in cart.lines]),
+        occupancy=locked, deadline_overrides=store.overrides(session, family_id, child_ids),
+        resident=store.is_resident(session, family_id, commune))
+    result = checkout.validate(cart, snapshot, now)
+    occupancy = dict(result.occupancy)
+    rows = places.write_changes(session, result.changes, family_id, found, now, cart.id if by == "parent" else None)
+    places.promote(session, result.freed, occupancy, found, now)
+    places.save(session, locked, occupancy)
+    for outcome in result.cart.outcomes:
+        row = rows.get(outcome.line.key)
+        prestation_row = found.get(outcome.line.prestation_id, (None,))[0]
+        if outcome.status is LineStatus.CONFIRMED:
+            events.booking_confirmed(session, row, prestation_row, "agent" if by == "agent" else "cart", now)
+        elif outcome.status is LineStatus.CANCELLED:
+            refund = refund_for(found[outcome.line.prestation_id][1]).code
+            events.booking_cancelled(session, row, prestation_row, refund, "parent", now)
+    return result, rows, found
+
+
+def _line_facts(result: checkout.Checkout, rows: Mapping, found: places.PrestationMap, commune: str) -> list[dict]:
+    facts = []
+    for outcome in result.cart.outcomes:
+        line = outcome.line
+        prestation_row = found.get(line.prestation_id, (None,))[0]
+        facts.append({
+            "child_id": line.child_id, "prestation_id": line.prestation_id,
+            "service_id": prestation_row["service_id"] if prestation_row else "", "commune": commune,
+            "session_date": line.session_date, "action": line.action.value, "status": outcome.status.code,
+            "reason": outcome.reason.code if outcome.reason else None,
+            "payment_mode": prestation_row["payment_mode"] if prestation_row else PaymentMode.END_OF_MONTH.code,
+            "price_ref": prestation_row["price_ref"] if prestation_row else "",
+            "booking_id": rows[line.key]["id"] if line.key in rows else None,
+        })
+    return facts
+
+
+def _stored_answer(session: Session, parent_sub: str, key: str | None) -> dict | None:
+    if not key:
+        return None
+    return session.execute(sa.select(idempotency_keys.c.response).where(
+        idempotency_keys.c.parent_sub == parent_sub, idempotency_keys.c.key == key)).scalar()
+
+
+def validate_cart(session: Session, caller: Caller, idempotency_key: str | None = None,
+                  now: dt.datetime | None = None) -> dict:
+    """"Valider": every line confirmed, held for payment, waiting-listed or refused with its
+    reason, atomically. The same Idempotency-Key returns the first answer again."""
+    family_id = access.parent_family(caller)
+    now = now or utcnow()
+    answer = _stored_answer(session, caller.sub, idempotency_key)
+    if answer is not None:
+        return answer
+    row = _cart_row(session, caller.sub, lock=True)
+    answer = _stored_answer(session, caller.sub, idempotency_key)  # a twin request committed meanwhile
+    if answer is not None:
+        return answer
+    if row is None or row["family_id"] != family_id or row["commune"] is None:
+        raise Problem(422, "Le panier est vide.")
+    cart = _domain_cart(session, row)
+    if cart.state is not CartState.OPEN:
+        raise IllegalTransition(cart.state, "valider")
+    _check_lines(session, family_id, list(cart.lines), row["commune"])
+    result, rows, found = run_checkout(session, cart, family_id, row["commune"], now)
+    done = result.cart
+    _save_cart(session, row, done, now, row["commune"])
+    cart_row = {**row, "state": done.state.code, "validated_at": done.validated_at or now,
+                "hold_expires_at": done.hold_expires_at}
+    if done.state is not CartState.OPEN:
+        events.cart_validated(session, cart_row, _line_facts(result, rows, found, row["commune"]))
+    answer = cart_view(session, row, done)
+    if idempotency_key:
+        session.execute(idempotency_keys.insert().values(parent_sub=caller.sub, key=idempotency_key, cart_id=row["id"],
+                                                         response=answer, created_at=now))
+    return answer
+
+
+# --- payment outcomes and expiry ----------------------------------------------------------------------------
+def _settle(session: Session, row: Mapping, settled: checkout.Checkout, locked: Mapping, found: places.PrestationMap,
+            now: dt.datetime, via: str) -> None:
+    occupancy = dict(settled.occupancy)
+    rows = places.write_changes(session, settled.changes, row["family_id"], found, now, row["id"])
+    places.promote(session, settled.freed, occupancy, found, now)
+    places.save(session, locked, occupancy)
+    for key, status in settled.changes:
+        if status is not None:
+            events.booking_confirmed(session, rows[key], found[key[1]][0], via, now)
+    _save_cart(session, row, settled.cart, now, row["commune"])
+
+
+def _held_context(session: Session, row: Mapping) -> tuple[Cart, dict, places.PrestationMap]:
+    cart = _domain_cart(session, row)
+    held = cart.held_lines()
+    found = store.prestations_by_id(session, {line.prestation_id for line in held})
+    locked = places.lock(session, [(line.prestation_id, line.session_date) for line in held], found)
+    return cart, locked, found
+
+
+def payment_outcome(session: Session, cart_id: str, succeeded: bool, now: dt.datetime | None = None) -> bool:
+    """billing's payment.succeeded / payment.failed for a cart awaiting payment. False when the
+    cart is not waiting for one any more (a repeated event, or a payment after expiry: recorded
+    in the audit trail, billing refunds it)."""
+    now = now or utcnow()
+    row = session.execute(sa.select(carts).where(carts.c.id == cart_id).with_for_update()).mappings().first()
+    if row is None or row["state"] != CartState.AWAITING_PAYMENT.code:
+        if row is not None and succeeded and row["state"] in (CartState.EXPIRED.code, CartState.FAILED.code) \
+                and row["commune"]:
+            audit.record(session, row["commune"], audit.SYSTEM, "payment.after_expiry", cart_id=cart_id)
+        return False
+    row = dict(row)
+    cart, locked, found = _held_context(session, row)
+    settled = checkout.settle_paid(cart, locked) if succeeded else checkout.settle_failed(cart, locked)
+    _settle(session, row, settled, locked, found, now, "payment")
+    return True
+
+
+def expiry_due(session: Session, now: dt.datetime, limit: int = 200) -> list[str]:
+    """Carts whose payment did not come within the hold (60 minutes), oldest first."""
+    return list(session.execute(sa.select(carts.c.id).where(
+        carts.c.state == CartState.AWAITING_PAYMENT.code, carts.c.hold_expires_at <= now)
+        .order_by(carts.c.hold_expires_at).limit(limit)).scalars())
+
+
+def expire_cart(session: Session, cart_id: str, now: dt.datetime | None = None) -> bool:
+    """Release the held places of one overdue cart (its own transaction: each cart's slots are
+    locked in order, never two carts' slots at once). False if it was paid or taken meanwhile."""
+    now = now or utcnow()
+    row = session.execute(sa.select(carts).where(carts.c.id == cart_id).with_for_update(skip_locked=True)
+                          ).mappings().first()
+    if row is None or not cart_rules.is_expired(_domain_cart(session, row), now):
+        return False
+    row = dict(row)
+    cart, locked, found = _held_context(session, row)
+    _settle(session, row, checkout.settle_expired(cart, locked, now), locked, found, now, "payment")
+    return True
+
+
+def expire_carts(db, now: dt.datetime | None = None) -> int:
+    """The worker's job: expire every overdue cart, one transaction each."""
+    now = now or utcnow()
+    with db.read() as session:
+        due = expiry_due(session, now)
+    expired = 0
+    for cart_id in due:
+        with db.transaction() as session:
+            expired += expire_cart(session, cart_id, now)
+    return expired

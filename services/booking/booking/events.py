@@ -1,0 +1,51 @@
+"""booking's events (contracts.booking), written to the outbox in the caller's transaction."""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from contracts import booking as contract
+from servicekit.messaging.outbox import add_event
+
+SOURCE = "booking"
+
+
+def _slot_facts(booking: Mapping[str, Any], prestation: Mapping[str, Any]) -> dict:
+    return {"booking_id": booking["id"], "family_id": booking["family_id"], "child_id": booking["child_id"],
+            "commune": prestation["commune"], "service_id": prestation["service_id"],
+            "prestation_id": prestation["id"], "session_date": booking["session_date"],
+            "payment_mode": prestation["payment_mode"], "price_ref": prestation["price_ref"]}
+
+
+def booking_confirmed(session: Session, booking: Mapping, prestation: Mapping, via: str, now: dt.datetime) -> None:
+    add_event(session, SOURCE, contract.BookingConfirmed(**_slot_facts(booking, prestation), via=via, confirmed_at=now))
+
+
+def booking_cancelled(session: Session, booking: Mapping, prestation: Mapping, refund: str, by: str,
+                      now: dt.datetime) -> None:
+    add_event(session, SOURCE, contract.BookingCancelled(**_slot_facts(booking, prestation), refund=refund, by=by,
+                                                         cancelled_at=now))
+
+
+def waiting_list_confirmed(session: Session, booking: Mapping, prestation: Mapping, by: str, now: dt.datetime) -> None:
+    add_event(session, SOURCE, contract.WaitingListConfirmed(**_slot_facts(booking, prestation),
+                                                             prestation_label=prestation["label"], by=by,
+                                                             confirmed_at=now))
+
+
+def attendance_recorded(session: Session, mark: Mapping, prestation: Mapping) -> None:
+    add_event(session, SOURCE, contract.AttendanceRecorded(
+        family_id=mark["family_id"], child_id=mark["child_id"], commune=prestation["commune"],
+        service_id=prestation["service_id"], prestation_id=prestation["id"], session_date=mark["session_date"],
+        status=mark["status"], booked=mark["booked"], payment_mode=prestation["payment_mode"],
+        price_ref=prestation["price_ref"], recorded_at=mark["recorded_at"]))
+
+
+def cart_validated(session: Session, cart: Mapping, lines: list[dict]) -> None:
+    add_event(session, SOURCE, contract.CartValidated(
+        cart_id=cart["id"], family_id=cart["family_id"], parent_id=cart["parent_sub"], state=cart["state"],
+        validated_at=cart["validated_at"], hold_expires_at=cart["hold_expires_at"],
+        lines=[contract.CartLineFact(**line) for line in lines]))

@@ -1,0 +1,132 @@
+"""Places of séances in the database: locked occupancy rows, bookings written from the domain's
+decisions, waiting lists promoted when places free up.
+
+Every function runs inside the caller's transaction. `lock` takes the séances' rows with
+SELECT ... FOR UPDATE in (prestation, date) order, so concurrent carts queue on the same rows
+instead of over-booking them, and never deadlock on each other.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable, Mapping
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from booking import audit, events
+from booking.domain import waiting_list
+from booking.domain.capacity import Occupancy, Slot
+from booking.domain.cart import LineKey
+from booking.domain.catalogue import Prestation
+from booking.domain.facts import BookingStatus
+from booking.models import bookings, sessions
+
+PrestationMap = Mapping[str, tuple[dict, Prestation]]  # id -> (row, domain prestation)
+
+
+def _insert(session: Session):
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+def lock(session: Session, slots: Iterable[Slot], prestations: PrestationMap) -> dict[Slot, Occupancy]:
+    """The occupancy of each slot, its row created if missing and locked until commit."""
+    ordered = sorted(set(slots))
+    if not ordered:
+        return {}
+    values = [{"prestation_id": p, "session_date": d, "commune": prestations[p][0]["commune"], "confirmed": 0,
+               "held": 0, "generated": False} for p, d in ordered]
+    session.execute(_insert(session)(sessions).values(values).on_conflict_do_nothing())
+    wanted = sa.tuple_(sessions.c.prestation_id, sessions.c.session_date).in_(ordered)
+    rows = session.execute(sa.select(sessions).where(wanted)
+                           .order_by(sessions.c.prestation_id, sessions.c.session_date).with_for_update()).mappings()
+    out = {}
+    for row in rows:
+        capacity = row["capacity"] if row["capacity"] is not None else prestations[row["prestation_id"]][1].capacity
+        out[(row["prestation_id"], row["session_date"])] = Occupancy(capacity, row["confirmed"], row["held"])
+    return out
+
+
+def save(session: Session, before: Mapping[Slot, Occupancy], after: Mapping[Slot, Occupancy]) -> None:
+    for (prestation_id, day), occ in after.items():
+        old = before.get((prestation_id, day))
+        if old is not None and (old.confirmed, old.held) == (occ.confirmed, occ.held):
+            continue
+        session.execute(sessions.update().where(sessions.c.prestation_id == prestation_id,
+                                                sessions.c.session_date == day)
+                        .values(confirmed=occ.confirmed, held=occ.held))
+
+
+def booking_rows(session: Session, keys: Iterable[LineKey]) -> dict[LineKey, dict]:
+    keys = list(keys)
+    if not keys:
+        return {}
+    wanted = sa.tuple_(bookings.c.child_id, bookings.c.prestation_id, bookings.c.session_date).in_(keys)
+    rows = session.execute(sa.select(bookings).where(wanted)).mappings()
+    return {(r["child_id"], r["prestation_id"], r["session_date"]): dict(r) for r in rows}
+
+
+def write_changes(session: Session, changes: Iterable[tuple[LineKey, BookingStatus | None]], family_id: str,
+                  prestations: PrestationMap, now: dt.datetime, cart_id: str | None = None) -> dict[LineKey, dict]:
+    """Store each booking's new status (None: the booking disappears). Returns the rows after."""
+    changes = list(changes)
+    existing = booking_rows(session, [key for key, _ in changes])
+    after: dict[LineKey, dict] = {}
+    for key, status in changes:
+        child_id, prestation_id, day = key
+        row = existing.get(key)
+        if status is None:
+            if row is not None:
+                session.execute(bookings.delete().where(bookings.c.id == row["id"]))
+            continue
+        waiting_since = now if status is BookingStatus.WAITING else None
+        if row is None:
+            prestation_row = prestations[prestation_id][0]
+            row = {"id": str(uuid.uuid4()), "commune": prestation_row["commune"], "family_id": family_id,
+                   "child_id": child_id, "service_id": prestation_row["service_id"], "prestation_id": prestation_id,
+                   "session_date": day, "status": status.value, "cart_id": cart_id, "waiting_since": waiting_since,
+                   "created_at": now, "updated_at": now}
+            session.execute(bookings.insert().values(**row))
+        else:
+            row = {**row, "status": status.value, "cart_id": cart_id or row["cart_id"],
+                   "waiting_since": waiting_since, "updated_at": now}
+            session.execute(bookings.update().where(bookings.c.id == row["id"])
+                            .values(status=row["status"], cart_id=row["cart_id"], waiting_since=waiting_since,
+                                    updated_at=now))
+        after[key] = row
+    return after
+
+
+def promote(session: Session, slots: Iterable[Slot], occupancy: dict[Slot, Occupancy], prestations: PrestationMap,
+            now: dt.datetime) -> list[dict]:
+    """Give freed places to the longest-waiting children (slots must be locked, `occupancy`
+    is updated in place). Returns the promoted bookings."""
+    promoted = []
+    for slot in sorted(set(slots)):
+        prestation_row, prestation = prestations[slot[0]]
+        if not prestation.waiting_list or not occupancy[slot].has_room:
+            continue
+        waiting = session.execute(sa.select(bookings).where(
+            bookings.c.prestation_id == slot[0], bookings.c.session_date == slot[1],
+            bookings.c.status == BookingStatus.WAITING.value)).mappings().all()
+        if not waiting:
+            continue
+        by_id = {r["id"]: dict(r) for r in waiting}
+        entries = [waiting_list.WaitingEntry(r["id"], r["child_id"], r["waiting_since"] or r["created_at"])
+                   for r in waiting]
+        result = waiting_list.promote(occupancy[slot], entries, prestation.waiting_list_auto_confirm)
+        occupancy[slot] = result.occupancy
+        for promotion in result.promotions:
+            row = {**by_id[promotion.entry.booking_id], "status": promotion.status.value}
+            session.execute(bookings.update().where(bookings.c.id == row["id"])
+                            .values(status=row["status"], waiting_since=None, updated_at=now))
+            if promotion.status is BookingStatus.CONFIRMED:
+                events.waiting_list_confirmed(session, row, prestation_row, "automatic", now)
+                events.booking_confirmed(session, row, prestation_row, "waiting_list", now)
+            else:
+                audit.record(session, prestation_row["commune"], audit.SYSTEM, "waiting_list.place_held",
+                             booking_id=row["id"], child_id=row["child_id"], prestation_id=slot[0],
+                             session_date=slot[1])
+            promoted.append(row)
+    return promoted
