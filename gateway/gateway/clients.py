@@ -173,13 +173,15 @@ def caller_for(user: dict | None, as_agent: bool = False) -> tokens.Caller:
 # A service token is good for 60 s; the same caller reuses it for half of that instead of
 # signing a new one on every call (a measurable share of the gateway's CPU on light reads).
 TOKEN_REUSE_SECONDS = tokens.DEFAULT_TTL_SECONDS / 2
-_token_cache: dict[tuple[tokens.Caller, str], tuple[str, float]] = {}
+_token_cache: dict[tuple[tokens.Caller, str, str], tuple[str, float]] = {}
 _TOKEN_CACHE_MAX = 4096
 
 
 def service_token(caller: tokens.Caller, service: str, secret: str) -> str:
     now = time.monotonic()
-    key = (caller, service)
+    # The secret is part of the key: a token signed with another secret (rotated, or another
+    # app in the same process) would be refused.
+    key = (caller, service, secret)
     cached = _token_cache.get(key)
     if cached is not None and cached[1] > now:
         return cached[0]
@@ -207,7 +209,10 @@ class ServiceClient:
         cid = context.get_correlation_id()
         if cid:
             sent[context.HEADER] = cid
-        if idempotency_key and method.upper() == "POST":
+        if idempotency_key:
+            # Only where it means something: a POST that creates (see gateway.idempotency).
+            if method.upper() != "POST":
+                raise ValueError("Idempotency-Key is for POST requests")
             sent["Idempotency-Key"] = idempotency_key
         try:
             resp = self.session.request(method.upper(), self.base_url + path, headers=sent,

@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 
-from gateway import auth, clients
+from gateway import auth, clients, idempotency
 from gateway.clients import ServiceError
 from gateway.web.account_helpers import (datetime_fr, date_fr, form_failure, form_values,
                                          register_filters)
@@ -122,7 +122,8 @@ def _render_families(values: dict, errors: dict, summary, status: int = 200):
 def register():
     values = form_values(REGISTER_FIELDS)
     try:
-        family = clients.identity().post("/internal/agent/families", json=values, as_agent=True)
+        family = clients.identity().post("/internal/agent/families", json=values, as_agent=True,
+                                         idempotency_key=idempotency.submitted())
     except ServiceError as exc:
         errors, summary = form_failure(exc)
         return _render_families(values, errors, summary, status=exc.status)

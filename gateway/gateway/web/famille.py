@@ -14,7 +14,7 @@ import re
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
-from gateway import auth, clients
+from gateway import auth, clients, idempotency
 from gateway.clients import ServiceError
 from gateway.web.account_helpers import (MAX_FIELD_LENGTH, form_failure, form_values, register_filters,
                                          rename_errors)
@@ -142,7 +142,8 @@ def update_guardian(guardian_id: str):
 def invite():
     email = form_values(("invite_email",))["invite_email"]
     try:
-        clients.identity().post("/internal/me/invitations", json={"email": email})
+        clients.identity().post("/internal/me/invitations", json={"email": email},
+                                idempotency_key=idempotency.submitted())
     except ServiceError as exc:
         errors, summary = form_failure(exc)
         errors = rename_errors(errors, {"email": "invite_email"})
@@ -236,7 +237,8 @@ def _handle_child_post(household: dict, child: dict | None):
         return _child_form(household, child, values)
     try:
         if child is None:
-            saved = clients.identity().post("/internal/me/children", json=_payload(values))
+            saved = clients.identity().post("/internal/me/children", json=_payload(values),
+                                            idempotency_key=idempotency.submitted())
         else:
             saved = clients.identity().patch(clients.internal_path("/internal/me/children/{}", child["id"]),
                                              json=_payload(values))

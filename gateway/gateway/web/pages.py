@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template
 
-from gateway import auth
+from gateway import auth, idempotency
 
 bp = Blueprint("pages", __name__)
+# Every template may render a form's idempotency key (_forms.html `idempotency()`).
+bp.add_app_template_global(idempotency.new_key, "new_idempotency_key")
 
 
 @bp.get("/")

@@ -115,3 +115,10 @@ def test_pooled_sessions_are_made_once_per_name_with_their_options():
     adapter = probe.get_adapter("http://x")
     assert adapter.max_retries.total == 0 and adapter._pool_maxsize == 3
     assert clients.pooled_session("test-default").get_adapter("http://x").max_retries.total == 2
+
+
+def test_a_service_token_is_not_reused_across_secrets():
+    caller = tokens.Caller(sub="gateway", role="anonymous")
+    first = clients.service_token(caller, "identity", "a" * 40)
+    second = clients.service_token(caller, "identity", "b" * 40)
+    assert tokens.verify(second, "identity", "b" * 40).sub == "gateway" and first != second
