@@ -60,3 +60,21 @@ def test_client_redirect_uri_match_is_exact_and_auth_methods_follow_client_type(
     assert not public.check_endpoint_auth_method("client_secret_post", "token")
     assert client.check_response_type("code") and not client.check_response_type("token")
     assert not client.check_grant_type("client_credentials")
+
+
+def test_a_request_is_narrowed_to_the_scopes_granted_to_the_client():
+    granted = "openid profile invoices:read"
+    assert scopes.allowed_scope("openid email invoices:read requests:read", granted) == "openid invoices:read"
+    assert scopes.allowed_scope("requests:read", granted) == ""
+
+
+def test_scopes_granted_at_registration_are_known_and_include_openid():
+    assert scopes.client_scopes(None) == "openid profile email"
+    assert scopes.client_scopes("requests:read profile") == "openid profile requests:read"
+    assert scopes.client_scopes(["email", "invoices:read"]) == "openid email invoices:read"
+    with pytest.raises(scopes.UnknownScope):
+        scopes.client_scopes("openid invoices:write")
+
+
+def test_every_scope_has_french_consent_wording():
+    assert set(scopes.SCOPE_DESCRIPTIONS_FR) == set(scopes.SUPPORTED)
