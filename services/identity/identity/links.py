@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Literal
 
 TOKEN_BYTES = 32  # 256 bits (the rule is at least 128)
@@ -49,14 +49,9 @@ def link_state(now: datetime, expires_at: datetime, used_at: datetime | None,
         return "used"
     if superseded_at is not None:
         return "superseded"
-    if as_utc(now) >= as_utc(expires_at):
+    if now >= expires_at:
         return "expired"
     return "valid"
-
-
-def as_utc(moment: datetime) -> datetime:
-    """SQLite gives back naive datetimes; every moment here is UTC."""
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
 
 
 def link_url(public_url: str, kind: Literal["activation", "invitation"], token: str) -> str:

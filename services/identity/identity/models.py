@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from servicekit.db import declarative_base
+from servicekit.types import UTCDateTime
 
 Base = declarative_base()
 
@@ -31,7 +32,7 @@ class Commune(Base):
     __tablename__ = "communes"
     slug: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(200))
-    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class User(Base):
@@ -52,9 +53,9 @@ class User(Base):
     totp_secret: Mapped[str | None] = mapped_column(sa.String(64))
     totp_enabled: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     is_active: Mapped[bool] = mapped_column(sa.Boolean, default=False)
-    password_changed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     assignments: Mapped[list["AgentAssignment"]] = relationship(back_populates="user", lazy="selectin")
 
@@ -71,7 +72,7 @@ class AgentAssignment(Base):
     user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     commune_slug: Mapped[str] = mapped_column(sa.ForeignKey("communes.slug"), primary_key=True)
     role: Mapped[str] = mapped_column(sa.String(10), default="agent")  # agent | admin
-    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     user: Mapped[User] = relationship(back_populates="assignments")
 
@@ -82,7 +83,7 @@ class AuditEntry(Base):
     __tablename__ = "audit_journal"
     id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True,
                                     autoincrement=True)
-    at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow, index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     action: Mapped[str] = mapped_column(sa.String(64), index=True)
     actor_user_id: Mapped[str | None] = mapped_column(sa.String(36), index=True)
     subject_user_id: Mapped[str | None] = mapped_column(sa.String(36), index=True)
@@ -99,7 +100,7 @@ class Family(Base):
     __tablename__ = "families"
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(sa.String(200))
-    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     guardians: Mapped[list["Guardian"]] = relationship(back_populates="family", order_by="Guardian.created_at")
     children: Mapped[list["Child"]] = relationship(back_populates="family", order_by="Child.birth_date")
@@ -121,8 +122,8 @@ class FamilyCommune(Base):
     # commune learns nothing of a family registered elsewhere before the parent confirms).
     registered_name: Mapped[str] = mapped_column(sa.String(200))
     registered_by: Mapped[str | None] = mapped_column(sa.String(36))  # the agent's sub
-    registered_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
-    activated_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    registered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     family: Mapped[Family] = relationship(back_populates="communes")
     commune: Mapped[Commune] = relationship(lazy="joined")
@@ -144,7 +145,7 @@ class Guardian(Base):
     postcode: Mapped[str | None] = mapped_column(sa.String(5))
     city: Mapped[str | None] = mapped_column(sa.String(100))
     is_primary: Mapped[bool] = mapped_column(sa.Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     family: Mapped[Family] = relationship(back_populates="guardians")
     user: Mapped[User | None] = relationship(lazy="joined")
@@ -166,8 +167,8 @@ class Child(Base):
     alternate_street: Mapped[str | None] = mapped_column(sa.String(200))
     alternate_postcode: Mapped[str | None] = mapped_column(sa.String(5))
     alternate_city: Mapped[str | None] = mapped_column(sa.String(100))
-    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     family: Mapped[Family] = relationship(back_populates="children")
 
@@ -185,21 +186,21 @@ class Activation(Base):
     user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id"))  # the account it activates
     email: Mapped[str] = mapped_column(sa.String(320))
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
-    expires_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_by: Mapped[str | None] = mapped_column(sa.String(36))  # the agent's sub
-    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
-    superseded_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
-    used_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    superseded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Id of the ActivationIssued event: notify's notification.sent names it (sets sent_at).
     source_event_id: Mapped[str | None] = mapped_column(sa.String(36), index=True)
-    sent_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # notify gave up sending it (notification.failed): the agent checks the address and re-sends.
-    send_failed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    send_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     send_error: Mapped[str | None] = mapped_column(sa.Text)
     existing_account: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     # Step 1/2 kept until step 2/2 applies it (so an abandoned activation changes nothing).
     profile: Mapped[dict | None] = mapped_column(sa.JSON)
-    profile_submitted_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    profile_submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Invitation(Base):
@@ -211,14 +212,14 @@ class Invitation(Base):
     email: Mapped[str] = mapped_column(sa.String(320))
     invited_by: Mapped[str] = mapped_column(sa.ForeignKey("users.id"))
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
-    expires_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
-    superseded_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
-    used_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    superseded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     accepted_user_id: Mapped[str | None] = mapped_column(sa.ForeignKey("users.id"))
     source_event_id: Mapped[str | None] = mapped_column(sa.String(36), index=True)
-    sent_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
-    send_failed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    send_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     send_error: Mapped[str | None] = mapped_column(sa.Text)
 
 

@@ -42,9 +42,9 @@ class SsoSession:
 
 def expiry_reason(created_at: datetime, last_seen_at: datetime, now: datetime) -> str | None:
     """Why a session is no longer valid at `now` ("absolute", "idle") or None if it is."""
-    if now - clock.as_utc(created_at) >= ABSOLUTE_TIMEOUT:
+    if now - created_at >= ABSOLUTE_TIMEOUT:
         return "absolute"
-    if now - clock.as_utc(last_seen_at) >= IDLE_TIMEOUT:
+    if now - last_seen_at >= IDLE_TIMEOUT:
         return "idle"
     return None
 
@@ -146,7 +146,7 @@ def end_all_for_user(db_session: Session, user_id: str, except_sid: str | None =
 
 # --- helpers ---------------------------------------------------------------------------------
 def _public(row: SsoSessionRecord) -> SsoSession:
-    return SsoSession(sid=row.sid, user_id=row.user_id, auth_time=clock.as_utc(row.auth_time), amr=list(row.amr))
+    return SsoSession(sid=row.sid, user_id=row.user_id, auth_time=row.auth_time, amr=list(row.amr))
 
 
 def _end_row(row: SsoSessionRecord, now: datetime, reason: str) -> None:

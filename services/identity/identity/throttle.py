@@ -74,7 +74,7 @@ def check(db_session: Session, email: str, ip: str | None) -> Blocked | None:
     now = clock.now()
     rows = db_session.execute(
         sa.select(_table.c.blocked_until).where(_table.c.key.in_([account_key(email), ip_key(ip)]))).all()
-    until = max((clock.as_utc(r.blocked_until) for r in rows if r.blocked_until is not None), default=None)
+    until = max((r.blocked_until for r in rows if r.blocked_until is not None), default=None)
     if until is not None and until > now:
         return Blocked(until)
     return None

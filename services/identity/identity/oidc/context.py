@@ -16,13 +16,6 @@ def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def as_utc(value: datetime | None) -> datetime | None:
-    """SQLite gives back naive datetimes for timezone-aware columns: read them as UTC."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value
-
-
 def settings():
     return current_app.config["OIDC_SETTINGS"]
 

@@ -34,12 +34,6 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _as_utc(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value
-
-
 def _generate(state: str, now: datetime) -> SigningKey:
     kid = uuid.uuid4().hex
     key = RSAKey.generate_key(KEY_SIZE, parameters={"kid": kid, "use": "sig", "alg": ALG}, private=True)
@@ -77,7 +71,7 @@ def active_key(session: Session) -> RSAKey:
 
 def _published_rows(session: Session, now: datetime) -> list[SigningKey]:
     rows = session.scalars(sa.select(SigningKey).order_by(SigningKey.created_at)).all()
-    return [r for r in rows if r.state != "retired" or _as_utc(r.retired_at) + RETIRED_PUBLISHED_FOR > now]
+    return [r for r in rows if r.state != "retired" or r.retired_at + RETIRED_PUBLISHED_FOR > now]
 
 
 def public_jwks(session: Session) -> dict:
@@ -104,7 +98,7 @@ def rotate(session: Session, *, force: bool = False, now: datetime | None = None
     ensure_keys(session)
     nxt = session.scalars(sa.select(SigningKey).where(SigningKey.state == "next")
                           .order_by(SigningKey.created_at).limit(1)).one()
-    if not force and _as_utc(nxt.created_at) + timedelta(seconds=JWKS_MAX_AGE) > now:
+    if not force and nxt.created_at + timedelta(seconds=JWKS_MAX_AGE) > now:
         raise RotationTooSoon(nxt.kid)
     retired = []
     for row in session.scalars(sa.select(SigningKey).where(SigningKey.state == "active")).all():
@@ -115,7 +109,7 @@ def rotate(session: Session, *, force: bool = False, now: datetime | None = None
     session.add(new_next)
     dropped = []
     for row in session.scalars(sa.select(SigningKey).where(SigningKey.state == "retired")).all():
-        if _as_utc(row.retired_at) + RETIRED_PUBLISHED_FOR <= now:
+        if row.retired_at + RETIRED_PUBLISHED_FOR <= now:
             dropped.append(row.kid)
             session.delete(row)
             _parsed.pop(row.kid, None)

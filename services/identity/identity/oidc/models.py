@@ -13,6 +13,8 @@ import sqlalchemy as sa
 from authlib.oauth2.rfc6749 import ClientMixin
 from sqlalchemy.orm import Mapped, mapped_column
 
+from servicekit.types import UTCDateTime
+
 from identity.models import Base, new_id, utcnow
 from identity.oidc import secrets as oidc_secrets
 
@@ -34,8 +36,8 @@ class OAuthClient(Base, ClientMixin):
     # a request for more is narrowed to this.
     scopes: Mapped[str] = mapped_column(sa.String(500), default="openid profile email",
                                         server_default="openid profile email")
-    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     @property
     def is_public(self) -> bool:
@@ -92,11 +94,11 @@ class AuthorizationCode(Base):
     nonce: Mapped[str | None] = mapped_column(sa.String(255))
     code_challenge: Mapped[str] = mapped_column(sa.String(128))
     code_challenge_method: Mapped[str] = mapped_column(sa.String(10), default="S256")
-    auth_time: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    auth_time: Mapped[datetime] = mapped_column(UTCDateTime)
     amr: Mapped[list] = mapped_column(sa.JSON, default=list)
-    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
-    used_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The token family issued at first use: revoked if the code is presented again.
     family_id: Mapped[str | None] = mapped_column(sa.String(36))
 
@@ -116,17 +118,17 @@ class Token(Base):
     sid: Mapped[str] = mapped_column(sa.String(64), index=True)
     scope: Mapped[str] = mapped_column(sa.String(500), default="")
     access_jti: Mapped[str] = mapped_column(sa.String(64), unique=True)
-    access_expires_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    access_expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # Revoking only the access token (RFC 7009 with token_type_hint=access_token).
-    access_revoked_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    access_revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     refresh_hash: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
-    refresh_expires_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    refresh_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # When the user authenticated (carried unchanged into refreshed id_tokens).
-    auth_time: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    auth_time: Mapped[datetime] = mapped_column(UTCDateTime)
     amr: Mapped[list] = mapped_column(sa.JSON, default=list)
-    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
-    rotated_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
-    revoked_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     revoke_reason: Mapped[str | None] = mapped_column(sa.String(40))
 
 
@@ -139,8 +141,8 @@ class Consent(Base):
                                            primary_key=True)
     scope: Mapped[str] = mapped_column(sa.String(500), default="")
     kind: Mapped[str] = mapped_column(sa.String(10), default="explicit")  # explicit | implicit
-    granted_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
-    revoked_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class SigningKey(Base):
@@ -151,9 +153,9 @@ class SigningKey(Base):
     kid: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     private_pem: Mapped[str] = mapped_column(sa.Text)
     state: Mapped[str] = mapped_column(sa.String(10), index=True)  # next | active | retired
-    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
-    activated_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
-    retired_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class FormTicket(Base):
@@ -166,9 +168,9 @@ class FormTicket(Base):
     sid: Mapped[str] = mapped_column(sa.String(64), index=True)
     client_id: Mapped[str | None] = mapped_column(sa.String(64))
     scope: Mapped[str | None] = mapped_column(sa.String(500))
-    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
-    used_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class SessionLogout(Base):
@@ -176,4 +178,4 @@ class SessionLogout(Base):
 
     __tablename__ = "oidc_session_logouts"
     sid: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
-    at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

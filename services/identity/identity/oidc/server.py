@@ -145,7 +145,7 @@ class CodeGrant(grants.AuthorizationCodeGrant):
             if row.family_id:
                 tokens.revoke_family(session, row.family_id, "code_reuse")
             return None
-        if context.as_utc(row.expires_at) <= context.now():
+        if row.expires_at <= context.now():
             return None
         return _CodeView(row)
 
@@ -268,8 +268,8 @@ class _Found:
 
     def is_expired(self):
         if self.kind == "access_token":
-            return context.as_utc(self.row.access_expires_at) <= context.now()
-        return not self.row.refresh_expires_at or context.as_utc(self.row.refresh_expires_at) <= context.now()
+            return self.row.access_expires_at <= context.now()
+        return not self.row.refresh_expires_at or self.row.refresh_expires_at <= context.now()
 
     def is_revoked(self):
         if self.kind == "access_token":
@@ -324,8 +324,8 @@ class Introspection(IntrospectionEndpoint):
             "active": True, "client_id": row.client_id, "token_type": "Bearer" if token.kind == "access_token" else "refresh_token",
             "scope": row.scope, "sub": user.sub if user else None, "iss": settings.oidc_issuer,
             "aud": tokens.access_token_audience(settings, row.client_id),
-            "exp": int(context.as_utc(exp).timestamp()), "iat": int(context.as_utc(row.created_at).timestamp()),
-            "auth_time": int(context.as_utc(row.auth_time).timestamp()), "sid": row.sid,
+            "exp": int(exp.timestamp()), "iat": int(row.created_at.timestamp()),
+            "auth_time": int(row.auth_time.timestamp()), "sid": row.sid,
         }
 
 

@@ -10,7 +10,7 @@ from datetime import timedelta
 from sqlalchemy.orm import Session
 
 from identity.oidc import secrets as oidc_secrets
-from identity.oidc.context import as_utc, now
+from identity.oidc.context import now
 from identity.oidc.models import FormTicket
 
 TTL = timedelta(minutes=15)
@@ -31,7 +31,7 @@ def consume(session: Session, ticket: str | None, purpose: str, sid: str, client
         return False
     row = session.get(FormTicket, oidc_secrets.digest(ticket))
     if (row is None or row.used_at is not None or row.purpose != purpose or row.sid != sid
-            or as_utc(row.expires_at) <= now() or row.client_id != client_id or row.scope != scope):
+            or row.expires_at <= now() or row.client_id != client_id or row.scope != scope):
         return False
     row.used_at = now()
     return True

@@ -22,7 +22,7 @@ from identity.models import User
 from identity.oidc import keys
 from identity.oidc import secrets as oidc_secrets
 from identity.oidc.claims import user_claims
-from identity.oidc.context import as_utc, now
+from identity.oidc.context import now
 from identity.oidc.models import OAuthClient, Token
 
 BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
@@ -49,7 +49,7 @@ def mint_access_token(session: Session, settings, client: OAuthClient, user: Use
         "client_id": client.client_id, "scope": scope, "iat": issued, "exp": exp, "jti": jti,
     }
     if auth_time is not None:
-        claims["auth_time"] = int(as_utc(auth_time).timestamp())
+        claims["auth_time"] = int(auth_time.timestamp())
     return _sign(session, claims, "at+jwt"), jti, datetime.fromtimestamp(exp, tz=now().tzinfo)
 
 
@@ -63,7 +63,7 @@ def mint_id_token(session: Session, settings, client: OAuthClient, user: User, s
         "iat": issued, "exp": issued + settings.oidc_id_token_ttl,
         # The time the user really authenticated, also in refreshed id_tokens (Authlib
         # would put the refresh time here).
-        "auth_time": int(as_utc(auth_time).timestamp()),
+        "auth_time": int(auth_time.timestamp()),
         "sid": sid,
     })
     if amr:
@@ -120,12 +120,12 @@ def find_by_access(session: Session, settings, access_token: str) -> Token | Non
 
 
 def access_is_active(row: Token) -> bool:
-    return row.revoked_at is None and row.access_revoked_at is None and as_utc(row.access_expires_at) > now()
+    return row.revoked_at is None and row.access_revoked_at is None and row.access_expires_at > now()
 
 
 def refresh_is_active(row: Token) -> bool:
     return (row.revoked_at is None and row.rotated_at is None and row.refresh_hash is not None
-            and row.refresh_expires_at is not None and as_utc(row.refresh_expires_at) > now())
+            and row.refresh_expires_at is not None and row.refresh_expires_at > now())
 
 
 def revoke_family(session: Session, family_id: str, reason: str) -> int:

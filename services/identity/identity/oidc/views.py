@@ -122,7 +122,7 @@ def _login_redirect(force: bool):
 def _needs_fresh_login(sso, prompts: set[str], grant) -> bool:
     """prompt=login and max_age ask for an authentication newer than the request."""
     auth_after = request.values.get(AUTH_AFTER, "")
-    auth_time = int(context.as_utc(sso.auth_time).timestamp())
+    auth_time = int(sso.auth_time.timestamp())
     if auth_after.isdigit():
         # Back from the login page: the session must be at least as fresh as the detour.
         return auth_time < int(auth_after)

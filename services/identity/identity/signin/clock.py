@@ -24,10 +24,3 @@ def set_clock(clock: Callable[[], datetime] | None) -> None:
     """Replace the clock (tests); `None` restores the system clock."""
     global _clock
     _clock = clock or _system_now
-
-
-def as_utc(value: datetime | None) -> datetime | None:
-    """SQLite gives back naive datetimes for timezone-aware columns: read them as UTC."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=timezone.utc)

@@ -26,12 +26,12 @@ class SsoSessionRecord(Base):
     # SHA-256 of the cookie value; the cookie value itself is never stored.
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Last time the user proved who they are (password, TOTP): OIDC `auth_time`.
-    auth_time: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
-    last_seen_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    auth_time: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     amr: Mapped[list] = mapped_column(sa.JSON, default=list)
-    ended_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True), index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     # logout | idle | absolute | replaced | password_reset | ended_by_user ...
     end_reason: Mapped[str | None] = mapped_column(sa.String(32))
     ip: Mapped[str | None] = mapped_column(sa.String(64))
@@ -48,8 +48,8 @@ class LoginThrottle(Base):
     # "account:<sha256 of the lower-cased e-mail>" or "ip:<address>"
     key: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
     failures: Mapped[int] = mapped_column(sa.Integer, default=0)
-    last_failure_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
-    blocked_until: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    last_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class PasswordResetToken(Base):
@@ -59,9 +59,9 @@ class PasswordResetToken(Base):
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
     user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
-    used_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ip: Mapped[str | None] = mapped_column(sa.String(64))
 
 

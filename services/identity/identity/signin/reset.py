@@ -53,7 +53,7 @@ def find_valid(db_session: Session, token: str, lock: bool = False) -> PasswordR
     if lock:
         query = query.with_for_update()
     row = db_session.scalar(query)
-    if row is None or row.used_at is not None or clock.as_utc(row.expires_at) <= clock.now():
+    if row is None or row.used_at is not None or row.expires_at <= clock.now():
         return None
     return row
 

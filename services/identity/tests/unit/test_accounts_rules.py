@@ -32,11 +32,6 @@ def test_link_state(expires, used, superseded, state):
     assert links.link_state(NOW, expires, used, superseded) == state
 
 
-def test_link_state_reads_naive_sqlite_datetimes_as_utc():
-    assert links.link_state(NOW, (NOW + timedelta(minutes=1)).replace(tzinfo=None), None, None) == "valid"
-    assert links.link_state(NOW, (NOW - timedelta(minutes=1)).replace(tzinfo=None), None, None) == "expired"
-
-
 def test_expiry_and_url():
     assert links.expiry(NOW, 48) == NOW + timedelta(hours=48)
     assert links.link_url("http://127.0.0.1:8000/", "activation", "abc") == "http://127.0.0.1:8000/activation/abc"

@@ -23,7 +23,3 @@ def test_absolute_lifetime_wins_even_when_in_use():
     last_seen = T0 + timedelta(hours=11, minutes=59)
     assert expiry_reason(T0, last_seen, T0 + timedelta(hours=12)) == "absolute"
 
-
-def test_naive_datetimes_from_sqlite_are_read_as_utc():
-    naive = T0.replace(tzinfo=None)
-    assert expiry_reason(naive, naive, T0 + timedelta(minutes=31)) == "idle"
