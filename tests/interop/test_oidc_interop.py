@@ -87,7 +87,7 @@ def _seed(db_url: str) -> None:
         make_user(db, EMAIL, PASSWORD, given_name="Alex", family_name="Interop")
         with db.transaction() as s:
             ensure_client(s, CLIENT_ID, CLIENT_SECRET, "Portail factures", [REDIRECT_URI], False,
-                          post_logout_redirect_uris=[LOGGED_OUT_URI])
+                          post_logout_redirect_uris=[LOGGED_OUT_URI], scopes="openid profile email invoices:read")
     finally:
         db.dispose()
 
@@ -221,6 +221,19 @@ def test_code_flow_with_pkce_id_token_userinfo_refresh_and_logout(op):
     assert rp.userinfo(second["access_token"]).status_code == 401
     after = rp.authorize()
     assert urlsplit(after.headers["Location"]).path == "/oidc/login"
+
+
+def test_the_access_token_carries_only_the_api_scopes_granted_to_the_client(op):
+    rp = RelyingParty(op)
+    assert {"invoices:read", "requests:read"} <= set(rp.config["scopes_supported"])
+    rp.sign_in()  # consent for the default scopes, so the next request shows the new ones
+    resp = rp.authorize(scope="openid invoices:read requests:read", prompt="consent")
+    assert resp.status_code == 200 and "Consulter les factures de votre famille" in unescape(resp.text)
+    assert "Consulter les demandes" not in unescape(resp.text)  # not granted to this client
+    tokens = rp.exchange(rp.follow_to_callback(resp)["code"]).json()
+    key = rp.jwks.get_signing_key_from_jwt(tokens["access_token"])
+    access = jwt.decode(tokens["access_token"], key.key, algorithms=["RS256"], audience=CLIENT_ID, issuer=op)
+    assert access["scope"] == "openid invoices:read" == tokens["scope"]
 
 
 # --- negative checks of the basic certification plan -----------------------------------------------
