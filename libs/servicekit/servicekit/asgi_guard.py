@@ -12,11 +12,14 @@ behind it) would turn into a 500, and repairs one wrong header connexion sends:
   view then fails outside connexion's operation context
   (docs/upstream/connexion-newline-in-path.md); other control characters reach the database;
 - a NUL character in the query string (PostgreSQL refuses it in any text parameter);
-- `Allow` on a 405: connexion lists the methods of the first operation declared on the path
-  only (`Allow: POST` where GET is served too); the guard lists every method the specs declare
-  for that path (docs/upstream/connexion-405-allow.md).
+- a method the path does not declare: the guard answers 405 itself, with an `Allow` that lists
+  every method the specs declare for the path. connexion lists the methods of the first
+  operation of the path only (`Allow: POST` where GET is served too,
+  docs/upstream/connexion-405-allow.md), and routes a method a concrete path does not declare
+  to a templated path that does (`PUT /sessions/generate` to `PUT /sessions/{date}`), where
+  OpenAPI says the concrete path is the one matched.
 
-Each refusal is a 400 problem+json with a French `detail`. The guard is a connexion
+Each refusal is a problem+json (400; 405 for a method) with a French `detail`. The guard is a connexion
 `SpecMiddleware`, so it learns the operations of every API added to the app; it works the same
 in front of a FlaskApp or an AsyncApp:
 
@@ -45,18 +48,20 @@ BODY_FORBIDDEN_CHARACTER = ("Le corps de la requête contient un caractère inte
                             "(caractère nul ou caractère Unicode isolé).")
 PATH_CONTROL_CHARACTER = "L'adresse demandée contient un caractère de contrôle."
 QUERY_NUL_CHARACTER = "Les paramètres de l'adresse contiennent un caractère nul."
+METHOD_NOT_ALLOWED = "Cette adresse n'accepte pas cette méthode HTTP (voir l'en-tête Allow)."
 
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 _PATH_PARAMETER = re.compile(r"\{[^}/]+\}")
 
 
 class RequestGuard(SpecMiddleware):
-    """Refuse, with a 400, requests that would crash connexion or the database; fix 405's Allow."""
+    """Refuse requests that would crash connexion or the database (400), and methods a path
+    does not declare (405 with the right Allow)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        # (compiled path template, methods the specs declare on it)
-        self._routes: list[tuple[re.Pattern[str], frozenset[str]]] = []
+        # (compiled path template, its number of literal segments, methods the specs declare on it)
+        self._routes: list[tuple[re.Pattern[str], int, frozenset[str]]] = []
 
     # --- SpecMiddleware: connexion registers every API of the app here ---------------------------
     def add_api(self, specification, base_path: str | None = None, **kwargs: t.Any) -> None:
@@ -70,13 +75,17 @@ class RequestGuard(SpecMiddleware):
         """Declare the methods served on an OpenAPI path template such as `/families/{id}`."""
         parts = _PATH_PARAMETER.split(template)
         regex = "[^/]+".join(re.escape(part) for part in parts)
-        self._routes.append((re.compile(regex + r"\Z", re.DOTALL), frozenset(methods)))
+        literal_segments = sum(1 for segment in template.split("/") if segment and not _PATH_PARAMETER.search(segment))
+        self._routes.append((re.compile(regex + r"\Z", re.DOTALL), literal_segments, frozenset(methods)))
 
     def allowed_methods(self, path: str) -> set[str]:
-        allowed: set[str] = set()
-        for pattern, methods in self._routes:
-            if pattern.match(path):
-                allowed |= methods
+        """The methods of the path templates matching `path`; a concrete path wins over a
+        templated one (OpenAPI path matching). Empty when no spec declares the path."""
+        matches = [(literal, methods) for pattern, literal, methods in self._routes if pattern.match(path)]
+        if not matches:
+            return set()
+        most_concrete = max(literal for literal, _ in matches)
+        allowed = set().union(*(methods for literal, methods in matches if literal == most_concrete))
         if "GET" in allowed:
             allowed.add("HEAD")  # served with every GET, as the router does
         return allowed
@@ -92,6 +101,11 @@ class RequestGuard(SpecMiddleware):
         if b"\x00" in unquote_to_bytes(scope.get("query_string", b"")):
             await _send_problem(send, QUERY_NUL_CHARACTER)
             return
+        allowed = self.allowed_methods(scope.get("path", ""))
+        if allowed and scope.get("method", "GET").upper() not in allowed:
+            await _send_problem(send, METHOD_NOT_ALLOWED, status=405, title="Méthode non autorisée",
+                                headers=[(b"allow", ", ".join(sorted(allowed)).encode("latin-1"))])
+            return
         if _is_json(scope):
             body, more = await _read_body(receive)
             detail = _json_body_problem(body)
@@ -99,19 +113,7 @@ class RequestGuard(SpecMiddleware):
                 await _send_problem(send, detail)
                 return
             receive = _replay(body, more, receive)
-        await self.app(scope, receive, self._fix_allow(scope, send))
-
-    def _fix_allow(self, scope: Scope, send: Send) -> Send:
-        async def guarded_send(message: Message) -> None:
-            if message["type"] == "http.response.start" and message.get("status") == 405:
-                allowed = self.allowed_methods(scope.get("path", ""))
-                if allowed:
-                    headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"allow"]
-                    headers.append((b"allow", ", ".join(sorted(allowed)).encode("latin-1")))
-                    message = {**message, "headers": headers}
-            await send(message)
-
-        return guarded_send
+        await self.app(scope, receive, send)
 
 
 # --- request body ---------------------------------------------------------------------------------
@@ -185,11 +187,12 @@ def _unstorable(text: str) -> bool:
 
 
 # --- response ---------------------------------------------------------------------------------------
-async def _send_problem(send: Send, detail: str) -> None:
-    body = json.dumps({"type": "about:blank", "title": "Requête invalide", "status": 400, "detail": detail},
+async def _send_problem(send: Send, detail: str, status: int = 400, title: str = "Requête invalide",
+                        headers: list[tuple[bytes, bytes]] = ()) -> None:
+    body = json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail},
                       ensure_ascii=False).encode("utf-8")
-    await send({"type": "http.response.start", "status": 400,
-                "headers": [(b"content-type", PROBLEM_JSON), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", PROBLEM_JSON), (b"content-length", str(len(body)).encode()), *headers]})
     await send({"type": "http.response.body", "body": body})
 
 

@@ -47,6 +47,10 @@ class _Ops:
     def one(thing_id):
         return {"id": thing_id}, 200
 
+    @staticmethod
+    def special():
+        return {}, 200
+
 
 @pytest.fixture(autouse=True)
 def _ops_module(monkeypatch):
@@ -150,6 +154,33 @@ def test_allowed_methods_match_templates_whole_segments_only():
     assert guard.allowed_methods("/api/families") == {"POST"}
     assert guard.allowed_methods("/api/families/f1/extra") == set()
     assert guard.allowed_methods("/api/families/") == set()
+
+
+def test_a_concrete_path_wins_over_a_templated_one():
+    guard = asgi_guard.RequestGuard(app=None)
+    guard.add_route("/s/{day}", ["PUT", "GET"])
+    guard.add_route("/s/generate", ["POST"])
+    assert guard.allowed_methods("/s/generate") == {"POST"}
+    assert guard.allowed_methods("/s/2026-12-01") == {"GET", "HEAD", "PUT"}
+
+
+@pytest.mark.parametrize("kind", APPS)
+def test_a_method_a_concrete_path_does_not_declare_is_405_not_the_templated_operation(kind):
+    spec = {**SPEC, "paths": {**SPEC["paths"], "/things/special": {"post": {
+        "operationId": "tests_asgi_guard_ops.special", "responses": {"200": {"description": "ok"}}}}}}
+
+    def app(guarded):
+        app = kind(__name__)
+        app.add_api(spec, strict_validation=True)
+        if guarded:
+            asgi_guard.install(app)
+        return app.test_client()
+
+    assert app(guarded=False).get("/things/special").status_code == 200  # connexion: GET /things/{thing_id}
+    response = app(guarded=True).get("/things/special")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+    assert response.json()["detail"].startswith("Cette adresse n'accepte pas")
 
 
 @pytest.mark.parametrize("kind", APPS)
