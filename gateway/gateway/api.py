@@ -1,13 +1,21 @@
-"""The public API's operations (named in openapi/gateway.yaml)."""
+"""The public API's operations (named in openapi/gateway.yaml).
+
+`async def` operations run on connexion's AsyncApp and call services with `_call`
+(gateway.api_clients); `me` is a Flask view (registered by gateway.app) because it also accepts
+the session cookie.
+"""
 from __future__ import annotations
 
 import logging
 
 from flask import Response, current_app, request
 
+from starlette.responses import Response as StarletteResponse
+
+from servicekit import web
 from servicekit.web import Problem
 
-from gateway import auth, clients, oidc
+from gateway import api_clients, auth, clients, oidc
 from gateway.jwks import InvalidJWT
 from gateway.web.signin import user_from_claims
 
@@ -19,9 +27,17 @@ ME_FIELDS = ("sub", "email", "name", "family_id", "communes", "agent_of", "platf
 JSON = {"Content-Type": "application/json"}
 
 
-def list_communes():
+async def list_communes():
     # Identity's document is the answer: pass its bytes on rather than parse and re-serialise.
-    return Response(clients.identity().get("/internal/communes", raw=True).content, 200, mimetype="application/json")
+    reply = await _call("identity", "GET", "/internal/communes", clients.caller_for(None))
+    return StarletteResponse(reply.body, 200, media_type="application/json")
+
+
+async def _call(service: str, method: str, path: str, caller, **kwargs) -> api_clients.Reply:
+    """An async operation's call to a service, with the serving app's settings."""
+    settings = web.state()["settings"]
+    return await api_clients.call(service, method, path, caller=caller, secret=settings.service_token_secret,
+                                  base_url=settings.service_url(service), **kwargs)
 
 
 def _bearer_token() -> str | None:
@@ -32,8 +48,9 @@ def _bearer_token() -> str | None:
     return value.strip() or None
 
 
-def verify_access_token(token: str) -> dict:
-    """identity's access token: signature against its JWKS, iss, aud, exp and scope."""
+def verify_access_token(token: str, operation_id: str) -> dict:
+    """identity's access token: signature against its JWKS, iss, aud, exp, and the scopes the
+    operation declares in openapi/gateway.yaml (auth.required_scopes)."""
     settings = current_app.config["SERVICE_SETTINGS"]
     try:
         claims = oidc.provider().jwks.decode(token, issuer=settings.oidc_issuer,
@@ -45,16 +62,14 @@ def verify_access_token(token: str) -> dict:
     except InvalidJWT as exc:
         log.info("bearer token refused: %s", exc)
         raise Problem(401, "Jeton d'accès invalide ou expiré.") from exc
-    scopes = str(claims.get("scope", "")).split()
-    if settings.gateway_api_scope not in scopes:
-        raise Problem(403, "Ce jeton d'accès n'autorise pas cette lecture.")
+    auth.require_scopes(claims, auth.required_scopes(operation_id))
     return claims
 
 
 def me():
     token = _bearer_token()
     if token is not None:
-        claims = verify_access_token(token)
+        claims = verify_access_token(token, "me")
         user = user_from_claims(claims)
         body = {k: user.get(k) for k in ME_FIELDS}
         body.update(authenticated_by="bearer", scope=claims.get("scope", ""))

@@ -1,6 +1,9 @@
 """The gateway's app: the public API (connexion, `openapi/gateway.yaml`) and the pages (Flask).
 
-Everything user-facing is French; every failure is a French page for browsers and
+The public API's operations are async on connexion's AsyncApp (ADR 0006), calling services
+through `gateway.api_clients`; `/api/me`, which also accepts the session cookie, and every page
+are Flask (sessions, CSRF, templates). One ASGI app (servicekit.web.ServiceApp) routes between
+them. Everything user-facing is French; every failure is a French page for browsers and
 problem+json under `/api/`.
 """
 from __future__ import annotations
@@ -17,7 +20,8 @@ from flask_wtf.csrf import CSRFProtect
 from servicekit import asgi_guard, forwarded, web as service_web
 from servicekit.db import Database
 
-from gateway import auth, errors, oidc, sessions
+from gateway import api, auth, errors, oidc, sessions
+from gateway.clients import ServiceError
 from gateway.settings import GatewaySettings, get_settings
 
 log = logging.getLogger(__name__)
@@ -40,22 +44,34 @@ CSRF_EXEMPT_PREFIXES = ("/api/", "/oidc/", "/auth/backchannel-logout")
 csrf = CSRFProtect()
 
 
-def create_app(settings: GatewaySettings | None = None, db: Database | None = None) -> connexion.FlaskApp:
+# Served by Flask although under /api/: it reads the session cookie too.
+FLASK_API_PATHS = ("/api/me",)
+
+
+def _to_api(path: str) -> bool:
+    return path.startswith("/api/") and path not in FLASK_API_PATHS
+
+
+def create_app(settings: GatewaySettings | None = None, db: Database | None = None) -> service_web.ServiceApp:
     settings = settings or get_settings()
     db = db or Database(settings.database_url)
-    # root_path given explicitly: run from the repository root, "gateway" is also a folder name.
-    package_dir = Path(__file__).resolve().parent
-    app = connexion.FlaskApp(__name__, server_args={"root_path": str(package_dir)},
-                             specification_dir=package_dir)
-    asgi_guard.install(app)  # malformed requests: 400 before connexion (servicekit.asgi_guard)
-    app.add_api(SPEC, resolver=RelativeResolver("gateway.api"), strict_validation=True,
+    api = connexion.AsyncApp(__name__, specification_dir=Path(__file__).resolve().parent)
+    asgi_guard.install(api)  # malformed requests: 400 before connexion (servicekit.asgi_guard)
+    api.add_api(SPEC, resolver=RelativeResolver("gateway.api"), strict_validation=True,
                 validate_responses=False, pythonic_params=True)
-    flask_app: Flask = app.app
+    service_web.install_error_handlers(api)
+    api.add_error_handler(ServiceError, _service_error)
+    # root_path given explicitly: run from the repository root, "gateway" is also a folder name.
+    flask_app = Flask(__name__, root_path=str(Path(__file__).resolve().parent))
     _configure(flask_app, settings, db)
     # The client's address and scheme from the ingress's X-Forwarded-* (trusted peers only):
     # per-client sign-in throttling at identity, https URLs.
-    app.add_wsgi_middleware(forwarded.ProxyHeaders, trusted=settings.forwarded_allow_ips)
-    return app
+    flask_app.wsgi_app = forwarded.ProxyHeaders(flask_app.wsgi_app, trusted=settings.forwarded_allow_ips)
+    return service_web.ServiceApp(api, settings, db, pages=flask_app, to_api=_to_api)
+
+
+async def _service_error(_request, exc: ServiceError):
+    return service_web.problem_connexion_response(exc.status, exc.detail, errors=exc.errors or None)
 
 
 def _configure(flask_app: Flask, settings: GatewaySettings, db: Database) -> None:
@@ -79,7 +95,7 @@ def _configure(flask_app: Flask, settings: GatewaySettings, db: Database) -> Non
     csrf.init_app(flask_app)
     oidc.install(flask_app, settings)
     # Correlation id and request metrics, as in every service.
-    service_web._install_request_hooks(flask_app, settings.service)
+    service_web.install_flask_request_hooks(flask_app, settings.service)
 
     @flask_app.before_request
     def _session_lifetimes():
@@ -110,5 +126,6 @@ def _configure(flask_app: Flask, settings: GatewaySettings, db: Database) -> Non
 
     for bp in (pages.bp, signin.bp, proxy.bp, health.bp, devmails.bp, *BLUEPRINTS):
         flask_app.register_blueprint(bp)
+    flask_app.add_url_rule("/api/me", "api_me", api.me, methods=["GET"])
     csrf.exempt(proxy.bp)
     errors.install(flask_app)

@@ -19,6 +19,7 @@ get the `requests.Response` instead (files, CSV, PDF).
 """
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -86,24 +87,28 @@ _FALLBACK_DETAILS = {
 
 
 def error_from_response(service: str, resp: http.Response) -> ServiceError:
+    return error_from_status(service, resp.status_code, resp.headers.get("Content-Type", ""), resp.content)
+
+
+def error_from_status(service: str, status_code: int, content_type: str, content: bytes) -> ServiceError:
     """Translate a non-2xx answer with the single table above."""
-    mapped = REMOTE_ERRORS.get(resp.status_code)
+    mapped = REMOTE_ERRORS.get(status_code)
     if mapped is None or mapped[0] == 503:
         # 5xx, a refused service token or an unexpected status: the user can do nothing about it.
-        log.warning("service %s answered %s", service, resp.status_code)
-        return ServiceUnavailable(service, resp.status_code)
+        log.warning("service %s answered %s", service, status_code)
+        return ServiceUnavailable(service, status_code)
     status, show_detail = mapped
     body: dict = {}
-    if "json" in resp.headers.get("Content-Type", ""):
+    if "json" in content_type:
         try:
-            decoded = resp.json()
+            decoded = json.loads(content)
             body = decoded if isinstance(decoded, dict) else {}
         except ValueError:
             body = {}
     detail = body.get("detail") if show_detail else None
     errors = body.get("errors") if isinstance(body.get("errors"), dict) else None
     return ServiceError(status, detail or _FALLBACK_DETAILS.get(status, "La demande n'a pas abouti."),
-                        errors, service, resp.status_code)
+                        errors, service, status_code)
 
 
 def internal_path(template: str, *params: object) -> str:

@@ -99,14 +99,19 @@ class ServiceApp:
     `state` holds what operations need (settings, db, and what shared pieces register, e.g.
     the families projection's table); `servicekit.web.state()` reads it during a request."""
 
-    def __init__(self, api: connexion.AsyncApp, settings: ServiceSettings, db: Database, pages=None):
+    def __init__(self, api: connexion.AsyncApp, settings: ServiceSettings, db: Database, pages=None,
+                 to_api: Callable[[str], bool] | None = None):
         self.api = api
         self.settings = settings
         self.db = db
         self.pages = pages
         self.state: dict[str, Any] = {"settings": settings, "db": db}
+        # Flask's __call__ looks wsgi_app up at each request: middlewares may wrap it later.
         pages_asgi = WSGIMiddleware(pages) if pages is not None else None
-        self._asgi = _edge(settings.service, _dispatch(api, pages_asgi), self.state)
+        to_api = to_api or (lambda path: path.startswith(API_PREFIXES))
+        # Flask pages count their own requests (by URL rule, install_flask_request_hooks).
+        observed = to_api if pages is not None else (lambda _path: True)
+        self._asgi = _edge(settings.service, _dispatch(api, pages_asgi, to_api), self.state, observed)
 
     # Kept so existing code that knew the Flask app as `.app` (identity's pages) still works.
     @property
@@ -153,23 +158,21 @@ def create_app(settings: ServiceSettings, db: Database, spec_file: str | Path | 
             validate_responses=False,
             pythonic_params=True,
         )
-    _install_error_handlers(api)
+    install_error_handlers(api)
     _install_health_and_metrics(api, settings, db, extra_ready_checks or {})
     if pages is not None:
         pages.config["SERVICE_SETTINGS"] = settings
         pages.config["SERVICE_DB"] = db
-        pages.config["SERVICE_METRICS_AT_EDGE"] = True  # counted once, by _edge
         install_flask_request_hooks(pages, settings.service)
     return ServiceApp(api, settings, db, pages)
 
 
-def _dispatch(api, pages_asgi):
+def _dispatch(api, pages_asgi, to_api: Callable[[str], bool]):
     if pages_asgi is None:
         return api
 
     async def dispatch(scope, receive, send):
-        path = scope.get("path", "")
-        if scope["type"] != "http" or path.startswith(API_PREFIXES):
+        if scope["type"] != "http" or to_api(scope.get("path", "")):
             await api(scope, receive, send)
         else:
             await pages_asgi(scope, receive, send)
@@ -177,7 +180,7 @@ def _dispatch(api, pages_asgi):
     return dispatch
 
 
-def _edge(service: str, inner, app_state: dict):
+def _edge(service: str, inner, app_state: dict, observed: Callable[[str], bool]):
     """Correlation id in and out, request metrics, the app's state: plain ASGI, a few µs."""
     header_name = context.HEADER.lower().encode()
 
@@ -210,8 +213,9 @@ def _edge(service: str, inner, app_state: dict):
         try:
             await inner(scope, receive, send_with_cid)
         finally:
-            metrics.observe(service, scope.get("method", ""), _endpoint_label(scope), status_seen[0],
-                            time.perf_counter() - started)
+            if observed(scope.get("path", "")):
+                metrics.observe(service, scope.get("method", ""), _endpoint_label(scope), status_seen[0],
+                                time.perf_counter() - started)
             _STATE.reset(state_token)
             context.reset_correlation_id(cid_token)
 
@@ -230,12 +234,18 @@ def _endpoint_label(scope) -> str:
 
 
 # --- errors ------------------------------------------------------------------------------------
+def problem_connexion_response(status: int, detail: str, **extra: Any) -> ConnexionResponse:
+    """A problem+json answer for an AsyncApp error handler."""
+    return _response(Problem(status, detail, **extra))
+
+
 def _response(p: Problem, headers: dict | None = None) -> ConnexionResponse:
     return ConnexionResponse(status_code=p.status, mimetype=PROBLEM_JSON, content_type=PROBLEM_JSON,
                              body=problems.dumps(p.body()), headers=headers or {})
 
 
-def _install_error_handlers(api: connexion.AsyncApp) -> None:
+def install_error_handlers(api: connexion.AsyncApp) -> None:
+    """problem+json with French titles for every failure of an AsyncApp's operations."""
     async def on_problem(_request: ConnexionRequest, p: Problem) -> ConnexionResponse:
         return _response(p)
 
@@ -275,7 +285,7 @@ def _install_health_and_metrics(api: connexion.AsyncApp, settings: ServiceSettin
     mount("/health/details", checks.details)
 
     async def scrape(_request: Request) -> Response:
-        body = await run_in_threadpool(metrics.render, settings.service, db)
+        body = await run_in_threadpool(metrics.render, settings.service, db, checks.broker)
         return Response(body, media_type=metrics.CONTENT_TYPE_LATEST)
 
     api.add_url_rule("/metrics", "metrics", scrape, methods=["GET"])
@@ -283,8 +293,8 @@ def _install_health_and_metrics(api: connexion.AsyncApp, settings: ServiceSettin
 
 # --- Flask pages (identity's sign-in and OIDC pages, the gateway) --------------------------------
 def install_flask_request_hooks(flask_app, service: str) -> None:
-    """Correlation id for a Flask app's requests (taken from the header, or made), echoed back;
-    request metrics for Flask apps that are not behind a ServiceApp (the gateway)."""
+    """Correlation id for a Flask app's requests (taken from the header, or made), echoed back,
+    and request metrics by URL rule."""
     from flask import g, request
 
     @flask_app.before_request
@@ -295,10 +305,9 @@ def install_flask_request_hooks(flask_app, service: str) -> None:
     @flask_app.after_request
     def _finish(response):
         response.headers[context.HEADER] = context.get_correlation_id() or ""
-        if not flask_app.config.get("SERVICE_METRICS_AT_EDGE"):
-            endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
-            metrics.observe(service, request.method, endpoint, response.status_code,
-                            time.perf_counter() - g.get("started", time.perf_counter()))
+        endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        metrics.observe(service, request.method, endpoint, response.status_code,
+                        time.perf_counter() - g.get("started", time.perf_counter()))
         return response
 
     @flask_app.teardown_request

@@ -4,8 +4,8 @@ Each operation opens one transaction, calls one use case and maps its refusals
 (identity.errors) to problem+json. Connexion has already checked the service token and the
 body's shape against the spec.
 
-Operations are async (ADR 0006): the sync use cases run on the database's asyncio engine
-through `run_sync`, on the event loop, without a thread. The two that hash a password
+Operations are async (ADR 0006): the sync use cases run through `Database.run_read/run_write`,
+which never block the event loop. The two that hash a password
 (Argon2id, ~50 ms of CPU) are plain functions: connexion runs them in a thread pool so they do
 not hold the event loop.
 """
@@ -15,15 +15,12 @@ import functools
 import inspect
 
 from connexion import NoContent
-import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from servicekit import web
 from servicekit.web import Problem, current_caller
 
 from identity import households
-from identity.household_views import commune_view
-from identity.models import Commune
 from identity.oidc import consent
 from identity.errors import AccountError, InvalidInput
 
@@ -72,14 +69,12 @@ def _problems(fn):
 
 
 async def _write(use_case, *args, **kwargs):
-    async with _db().atransaction() as session:
-        return await session.run_sync(use_case, *args, **kwargs)
+    return await _db().run_write(use_case, *args, **kwargs)
 
 
 async def _read(use_case, *args, **kwargs):
     # A use case may issue several queries: one snapshot (a transaction) for all of them.
-    async with _db().asnapshot() as session:
-        return await session.run_sync(use_case, *args, **kwargs)
+    return await _db().run_read(use_case, *args, snapshot=True, **kwargs)
 
 
 def _write_in_thread(use_case, *args, **kwargs):
@@ -91,10 +86,8 @@ def _write_in_thread(use_case, *args, **kwargs):
 # --- communes (public) ---------------------------------------------------------------------------
 @_problems
 async def list_communes():
-    # The platform's most frequent read: one Core query on an autocommit connection.
-    async with _db().aread() as conn:
-        rows = (await conn.execute(sa.select(Commune.__table__).order_by(Commune.name))).all()
-    return {"items": [commune_view(row) for row in rows]}
+    # The platform's most frequent read: one query, no snapshot needed.
+    return {"items": await _db().run_read(households.list_communes)}
 
 
 @_problems

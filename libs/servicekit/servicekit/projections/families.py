@@ -26,6 +26,7 @@ from contracts.envelope import Envelope
 from contracts.identity import FamilyActivated, FamilyRegistered
 from servicekit.db import Database
 from servicekit.tokens import Caller
+from servicekit.types import UTCDateTime, isoformat_utc
 
 TABLE = "families"
 SOURCE = "identity"
@@ -52,7 +53,7 @@ def define_table(metadata: sa.MetaData) -> sa.Table:
         # Unknown until family.registered arrives (family.activated does not carry it).
         sa.Column("family_name", sa.String(200), nullable=True),
         sa.Column("status", sa.String(20), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", UTCDateTime(), nullable=False),
         sa.CheckConstraint(f"status IN {STATUSES!r}", name="status"),
     )
 
@@ -135,7 +136,7 @@ def family_view(rows, family_id: str, caller: Caller) -> dict | None:
         # The name is the same in every commune; take the first one known.
         "family_name": next((r["family_name"] for r in seen if r["family_name"]), None),
         "communes": [
-            {"commune": r["commune"], "status": r["status"], "updated_at": _iso(r["updated_at"])} for r in seen
+            {"commune": r["commune"], "status": r["status"], "updated_at": isoformat_utc(r["updated_at"])} for r in seen
         ],
     }
 
@@ -144,22 +145,9 @@ def _select_family(table: sa.Table, family_id: str):
     return sa.select(table).where(table.c.family_id == family_id).order_by(table.c.commune)
 
 
-def read_family(db: Database, table: sa.Table, family_id: str, caller: Caller) -> dict | None:
-    with db.read() as session:
-        rows = session.execute(_select_family(table, family_id)).mappings().all()
+def read_family(session: Session, table: sa.Table, family_id: str, caller: Caller) -> dict | None:
+    rows = session.execute(_select_family(table, family_id)).mappings().all()
     return family_view(rows, family_id, caller)
-
-
-async def aread_family(db: Database, table: sa.Table, family_id: str, caller: Caller) -> dict | None:
-    async with db.aread() as conn:
-        rows = (await conn.execute(_select_family(table, family_id))).mappings().all()
-    return family_view(rows, family_id, caller)
-
-
-def _iso(value: datetime) -> str:
-    if value.tzinfo is None:  # SQLite gives naive datetimes back
-        value = value.replace(tzinfo=timezone.utc)
-    return value.isoformat()
 
 
 # --- HTTP ------------------------------------------------------------------------------------
@@ -176,7 +164,7 @@ async def get_family(family_id: str):
 
     caller = web.current_caller()
     app_state = web.state()
-    family = await aread_family(app_state["db"], app_state[_APP_CONFIG_KEY], family_id, caller)
+    family = await app_state["db"].run_read(read_family, app_state[_APP_CONFIG_KEY], family_id, caller)
     if family is None:
         raise web.Problem(404, "Cette famille est introuvable ou ne relève pas de votre commune.")
     return family, 200, {"Content-Type": "application/json"}

@@ -10,7 +10,8 @@ from identity.models import Commune
 
 
 def list_communes(session: Session) -> list[dict]:
-    return [commune_view(c) for c in session.scalars(sa.select(Commune).order_by(Commune.name))]
+    # Columns, not entities: the platform's most frequent read needs no identity map.
+    return [commune_view(c) for c in session.execute(sa.select(Commune.slug, Commune.name).order_by(Commune.name))]
 
 
 def get_commune(session: Session, slug: str) -> dict:
