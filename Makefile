@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 PYTEST := $(PY) -m pytest
 
-.PHONY: install install-system run run-postgres stop test test-unit test-integration test-e2e test-faults bench clean
+.PHONY: install install-system run run-postgres stop test test-unit test-integration test-e2e test-faults test-fuzz bench clean
 
 install:
 	@scripts/install.sh
@@ -32,6 +32,10 @@ test-unit: install
 
 test-e2e: install-system
 	@$(PYTEST) tests/e2e tests/interop
+
+## Every operation of every API against its OpenAPI document (FUZZ_MAX_EXAMPLES, FUZZ_RANDOM=1: see tests/fuzz).
+test-fuzz: install
+	@$(PYTEST) tests/fuzz
 
 test-faults: install
 	@$(PYTEST) tests/faults

@@ -7,6 +7,8 @@ stage() { echo; echo "=== $1"; shift; "$@"; }
 
 stage "unit, integration (PostgreSQL, RabbitMQ), contract and deploy tests" \
   $PYTEST libs services gateway tests/contract tests/deploy tests/integration
+stage "every API fuzzed against its own OpenAPI document (schemathesis, real PostgreSQL)" \
+  $PYTEST tests/fuzz
 stage "OpenID Connect interoperability and end-to-end journeys (headless Chromium)" \
   $PYTEST tests/interop tests/e2e
 stage "fault tests (processes killed, broker stopped)" \
