@@ -5,9 +5,8 @@ Each operation opens one transaction, calls one use case and maps its refusals
 body's shape against the spec.
 
 Operations are async (ADR 0006): the sync use cases run through `Database.run_read/run_write`,
-which never block the event loop. The two that hash a password
-(Argon2id, ~50 ms of CPU) are plain functions: connexion runs them in a thread pool so they do
-not hold the event loop.
+in a worker thread, so neither a slow query nor password hashing (Argon2id, ~50 ms of CPU, which
+releases the GIL) holds the event loop.
 """
 from __future__ import annotations
 
@@ -77,12 +76,6 @@ async def _read(use_case, *args, **kwargs):
     return await _db().run_read(use_case, *args, snapshot=True, **kwargs)
 
 
-def _write_in_thread(use_case, *args, **kwargs):
-    """For use cases that burn CPU (password hashing): sync engine, in connexion's thread pool."""
-    with _db().transaction() as session:
-        return use_case(session, *args, **kwargs)
-
-
 # --- communes (public) ---------------------------------------------------------------------------
 @_problems
 async def list_communes():
@@ -133,8 +126,8 @@ async def submit_activation_profile(token, body):
 
 
 @_problems
-def submit_activation_password(token, body):
-    return _write_in_thread(households.submit_activation_password, token, body.get("password"))
+async def submit_activation_password(token, body):
+    return await _write(households.submit_activation_password, token, body.get("password"))
 
 
 @_problems
@@ -180,8 +173,8 @@ async def get_invitation(token):
 
 
 @_problems
-def accept_invitation(token, body):
-    return _write_in_thread(households.accept_invitation, token, body)
+async def accept_invitation(token, body):
+    return await _write(households.accept_invitation, token, body)
 
 
 @_problems
