@@ -25,9 +25,9 @@ class GatewaySettings(ServiceSettings):
     gateway_oidc_secret: str = ""
     gateway_oidc_scope: str = "openid email profile"
     # Bearer access tokens accepted on /api/: audience (default PUBLIC_URL, which identity puts
-    # in every access token's `aud` beside the client id) and scope they must carry.
+    # in every access token's `aud` beside the client id). The scopes they must carry are
+    # declared per operation in openapi/gateway.yaml (auth.required_scopes).
     gateway_api_audience: str = ""
-    gateway_api_scope: str = "openid"
     gateway_secret_key: str = ""
     mailcatcher_url: str = "http://127.0.0.1:1080"
     # Reverse proxies in front of the gateway (the ingress) whose X-Forwarded-For/-Proto are

@@ -44,3 +44,11 @@ def test_an_operation_without_bearer_security_refuses_tokens(spec):
         auth.require_scopes({"scope": "openid invoices:read requests:read"}, auth.required_scopes("list_communes", spec))
     assert refused.value.status == 401
 
+
+def test_the_gateway_spec_uses_only_scopes_it_describes():
+    document = yaml.safe_load(auth.SPEC.read_text())
+    described = set(document["components"]["securitySchemes"]["identityBearer"]["flows"]["authorizationCode"]["scopes"])
+    used = {scope for item in document["paths"].values() for op in item.values()
+            for requirement in op.get("security", []) for scope in requirement.get("identityBearer", [])}
+    assert used <= described and {"invoices:read", "requests:read"} <= described
+    assert auth.required_scopes("me") == ("openid",)

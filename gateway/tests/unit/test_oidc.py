@@ -231,3 +231,10 @@ def test_a_copy_of_the_cookie_taken_before_sign_out_is_refused_after_it(app, cli
     code = identity.authorize(query)
     client.get(f"/auth/callback?code={code}&state={query['state']}")
     assert client.get("/api/me").status_code == 200
+
+
+def test_a_token_without_the_operations_scope_gets_a_french_403_problem(client, identity):
+    token = identity.key.sign(access_claims(ISSUER, scope="invoices:read requests:read"))
+    resp = _me(client, token)
+    assert resp.status_code == 403 and resp.headers["content-type"].startswith("application/problem+json")
+    assert "« openid »" in resp.json()["detail"]
