@@ -230,3 +230,98 @@ def test_seed_demo_is_idempotent(db):
     with db.read() as s:
         lea = s.execute(sa.select(sa.func.count()).select_from(bookings).where(bookings.c.child_id == seed.LEA)).scalar()
     assert lea > 0  # Léa's canteen days (Monday, Tuesday, Thursday, Friday) are booked
+
+
+def test_deadline_override_lets_one_family_book_late(world, client):
+    p = world.prestation(booking_deadline={"kind": "calendar_days", "days": 30, "at": "12:00"})
+    late, other = world.family(), world.family()
+    for family in (late, other):
+        world.enrol(family)
+    day = world.open_dates(p["id"], 1)[0]  # within 30 days: past the deadline
+    r = client.post("/internal/agent/deadline-overrides", headers=world.agent_headers, json={
+        "family_id": late.family_id, "prestation_id": p["id"], "session_date": day.isoformat(),
+        "reason": "Reprise du travail imprévue"})
+    assert r.status_code == 201
+    outcomes = {}
+    for family in (late, other):
+        client.post("/internal/parent/cart/lines", headers=family.headers, json={"lines": [
+            {"child_id": family.child_id, "prestation_id": p["id"], "session_date": day.isoformat()}]})
+        line = client.post("/internal/parent/cart/validate", headers=family.headers).json()["lines"][0]
+        outcomes[family.family_id] = (line["outcome"], line["reason"])
+    assert outcomes == {late.family_id: ("confirmed", None), other.family_id: ("refused", "booking_deadline_passed")}
+
+
+def test_an_agent_never_sees_another_communes_bookings(db, world, client):
+    p = world.prestation(cancellation_auto_accept=False, waiting_list=True, capacity=1)
+    a, b = world.family(), world.family()
+    for family in (a, b):
+        world.enrol(family)
+    day = world.open_dates(p["id"], 1)[0]
+    for family in (a, b):
+        client.post("/internal/parent/cart/lines", headers=family.headers, json={"lines": [
+            {"child_id": family.child_id, "prestation_id": p["id"], "session_date": day.isoformat()}]})
+        client.post("/internal/parent/cart/validate", headers=family.headers)
+    client.post("/internal/parent/cart/lines", headers=a.headers, json={"lines": [
+        {"child_id": a.child_id, "prestation_id": p["id"], "session_date": day.isoformat(), "action": "cancel"}]})
+    client.post("/internal/parent/cart/validate", headers=a.headers)
+    mine = client.get("/internal/agent/cancellation-requests", headers=world.agent_headers).json()["items"]
+    waiting = client.get("/internal/agent/waiting-list", headers=world.agent_headers).json()["items"]
+    assert len(mine) == 1 and len(waiting) == 1
+
+    other = make_world(db, client)
+    for path in ("/internal/agent/cancellation-requests", "/internal/agent/waiting-list",
+                 "/internal/agent/children", "/internal/agent/enrolments"):
+        assert client.get(path, headers=other.agent_headers).json()["items"] == [], path
+    r = client.post(f"/internal/agent/cancellation-requests/{mine[0]['id']}/decision", json={"decision": "accept"},
+                    headers=other.agent_headers)
+    assert r.status_code == 404
+    r = client.post(f"/internal/agent/waiting-list/{waiting[0]['id']}/decision", json={"decision": "decline"},
+                    headers=other.agent_headers)
+    assert r.status_code == 404
+    r = client.get("/internal/agent/exports/bookings.csv", headers=other.agent_headers,
+                   params={"first": day.isoformat(), "last": day.isoformat()})
+    assert r.status_code == 200 and r.text.count("\r\n") == 1  # the header only
+    r = client.get("/internal/agent/exports/bookings.csv", headers=world.agent_headers,
+                   params={"first": day.isoformat(), "last": day.isoformat()})
+    assert r.text.count("\r\n") == 3
+
+
+def test_a_failed_validation_leaves_nothing_half_done(db, world, client, monkeypatch):
+    from booking import carts
+
+    p = world.prestation(capacity=5)
+    family = world.family()
+    world.enrol(family)
+    day = world.open_dates(p["id"], 1)[0]
+    client.post("/internal/parent/cart/lines", headers=family.headers, json={"lines": [
+        {"child_id": family.child_id, "prestation_id": p["id"], "session_date": day.isoformat()}]})
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(carts, "_save_cart", broken)  # fails after bookings and events were written
+    with pytest.raises(RuntimeError):
+        with db.transaction() as s:
+            carts.validate_cart(s, family.caller)
+    monkeypatch.undo()
+    with db.read() as s:
+        assert s.execute(sa.select(sa.func.count()).select_from(bookings)
+                         .where(bookings.c.child_id == family.child_id)).scalar() == 0
+        assert s.execute(sa.text("select coalesce(sum(confirmed), 0) from sessions where prestation_id = :p"),
+                         {"p": p["id"]}).scalar() == 0
+    assert [e for e in outbox_events(db, "booking.confirmed.v1") if e["child_id"] == family.child_id] == []
+    assert client.post("/internal/parent/cart/validate", headers=family.headers).json()["state"] == "validated"
+    assert len([e for e in outbox_events(db, "booking.confirmed.v1") if e["child_id"] == family.child_id]) == 1
+
+
+def test_worker_wires_consumers_and_the_expiry_job(db, db_url):
+    from booking import worker
+    from booking.settings import BookingSettings
+
+    w = worker.create_worker(settings=BookingSettings(service="booking", database_url=db_url), db=db)
+    wired = {(h.source, h.event_type) for h in w.handlers}
+    assert {("identity", "child.added.v1"), ("identity", "child.removed.v1"), ("identity", "guardian.added.v1"),
+            ("identity", "family_address.changed.v1"), ("billing", "payment.succeeded.v1"),
+            ("billing", "payment.failed.v1"), ("billing", "period.locked.v1")} <= wired
+    [job] = [j for j in w.jobs if j.name == "expire_carts"]
+    assert job.seconds == 120
