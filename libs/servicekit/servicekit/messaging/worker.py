@@ -34,7 +34,7 @@ from servicekit.settings import ServiceSettings
 log = logging.getLogger(__name__)
 
 JOIN_SECONDS = 15.0
-DEFAULT_CONSUMER_THREADS = 2
+DEFAULT_CONSUMER_THREADS = 4
 
 
 class Worker:
