@@ -36,6 +36,8 @@ def _refusal(exc: Exception) -> Problem:
         return Problem(409, RETRY)  # deadlock / serialization failure: the client may retry
     if isinstance(exc, ValueError):
         return Problem(422, str(exc))
+    if isinstance(exc, OverflowError):  # a date near year 1 or 9999 pushed past the calendar
+        return Problem(422, "Date hors des limites du calendrier.")
     raise exc
 
 
@@ -46,7 +48,7 @@ def _problems(fn):
             return await fn(*args, **kwargs)
         except Problem:
             raise
-        except (IllegalTransition, ValueError, IntegrityError, DBAPIError) as exc:
+        except (IllegalTransition, ValueError, OverflowError, IntegrityError, DBAPIError) as exc:
             raise _refusal(exc) from None
     return wrapper
 

@@ -144,7 +144,8 @@ def decide_waiting(session: Session, caller: Caller, booking_id: str, body: Mapp
         occupancy = {slot: locked[slot].release_held()}
         places.promote(session, [slot], occupancy, found, now)
     places.save(session, locked, occupancy)
-    audit.record(session, commune, caller.sub, f"waiting_list.{body['decision']}ed", booking_id=booking_id,
+    action = "waiting_list.confirmed" if body["decision"] == "confirm" else "waiting_list.declined"
+    audit.record(session, commune, caller.sub, action, booking_id=booking_id,
                  child_id=row["child_id"], session_date=row["session_date"])
     return booking_view({**row, "status": new_status.value, "updated_at": now, "prestation_label": prestation_row["label"]})
 
