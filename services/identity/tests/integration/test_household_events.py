@@ -7,7 +7,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from accounts_testkit import (activate, app, auth, client, db, db_url, make_agent, make_commune,  # noqa: F401
-                              outbox_events, parent_caller, unique)
+                              gateway_caller, outbox_events, parent_caller, unique)
 
 from identity import households, seed
 
@@ -76,3 +76,16 @@ def test_demo_seed_announces_the_demo_family_with_fixed_ids(db):
     assert children == {c["id"]: c["given_name"] for c in seed.DEMO_CHILDREN}
     assert len(events_for(db, "guardian.added.v1", family_id)) == 1
     assert events_for(db, "family_address.changed.v1", family_id)[0]["city"] == "Heillecourt"
+
+
+def test_accepted_invitation_announces_the_second_guardian(client, db, family):
+    email = f"{unique('second')}@example.org"
+    assert client.post("/internal/me/invitations", json={"email": email}, headers=family["headers"]).status_code == 201
+    token = [e for e in outbox_events(db, "guardian.invited.v1")
+             if e["data"]["email"] == email][-1]["data"]["link"].rsplit("/", 1)[1]
+    r = client.post(f"/internal/invitations/{token}/accept", headers=auth(gateway_caller()), json={
+        "family_name": "Martin", "given_name": "Paul", "birth_date": "1983-06-01", "phone": "0622334455",
+        "password": "le chat de paul dort au soleil"})
+    assert r.status_code == 200, r.text
+    added = events_for(db, "guardian.added.v1", family["family_id"])
+    assert [(g["given_name"], g["user_id"]) for g in added][-1] == ("Paul", r.json()["sub"])
