@@ -16,7 +16,6 @@ from servicekit import web
 from servicekit.web import Problem
 
 from gateway import api_clients, auth, clients, oidc
-from gateway.jwks import InvalidJWT
 from gateway.web.signin import user_from_claims
 
 log = logging.getLogger(__name__)
@@ -49,19 +48,9 @@ def _bearer_token() -> str | None:
 
 
 def verify_access_token(token: str, operation_id: str) -> dict:
-    """identity's access token: signature against its JWKS, iss, aud, exp, and the scopes the
-    operation declares in openapi/gateway.yaml (auth.required_scopes)."""
-    settings = current_app.config["SERVICE_SETTINGS"]
-    try:
-        claims = oidc.provider().jwks.decode(token, issuer=settings.oidc_issuer,
-                                              audience=settings.gateway_api_audience,
-                                              require=["exp", "iat", "sub", "aud", "iss"], leeway=5)
-    except oidc.ProviderError as exc:
-        log.warning("cannot verify bearer token: %s", exc)
-        raise Problem(503, clients.UNAVAILABLE_DETAIL) from exc
-    except InvalidJWT as exc:
-        log.info("bearer token refused: %s", exc)
-        raise Problem(401, "Jeton d'accès invalide ou expiré.") from exc
+    """identity's access token (auth.decode_access_token) with the scopes the operation
+    declares in openapi/gateway.yaml (auth.required_scopes)."""
+    claims = auth.decode_access_token(oidc.provider(), current_app.config["SERVICE_SETTINGS"], token)
     auth.require_scopes(claims, auth.required_scopes(operation_id))
     return claims
 

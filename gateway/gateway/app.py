@@ -55,15 +55,18 @@ def _to_api(path: str) -> bool:
 def create_app(settings: GatewaySettings | None = None, db: Database | None = None) -> service_web.ServiceApp:
     settings = settings or get_settings()
     db = db or Database(settings.database_url)
-    api = connexion.AsyncApp(__name__, specification_dir=Path(__file__).resolve().parent)
+    # root_path given explicitly: run from the repository root, "gateway" is also a folder name.
+    flask_app = Flask(__name__, root_path=str(Path(__file__).resolve().parent))
+    _configure(flask_app, settings, db)
+    provider = flask_app.extensions["oidc_provider"]
+    # Async operations taking identity's access token are checked by auth.connexion_security.
+    api = connexion.AsyncApp(__name__, specification_dir=Path(__file__).resolve().parent,
+                             security_map=auth.connexion_security(lambda: provider, settings))
     asgi_guard.install(api)  # malformed requests: 400 before connexion (servicekit.asgi_guard)
     api.add_api(SPEC, resolver=RelativeResolver("gateway.api"), strict_validation=True,
                 validate_responses=False, pythonic_params=True)
     service_web.install_error_handlers(api)
     api.add_error_handler(ServiceError, _service_error)
-    # root_path given explicitly: run from the repository root, "gateway" is also a folder name.
-    flask_app = Flask(__name__, root_path=str(Path(__file__).resolve().parent))
-    _configure(flask_app, settings, db)
     # The client's address and scheme from the ingress's X-Forwarded-* (trusted peers only):
     # per-client sign-in throttling at identity, https URLs.
     flask_app.wsgi_app = forwarded.ProxyHeaders(flask_app.wsgi_app, trusted=settings.forwarded_allow_ips)

@@ -12,6 +12,7 @@ grants scopes per client at registration (register-client --scopes).
 """
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from functools import lru_cache, wraps
@@ -22,6 +23,8 @@ import yaml
 from flask import abort, redirect, request, session, url_for
 
 from servicekit.web import Problem
+
+log = logging.getLogger(__name__)
 
 AGENT_ROLES = ("agent", "admin")
 
@@ -139,6 +142,22 @@ def required_scopes(operation_id: str, spec: Path = SPEC) -> tuple[str, ...] | N
     return _bearer_scopes(spec)[operation_id]
 
 
+def decode_access_token(provider, settings, token: str) -> dict:
+    """identity's access token: signature against its JWKS, iss, aud (the gateway API), exp."""
+    from gateway import clients, oidc
+    from gateway.jwks import InvalidJWT
+
+    try:
+        return provider.jwks.decode(token, issuer=settings.oidc_issuer, audience=settings.gateway_api_audience,
+                                    require=["exp", "iat", "sub", "aud", "iss"], leeway=5)
+    except oidc.ProviderError as exc:
+        log.warning("cannot verify bearer token: %s", exc)
+        raise Problem(503, clients.UNAVAILABLE_DETAIL) from exc
+    except InvalidJWT as exc:
+        log.info("bearer token refused: %s", exc)
+        raise Problem(401, "Jeton d'accès invalide ou expiré.") from exc
+
+
 def require_scopes(claims: dict, required: tuple[str, ...] | None) -> None:
     """Refuse an access token that lacks one of `required` (problem+json, French detail)."""
     if required is None:
@@ -148,3 +167,35 @@ def require_scopes(claims: dict, required: tuple[str, ...] | None) -> None:
     if missing:
         raise Problem(403, "Ce jeton d'accès n'autorise pas cette opération : il n'a pas la portée "
                            + ", ".join(f"« {s} »" for s in missing) + ".")
+
+
+def connexion_security(provider_of: Callable, settings) -> dict:
+    """The `security_map` of the public API's AsyncApp: its async operations check
+    `identityBearer` (identity's access token and the scopes the operation lists) here. The
+    session cookie is read by Flask views only (/api/me): connexion operations never take it."""
+    from connexion.security import NO_VALUE, AbstractSecurityHandler
+    from starlette.concurrency import run_in_threadpool
+
+    class IdentityBearer(AbstractSecurityHandler):
+        def get_fn(self, security_scheme, required_scopes):
+            required = tuple(required_scopes or ())
+
+            async def verify(request):
+                scheme, _, token = (request.headers.get("Authorization") or "").partition(" ")
+                if scheme.lower() != "bearer" or not token.strip():
+                    raise Problem(401, "Présentez un jeton d'accès (Authorization: Bearer).")
+                # The JWKS may have to be fetched (blocking I/O, rarely): off the event loop.
+                claims = await run_in_threadpool(decode_access_token, provider_of(), settings, token.strip())
+                require_scopes(claims, required)
+                return {"sub": claims["sub"], "scope": claims.get("scope", ""), "claims": claims}
+
+            return verify
+
+    class FlaskSessionOnly(AbstractSecurityHandler):
+        def get_fn(self, security_scheme, required_scopes):
+            async def never(_request):
+                return NO_VALUE
+
+            return never
+
+    return {"oauth2": IdentityBearer, "apiKey": FlaskSessionOnly}
