@@ -12,6 +12,7 @@ COMMANDS = ServiceCommands(
     migrations_dir=Path(__file__).resolve().parent.parent / "migrations",
     app_factory="demandes.app:create_app",
     worker_factory="demandes.worker:create_worker",
+    extra_modules=("demandes.seed",),
 )
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""The requests service's rules, free of any framework: states, forms, documents, effects."""
