@@ -3,7 +3,8 @@ the inbox: a repeated or late event never moves a fact backwards).
 
 - identity's household facts keep the `children` and `guardians` projections (a removed child
   keeps its bookings and attendance: the row is marked, never deleted);
-- billing's payment outcome settles a cart awaiting payment; its period lock freezes attendance.
+- billing's payment outcome settles a cart awaiting payment; its period lock freezes attendance;
+- requests' accepted absence justification marks the booked séances as justified absences.
 """
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from contracts import billing, identity
+from contracts import billing, identity, requests
 from contracts.envelope import Envelope
 
-from booking import carts
-from booking.models import children, guardians, period_locks
+from booking import attendance, audit, carts, events
+from booking.domain.facts import Attendance
+from booking.models import attendance as attendance_table
+from booking.models import bookings, children, guardians, period_locks, prestations
 
 
 def _insert(session: Session):
@@ -81,6 +84,42 @@ def on_period_locked(session: Session, envelope: Envelope) -> None:
     session.execute(stmt.on_conflict_do_nothing())
 
 
+def on_absence_justified(session: Session, envelope: Envelope) -> None:
+    """An accepted request justifies a child's absence over some days: each booked séance of
+    those days not marked present becomes a justified absence (not charged). Invoiced periods
+    are left alone (recorded in the audit trail)."""
+    event = envelope.payload(requests.AbsenceJustificationAccepted)
+    booked = session.execute(
+        sa.select(bookings.c.prestation_id, bookings.c.session_date, prestations)
+        .join(prestations, prestations.c.id == bookings.c.prestation_id)
+        .where(bookings.c.child_id == event.child_id, bookings.c.commune == event.commune,
+               bookings.c.session_date.between(event.first_day, event.last_day),
+               bookings.c.status.in_(attendance.BOOKED))
+        .order_by(bookings.c.session_date, bookings.c.prestation_id)).mappings().all()
+    marked = {(r.prestation_id, r.session_date): r.status for r in session.execute(
+        sa.select(attendance_table.c.prestation_id, attendance_table.c.session_date, attendance_table.c.status)
+        .where(attendance_table.c.child_id == event.child_id,
+               attendance_table.c.session_date.between(event.first_day, event.last_day)))}
+    justified = Attendance.ABSENT_JUSTIFIED.value
+    for row in booked:
+        slot = (row["prestation_id"], row["session_date"])
+        if marked.get(slot) in (justified, Attendance.PRESENT.value):
+            continue
+        if attendance.is_locked(session, event.commune, row["session_date"]):
+            audit.record(session, event.commune, audit.SYSTEM, "absence_justification.too_late",
+                         request_id=event.request_id, child_id=event.child_id, session_date=row["session_date"])
+            continue
+        mark = {"prestation_id": slot[0], "session_date": slot[1], "child_id": event.child_id,
+                "commune": event.commune, "family_id": event.family_id, "status": justified, "booked": True,
+                "recorded_by": f"request:{event.request_id}"[:64], "recorded_at": event.accepted_at}
+        stmt = _insert(session)(attendance_table).values(**mark)
+        session.execute(stmt.on_conflict_do_update(
+            index_elements=[attendance_table.c.prestation_id, attendance_table.c.session_date,
+                            attendance_table.c.child_id],
+            set_={k: stmt.excluded[k] for k in ("status", "recorded_by", "recorded_at")}))
+        events.attendance_recorded(session, mark, row)
+
+
 HANDLERS = (  # (source, event type, queue name, handler)
     ("identity", identity.ChildAdded.EVENT_TYPE, "children_added", on_child_facts),
     ("identity", identity.ChildUpdated.EVENT_TYPE, "children_updated", on_child_facts),
@@ -91,4 +130,5 @@ HANDLERS = (  # (source, event type, queue name, handler)
     ("billing", billing.PaymentSucceeded.EVENT_TYPE, "payments_succeeded", on_payment_succeeded),
     ("billing", billing.PaymentFailed.EVENT_TYPE, "payments_failed", on_payment_failed),
     ("billing", billing.PeriodLocked.EVENT_TYPE, "periods_locked", on_period_locked),
+    ("requests", requests.AbsenceJustificationAccepted.EVENT_TYPE, "absences_justified", on_absence_justified),
 )

@@ -325,3 +325,38 @@ def test_worker_wires_consumers_and_the_expiry_job(db, db_url):
             ("billing", "payment.failed.v1"), ("billing", "period.locked.v1")} <= wired
     [job] = [j for j in w.jobs if j.name == "expire_carts"]
     assert job.seconds == 120
+
+
+def test_accepted_absence_justification_marks_booked_seances(db, world, client):
+    from contracts import requests as requests_contract
+
+    p = world.prestation()
+    family = world.family()
+    today = PARIS_TODAY()
+    days = [today - dt.timedelta(days=2), today - dt.timedelta(days=1), today]
+    with db.transaction() as s:
+        for day in days:
+            s.execute(bookings.insert().values(
+                id=str(uuid.uuid4()), commune=world.commune, family_id=family.family_id, child_id=family.child_id,
+                service_id=world.service_id, prestation_id=p["id"], session_date=day, status="confirmed",
+                created_at=utcnow(), updated_at=utcnow()))
+        s.execute(attendance.insert().values(prestation_id=p["id"], session_date=days[2], child_id=family.child_id,
+                                             commune=world.commune, family_id=family.family_id, status="present",
+                                             booked=True, recorded_by="staff", recorded_at=utcnow()))
+    locked = envelope(billing.PeriodLocked(commune=world.commune, first=days[0], last=days[0], locked_at=utcnow()),
+                      "billing")
+    accepted = envelope(requests_contract.AbsenceJustificationAccepted(
+        request_id="req-1", family_id=family.family_id, commune=world.commune, child_id=family.child_id,
+        first_day=days[0], last_day=days[2], reason="Varicelle", accepted_at=utcnow()), "requests")
+    with db.transaction() as s:
+        consumers.on_period_locked(s, locked)
+    for _ in range(2):  # redelivered: marked once
+        with db.transaction() as s:
+            consumers.on_absence_justified(s, accepted)
+    with db.read() as s:
+        marks = dict(s.execute(sa.select(attendance.c.session_date, attendance.c.status)
+                               .where(attendance.c.child_id == family.child_id)).all())
+    # the invoiced day is left alone, the staff's "present" stands, the other day is justified
+    assert marks == {days[1]: "absent_justified", days[2]: "present"}
+    recorded = [e for e in outbox_events(db, "attendance.recorded.v1") if e["child_id"] == family.child_id]
+    assert [(e["session_date"], e["status"]) for e in recorded] == [(days[1].isoformat(), "absent_justified")]
