@@ -43,8 +43,6 @@ def outbox_lag(db: Database) -> dict:
         parked = s.execute(sa.select(sa.func.count()).where(outbox.c.parked_at.is_not(None))).scalar_one()
     age = 0.0
     if oldest is not None:
-        if oldest.tzinfo is None:
-            oldest = oldest.replace(tzinfo=timezone.utc)
         age = max(0.0, (datetime.now(timezone.utc) - oldest).total_seconds())
     return {"pending": int(pending), "oldest_age_seconds": round(age, 3), "parked": int(parked)}
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from servicekit.types import UTCDateTime
+
 OUTBOX = "outbox"
 INBOX = "inbox"
 
@@ -28,15 +30,15 @@ def define(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table]:
         sa.Column("routing_key", sa.String(200), nullable=False),
         # The whole JSON envelope, exactly as it goes on the wire.
         sa.Column("body", sa.Text, nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("published_at", UTCDateTime, nullable=True),
         sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
         # Earliest time of the next attempt after a failure (e.g. unroutable): back-off.
-        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("next_attempt_at", UTCDateTime, nullable=True),
         sa.Column("last_error", sa.Text, nullable=True),
         # Set when the relay gave up after OUTBOX_MAX_ATTEMPTS refusals (e.g. no queue bound):
         # the row waits for an operator (`python -m <service> outbox parked|replay-parked`).
-        sa.Column("parked_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("parked_at", UTCDateTime, nullable=True),
     )
     due = sa.and_(outbox.c.published_at.is_(None), outbox.c.parked_at.is_(None))
     sa.Index("ix_outbox_pending", outbox.c.seq, postgresql_where=due, sqlite_where=due)
@@ -47,7 +49,7 @@ def define(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table]:
         metadata,
         sa.Column("consumer", sa.String(200), primary_key=True),
         sa.Column("event_id", sa.String(36), primary_key=True),
-        sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("processed_at", UTCDateTime, nullable=False),
     )
     return outbox, inbox
 
