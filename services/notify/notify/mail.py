@@ -75,7 +75,11 @@ class SmtpSender:
     def _connection(self) -> smtplib.SMTP:
         if self._smtp is None:
             s = self.settings
-            smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_seconds)
+            if s.smtp_tls:
+                smtp = smtplib.SMTP_SSL(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_seconds,
+                                        context=ssl.create_default_context())
+            else:
+                smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_seconds)
             try:
                 if s.smtp_starttls:
                     smtp.starttls(context=ssl.create_default_context())

@@ -1,32 +1,58 @@
-"""Which e-mail answers which event, and its rendering (French, HTML + plain text).
+"""Which e-mail answers which event, to whom, and its rendering (French, HTML + plain text).
 
 Each kind of e-mail has three Jinja templates in notify/templates/: `<name>.subject.txt`,
 `<name>.txt` (the plain-text part, written for reading, not stripped HTML) and `<name>.html`
-(extends `base.html`, the one accessible, inline-styled layout).
+(extends `base.html`, the one accessible, inline-styled layout; `base.txt` for the text).
+A `Kind` says which event it answers and how to compose it: the recipients (from the event, or
+from notify's directory of families and agents), the commune and family it is about, and the
+extra facts its templates show (children's first names, the commune's name).
 """
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime
+from babel.dates import format_date, format_datetime
+from babel.numbers import format_currency
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from sqlalchemy.orm import Session
 
+from contracts.billing import PaymentFailed, PaymentSucceeded
+from contracts.booking import BookingCancelled, CartValidated, WaitingListConfirmed
 from contracts.envelope import Envelope, EventPayload
 from contracts.identity import (ActivationIssued, GuardianInvited, PasswordChanged, PasswordResetRequested,
                                TotpEnrolmentRequested)
+from contracts.requests import PendingRequestsSummarised, RequestStatusChanged
+
+from notify import directory
+from notify.directory import Recipient
+from notify.links import Links
+from notify.preferences import OPTIONAL
 
 PARIS = ZoneInfo("Europe/Paris")
 
 
+# --- French formats ------------------------------------------------------------------------------
 def french_datetime(value: datetime) -> str:
     """'samedi 28 novembre 2026 à 10 h 15', 'mercredi 1er juillet…' in Paris time (naive values are taken as UTC)."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
     day = "d'er'" if value.astimezone(PARIS).day == 1 else "d"  # "1er juillet", "2 juillet"
     return format_datetime(value, f"EEEE {day} MMMM y 'à' H 'h' mm", tzinfo=PARIS, locale="fr_FR")
+
+
+def french_date(value: date) -> str:
+    """'lundi 7 décembre 2026', 'mardi 1er septembre 2026' (a calendar day, no time zone)."""
+    if isinstance(value, str):
+        value = date.fromisoformat(value)
+    return format_date(value, "EEEE d'er' MMMM y" if value.day == 1 else "EEEE d MMMM y", locale="fr_FR")
+
+
+def euros(cents: int) -> str:
+    """'12,50 €' (money is integer cents everywhere)."""
+    return format_currency(cents / 100, "EUR", locale="fr_FR")
 
 
 _env = Environment(
@@ -38,6 +64,8 @@ _env = Environment(
     keep_trailing_newline=True,
 )
 _env.filters["date_fr"] = french_datetime
+_env.filters["day_fr"] = french_date
+_env.filters["euros"] = euros
 
 
 @dataclass(frozen=True)
@@ -56,26 +84,105 @@ def render(template: str, **context) -> Rendered:
     )
 
 
+# --- kinds ---------------------------------------------------------------------------------------
+class RecipientsUnknown(Exception):
+    """No address is known yet for the family: the consumer retries later (identity's events
+    may still be on their way), then dead-letters for an operator."""
+
+
+@dataclass(frozen=True)
+class Composition:
+    recipients: list[Recipient]
+    commune: str | None = None
+    family_id: str | None = None
+    context: dict = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class Kind:
-    """One kind of e-mail: the event it answers and how to read its recipient and commune."""
-
     template: str
     payload: type[EventPayload]
-    recipient: Callable[[EventPayload], str]
-    commune: Callable[[EventPayload], str | None] = lambda _event: None
+    source: str
+    compose: Callable[[Session, EventPayload], Composition]
+
+
+def _family(session: Session, family_id: str) -> list[Recipient]:
+    found = directory.family_recipients(session, family_id)
+    if not found:
+        raise RecipientsUnknown(f"no address known for family {family_id}")
+    return found
+
+
+def _direct(commune=lambda e: None, family=lambda e: None, user=lambda e: None):
+    """Identity's e-mails: the event names its recipient."""
+    def compose(_session: Session, e) -> Composition:
+        return Composition([Recipient(e.email, user(e), getattr(e, "given_name", None))], commune(e), family(e))
+    return compose
+
+
+LINE_STATUS = {
+    "confirmed": "réservé", "held": "en attente de paiement", "waiting_listed": "sur liste d’attente",
+    "cancelled": "annulé", "cancellation_requested": "annulation demandée à la mairie",
+    "left_waiting_list": "retiré de la liste d’attente", "refused": "refusé",
+}
+
+
+def _cart_validated(session: Session, e: CartValidated) -> Composition:
+    names = directory.child_names(session, [line.child_id for line in e.lines])
+    lines = sorted(e.lines, key=lambda line: (names.get(line.child_id, ""), line.session_date, line.action))
+    rows = [{"child": names.get(line.child_id, "Votre enfant"), "day": line.session_date, "action": line.action,
+             "status": LINE_STATUS.get(line.status, line.status), "held": line.status == "held"} for line in lines]
+    # The cart is the validating parent's: write to them, or to the family if their address is unknown.
+    parent = [r for r in directory.family_recipients(session, e.family_id) if r.user_id == e.parent_id]
+    commune = e.lines[0].commune if e.lines else directory.family_commune(session, e.family_id)
+    return Composition(parent or _family(session, e.family_id), commune, e.family_id, {"lines": rows})
+
+
+def _about_a_child(session: Session, e) -> Composition:
+    child = directory.child_names(session, [e.child_id]).get(e.child_id, "votre enfant")
+    return Composition(_family(session, e.family_id), e.commune, e.family_id, {"child": child})
+
+
+def _about_a_family(session: Session, e) -> Composition:
+    return Composition(_family(session, e.family_id), directory.family_commune(session, e.family_id), e.family_id)
+
+
+def _request_status(session: Session, e: RequestStatusChanged) -> Composition:
+    if e.new_status == "brouillon":  # a draft is the parent's own business
+        return Composition([], e.commune, e.family_id)
+    return Composition(_family(session, e.family_id), e.commune, e.family_id)
+
+
+def _pending_summary(session: Session, e: PendingRequestsSummarised) -> Composition:
+    return Composition(directory.agent_recipients(session, e.commune), e.commune)
 
 
 KINDS: dict[str, Kind] = {
     kind.payload.EVENT_TYPE: kind
     for kind in (
-        Kind("activation", ActivationIssued, lambda e: e.email, lambda e: e.commune),
-        Kind("guardian_invitation", GuardianInvited, lambda e: e.email),
-        Kind("password_reset", PasswordResetRequested, lambda e: e.email),
-        Kind("password_changed", PasswordChanged, lambda e: e.email),
-        Kind("totp_enrolment", TotpEnrolmentRequested, lambda e: e.email),
+        Kind("activation", ActivationIssued, "identity", _direct(lambda e: e.commune, lambda e: e.family_id)),
+        Kind("guardian_invitation", GuardianInvited, "identity", _direct(family=lambda e: e.family_id)),
+        Kind("password_reset", PasswordResetRequested, "identity", _direct(user=lambda e: e.user_id)),
+        Kind("password_changed", PasswordChanged, "identity", _direct(user=lambda e: e.user_id)),
+        Kind("totp_enrolment", TotpEnrolmentRequested, "identity", _direct(user=lambda e: e.user_id)),
+        Kind("cart_validated", CartValidated, "booking", _cart_validated),
+        Kind("waiting_list_confirmed", WaitingListConfirmed, "booking", _about_a_child),
+        Kind("cancellation_processed", BookingCancelled, "booking", _about_a_child),
+        Kind("payment_received", PaymentSucceeded, "billing", _about_a_family),
+        Kind("payment_failed", PaymentFailed, "billing", _about_a_family),
+        Kind("request_status_changed", RequestStatusChanged, "requests", _request_status),
+        Kind("pending_requests_summary", PendingRequestsSummarised, "requests", _pending_summary),
     )
 }
+
+
+def answers(envelope: Envelope, event) -> bool:
+    """Whether this event calls for an e-mail at all (before looking for recipients)."""
+    if isinstance(event, BookingCancelled):
+        # A parent's own cancellations are listed in their cart's e-mail; the town hall's
+        # decisions (on a cancellation request, or at the desk) get their own.
+        return event.by == "agent"
+    return True
 
 
 @dataclass(frozen=True)
@@ -83,14 +190,28 @@ class Draft:
     """A notification ready to be recorded."""
 
     template: str
-    recipient: str
+    recipient: Recipient
     commune: str | None
+    family_id: str | None
     content: Rendered
 
 
-def draft_for(envelope: Envelope, public_url: str) -> Draft:
-    """The e-mail answering `envelope` (its type must be one of KINDS)."""
+def render_kind(template: str, session: Session | None, event, recipient: Recipient, public_url: str,
+                commune: str | None, context: dict) -> Rendered:
+    """One kind's e-mail for one recipient, with the context every template can use."""
+    return render(template, event=event, recipient=recipient, public_url=public_url.rstrip("/"),
+                  links=Links(public_url), optional=template in OPTIONAL,
+                  commune_name=directory.commune_name(session, commune) if session is not None else (commune or ""),
+                  **context)
+
+
+def drafts_for(session: Session, envelope: Envelope, public_url: str) -> list[Draft]:
+    """The e-mails answering `envelope` (its type must be one of KINDS), one per recipient."""
     kind = KINDS[envelope.type]
     event = envelope.payload(kind.payload)
-    content = render(kind.template, event=event, public_url=public_url.rstrip("/"))
-    return Draft(kind.template, kind.recipient(event), kind.commune(event), content)
+    if not answers(envelope, event):
+        return []
+    composition = kind.compose(session, event)
+    return [Draft(kind.template, r, composition.commune, composition.family_id,
+                  render_kind(kind.template, session, event, r, public_url, composition.commune, composition.context))
+            for r in composition.recipients]

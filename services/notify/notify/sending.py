@@ -12,6 +12,9 @@ carries the same Message-ID as the first copy (see mail.message_id_for), so mail
 support can recognise it. The opposite choice (commit "sending" before talking to SMTP)
 would lose e-mails on a crash, which is worse for an activation link.
 
+A permanent refusal also records the address as undeliverable for the commune's agents
+(notify/undeliverable.py); a later accepted e-mail to it takes it off that list.
+
 An SMTP failure worth retrying (connection refused, 4xx, timeout) increments `attempts` and
 sets `next_attempt_at` with exponential back-off; after NOTIFY_MAX_ATTEMPTS, or at once for
 a permanent refusal (5xx), the notification is `failed` and NotificationFailed is emitted.
@@ -32,6 +35,7 @@ from contracts.notify import NotificationFailed, NotificationSent
 from servicekit.db import Database
 from servicekit.messaging.outbox import add_event
 from notify.mail import PermanentFailure, SmtpSender, build_message
+from notify import undeliverable
 from notify.models import FAILED, QUEUED, SENT, notifications
 from notify.settings import NotifySettings
 
@@ -87,6 +91,7 @@ def _attempt(session: Session, sender: SmtpSender, settings: NotifySettings, row
         sender.send(msg)
     except PermanentFailure as exc:
         _fail(session, row, attempts, str(exc))
+        undeliverable.record_refusal(session, row, str(exc)[:MAX_ERROR_CHARS], now)
         return FAILED
     except OSError as exc:  # smtplib.SMTPException is an OSError too
         error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
@@ -103,6 +108,7 @@ def _attempt(session: Session, sender: SmtpSender, settings: NotifySettings, row
     sent_at = datetime.now(timezone.utc)
     session.execute(notifications.update().where(notifications.c.id == row["id"]).values(
         status=SENT, attempts=attempts, sent_at=sent_at, next_attempt_at=None, last_error=None))
+    undeliverable.forget(session, row["recipient"])
     add_event(session, SOURCE, NotificationSent(
         notification_id=row["id"], template=row["template"], recipient=row["recipient"],
         source_event_id=row["source_event_id"], source_event_type=row["source_event_type"], sent_at=sent_at,

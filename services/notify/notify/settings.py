@@ -1,7 +1,7 @@
 from email.utils import parseaddr
 from functools import lru_cache
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from servicekit.settings import ServiceSettings, load
 
@@ -15,7 +15,11 @@ class NotifySettings(ServiceSettings):
     smtp_port: int = Field(default=1025, ge=1, le=65535)  # the development mail catcher
     smtp_user: str = ""
     smtp_password: str = ""
+    # Transport security: STARTTLS on a plain connection (usually port 587), or implicit TLS
+    # from the first byte (SMTP_TLS, usually port 465); neither for the local mail catcher.
     smtp_starttls: bool = False
+    smtp_tls: bool = False
+    # Connection, each command and each reply wait at most this long.
     smtp_timeout_seconds: float = Field(default=15.0, gt=0)
     # How often the sending job looks for queued notifications, and how many per run.
     notify_send_interval_seconds: float = Field(default=2.0, gt=0)
@@ -35,6 +39,13 @@ class NotifySettings(ServiceSettings):
         if "@" not in parseaddr(value)[1]:
             raise ValueError("must be an e-mail address, e.g. 'Espace Famille <no-reply@example.org>'")
         return value
+
+    @model_validator(mode="after")
+    def _one_kind_of_tls(self) -> "NotifySettings":
+        if self.smtp_starttls and self.smtp_tls:
+            raise ValueError("SMTP_STARTTLS and SMTP_TLS exclude each other: STARTTLS upgrades a plain "
+                             "connection (port 587), SMTP_TLS is TLS from the start (port 465)")
+        return self
 
 
 @lru_cache

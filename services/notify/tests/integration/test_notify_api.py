@@ -4,13 +4,14 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from contracts.identity import ActivationIssued, PasswordResetRequested
 from servicekit import migrations, tokens
 
 import notify
 from notify import app as notify_app, db as notify_db, handlers, settings as notify_settings
-from notify.models import notifications
+from notify.models import agents, notifications
 from notify_test_support import identity_envelope
 
 pytestmark = pytest.mark.integration
@@ -35,7 +36,8 @@ def client(pg_url, monkeypatch):
 
 def record(event) -> str:
     with notify_db.get_db().transaction() as s:
-        return handlers.record_notification(s, identity_envelope(event), notify_settings.get_settings())
+        [notification_id] = handlers.record_notification(s, identity_envelope(event), notify_settings.get_settings())
+    return notification_id
 
 
 def activation(email, commune="heillecourt"):
@@ -50,8 +52,15 @@ def set_status(notification_id, status):
                   .values(status=status, attempts=8, last_error="boom"))
 
 
-def auth(role, commune=None, **kw):
-    caller = tokens.Caller(sub="someone", role=role, commune=commune, **kw)
+def auth(role, commune=None, on_record=True, **kw):
+    """A service token; an agent or admin is also on record in notify's agents projection
+    (identity's agent.assigned.v1), unless `on_record` is False."""
+    caller = tokens.Caller(sub=f"{role}-{commune}", role=role, commune=commune, **kw)
+    if role in ("agent", "admin") and commune and on_record:
+        now = datetime.now(timezone.utc)
+        with notify_db.get_db().transaction() as s:
+            s.execute(postgresql.insert(agents).values(user_id=caller.sub, commune=commune, role=role, active=True,
+                                                       changed_at=now, updated_at=now).on_conflict_do_nothing())
     return {"Authorization": "Bearer " + tokens.mint(caller, "notify", SECRET)}
 
 
@@ -92,7 +101,7 @@ def test_forbidden_callers(client, caller):
     r = client.get("/internal/notifications", headers=auth(**caller))
     assert r.status_code == 403
     assert r.headers["content-type"].startswith("application/problem+json")
-    assert "accès" in r.json()["detail"]
+    assert "accès" in r.json()["detail"] or "plus agent" in r.json()["detail"]
 
 
 def test_no_token_is_401(client):

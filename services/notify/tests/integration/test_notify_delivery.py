@@ -26,6 +26,8 @@ from notify_test_support import SmtpServer, free_port, identity_envelope, publis
 pytestmark = pytest.mark.integration
 
 MIGRATIONS = Path(notify.__file__).resolve().parent.parent / "migrations"
+# Tests that call the sending job directly never talk to the broker: no vhost to make.
+NO_BROKER = "amqp://guest:guest@127.0.0.1:5672/unused"
 
 
 def settings_for(pg_url: str, amqp_url: str, smtp_port: int, **extra) -> NotifySettings:
@@ -117,14 +119,14 @@ def test_event_becomes_one_sent_email_and_a_notification_sent_event(db, run_work
     assert len(smtp.inbox.to(recipient)) == 1  # the duplicate delivery sent nothing
 
 
-def test_recording_the_same_event_again_is_refused_by_the_unique_key(db, pg_url, amqp_vhost_url, smtp_port):
-    settings = settings_for(pg_url, amqp_vhost_url, smtp_port)
+def test_recording_the_same_event_again_is_refused_by_the_unique_key(db, pg_url, smtp_port):
+    settings = settings_for(pg_url, NO_BROKER, smtp_port)
     event = activation("again@example.org")
     with db.transaction() as s:
-        assert handlers.record_notification(s, event, settings) is not None
+        assert len(handlers.record_notification(s, event, settings)) == 1
     # e.g. a dead letter replayed after the inbox row was purged: still one notification
     with db.transaction() as s:
-        assert handlers.record_notification(s, event, settings) is None
+        assert handlers.record_notification(s, event, settings) == []
     assert len(rows(db, source_event_id=event.id)) == 1
 
 
@@ -142,12 +144,12 @@ def test_smtp_down_then_up_is_retried_and_sent_once(db, run_worker, smtp_port, a
     assert row["attempts"] >= 2 and row["last_error"] is None
 
 
-def test_permanent_refusal_fails_at_once_and_emits_notification_failed(db, pg_url, amqp_vhost_url, smtp_port):
-    settings = settings_for(pg_url, amqp_vhost_url, smtp_port)
+def test_permanent_refusal_fails_at_once_and_emits_notification_failed(db, pg_url, smtp_port):
+    settings = settings_for(pg_url, NO_BROKER, smtp_port)
     event = identity_envelope(PasswordChanged(user_id="u1", email="gone@example.org", reason="change",
                                               changed_at=datetime.now(timezone.utc)))
     with db.transaction() as s:
-        notification_id = handlers.record_notification(s, event, settings)
+        [notification_id] = handlers.record_notification(s, event, settings)
     with SmtpServer(smtp_port, refuse=("gone@example.org",)):
         assert sending.send_due(db, settings) == 0
     [row] = rows(db, id=notification_id)
@@ -157,10 +159,10 @@ def test_permanent_refusal_fails_at_once_and_emits_notification_failed(db, pg_ur
     assert failed["data"]["notification_id"] == notification_id and "550" in failed["data"]["error"]
 
 
-def test_after_the_last_attempt_the_notification_fails(db, pg_url, amqp_vhost_url, smtp_port):
-    settings = settings_for(pg_url, amqp_vhost_url, smtp_port, notify_max_attempts=2)
+def test_after_the_last_attempt_the_notification_fails(db, pg_url, smtp_port):
+    settings = settings_for(pg_url, NO_BROKER, smtp_port, notify_max_attempts=2)
     with db.transaction() as s:
-        notification_id = handlers.record_notification(s, activation("nobody@example.org"), settings)
+        [notification_id] = handlers.record_notification(s, activation("nobody@example.org"), settings)
     assert sending.send_due(db, settings) == 0  # SMTP unreachable: attempt 1, retry scheduled
     [row] = rows(db, id=notification_id)
     assert (row["status"], row["attempts"]) == ("queued", 1)
@@ -174,8 +176,8 @@ def test_after_the_last_attempt_the_notification_fails(db, pg_url, amqp_vhost_ur
     assert len(outbox_events(db, "notification.failed.v1")) == 1
 
 
-def test_unreachable_server_stops_the_run_without_touching_other_notifications(db, pg_url, amqp_vhost_url, smtp_port):
-    settings = settings_for(pg_url, amqp_vhost_url, smtp_port)
+def test_unreachable_server_stops_the_run_without_touching_other_notifications(db, pg_url, smtp_port):
+    settings = settings_for(pg_url, NO_BROKER, smtp_port)
     with db.transaction() as s:
         for i in range(3):
             handlers.record_notification(s, activation(f"batch{i}@example.org"), settings)
@@ -183,8 +185,8 @@ def test_unreachable_server_stops_the_run_without_touching_other_notifications(d
     assert sorted(r["attempts"] for r in rows(db)) == [0, 0, 1]
 
 
-def test_two_senders_at_once_never_send_one_notification_twice(db, pg_url, amqp_vhost_url, smtp_port):
-    settings = settings_for(pg_url, amqp_vhost_url, smtp_port)
+def test_two_senders_at_once_never_send_one_notification_twice(db, pg_url, smtp_port):
+    settings = settings_for(pg_url, NO_BROKER, smtp_port)
     with db.transaction() as s:
         for i in range(20):
             handlers.record_notification(s, activation(f"pair{i}@example.org"), settings)

@@ -1,0 +1,20 @@
+import pytest
+
+from servicekit.db import Database
+
+from notify.models import Base
+
+
+@pytest.fixture
+def db(tmp_path):
+    """notify's tables on a throw-away SQLite file (no migrations: the models are the schema)."""
+    database = Database(f"sqlite:///{tmp_path / 'notify.db'}")
+    Base.metadata.create_all(database.engine)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def session(db):
+    with db.transaction() as s:
+        yield s
