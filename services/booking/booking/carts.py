@@ -233,14 +233,16 @@ def run_checkout(session: Session, cart: Cart, family_id: str, commune: str, now
     if by == "agent":
         found = {pid: ({**row, "payment_mode": PaymentMode.END_OF_MONTH.code},
                        replace(p, payment_mode=PaymentMode.END_OF_MONTH)) for pid, (row, p) in found.items()}
+    child_ids = {line.child_id for line in cart.lines}
+    # What other carts cannot change is read before taking the séances' locks (held until commit).
+    calendar, enrolments = store.calendar(session, commune), store.enrolments_of(session, child_ids)
+    overrides, resident = store.overrides(session, family_id, child_ids), store.is_resident(session, family_id, commune)
     slots = [(line.prestation_id, line.session_date) for line in cart.lines if line.prestation_id in found]
     locked = places.lock(session, slots, found)
-    child_ids = {line.child_id for line in cart.lines}
     snapshot = checkout.Snapshot(
-        calendar=store.calendar(session, commune), prestations={pid: p for pid, (_, p) in found.items()},
-        enrolments=store.enrolments_of(session, child_ids), bookings=store.statuses(session, [l.key for l in cart.lines]),
-        occupancy=locked, deadline_overrides=store.overrides(session, family_id, child_ids),
-        resident=store.is_resident(session, family_id, commune))
+        calendar=calendar, prestations={pid: p for pid, (_, p) in found.items()}, enrolments=enrolments,
+        bookings=store.statuses(session, [line.key for line in cart.lines]), occupancy=locked,
+        deadline_overrides=overrides, resident=resident)
     result = checkout.validate(cart, snapshot, now)
     occupancy = dict(result.occupancy)
     rows = places.write_changes(session, result.changes, family_id, found, now, cart.id if by == "parent" else None)
