@@ -11,10 +11,19 @@ log = logging.getLogger(__name__)
 
 
 class CatchAll:
-    """aiosmtpd handler: every recipient is accepted, every message is kept."""
+    """aiosmtpd handler: every recipient is accepted (unless told to refuse, see refusals.py),
+    every message is kept."""
 
     def __init__(self, store: Store):
         self.store = store
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        refusal = self.store.refusals.answer_for(address)
+        if refusal is not None:
+            log.info("refused %s as told: %s", address, refusal)
+            return refusal
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         raw = envelope.original_content or envelope.content

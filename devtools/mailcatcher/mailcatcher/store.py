@@ -12,6 +12,8 @@ from datetime import datetime, timezone
 from email.message import EmailMessage
 from pathlib import Path
 
+from mailcatcher.refusals import Refusals
+
 
 @dataclass(frozen=True)
 class Caught:
@@ -74,6 +76,7 @@ class Store:
         self._messages: deque[Caught] = deque(maxlen=keep)
         self._lock = threading.Lock()
         self._maildir = mailbox.Maildir(maildir, create=True) if maildir else None
+        self.refusals = Refusals()
 
     def add(self, caught: Caught) -> None:
         with self._lock:

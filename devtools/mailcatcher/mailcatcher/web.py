@@ -8,6 +8,7 @@ import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from mailcatcher.refusals import InvalidRule, Rule
 from mailcatcher.store import Store
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,8 @@ def make_handler(store: Store) -> type[BaseHTTPRequestHandler]:
                 return self._json({"status": "ok"})
             if path == "/messages":
                 return self._json([m.summary() for m in store.newest_first()])
+            if path == "/refusals":
+                return self._json(store.refusals.state())
             match = _ONE.match(path)
             if match:
                 caught = store.get(match.group(1))
@@ -32,10 +35,25 @@ def make_handler(store: Store) -> type[BaseHTTPRequestHandler]:
                     return self._json(caught.detail())
             return self._json({"error": "not found"}, HTTPStatus.NOT_FOUND)
 
+        def do_POST(self):
+            if self.path.split("?", 1)[0].rstrip("/") != "/refusals":
+                return self._json({"error": "not found"}, HTTPStatus.NOT_FOUND)
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+                if not 0 < length <= 64 * 1024:
+                    raise InvalidRule("a JSON body of at most 64 KiB is required")
+                rule = Rule.parse(json.loads(self.rfile.read(length)))
+            except ValueError as exc:  # InvalidRule and json.JSONDecodeError are ValueErrors
+                return self._json({"error": str(exc)}, HTTPStatus.BAD_REQUEST)
+            return self._json(store.refusals.set(rule))
+
         def do_DELETE(self):
-            if self.path.split("?", 1)[0].rstrip("/") == "/messages":
+            path = self.path.split("?", 1)[0].rstrip("/")
+            if path == "/messages":
                 store.clear()
                 return self._json(None, HTTPStatus.NO_CONTENT)
+            if path == "/refusals":
+                return self._json(store.refusals.clear())
             return self._json({"error": "not found"}, HTTPStatus.NOT_FOUND)
 
         def _json(self, body, status: HTTPStatus = HTTPStatus.OK) -> None:

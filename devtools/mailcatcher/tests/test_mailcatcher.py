@@ -177,3 +177,52 @@ def test_the_command_runs_both_servers_and_stops_on_sigterm(tmp_path):
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
+
+
+# --- told to refuse ---------------------------------------------------------------------------------
+def call(url: str, method: str, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"null")
+
+
+def test_temporary_refusal_for_n_recipients_then_accepts(catcher):
+    status, state = call(catcher.url("/refusals"), "POST", {"mode": "temporary", "count": 2})
+    assert status == 200 and state == {"active": True, "mode": "temporary", "remaining": 2, "recipients": None,
+                                       "refused": 0}
+    for _ in range(2):
+        with pytest.raises(smtplib.SMTPRecipientsRefused) as err:
+            send(catcher.smtp_port, french_mail())
+        [(code, reply)] = err.value.recipients.values()
+        assert code == 451 and b"try again later" in reply
+    send(catcher.smtp_port, french_mail())  # the third one passes
+    assert len(get(catcher.url("/messages"))[1]) == 1  # refused ones were not kept
+    assert get(catcher.url("/refusals"))[1] == {"active": False, "mode": None, "remaining": None, "recipients": None,
+                                                 "refused": 2}
+
+
+def test_permanent_refusal_of_some_addresses_until_told_otherwise(catcher):
+    status, _ = call(catcher.url("/refusals"), "POST", {"mode": "permanent", "recipients": ["Gone@Example.org"]})
+    assert status == 200
+    for _ in range(3):
+        with pytest.raises(smtplib.SMTPRecipientsRefused) as err:
+            send(catcher.smtp_port, french_mail(to="gone@example.org"))
+        assert [code for code, _ in err.value.recipients.values()] == [550]
+    send(catcher.smtp_port, french_mail(to="here@example.org"))  # other addresses pass
+    assert call(catcher.url("/refusals"), "DELETE")[1]["active"] is False
+    send(catcher.smtp_port, french_mail(to="gone@example.org"))
+    assert sorted(m["to"][0] for m in get(catcher.url("/messages"))[1]) == ["gone@example.org", "here@example.org"]
+
+
+@pytest.mark.parametrize("body", [{"mode": "sometimes"}, {"mode": "permanent", "count": 0},
+                                  {"mode": "permanent", "count": "3"}, {"mode": "temporary", "recipients": []},
+                                  {"mode": "temporary", "extra": 1}, ["temporary"]])
+def test_a_bad_refusal_rule_is_400_and_changes_nothing(catcher, body):
+    status, answer = call(catcher.url("/refusals"), "POST", body)
+    assert status == 400 and answer["error"]
+    assert get(catcher.url("/refusals"))[1]["active"] is False
+    send(catcher.smtp_port, french_mail())
