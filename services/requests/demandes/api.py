@@ -107,7 +107,8 @@ async def _receive_files(caller, commune: str, doc_type: str, child_id, issued_o
     issued = _date(issued_on, "issued_on")
     ctx = await _read(family_documents.upload_context, caller, commune, doc_type, child_id)
     prepared, issued = await run_in_threadpool(family_documents.inspect, incoming, ctx, issued,
-                                               family_documents.paris_today(), scanner.from_settings(_settings()))
+                                               family_documents.paris_today(), scanner.from_settings(_settings()),
+                                               _settings().requests_max_file_bytes)
     store = _store()
     keys = await run_in_threadpool(lambda: [store.put(p.content) for p in prepared])
     try:

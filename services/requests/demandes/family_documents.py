@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 import magic
@@ -77,8 +77,9 @@ def detect_media_type(content: bytes) -> str:
 
 
 def inspect(incoming: list[Incoming], ctx: UploadContext, issued_on: date | None, today: date,
-            scanner: Clamd | None) -> tuple[list[Prepared], date]:
-    """The files, checked one by one, then scanned; DocumentRefused on the first refusal."""
+            scanner: Clamd | None, hard_cap: int) -> tuple[list[Prepared], date]:
+    """The files, checked one by one, then scanned; DocumentRefused on the first refusal.
+    `hard_cap` (REQUESTS_MAX_FILE_BYTES) bounds every type's own maximum size."""
     if not incoming:
         raise DocumentRefused("Aucun fichier reçu : choisissez un fichier.")
     if len(incoming) > rules.MAX_FILES_PER_UPLOAD:
@@ -87,10 +88,11 @@ def inspect(incoming: list[Incoming], ctx: UploadContext, issued_on: date | None
         raise DocumentRefused(f"Votre espace documents est plein ({MAX_DOCUMENTS_PER_FAMILY} documents) : "
                               "supprimez des documents qui ne servent plus.", 413)
     issued_on = rules.check_issued_on(ctx.doc_type, issued_on, today)
+    doc_type = replace(ctx.doc_type, max_bytes=min(ctx.doc_type.max_bytes, hard_cap))
     prepared = []
     for item in incoming:
         name = rules.clean_filename(item.name)
-        found = rules.check_content(name, item.content, detect_media_type(item.content), ctx.doc_type)
+        found = rules.check_content(name, item.content, detect_media_type(item.content), doc_type)
         prepared.append(Prepared(name, found, item.content, hashlib.sha256(item.content).hexdigest()))
     if scanner is not None:
         for item in prepared:

@@ -32,7 +32,7 @@ MIN_FILE_BYTES = 16
 MAX_FILES_PER_UPLOAD = 5
 
 _KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]|%[01][0-9a-fA-F]|%7[fF]")  # raw or percent-encoded
 _RESERVED = re.compile(r'[<>:"|?*]')
 
 # Another format hidden in the file (searched in the whole content, case-insensitively for text).

@@ -214,3 +214,49 @@ def stored_documents(db: Database, family_id: str) -> int:
     with db.read() as s:
         return s.execute(sa.select(sa.func.count()).select_from(documents)
                          .where(documents.c.family_id == family_id)).scalar()
+
+
+# --- a real ClamAV daemon (Debian's clamav-daemon) with the project's own signature ---------------
+@pytest.fixture(scope="module")
+def clamd_socket(tmp_path_factory):
+    """clamd started for these tests: its own config in a temp dir, and a signature database of
+    ours (the official one cannot be downloaded here): an .ndb body signature matching the EICAR
+    test string anywhere in a file. Skipped, with the reason, only if clamd cannot start."""
+    import hashlib
+    import shutil
+    import subprocess
+    import time
+
+    from demandes.scanner import Clamd
+
+    binary = shutil.which("clamd") or ("/usr/sbin/clamd" if os.path.exists("/usr/sbin/clamd") else None)
+    if binary is None:
+        pytest.skip("clamd is not installed (scripts/install-system-deps.sh installs clamav-daemon)")
+    home = tmp_path_factory.mktemp("clamd")
+    (home / "db").mkdir()
+    (home / "db" / "espace-famille-test.ndb").write_text(f"EspaceFamille.Test.EICAR:0:*:{EICAR.hex()}\n")
+    (home / "db" / "espace-famille-test.hdb").write_text(f"{hashlib.md5(EICAR).hexdigest()}:{len(EICAR)}:"
+                                                         "EspaceFamille.Test.EICAR.File\n")
+    socket_path = home / "clamd.sock"
+    (home / "clamd.conf").write_text(
+        f"DatabaseDirectory {home / 'db'}\nLocalSocket {socket_path}\nForeground yes\n"
+        f"LogFile {home / 'clamd.log'}\nPidFile {home / 'clamd.pid'}\nStreamMaxLength 20M\n"
+        "User root\n" if os.geteuid() == 0 else
+        f"DatabaseDirectory {home / 'db'}\nLocalSocket {socket_path}\nForeground yes\n"
+        f"LogFile {home / 'clamd.log'}\nPidFile {home / 'clamd.pid'}\nStreamMaxLength 20M\n")
+    process = subprocess.Popen([binary, "-c", str(home / "clamd.conf")], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+    scanner = Clamd(socket_path=str(socket_path), timeout=10)
+    deadline = time.monotonic() + 60
+    while not (socket_path.exists() and scanner.ping()):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            log = (home / "clamd.log").read_text() if (home / "clamd.log").exists() else ""
+            pytest.skip(f"clamd did not start: {process.stderr.read().decode()[-500:]} {log[-500:]}")
+        time.sleep(0.1)
+    yield str(socket_path)
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
