@@ -5,6 +5,9 @@
 #                   executable_path=/usr/bin/chromium; no browser is ever downloaded otherwise)
 #   docker-compose  `docker-compose config` validation of docker-compose.yml (no engine needed)
 #   wrk             HTTP load generator of the benchmarks under bench/
+#   clamav-daemon   ClamAV's clamd: the requests service scans uploads with it, and its tests
+#                   start one with the project's own test signature (no database download)
+#   libmagic1       file types from their content (python-magic, requests service uploads)
 #
 # Idempotent and quiet: prints one line per package installed, nothing when all are present.
 # Debian bookworm, run as root (or through sudo). Exit status is non-zero on failure.
@@ -13,7 +16,7 @@
 set -eu
 
 # command that must exist  ->  Debian package that provides it
-PACKAGES="chromium:chromium docker-compose:docker-compose wrk:wrk"
+PACKAGES="chromium:chromium docker-compose:docker-compose wrk:wrk clamd:clamav-daemon libmagic1:libmagic1"
 
 missing=""
 for entry in $PACKAGES; do
