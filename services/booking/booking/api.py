@@ -190,6 +190,12 @@ async def record_attendance(prestation_id, session_date, body):
 
 # --- agents: desk ----------------------------------------------------------------------------------------------------
 @_problems
+async def list_bookings(first, last, child_id=None, prestation_id=None, status=None, page=1, per_page=50):
+    return _ok(await _read(desk.list_bookings, current_caller(), first, last, child_id, prestation_id, status,
+                           page, per_page))
+
+
+@_problems
 async def list_cancellation_requests(page=1, per_page=50):
     return _ok(await _read(desk.list_cancellation_requests, current_caller(), page, per_page))
 

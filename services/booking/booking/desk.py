@@ -72,6 +72,24 @@ def list_by_status(session: Session, caller: Caller, statuses: tuple[str, ...], 
                   booking_view)
 
 
+def list_bookings(session: Session, caller: Caller, first: str, last: str, child_id: str | None = None,
+                  prestation_id: str | None = None, status: str | None = None, page: int = 1,
+                  per_page: int = 50) -> dict:
+    """The commune's bookings of a date range (at most a year), by date."""
+    commune = access.agent_commune(session, caller)
+    first, last = _range(first, last)
+    query = _with_names().where(bookings.c.commune == commune, bookings.c.session_date.between(first, last))
+    if child_id:
+        query = query.where(bookings.c.child_id == child_id)
+    if prestation_id:
+        query = query.where(bookings.c.prestation_id == prestation_id)
+    if status:
+        query = query.where(bookings.c.status == status)
+    return _paged(session, query, page, per_page,
+                  (bookings.c.session_date, prestations.c.label, children.c.family_name, children.c.given_name,
+                   bookings.c.id), booking_view)
+
+
 def list_cancellation_requests(session: Session, caller: Caller, page: int = 1, per_page: int = 50) -> dict:
     return list_by_status(session, caller, (BookingStatus.CANCELLATION_REQUESTED.value,), page, per_page)
 

@@ -278,6 +278,12 @@ def test_an_agent_never_sees_another_communes_bookings(db, world, client):
     r = client.post(f"/internal/agent/waiting-list/{waiting[0]['id']}/decision", json={"decision": "decline"},
                     headers=other.agent_headers)
     assert r.status_code == 404
+    r = client.get("/internal/agent/bookings", headers=world.agent_headers,
+                   params={"first": day.isoformat(), "last": day.isoformat(), "child_id": b.child_id})
+    assert [(i["child_id"], i["status"]) for i in r.json()["items"]] == [(b.child_id, "waiting")]
+    r = client.get("/internal/agent/bookings", headers=other.agent_headers,
+                   params={"first": day.isoformat(), "last": day.isoformat()})
+    assert r.status_code == 200 and r.json()["total"] == 0
     r = client.get("/internal/agent/exports/bookings.csv", headers=other.agent_headers,
                    params={"first": day.isoformat(), "last": day.isoformat()})
     assert r.status_code == 200 and r.text.count("\r\n") == 1  # the header only
