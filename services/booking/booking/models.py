@@ -211,6 +211,7 @@ attendance = sa.Table(
     sa.Column("recorded_by", SUB, nullable=False),
     sa.Column("recorded_at", UTCDateTime, nullable=False),
     sa.Index("ix_attendance_commune_date", "commune", "session_date"),
+    sa.Index("ix_attendance_child_date", "child_id", "session_date"),  # a child's calendar
 )
 
 period_locks = sa.Table(  # billing's period.locked.v1: attendance of these dates is final

@@ -179,6 +179,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('prestation_id', 'session_date', 'child_id', name=op.f('pk_attendance'))
     )
     op.create_index('ix_attendance_commune_date', 'attendance', ['commune', 'session_date'], unique=False)
+    op.create_index('ix_attendance_child_date', 'attendance', ['child_id', 'session_date'], unique=False)
     op.create_table('bookings',
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('commune', sa.String(length=100), nullable=False),
@@ -247,6 +248,7 @@ def downgrade() -> None:
     op.drop_index('ix_bookings_family', table_name='bookings')
     op.drop_index('ix_bookings_commune_date', table_name='bookings')
     op.drop_table('bookings')
+    op.drop_index('ix_attendance_child_date', table_name='attendance')
     op.drop_index('ix_attendance_commune_date', table_name='attendance')
     op.drop_table('attendance')
     op.drop_index(op.f('ix_prestations_service_id'), table_name='prestations')
