@@ -1,4 +1,5 @@
-"""identity's worker: the outbox relay (always), notify's receipts, back-channel logouts.
+"""identity's worker: the outbox relay (always), notify's receipts, back-channel logouts, and
+the address changes the requests service accepted (`address_change.accepted.v1`).
 
 When notify reports that the e-mail answering one of our events left (activation link,
 invitation), the link records `sent_at` so the agent (or the inviting parent) sees it; when
@@ -15,10 +16,12 @@ from sqlalchemy.orm import Session
 from contracts.envelope import Envelope
 from contracts.identity import BackchannelLogoutRequested
 from contracts.notify import NotificationFailed, NotificationSent
+from contracts.requests import AddressChangeAccepted
 from servicekit.messaging.worker import Worker
 
 from identity import households, retention, throttle
 from identity.db import get_db
+from identity.errors import NotFound
 from identity.oidc import logout
 from identity.settings import get_settings
 
@@ -31,6 +34,22 @@ def on_notification_sent(session: Session, envelope: Envelope) -> None:
 def on_notification_failed(session: Session, envelope: Envelope) -> None:
     failure = envelope.payload(NotificationFailed)
     households.record_notification_failed(session, failure.source_event_id, envelope.time, failure.error)
+
+
+def on_address_change_accepted(session: Session, envelope: Envelope) -> None:
+    """The commune accepted a change of address request: the requesting parent's home address,
+    or a child's alternate address, changes (once: the inbox skips a redelivered event)."""
+    change = envelope.payload(AddressChangeAccepted)
+    guardian_id = None
+    if change.child_id is None:
+        user = households.user_by_sub(session, change.guardian_sub or "")
+        guardian = households.guardian_of(session, user) if user is not None else None
+        if guardian is None or guardian.family_id != change.family_id:
+            raise NotFound("Ce responsable n'existe pas dans cette famille.")  # retried, then dead-lettered
+        guardian_id = guardian.id
+    households.apply_address_change(session, change.family_id, guardian_id=guardian_id, child_id=change.child_id,
+                                    address={"street": change.street, "postcode": change.postcode,
+                                             "city": change.city})
 
 
 def purge_login_throttle(db) -> None:
@@ -51,6 +70,7 @@ def create_worker(settings=None, db=None, **options) -> Worker:
     # Identity's own event: the retried, dead-lettered delivery of back-channel logout tokens.
     worker.handler("identity", BackchannelLogoutRequested.EVENT_TYPE, name="backchannel_logout")(
         logout.deliver_requested)
+    worker.handler("requests", AddressChangeAccepted.EVENT_TYPE, name="address_changes")(on_address_change_accepted)
     worker.every(3600, name="login_throttle_cleanup")(purge_login_throttle)
     worker.every(3600, name="retention")(functools.partial(purge_past_retention, settings=worker.settings))
     return worker
