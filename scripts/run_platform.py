@@ -141,6 +141,7 @@ def prepare(env: dict[str, str]) -> None:
     log("seeding the demo commune (Heillecourt)")
     run_step([PYTHON, "-m", "identity", "seed-demo"], env)
     run_step([PYTHON, "-m", "booking", "seed-demo"], env)  # catalogue; Léa and Hugo enrolled
+    run_step([PYTHON, "-m", "demandes", "seed-demo"], env)  # request categories, document types, replies
     log("registering the gateway's OpenID Connect client")
     public = env["PUBLIC_URL"]
     run_step([PYTHON, "-m", "identity", "ensure-client", "--client-id", "gateway", "--name", "Espace Famille",
