@@ -77,17 +77,18 @@ def _on_guardian_added(session: Session, envelope: Envelope) -> None:
 
 def _on_guardian_removed(session: Session, envelope: Envelope) -> None:
     event = envelope.payload(GuardianRemoved)
+    g = family_guardians.c
+    known = session.execute(sa.select(g.user_id, g.email).where(
+        g.family_id == event.family_id, g.guardian_key == event.guardian_id)).first()
+    user_id, email = known if known else (None, None)
     _upsert_newer(session, family_guardians, {
-        "family_id": event.family_id, "guardian_key": event.guardian_id, "user_id": None, "email": None,
+        "family_id": event.family_id, "guardian_key": event.guardian_id, "user_id": user_id, "email": email,
         "active": False, "changed_at": event.changed_at}, ["family_id", "guardian_key"])
     # The same person may also be known through family.activated ("user:<sub>"): off too.
-    user_id = session.execute(sa.select(family_guardians.c.user_id).where(
-        family_guardians.c.family_id == event.family_id, family_guardians.c.guardian_key == event.guardian_id)
-    ).scalar()
     if user_id:
         session.execute(family_guardians.update().where(
-            family_guardians.c.family_id == event.family_id, family_guardians.c.guardian_key == f"user:{user_id}",
-            family_guardians.c.changed_at <= event.changed_at).values(active=False, changed_at=event.changed_at))
+            g.family_id == event.family_id, g.guardian_key == f"user:{user_id}", g.changed_at <= event.changed_at
+        ).values(active=False, changed_at=event.changed_at))
 
 
 def _on_family_activated(session: Session, envelope: Envelope) -> None:

@@ -55,6 +55,12 @@ def euros(cents: int) -> str:
     return format_currency(cents / 100, "EUR", locale="fr_FR")
 
 
+def and_list(items) -> str:
+    """'Zoé', 'Zoé et Léo', 'Zoé, Léo et Lina'."""
+    items = list(items)
+    return " et ".join([", ".join(items[:-1]), items[-1]]) if len(items) > 1 else "".join(items)
+
+
 _env = Environment(
     loader=PackageLoader("notify", "templates"),
     autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False, default=False),
@@ -66,6 +72,7 @@ _env = Environment(
 _env.filters["date_fr"] = french_datetime
 _env.filters["day_fr"] = french_date
 _env.filters["euros"] = euros
+_env.filters["and_list"] = and_list
 
 
 @dataclass(frozen=True)

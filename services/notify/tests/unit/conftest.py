@@ -1,8 +1,14 @@
+import sys
+from pathlib import Path
+
 import pytest
 
 from servicekit.db import Database
 
 from notify.models import Base
+
+# pytest runs with --import-mode=importlib: make the uniquely named helper module importable.
+sys.path.insert(0, str(Path(__file__).parent))
 
 
 @pytest.fixture
