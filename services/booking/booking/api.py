@@ -251,7 +251,7 @@ async def export_attendance(first, last):
     return text, 200, {**CSV, "Content-Disposition": f'attachment; filename="pointage_{first}_{last}.csv"'}
 
 
-# --- parents ------------------------------------------------------------------------------------------------------------
+# --- parents ----------------------------------------------------------------------------------------------------
 @_problems
 async def list_my_children():
     return _ok(await _read(parents.list_children, current_caller()))

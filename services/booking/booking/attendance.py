@@ -54,7 +54,8 @@ def day_list(session: Session, caller: Caller, prestation_id: str, session_date:
             "child_id": child_id, "given_name": child["given_name"] if child else None,
             "family_name": child["family_name"] if child else None,
             "class_name": child["class_name"] if child else None, "booked": child_id in booked,
-            "cancellation_requested": booked.get(child_id, {}).get("status") == BookingStatus.CANCELLATION_REQUESTED.value,
+            "cancellation_requested": (booked.get(child_id, {}).get("status")
+                                       == BookingStatus.CANCELLATION_REQUESTED.value),
             "status": mark["status"] if mark else None, "status_label": LABELS.get(mark["status"]) if mark else None,
             "recorded_at": isoformat_utc(mark["recorded_at"]) if mark else None})
     rows.sort(key=lambda r: ((r["family_name"] or "").lower(), (r["given_name"] or "").lower(), r["child_id"]))

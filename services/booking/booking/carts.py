@@ -201,7 +201,8 @@ def period_plan(session: Session, caller: Caller, body: Mapping[str, Any], now: 
     first, last = dt.date.fromisoformat(body["first"]), dt.date.fromisoformat(body["last"])
     if (last - first).days > 366:
         raise Problem(422, "Choisissez une période d'au plus un an.")
-    request = PeriodRequest(child["child_id"], frozenset(body["weekdays"]), first, last, Action(body.get("action", "book")))
+    request = PeriodRequest(child["child_id"], frozenset(body["weekdays"]), first, last,
+                            Action(body.get("action", "book")))
     enrolments = store.enrolments_of(session, [child["child_id"]], [prestation.service_id])
     keys = [(child["child_id"], prestation.id, first + dt.timedelta(days=n)) for n in range((last - first).days + 1)]
     statuses = {k[2]: s for k, s in store.statuses(session, keys).items()}

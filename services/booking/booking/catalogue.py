@@ -61,7 +61,8 @@ def put_calendar(session: Session, caller: Caller, body: Mapping[str, Any]) -> d
     updated = session.execute(commune_calendars.update().where(commune_calendars.c.commune == commune).values(**values))
     if updated.rowcount == 0:
         session.execute(commune_calendars.insert().values(commune=commune, created_at=now, **values))
-    audit.record(session, commune, caller.sub, "calendar.updated", **{k: v for k, v in values.items() if k != "updated_at"})
+    audit.record(session, commune, caller.sub, "calendar.updated", zone=calendar.zone,
+                 school_weekdays=values["school_weekdays"])
     return calendar_view(commune, calendar)
 
 
@@ -166,7 +167,8 @@ def create_prestation(session: Session, caller: Caller, body: Mapping[str, Any])
     _unique_code(session, prestations, commune, body["code"], "une autre prestation")
     row = {"id": prestation.id, "commune": commune, "code": body["code"], **codec.prestation_values(prestation)}
     session.execute(prestations.insert().values(**row))
-    audit.record(session, commune, caller.sub, "prestation.created", prestation_id=prestation.id, label=prestation.label)
+    audit.record(session, commune, caller.sub, "prestation.created", prestation_id=prestation.id,
+                 label=prestation.label)
     return codec.prestation_view(row)
 
 
@@ -177,7 +179,8 @@ def update_prestation(session: Session, caller: Caller, prestation_id: str, body
     prestation = _checked(prestation_id, row["service_id"], body)
     values = codec.prestation_values(prestation)
     session.execute(prestations.update().where(prestations.c.id == prestation_id).values(**values, updated_at=utcnow()))
-    audit.record(session, commune, caller.sub, "prestation.updated", prestation_id=prestation_id, label=prestation.label)
+    audit.record(session, commune, caller.sub, "prestation.updated", prestation_id=prestation_id,
+                 label=prestation.label)
     return codec.prestation_view({**row, **values})
 
 
@@ -207,7 +210,8 @@ def generate_sessions(session: Session, caller: Caller, prestation_id: str, body
                                                 sessions.c.session_date.in_(days)).values(generated=True))
     audit.record(session, commune, caller.sub, "sessions.generated", prestation_id=prestation_id, first=first,
                  last=last, count=len(days))
-    return {"prestation_id": prestation_id, "first": first.isoformat(), "last": last.isoformat(), "generated": len(days)}
+    return {"prestation_id": prestation_id, "first": first.isoformat(), "last": last.isoformat(),
+            "generated": len(days)}
 
 
 def list_sessions(session: Session, caller: Caller, prestation_id: str, first: str, last: str) -> dict:

@@ -82,7 +82,8 @@ def rule_to_json(rule: d.DeadlineRule) -> dict:
     if isinstance(rule, d.HoursBeforeStart):
         return {"kind": "hours_before_start", "hours": rule.hours}
     if isinstance(rule, d.WeeklyCutoff):
-        return {"kind": "weekly_cutoff", "weekday": rule.weekday, "at": _hhmm(rule.at), "weeks_before": rule.weeks_before}
+        return {"kind": "weekly_cutoff", "weekday": rule.weekday, "at": _hhmm(rule.at),
+                "weeks_before": rule.weeks_before}
     if isinstance(rule, d.BeforeHolidayPeriod):
         return {"kind": "before_holidays", "days": rule.days, "at": _hhmm(rule.at)}
     raise TypeError(f"unknown deadline rule {rule!r}")

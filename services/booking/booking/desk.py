@@ -108,7 +108,7 @@ def decide_cancellation(session: Session, caller: Caller, booking_id: str, body:
     try:
         if body["decision"] == "accept":
             new_status, occupancy_after = cancellations.accept_cancellation(status, locked[slot])
-            refund = cancellations.refund_for(prestation, REFUNDS.get(body.get("refund")) if body.get("refund") else None)
+            refund = cancellations.refund_for(prestation, REFUNDS.get(body.get("refund") or ""))
             occupancy = {slot: occupancy_after}
             session.execute(bookings.update().where(bookings.c.id == booking_id)
                             .values(status=new_status.value, updated_at=now))
@@ -116,7 +116,8 @@ def decide_cancellation(session: Session, caller: Caller, booking_id: str, body:
             places.promote(session, [slot], occupancy, found, now)
             places.save(session, locked, occupancy)
             audit.record(session, commune, caller.sub, "cancellation.accepted", booking_id=booking_id,
-                         child_id=row["child_id"], session_date=row["session_date"], refund=refund.code, message=message)
+                         child_id=row["child_id"], session_date=row["session_date"], refund=refund.code,
+                         message=message)
         else:
             if not message:
                 raise Problem(422, "Expliquez le refus à la famille.", errors={"message": "Ce champ est obligatoire."})
@@ -127,7 +128,8 @@ def decide_cancellation(session: Session, caller: Caller, booking_id: str, body:
                          child_id=row["child_id"], session_date=row["session_date"], message=message)
     except cancellations.NotAwaitingDecision as exc:
         raise Problem(409, str(exc)) from None
-    return booking_view({**row, "status": new_status.value, "updated_at": now, "prestation_label": prestation_row["label"]})
+    return booking_view({**row, "status": new_status.value, "updated_at": now,
+                         "prestation_label": prestation_row["label"]})
 
 
 # --- waiting lists ---------------------------------------------------------------------------------------------
@@ -165,7 +167,8 @@ def decide_waiting(session: Session, caller: Caller, booking_id: str, body: Mapp
     action = "waiting_list.confirmed" if body["decision"] == "confirm" else "waiting_list.declined"
     audit.record(session, commune, caller.sub, action, booking_id=booking_id,
                  child_id=row["child_id"], session_date=row["session_date"])
-    return booking_view({**row, "status": new_status.value, "updated_at": now, "prestation_label": prestation_row["label"]})
+    return booking_view({**row, "status": new_status.value, "updated_at": now,
+                         "prestation_label": prestation_row["label"]})
 
 
 # --- deadline overrides -----------------------------------------------------------------------------------------
@@ -186,7 +189,8 @@ def create_override(session: Session, caller: Caller, body: Mapping[str, Any]) -
         raise Problem(422, "Indiquez le motif de la dérogation.", errors={"reason": "Ce champ est obligatoire."})
     day = dt.date.fromisoformat(body["session_date"])
     exists = session.execute(sa.select(deadline_overrides.c.id).where(
-        deadline_overrides.c.family_id == body["family_id"], deadline_overrides.c.prestation_id == body["prestation_id"],
+        deadline_overrides.c.family_id == body["family_id"],
+        deadline_overrides.c.prestation_id == body["prestation_id"],
         deadline_overrides.c.session_date == day)).first()
     if exists:
         raise Problem(409, "Une dérogation existe déjà pour cette famille à cette date.")

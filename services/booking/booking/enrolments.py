@@ -24,7 +24,8 @@ from booking.models import children, enrolments, families, prestations
 
 def child_view(row: Mapping) -> dict:
     return {"child_id": row["child_id"], "family_id": row["family_id"], "given_name": row["given_name"],
-            "family_name": row["family_name"], "birth_date": row["birth_date"].isoformat() if row["birth_date"] else None,
+            "family_name": row["family_name"],
+            "birth_date": row["birth_date"].isoformat() if row["birth_date"] else None,
             "school": row["school"], "class_name": row["class_name"], "removed": row["removed_at"] is not None}
 
 

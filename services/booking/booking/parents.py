@@ -29,7 +29,7 @@ FEED_FUTURE_DAYS = 400
 def _iso(value) -> str | None:
     if value is None:
         return None
-    return value.isoformat() if isinstance(value, dt.date) and not isinstance(value, dt.datetime) else isoformat_utc(value)
+    return isoformat_utc(value) if isinstance(value, dt.datetime) else value.isoformat()
 
 
 def list_children(session: Session, caller: Caller) -> dict:
@@ -137,7 +137,8 @@ def get_feed(session: Session, caller: Caller, child_id: str) -> dict:
     family_id = access.parent_family(caller)
     access.own_child(session, family_id, child_id)
     feed = _live_feed(session, child_id)
-    return {"active": feed is not None, "created_at": isoformat_utc(feed["created_at"]) if feed else None, "token": None}
+    return {"active": feed is not None, "created_at": isoformat_utc(feed["created_at"]) if feed else None,
+            "token": None}
 
 
 def create_feed(session: Session, caller: Caller, child_id: str) -> dict:

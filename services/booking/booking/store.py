@@ -35,7 +35,8 @@ def closed_dates(session: Session, commune: str, prestation_ids: Iterable[str]) 
     return out
 
 
-def prestations_by_id(session: Session, ids: Iterable[str], commune: str | None = None) -> dict[str, tuple[dict, Prestation]]:
+def prestations_by_id(session: Session, ids: Iterable[str],
+                      commune: str | None = None) -> dict[str, tuple[dict, Prestation]]:
     """id -> (row, domain prestation with its closures); unknown ids (or of another commune) are absent."""
     ids = sorted(set(ids))
     if not ids:
@@ -56,7 +57,8 @@ def prestations_by_id(session: Session, ids: Iterable[str], commune: str | None 
     return out
 
 
-def enrolments_of(session: Session, child_ids: Iterable[str], service_ids: Iterable[str] | None = None) -> tuple[Enrolment, ...]:
+def enrolments_of(session: Session, child_ids: Iterable[str],
+                  service_ids: Iterable[str] | None = None) -> tuple[Enrolment, ...]:
     query = sa.select(enrolments).where(enrolments.c.child_id.in_(sorted(set(child_ids))))
     if service_ids is not None:
         query = query.where(enrolments.c.service_id.in_(sorted(set(service_ids))))
