@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 def test_enrolment_with_fixed_days_books_the_period(db, world, client):
     p = world.prestation(capacity=None)
     family = world.family()
-    start = PARIS_TODAY()
+    start = world.open_dates(p["id"], 1)[0]  # school holidays may come first
     enrolment = world.enrol(family, start, start + dt.timedelta(days=27), fixed_weekdays=[0, 3])
     [summary] = enrolment["bookings"]
     assert summary["prestation_id"] == p["id"] and summary["outcome"] == "confirmed" and summary["count"] > 0
@@ -233,11 +233,11 @@ def test_seed_demo_is_idempotent(db):
 
 
 def test_deadline_override_lets_one_family_book_late(world, client):
-    p = world.prestation(booking_deadline={"kind": "calendar_days", "days": 30, "at": "12:00"})
+    p = world.prestation(booking_deadline={"kind": "calendar_days", "days": 120, "at": "12:00"})
     late, other = world.family(), world.family()
     for family in (late, other):
         world.enrol(family)
-    day = world.open_dates(p["id"], 1)[0]  # within 30 days: past the deadline
+    day = world.open_dates(p["id"], 1)[0]  # within 120 days: past the deadline
     r = client.post("/internal/agent/deadline-overrides", headers=world.agent_headers, json={
         "family_id": late.family_id, "prestation_id": p["id"], "session_date": day.isoformat(),
         "reason": "Reprise du travail imprévue"})
