@@ -73,6 +73,7 @@ def write_changes(session: Session, changes: Iterable[tuple[LineKey, BookingStat
     changes = list(changes)
     existing = booking_rows(session, [key for key, _ in changes])
     after: dict[LineKey, dict] = {}
+    new_rows = []
     for key, status in changes:
         child_id, prestation_id, day = key
         row = existing.get(key)
@@ -87,7 +88,7 @@ def write_changes(session: Session, changes: Iterable[tuple[LineKey, BookingStat
                    "child_id": child_id, "service_id": prestation_row["service_id"], "prestation_id": prestation_id,
                    "session_date": day, "status": status.value, "cart_id": cart_id, "waiting_since": waiting_since,
                    "created_at": now, "updated_at": now}
-            session.execute(bookings.insert().values(**row))
+            new_rows.append(row)
         else:
             row = {**row, "status": status.value, "cart_id": cart_id or row["cart_id"],
                    "waiting_since": waiting_since, "updated_at": now}
@@ -95,6 +96,8 @@ def write_changes(session: Session, changes: Iterable[tuple[LineKey, BookingStat
                             .values(status=row["status"], cart_id=row["cart_id"], waiting_since=waiting_since,
                                     updated_at=now))
         after[key] = row
+    if new_rows:
+        session.execute(bookings.insert(), new_rows)  # one round trip for a cart's new bookings
     return after
 
 
