@@ -60,7 +60,12 @@ def install(flask_app: Flask) -> None:
 
     @flask_app.errorhandler(HTTPException)
     def _on_http(exc: HTTPException):
-        return render_error(exc.code or 500)
+        response = flask_app.make_response(render_error(exc.code or 500))
+        # Keep the exception's own headers: `Allow` on a 405 is required (RFC 9110).
+        for name, value in exc.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
 
     @flask_app.errorhandler(Exception)
     def _on_unexpected(exc: Exception):
