@@ -61,6 +61,7 @@ def _make_test(target: fuzzkit.Target, api: fuzzkit.Api):
     @HYPOTHESIS
     def test(case, fuzz_platform):
         caller = target.caller_for(case)
+        target.with_known_values(case)
         response = case.call(headers=target.headers_for(caller, case))
         fuzzkit.record_response(target.name, response.status_code)
         case.validate_response(response, checks=CHECKS)

@@ -8,7 +8,7 @@ service's consumers (fuzzkit.deliver), so their projections know these people.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from servicekit import tokens
 
@@ -28,6 +28,8 @@ class People:
     parent_access_token: str
     agent_access_token: str
     profile_only_access_token: str
+    # Real values for path parameters, by name (see fuzzkit.Target.with_known_values).
+    known: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _bearer(caller: tokens.Caller) -> dict:
@@ -73,8 +75,16 @@ def seed_identity(target) -> People:
     # Something in each list the parent and the agent read.
     _ok(http.post("/internal/me/children", json={"given_name": "Léa", "family_name": "Fuzz", "birth_date": "2018-03-01"},
                   headers=_bearer(parent)), 201)
-    _ok(http.post("/internal/agent/families", json={"family_name": "Attente", "email": unique_email("pending")},
-                  headers=_bearer(agent)), 201)
+    pending_email = unique_email("pending")
+    pending = _ok(http.post("/internal/agent/families", json={"family_name": "Attente", "email": pending_email},
+                            headers=_bearer(agent)), 201)
+    _ok(http.post("/internal/me/invitations", json={"email": unique_email("invited")}, headers=_bearer(parent)), 201)
+    household = _ok(http.get("/internal/me/household", headers=_bearer(parent)))
+    links = [d["link"].rsplit("/", 1)[1] for kind in ("activation.issued.v1", "guardian.invited.v1")
+             for d in outbox_links(target.database_url, kind) if d["email"] != email]
+    known = {"family_id": [parent.family_id, pending["id"]], "slug": [COMMUNE_A], "client_id": ["fuzz-portal"],
+             "guardian_id": [g["id"] for g in household["guardians"]],
+             "child_id": [c["id"] for c in household["children"]], "token": links}
 
     settings = get_settings()
     with db.transaction() as s:
@@ -90,4 +100,4 @@ def seed_identity(target) -> People:
         }
     return People(agent_a=agents[0], agent_b=agents[1], parent_sub=parent.sub, family_id=parent.family_id,
                   parent_access_token=access["parent"], agent_access_token=access["agent"],
-                  profile_only_access_token=access["profile_only"])
+                  profile_only_access_token=access["profile_only"], known=known)
