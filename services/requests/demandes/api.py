@@ -213,13 +213,10 @@ async def upload_to_request(request_id, body=None, file=None):
     """"Charger un fichier" on a draft: the files become family documents and are attached."""
     caller = current_caller()
     form = _form(body)
-    commune = await _read(flow.draft_commune, caller, request_id)
+    commune = await _read(flow.draft_upload_room, caller, request_id, len(file or []))
     items = await _receive_files(caller, commune, form.get("doc_type"), form.get("child_id"), form.get("issued_on"),
                                  file)
-    detail = None
-    for item in items:
-        detail = await _write(flow.attach_document, caller, request_id, item["id"])
-    return _ok(detail, 201)
+    return _ok(await _write(flow.attach_documents, caller, request_id, [item["id"] for item in items]), 201)
 
 
 # --- agents ----------------------------------------------------------------------------------------------

@@ -202,15 +202,6 @@ def _attach(session: Session, family_id: str, commune: str, request_id: str, doc
                                                       attached_at=now))
 
 
-def attach_document(session: Session, caller: Caller, request_id: str, document_id: str) -> dict:
-    family_id = access.parent_family(caller)
-    row = _own_draft(session, family_id, request_id)
-    now = utcnow()
-    _attach(session, family_id, row["commune"], request_id, document_id, now)
-    session.execute(requests.update().where(requests.c.id == request_id).values(updated_at=now))
-    return get_my_request(session, caller, request_id)
-
-
 def detach_document(session: Session, caller: Caller, request_id: str, document_id: str) -> dict:
     family_id = access.parent_family(caller)
     _own_draft(session, family_id, request_id)
@@ -220,9 +211,29 @@ def detach_document(session: Session, caller: Caller, request_id: str, document_
     return get_my_request(session, caller, request_id)
 
 
-def draft_commune(session: Session, caller: Caller, request_id: str) -> str:
-    """The commune of one of the parent's drafts (an upload attached to it goes there)."""
-    return _own_draft(session, access.parent_family(caller), request_id)["commune"]
+def draft_upload_room(session: Session, caller: Caller, request_id: str, files: int) -> str:
+    """The commune of one of the parent's drafts (files uploaded onto it go there), once it is
+    known to have room for `files` more attachments."""
+    row = _own_draft(session, access.parent_family(caller), request_id)
+    count = session.execute(sa.select(sa.func.count()).select_from(request_documents)
+                            .where(request_documents.c.request_id == request_id)).scalar()
+    if count + files > MAX_ATTACHMENTS:
+        raise Problem(413, f"Trop de fichiers : une demande a {MAX_ATTACHMENTS} pièces jointes au plus.")
+    return row["commune"]
+
+
+def attach_documents(session: Session, caller: Caller, request_id: str, document_ids: list[str]) -> dict:
+    family_id = access.parent_family(caller)
+    row = _own_draft(session, family_id, request_id)
+    now = utcnow()
+    for document_id in document_ids:
+        _attach(session, family_id, row["commune"], request_id, document_id, now)
+    session.execute(requests.update().where(requests.c.id == request_id).values(updated_at=now))
+    return get_my_request(session, caller, request_id)
+
+
+def attach_document(session: Session, caller: Caller, request_id: str, document_id: str) -> dict:
+    return attach_documents(session, caller, request_id, [document_id])
 
 
 def delete_draft(session: Session, caller: Caller, request_id: str) -> None:

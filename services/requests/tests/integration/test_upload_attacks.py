@@ -117,6 +117,11 @@ def test_too_many_attachments_on_one_request(world, family, client):
     r = client.post(f"/internal/me/requests/{draft['id']}/documents", json={"document_id": docs[10]},
                     headers=family.headers)
     assert r.status_code == 413 and "Trop de fichiers" in r.json()["detail"]
+    held = stored_documents(world.db, family.family_id)
+    r = client.post(f"/internal/me/requests/{draft['id']}/uploads", headers=family.headers,
+                    data={"doc_type": "justificatif_domicile"},
+                    files=[("file", ("une-de-trop.pdf", io.BytesIO(pdf_bytes()), "application/pdf"))])
+    assert r.status_code == 413 and stored_documents(world.db, family.family_id) == held
 
 
 def test_upload_onto_a_draft(world, family, client, files_on_disk):
