@@ -7,11 +7,22 @@ import socket
 import threading
 from email.message import EmailMessage
 
+import json
+from pathlib import Path
+
 import kombu
+import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 
 from contracts.envelope import Envelope
 from servicekit.messaging.broker import events_exchange
+from servicekit.messaging.tables import outbox
+from servicekit.settings import load
+
+import notify
+from notify.models import notifications
+from notify.settings import NotifySettings
+
 
 
 def free_port() -> int:
@@ -60,12 +71,45 @@ class SmtpServer:
 
 
 def identity_envelope(payload) -> Envelope:
-    return Envelope(type=payload.EVENT_TYPE, source="identity", data=payload.model_dump(mode="json"))
+    return envelope_of(payload, "identity")
 
 
-def publish(amqp_url: str, envelope: Envelope) -> None:
-    exchange = events_exchange(envelope.source)
+def envelope_of(payload, source: str) -> Envelope:
+    return Envelope(type=payload.EVENT_TYPE, source=source, data=payload.model_dump(mode="json"))
+
+
+def publish(amqp_url: str, *envelopes: Envelope) -> None:
     with kombu.Connection(amqp_url) as conn:
-        conn.Producer().publish(envelope.model_dump_json(), exchange=exchange, routing_key=envelope.type,
-                                content_type="application/json", message_id=envelope.id, retry=True,
-                                declare=[exchange])
+        producer = conn.Producer()
+        for envelope in envelopes:
+            exchange = events_exchange(envelope.source)
+            producer.publish(envelope.model_dump_json(), exchange=exchange, routing_key=envelope.type,
+                             content_type="application/json", message_id=envelope.id, retry=True, declare=[exchange])
+
+
+MIGRATIONS = Path(notify.__file__).resolve().parent.parent / "migrations"
+# Tests that call the sending job directly never talk to the broker: no vhost to make.
+NO_BROKER = "amqp://guest:guest@127.0.0.1:5672/unused"
+
+
+def settings_for(pg_url: str, amqp_url: str, smtp_port: int, **extra) -> NotifySettings:
+    env = {"NOTIFY_DATABASE_URL": pg_url, "AMQP_URL": amqp_url, "EF_ENV": "test", "SMTP_PORT": str(smtp_port),
+           "NOTIFY_SEND_INTERVAL_SECONDS": "0.1", "NOTIFY_RETRY_BASE_SECONDS": "0.3", "NOTIFY_RETRY_CAP_SECONDS": "1"}
+    env.update({k.upper(): str(v) for k, v in extra.items()})
+    return load(NotifySettings, "notify", env)
+
+
+def rows(db, **where):
+    with db.read() as s:
+        q = sa.select(notifications)
+        for k, v in where.items():
+            q = q.where(notifications.c[k] == v)
+        return [dict(r) for r in s.execute(q).mappings()]
+
+
+def outbox_events(db, event_type):
+    with db.read() as s:
+        bodies = s.execute(sa.select(outbox.c.body).where(outbox.c.routing_key == event_type)).scalars()
+        return [json.loads(b) for b in bodies]
+
+

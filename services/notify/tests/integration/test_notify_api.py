@@ -141,3 +141,68 @@ def test_retry_of_unknown_or_other_commune_is_404(client):
     assert client.post("/internal/notifications/nope/retry", headers=operator()).status_code == 404
     r = client.post(f"/internal/notifications/{nid}/retry", headers=auth("agent", "heillecourt"))
     assert r.status_code == 404 and r.json()["detail"] == "Cet e-mail est introuvable."
+
+
+# --- the caller's choice of e-mails ---------------------------------------------------------------
+def test_a_parent_reads_and_changes_their_preferences(client):
+    parent = auth("parent", family_id="f")
+    items = client.get("/internal/me/preferences", headers=parent).json()["items"]
+    assert {"kind": "cart_validated", "label": "Récapitulatif du panier validé", "optional": True,
+            "enabled": True} in items
+    r = client.put("/internal/me/preferences", headers=parent,
+                   json={"items": [{"kind": "cart_validated", "enabled": False}]})
+    assert r.status_code == 200
+    assert {i["kind"]: i["enabled"] for i in r.json()["items"]}["cart_validated"] is False
+    again = client.get("/internal/me/preferences", headers=auth("parent", family_id="f")).json()["items"]
+    assert {i["kind"]: i["enabled"] for i in again}["cart_validated"] is False
+    # Another parent's choices are their own.
+    other = tokens.Caller(sub="someone-else", role="parent", family_id="g")
+    other_items = client.get("/internal/me/preferences", headers={
+        "Authorization": "Bearer " + tokens.mint(other, "notify", SECRET)}).json()["items"]
+    assert {i["kind"]: i["enabled"] for i in other_items}["cart_validated"] is True
+
+
+def test_a_mandatory_message_cannot_be_turned_off(client):
+    r = client.put("/internal/me/preferences", headers=auth("parent", family_id="f"),
+                   json={"items": [{"kind": "payment_received", "enabled": False}]})
+    assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["detail"] == "L’e-mail « Paiement reçu » est toujours envoyé : il ne peut pas être désactivé."
+
+
+@pytest.mark.parametrize("body", [{}, {"items": [{"kind": "cart_validated"}]},
+                                  {"items": [{"kind": "cart_validated", "enabled": "non"}]}, {"items": "all"}])
+def test_malformed_preferences_are_400(client, body):
+    r = client.put("/internal/me/preferences", headers=auth("parent", family_id="f"), json=body)
+    assert r.status_code == 400 and r.headers["content-type"].startswith("application/problem+json")
+
+
+def test_operators_have_no_preferences_and_nobody_without_a_token(client):
+    assert client.get("/internal/me/preferences", headers=operator()).status_code == 403
+    assert client.get("/internal/me/preferences").status_code == 401
+
+
+# --- undeliverable addresses ---------------------------------------------------------------------
+def refuse(notification_id, at):
+    from notify import undeliverable
+    with notify_db.get_db().transaction() as s:
+        row = s.execute(sa.select(notifications).where(notifications.c.id == notification_id)).mappings().one()
+        undeliverable.record_refusal(s, row, "550 5.1.1 Mailbox unavailable", at)
+
+
+def test_agents_see_their_communes_undeliverable_addresses(client):
+    now = datetime.now(timezone.utc)
+    mine = record(activation("Gone@Example.org", "heillecourt"))
+    refuse(mine, now - timedelta(hours=1))
+    refuse(mine, now)  # refused again: one row, counted twice
+    refuse(record(activation("lost@example.org", "ludres")), now)
+    r = client.get("/internal/undeliverable-addresses", headers=auth("agent", "heillecourt"))
+    assert r.status_code == 200
+    [item] = r.json()["items"]
+    assert (item["email"], item["commune"], item["family_id"], item["refusals"]) == ("gone@example.org",
+                                                                                     "heillecourt", "f", 2)
+    assert item["last_error"] == "550 5.1.1 Mailbox unavailable" and item["last_notification_id"] == mine
+    assert len(client.get("/internal/undeliverable-addresses", headers=operator()).json()["items"]) == 2
+    assert client.get("/internal/undeliverable-addresses", headers=auth("parent", family_id="f")).status_code == 403
+    # An agent identity no longer backs is refused.
+    r = client.get("/internal/undeliverable-addresses", headers=auth("agent", "ludres", on_record=False))
+    assert r.status_code == 403

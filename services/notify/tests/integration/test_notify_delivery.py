@@ -1,72 +1,24 @@
 """From identity's event to a mail in a real SMTP server's inbox, through the real RabbitMQ
 and PostgreSQL: notify's worker (consumers, sending job, relay) runs in a thread."""
-import json
 import threading
 import uuid
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from contracts.identity import ActivationIssued, PasswordChanged
 from servicekit import migrations
 from servicekit.db import Database
-from servicekit.messaging.tables import outbox
 from servicekit.settings import load
 from servicekit.testing import wait_until
 
-import notify
 from notify import handlers, sending
 from notify.models import notifications
 from notify.settings import NotifySettings
-from notify.worker import create_worker
-from notify_test_support import SmtpServer, free_port, identity_envelope, publish
+from notify_test_support import (MIGRATIONS, NO_BROKER, SmtpServer, identity_envelope, outbox_events, publish, rows,
+                                 settings_for)
 
 pytestmark = pytest.mark.integration
-
-MIGRATIONS = Path(notify.__file__).resolve().parent.parent / "migrations"
-# Tests that call the sending job directly never talk to the broker: no vhost to make.
-NO_BROKER = "amqp://guest:guest@127.0.0.1:5672/unused"
-
-
-def settings_for(pg_url: str, amqp_url: str, smtp_port: int, **extra) -> NotifySettings:
-    env = {"NOTIFY_DATABASE_URL": pg_url, "AMQP_URL": amqp_url, "EF_ENV": "test", "SMTP_PORT": str(smtp_port),
-           "NOTIFY_SEND_INTERVAL_SECONDS": "0.1", "NOTIFY_RETRY_BASE_SECONDS": "0.3", "NOTIFY_RETRY_CAP_SECONDS": "1"}
-    env.update({k.upper(): str(v) for k, v in extra.items()})
-    return load(NotifySettings, "notify", env)
-
-
-@pytest.fixture
-def db(pg_url):
-    migrations.upgrade(MIGRATIONS, pg_url)
-    database = Database(pg_url)
-    yield database
-    database.dispose()
-
-
-@pytest.fixture
-def smtp_port():
-    return free_port()
-
-
-@pytest.fixture
-def run_worker(db, amqp_vhost_url, smtp_port, pg_url):
-    started = []
-
-    def start(**extra):
-        settings = settings_for(pg_url, amqp_vhost_url, smtp_port, **extra)
-        worker = create_worker(settings, db)
-        thread = threading.Thread(target=worker.run, daemon=True)
-        thread.start()
-        assert worker.ready.wait(15), "notify worker did not start consuming"
-        started.append((worker, thread))
-        return settings
-
-    yield start
-    for worker, thread in started:
-        worker.stop()
-        thread.join(20)
 
 
 def activation(email_address: str):
@@ -74,20 +26,6 @@ def activation(email_address: str):
         activation_id=str(uuid.uuid4()), family_id="fam-1", commune="heillecourt", commune_name="Heillecourt",
         family_name="Martin", email=email_address, link="http://127.0.0.1:8000/activation/abc",
         expires_at=datetime.now(timezone.utc) + timedelta(hours=48), existing_account=False))
-
-
-def rows(db, **where):
-    with db.read() as s:
-        q = sa.select(notifications)
-        for k, v in where.items():
-            q = q.where(notifications.c[k] == v)
-        return [dict(r) for r in s.execute(q).mappings()]
-
-
-def outbox_events(db, event_type):
-    with db.read() as s:
-        bodies = s.execute(sa.select(outbox.c.body).where(outbox.c.routing_key == event_type)).scalars()
-        return [json.loads(b) for b in bodies]
 
 
 def test_event_becomes_one_sent_email_and_a_notification_sent_event(db, run_worker, smtp_port, amqp_vhost_url):
