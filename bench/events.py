@@ -214,14 +214,14 @@ def py_spy() -> str | None:
 
 
 class Profiler:
-    """py-spy attached to a process for a while (CPU samples, idle threads left out)."""
+    """py-spy attached to a process for a while: wall-clock samples (waits included)."""
 
     def __init__(self, directory: Path | None, name: str, pid: int):
         self.proc = None
         self.path = directory / f"{name}.txt" if directory else None
         if self.path:
             self.proc = subprocess.Popen([py_spy(), "record", "--pid", str(pid), "--rate", "200", "--format", "raw",
-                                          "--nonblocking", "--threads", "-o", str(self.path)],
+                                          "--nonblocking", "--threads", "--idle", "-o", str(self.path)],
                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def finish(self) -> None:
@@ -463,10 +463,11 @@ def bench_knee(dbs: list[Database], amqp_url: str, workdir: Path, duration: floa
 CATEGORIES = [  # first match wins, on the whole stack of a sample
     ("savepoints (SAVEPOINT / RELEASE round trips)", ("_savepoint_impl", "_release_savepoint_impl")),
     ("commit (waits for PostgreSQL's WAL flush)", ("_commit_impl",)),
+    ("BEGIN (psycopg's own round trip before the first statement)", ("_start_query",)),
     ("inbox insert", ("inbox.py",)),
     ("handler (one-row insert)", ("receive (",)),
     ("acks and re-publishes to RabbitMQ", ("basic_ack", "_republish", "_settle", "ConfirmingPublisher")),
-    ("reading deliveries from RabbitMQ (py-amqp frames)", ("drain_events",)),
+    ("reading or waiting for deliveries (py-amqp)", ("drain_events",)),
     ("envelope parsing (pydantic)", ("model_validate_json",)),
     ("metrics", ("prometheus_client",)),
     ("session begin / close (SQLAlchemy)", ("Session.close", "Session.begin", "sessionmaker", "__exit__")),
@@ -474,7 +475,7 @@ CATEGORIES = [  # first match wins, on the whole stack of a sample
 
 
 def summarize_profile(path: Path) -> list[str]:
-    """Share of the consumer thread's CPU samples per activity, and the hottest leaf frames."""
+    """Share of the consumer threads' wall-clock samples per activity, and the hottest leaf frames."""
     by_category, leaves, total = Counter(), Counter(), 0
     for line in path.read_text().splitlines():
         stack, _, n = line.rpartition(" ")
@@ -488,7 +489,7 @@ def summarize_profile(path: Path) -> list[str]:
         leaves[frames[-1].split(" (")[0] + " (" + frames[-1].split(" (")[-1].split(":")[0].rsplit("/", 1)[-1] + ")"] += n
     if not total:
         return [f"{path.name}: no samples of the consumer thread"]
-    lines = [f"{path.name}: {total} samples of the consumer thread", "| activity | share |", "|---|---|"]
+    lines = [f"{path.name}: {total} wall-clock samples of the consumer threads", "| activity | share |", "|---|---|"]
     lines += [f"| {name} | {100 * n / total:.0f}% |" for name, n in by_category.most_common()]
     lines += ["", "| hottest leaf frames | share |", "|---|---|"]
     lines += [f"| `{name}` | {100 * n / total:.1f}% |" for name, n in leaves.most_common(12)]
