@@ -5,12 +5,11 @@ copy of the database opens no account.
 """
 from __future__ import annotations
 
-import hashlib
-import secrets
 from datetime import datetime, timedelta
 from typing import Literal
 
-TOKEN_BYTES = 32  # 256 bits (the rule is at least 128)
+# hash_token is re-exported: the households modules take link tokens' rules from here.
+from servicekit.token_hash import hash_token, new_token_and_hash  # noqa: F401
 
 LinkState = Literal["valid", "expired", "used", "superseded"]
 
@@ -29,13 +28,8 @@ UNKNOWN_LINK_MESSAGE = "Ce lien n'est pas valable. VÃ©rifiez que vous avez copiÃ
 
 
 def new_token() -> tuple[str, str]:
-    """A fresh token and the hash to store."""
-    token = secrets.token_urlsafe(TOKEN_BYTES)
-    return token, hash_token(token)
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+    """A fresh token (256 bits) and the hash to store (servicekit.token_hash)."""
+    return new_token_and_hash()
 
 
 def expiry(now: datetime, ttl_hours: int) -> datetime:

@@ -21,7 +21,7 @@ from identity import audit
 from identity.models import User
 from identity.signin import clock
 from identity.signin.models import SsoSessionRecord
-from identity.signin.secrets import new_token, token_hash
+from servicekit.token_hash import hash_token, new_token
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def current(db_session: Session, request) -> SsoSession | None:
     if not token:
         return None
     row = db_session.scalar(
-        sa.select(SsoSessionRecord).where(SsoSessionRecord.token_hash == token_hash(token),
+        sa.select(SsoSessionRecord).where(SsoSessionRecord.token_hash == hash_token(token),
                                           SsoSessionRecord.ended_at.is_(None)))
     if row is None:
         return None
@@ -78,7 +78,7 @@ def start(db_session: Session, response, user: User, amr: list[str]) -> SsoSessi
     """Open a new SSO session for `user` and set its cookie on `response`."""
     now = clock.now()
     token = new_token()
-    row = SsoSessionRecord(sid=new_token()[:32], token_hash=token_hash(token), user_id=user.id,
+    row = SsoSessionRecord(sid=new_token()[:32], token_hash=hash_token(token), user_id=user.id,
                            created_at=now, auth_time=now, last_seen_at=now, amr=list(amr),
                            ip=_client_ip(), user_agent=_user_agent())
     db_session.add(row)
@@ -95,7 +95,7 @@ def reauthenticate(db_session: Session, response, sid: str, amr: list[str]) -> S
         raise LookupError(f"no open SSO session {sid}")
     now = clock.now()
     token = new_token()
-    row.token_hash = token_hash(token)
+    row.token_hash = hash_token(token)
     row.auth_time = now
     row.last_seen_at = now
     row.amr = list(amr)

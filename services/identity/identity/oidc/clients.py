@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from identity import audit
 from identity.oidc import scopes as oidc_scopes
-from identity.oidc import secrets as oidc_secrets
+from servicekit import token_hash
 from identity.oidc.models import OAuthClient
 
 
@@ -77,9 +77,9 @@ def register_client(db_session: Session, name: str, redirect_uris: Iterable[str]
     client_id = client_id or f"ef-{_secrets.token_hex(8)}"
     if db_session.get(OAuthClient, client_id) is not None:
         raise InvalidClientMetadata(f"client {client_id!r} already exists")
-    secret = None if public else oidc_secrets.new_secret()
+    secret = None if public else token_hash.new_token()
     db_session.add(OAuthClient(
-        client_id=client_id, name=name.strip(), secret_hash=oidc_secrets.digest(secret) if secret else None,
+        client_id=client_id, name=name.strip(), secret_hash=token_hash.hash_token(secret) if secret else None,
         redirect_uris=redirects, post_logout_redirect_uris=_uris(post_logout_redirect_uris, "post-logout redirect URI"),
         backchannel_logout_uri=check_uri(backchannel_logout_uri, "back-channel logout URI") if backchannel_logout_uri else None,
         first_party=first_party, scopes=granted,
@@ -111,7 +111,7 @@ def ensure_client(db_session: Session, client_id: str, secret: str | None, name:
         client = OAuthClient(client_id=client_id)
         db_session.add(client)
     client.name = name
-    client.secret_hash = oidc_secrets.digest(secret) if secret else None
+    client.secret_hash = token_hash.hash_token(secret) if secret else None
     client.redirect_uris = redirects
     client.post_logout_redirect_uris = logout_uris
     client.backchannel_logout_uri = backchannel

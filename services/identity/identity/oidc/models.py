@@ -16,7 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from servicekit.types import UTCDateTime
 
 from identity.models import Base, new_id, utcnow
-from identity.oidc import secrets as oidc_secrets
+from servicekit import token_hash
 
 
 class OAuthClient(Base, ClientMixin):
@@ -61,7 +61,7 @@ class OAuthClient(Base, ClientMixin):
         return redirect_uri in (self.redirect_uris or [])
 
     def check_client_secret(self, client_secret: str) -> bool:
-        return oidc_secrets.matches(client_secret, self.secret_hash)
+        return token_hash.matches(client_secret, self.secret_hash)
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
         if self.is_public:

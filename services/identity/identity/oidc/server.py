@@ -27,7 +27,7 @@ from flask import g, request as flask_request
 from identity import audit
 from identity.models import User
 from identity.oidc import context, keys
-from identity.oidc import secrets as oidc_secrets
+from servicekit import token_hash
 from identity.oidc import tokens
 from identity.oidc.models import AuthorizationCode, OAuthClient, Token
 
@@ -126,7 +126,7 @@ class CodeGrant(grants.AuthorizationCodeGrant):
         data = request.payload.data
         now = context.now()
         context.db().add(AuthorizationCode(
-            code_hash=oidc_secrets.digest(code), client_id=request.client.client_id, user_id=request.user.id,
+            code_hash=token_hash.hash_token(code), client_id=request.client.client_id, user_id=request.user.id,
             sid=sso.sid, redirect_uri=request.payload.redirect_uri or request.client.get_default_redirect_uri(),
             scope=request.scope or "", nonce=data.get("nonce"), code_challenge=data["code_challenge"],
             code_challenge_method=data.get("code_challenge_method"), auth_time=sso.auth_time,
@@ -134,7 +134,7 @@ class CodeGrant(grants.AuthorizationCodeGrant):
 
     def query_authorization_code(self, code, client):
         session = context.db()
-        query = sa.select(AuthorizationCode).where(AuthorizationCode.code_hash == oidc_secrets.digest(code))
+        query = sa.select(AuthorizationCode).where(AuthorizationCode.code_hash == token_hash.hash_token(code))
         row = session.scalars(tokens._for_update(query, session)).first()
         if row is None or row.client_id != client.client_id:
             return None
@@ -224,7 +224,7 @@ def generate_token(grant_type, client, user=None, scope=None, expires_in=None, i
     token = {"token_type": "Bearer", "access_token": access, "expires_in": settings.oidc_access_token_ttl,
              "scope": scope or ""}
     if include_refresh_token:
-        token["refresh_token"] = oidc_secrets.new_secret()
+        token["refresh_token"] = token_hash.new_token()
     return token
 
 

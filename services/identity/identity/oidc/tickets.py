@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
-from identity.oidc import secrets as oidc_secrets
+from servicekit import token_hash
 from identity.oidc.context import now
 from identity.oidc.models import FormTicket
 
@@ -17,9 +17,9 @@ TTL = timedelta(minutes=15)
 
 
 def issue(session: Session, purpose: str, sid: str, client_id: str | None = None, scope: str | None = None) -> str:
-    ticket = oidc_secrets.new_secret()
+    ticket = token_hash.new_token()
     stamp = now()
-    session.add(FormTicket(ticket_hash=oidc_secrets.digest(ticket), purpose=purpose, sid=sid, client_id=client_id,
+    session.add(FormTicket(ticket_hash=token_hash.hash_token(ticket), purpose=purpose, sid=sid, client_id=client_id,
                            scope=scope, created_at=stamp, expires_at=stamp + TTL))
     return ticket
 
@@ -29,7 +29,7 @@ def consume(session: Session, ticket: str | None, purpose: str, sid: str, client
     """True once for a valid ticket matching everything it was issued for."""
     if not ticket:
         return False
-    row = session.get(FormTicket, oidc_secrets.digest(ticket))
+    row = session.get(FormTicket, token_hash.hash_token(ticket))
     if (row is None or row.used_at is not None or row.purpose != purpose or row.sid != sid
             or row.expires_at <= now() or row.client_id != client_id or row.scope != scope):
         return False

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from identity import audit
 from identity.models import User
 from identity.oidc import keys
-from identity.oidc import secrets as oidc_secrets
+from servicekit import token_hash
 from identity.oidc.claims import user_claims
 from identity.oidc.context import now
 from identity.oidc.models import OAuthClient, Token
@@ -108,7 +108,7 @@ def _for_update(query, session: Session):
 
 
 def find_by_refresh(session: Session, refresh_token: str, *, lock: bool = False) -> Token | None:
-    query = sa.select(Token).where(Token.refresh_hash == oidc_secrets.digest(refresh_token))
+    query = sa.select(Token).where(Token.refresh_hash == token_hash.hash_token(refresh_token))
     return session.scalars(_for_update(query, session) if lock else query).first()
 
 
@@ -168,7 +168,7 @@ def record_issuance(session: Session, *, client: OAuthClient, user: User, scope:
         refresh_expires_at = now() + timedelta(seconds=refresh_ttl)
     row = Token(family_id=family_id, client_id=client.client_id, user_id=user.id, sid=sid, scope=scope,
                 access_jti=jti, access_expires_at=access_expires_at,
-                refresh_hash=oidc_secrets.digest(refresh_token) if refresh_token else None,
+                refresh_hash=token_hash.hash_token(refresh_token) if refresh_token else None,
                 refresh_expires_at=refresh_expires_at if refresh_token else None,
                 auth_time=auth_time, amr=list(amr or []))
     session.add(row)

@@ -11,7 +11,7 @@ from identity import audit, sessions, throttle
 from identity.models import User
 from identity.signin import clock
 from identity.signin.models import PasswordResetToken
-from identity.signin.secrets import new_token, token_hash
+from servicekit.token_hash import hash_token, new_token
 from servicekit.messaging.outbox import add_event
 
 TOKEN_TTL = timedelta(hours=1)
@@ -35,7 +35,7 @@ def request_reset(db_session: Session, email: str, ip: str | None, public_url: s
                      ip=ip, outcome="rate_limited")
         return None
     token = new_token()
-    row = PasswordResetToken(user_id=user.id, token_hash=token_hash(token), created_at=now,
+    row = PasswordResetToken(user_id=user.id, token_hash=hash_token(token), created_at=now,
                              expires_at=now + TOKEN_TTL, ip=ip)
     db_session.add(row)
     db_session.flush()
@@ -49,7 +49,7 @@ def request_reset(db_session: Session, email: str, ip: str | None, public_url: s
 
 def find_valid(db_session: Session, token: str, lock: bool = False) -> PasswordResetToken | None:
     """The unused, unexpired reset row for `token`, or None."""
-    query = sa.select(PasswordResetToken).where(PasswordResetToken.token_hash == token_hash(token))
+    query = sa.select(PasswordResetToken).where(PasswordResetToken.token_hash == hash_token(token))
     if lock:
         query = query.with_for_update()
     row = db_session.scalar(query)

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from servicekit import migrations
 from servicekit.db import Database
 
-from identity.oidc import secrets
+from servicekit import token_hash
 from identity.oidc.models import Consent, OAuthClient, SigningKey
 from identity.oidc.testing import MIGRATIONS, make_user
 
@@ -39,7 +39,7 @@ def test_register_client_prints_id_and_secret_and_stores_only_a_hash(env):
     values = dict(line.split("=", 1) for line in out.stdout.split())
     with db.read() as s:
         client = s.get(OAuthClient, values["client_id"])
-        assert client.secret_hash == secrets.digest(values["client_secret"])
+        assert client.secret_hash == token_hash.hash_token(values["client_secret"])
         assert values["client_secret"] not in str(client.__dict__)
         assert client.backchannel_logout_uri == "https://factures.example.org/bcl" and not client.first_party
 
@@ -61,7 +61,7 @@ def test_ensure_client_is_idempotent_and_updates(env):
     with db.read() as s:
         clients = s.scalars(sa.select(OAuthClient)).all()
         assert len(clients) == 1 and clients[0].first_party
-        assert clients[0].secret_hash == secrets.digest("second-secret")
+        assert clients[0].secret_hash == token_hash.hash_token("second-secret")
         assert clients[0].post_logout_redirect_uris == ["http://127.0.0.1:8000/"]
     missing = run({k: v for k, v in environ.items() if k != "GATEWAY_OIDC_SECRET"}, *args)
     assert missing.returncode == 2
@@ -81,7 +81,7 @@ def test_revoke_consent_command(env):
     environ, db = env
     user = make_user(db)
     with db.transaction() as s:
-        s.add(OAuthClient(client_id="portal", name="Portail", secret_hash=secrets.digest("x"),
+        s.add(OAuthClient(client_id="portal", name="Portail", secret_hash=token_hash.hash_token("x"),
                           redirect_uris=["https://p.example/cb"], post_logout_redirect_uris=[], first_party=False))
         s.flush()
         s.add(Consent(user_id=user.id, client_id="portal", scope="openid email", kind="explicit"))

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from identity.oidc import scopes, secrets
+from servicekit import token_hash
+
+from identity.oidc import scopes
 from identity.oidc.clients import InvalidClientMetadata, check_uri
 from identity.oidc.models import OAuthClient
 
@@ -38,17 +40,17 @@ def test_refused_redirect_uris(uri):
         check_uri(uri)
 
 
-def test_secrets_are_stored_hashed_and_compared_exactly():
-    value = secrets.new_secret()
-    stored = secrets.digest(value)
-    assert stored != value and len(stored) == 64
-    assert secrets.matches(value, stored)
-    assert not secrets.matches(value + "x", stored)
-    assert not secrets.matches(value, None)
+def test_client_secrets_are_stored_hashed_and_compared_exactly():
+    value = token_hash.new_token()
+    client = OAuthClient(client_id="c", name="C", secret_hash=token_hash.hash_token(value), redirect_uris=[])
+    assert client.secret_hash != value and len(client.secret_hash) == 64
+    assert client.check_client_secret(value)
+    assert not client.check_client_secret(value + "x")
+    assert not OAuthClient(client_id="p", name="P", secret_hash=None, redirect_uris=[]).check_client_secret(value)
 
 
 def test_client_redirect_uri_match_is_exact_and_auth_methods_follow_client_type():
-    client = OAuthClient(client_id="c", name="C", secret_hash=secrets.digest("s"),
+    client = OAuthClient(client_id="c", name="C", secret_hash=token_hash.hash_token("s"),
                          redirect_uris=["https://a.example/cb"], post_logout_redirect_uris=[])
     assert client.check_redirect_uri("https://a.example/cb")
     assert not client.check_redirect_uri("https://a.example/cb/")
