@@ -34,10 +34,10 @@ notifications = sa.Table(
     sa.Column("family_id", sa.String(64), nullable=True),
     sa.Column("status", sa.String(10), nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=True),
     sa.Column("last_error", sa.Text, nullable=True),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("sent_at", UTCDateTime, nullable=True),
     # Never two e-mails of the same kind to one address for one event, whatever the deliveries.
     sa.UniqueConstraint("template", "source_event_id", "recipient", name="uq_notifications_template_source_recipient"),
     sa.CheckConstraint(f"status IN {STATUSES!r}", name="status"),

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from contracts.identity import ActivationIssued, PasswordResetRequested
-from servicekit import migrations, tokens
+from servicekit import migrations, testing, tokens
 
 import notify
 from notify import app as notify_app, db as notify_db, handlers, settings as notify_settings
@@ -20,14 +20,24 @@ MIGRATIONS = Path(notify.__file__).resolve().parent.parent / "migrations"
 SECRET = "notify-test-service-token-secret-0123456789"
 
 
+@pytest.fixture(scope="module")
+def api_db_url():
+    """One database for the module (migrations take seconds); each test starts from empty tables."""
+    url = testing.create_pg_database("notify_api")
+    migrations.upgrade(MIGRATIONS, url)
+    yield url
+    testing.drop_pg_database(url)
+
+
 @pytest.fixture
-def client(pg_url, monkeypatch):
-    monkeypatch.setenv("NOTIFY_DATABASE_URL", pg_url)
+def client(api_db_url, monkeypatch):
+    monkeypatch.setenv("NOTIFY_DATABASE_URL", api_db_url)
     monkeypatch.setenv("SERVICE_TOKEN_SECRET", SECRET)
     monkeypatch.setenv("EF_ENV", "test")
     for cached in (notify_settings.get_settings, notify_db.get_db):
         cached.cache_clear()
-    migrations.upgrade(MIGRATIONS, pg_url)
+    with notify_db.get_db().transaction() as s:
+        s.execute(sa.text("TRUNCATE notifications, preferences, undeliverable_addresses, agents"))
     yield notify_app.create_app().test_client()
     notify_db.get_db().dispose()
     for cached in (notify_settings.get_settings, notify_db.get_db):
