@@ -1,7 +1,8 @@
 """Booking's internal HTTP API: thin async adapters from openapi.yaml operations to use cases.
 
-Each operation runs one sync use case on the database's asyncio engine (`run_sync`): reads in
-one snapshot, writes in one transaction that also holds their outbox events. Refusals become
+Each operation runs one sync use case through `Database.run_read` / `run_write` (a worker thread
+per unit of work, ADR 0007): reads in one snapshot, writes in one transaction that also holds
+their outbox events. Refusals become
 problem+json: `Problem` as raised, the domain's `ValueError` (French message) as 422, an illegal
 cart move or a concurrent write that lost (unique key, deadlock) as 409 — never a 500.
 """
@@ -54,13 +55,12 @@ def _problems(fn):
 
 
 async def _write(use_case, *args, **kwargs):
-    async with _db().atransaction() as session:
-        return await session.run_sync(use_case, *args, **kwargs)
+    return await _db().run_write(use_case, *args, **kwargs)
 
 
 async def _read(use_case, *args, **kwargs):
-    async with _db().asnapshot() as session:
-        return await session.run_sync(use_case, *args, **kwargs)
+    # A use case issues several queries: one snapshot (a transaction) for all of them.
+    return await _db().run_read(use_case, *args, snapshot=True, **kwargs)
 
 
 def _ok(body, status: int = 200):
