@@ -110,7 +110,8 @@ def test_worker_consumes_notify_receipts_and_backchannel_logouts(app):
     assert [(h.source, h.event_type, h.queue) for h in worker.handlers] == [
         ("notify", "notification.sent.v1", "identity.link_sent"),
         ("notify", "notification.failed.v1", "identity.link_send_failed"),
-        ("identity", "backchannel_logout.requested.v1", "identity.backchannel_logout")]
+        ("identity", "backchannel_logout.requested.v1", "identity.backchannel_logout"),
+        ("requests", "address_change.accepted.v1", "identity.address_changes")]
 
 
 def test_receipt_travels_through_rabbitmq(client, db, amqp_vhost_url):
