@@ -76,12 +76,12 @@ class SmtpSender:
             s = self.settings
             if s.smtp_tls:
                 smtp = smtplib.SMTP_SSL(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_seconds,
-                                        context=ssl.create_default_context())
+                                        context=self._tls_context())
             else:
                 smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_seconds)
             try:
                 if s.smtp_starttls:
-                    smtp.starttls(context=ssl.create_default_context())
+                    smtp.starttls(context=self._tls_context())
                 if s.smtp_user:
                     smtp.login(s.smtp_user, s.smtp_password)
             except BaseException:
@@ -89,6 +89,9 @@ class SmtpSender:
                 raise
             self._smtp = smtp
         return self._smtp
+
+    def _tls_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=self.settings.smtp_ca_file or None)
 
     def close(self) -> None:
         if self._smtp is not None:

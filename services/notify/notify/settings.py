@@ -19,6 +19,9 @@ class NotifySettings(ServiceSettings):
     # from the first byte (SMTP_TLS, usually port 465); neither for the local mail catcher.
     smtp_starttls: bool = False
     smtp_tls: bool = False
+    # A PEM file of CAs to trust for the SMTP server's certificate (a relay with a private CA);
+    # empty: the system's CAs. The certificate and host name are always verified.
+    smtp_ca_file: str = ""
     # Connection, each command and each reply wait at most this long.
     smtp_timeout_seconds: float = Field(default=15.0, gt=0)
     # How often the sending job looks for queued notifications, and how many per run.
