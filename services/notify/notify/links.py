@@ -29,6 +29,3 @@ class Links:
 
     def invoice(self, invoice_id: str) -> str:
         return f"{self.base}/factures/{invoice_id}"
-
-    def child_calendar(self, child_id: str) -> str:
-        return f"{self.base}/reservations/enfants/{child_id}"
