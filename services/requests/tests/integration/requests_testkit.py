@@ -115,6 +115,15 @@ def png_bytes() -> bytes:
             + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 
 
+def zip_bytes() -> bytes:
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("payload.js", "alert(document.cookie)")
+    return buffer.getvalue()
+
+
 def windows_exe() -> bytes:
     stub = b"MZ" + b"\x90\x00" * 29 + b"\x80\x00\x00\x00"
     stub = stub.ljust(0x40, b"\x00") + b"This program cannot be run in DOS mode.\r\r\n$"

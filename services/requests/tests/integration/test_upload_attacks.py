@@ -8,7 +8,8 @@ import io
 
 import pytest
 
-from requests_testkit import EICAR, clamd_socket, pdf_bytes, png_bytes, stored_documents, windows_exe  # noqa: F401
+from requests_testkit import (EICAR, clamd_socket, pdf_bytes, png_bytes, stored_documents, windows_exe,  # noqa: F401
+                              zip_bytes)
 from demandes.storage import FileStore
 
 pytestmark = pytest.mark.integration
@@ -60,9 +61,10 @@ def test_oversize(world, family, storage_dir, files_on_disk):
     ("facture.pdf", windows_exe(), "n'est pas un fichier"),                     # an executable renamed .pdf
     ("facture.pdf", b"MZ\x90\x00" + pdf_bytes(), "n'est pas un fichier"),       # executable first, PDF after
     ("photo.pdf", png_bytes(), "ne correspond pas à son contenu"),              # a PNG named .pdf
-    ("archive.pdf", pdf_bytes() + b"PK\x03\x04\x14\x00\x00\x00" + b"x" * 40, "archive ZIP"),  # PDF + ZIP polyglot
+    ("archive.pdf", pdf_bytes() + zip_bytes(), "archive ZIP"),                 # PDF + ZIP polyglot
     ("page.pdf", pdf_bytes() + b"<html><script>alert(1)</script></html>", "script"),     # PDF + HTML polyglot
-    ("actif.pdf", pdf_bytes().replace(b"/Type /Catalog", b"/Type /Catalog /OpenAction << /JS (app.alert(1)) >>"),
+    ("actif.pdf", pdf_bytes().replace(b"/Type /Catalog",
+                                      b"/Type /Catalog /OpenAction << /S /JavaScript /JS (app.alert(1)) >>"),
      "contenu actif"),
     ("texte.pdf", b"Ceci n'est pas un PDF, juste du texte.", "n'est pas un fichier"),
 ])

@@ -47,11 +47,29 @@ def test_size_bounds():
         check("a.pdf", b"%PDF-1.4")
 
 
-@pytest.mark.parametrize("extra, words", [(b"PK\x03\x04", "ZIP"), (b"<SCRIPT>", "script"), (b"\x7fELF", "exécutable"),
-                                          (b"<?php", "PHP"), (b"/Launch", "actif")])
+def _zip() -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("evil.js", "alert(1)")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("extra, words", [(_zip(), "ZIP"), (b"<SCRIPT>x", "script"),
+                                          (b"\x7fELF\x02\x01\x01\x00", "exécutable"), (b"<?php echo 1;", "PHP"),
+                                          (b"<svg width='1' xmlns='http://www.w3.org/2000/svg'>", "SVG"),
+                                          (b"/S /Launch", "actif"), (b"/S /JavaScript", "actif")])
 def test_polyglots(extra, words):
     with pytest.raises(DocumentRefused, match=words):
         check("a.pdf", PDF + extra)
+
+
+def test_short_signatures_in_compressed_data_are_not_polyglots():
+    # Bytes a photo or a compressed stream may hold by chance.
+    noise = b"PK\x03\x04" + b"\x7fELF" + b"<svg" + b"/JS" + b"<htm"
+    assert check("a.pdf", PDF + noise) == "pdf"
 
 
 def test_validity():
