@@ -276,3 +276,33 @@ def test_dossier_complete_before_an_enrolment(world, client):
     own = client.get("/internal/dossier-status", params={"service_id": "svc-cantine", "child_id": family.child_id,
                                                          "commune": world.commune}, headers=family.headers).json()
     assert own["complete"] is True
+
+
+def test_two_agents_accepting_at_once_make_one_effect(world, client):
+    import threading
+
+    from demandes import flow
+    from demandes.domain.states import IllegalTransition
+
+    family = world.family()
+    proof = world.document(family, "justificatif_domicile")
+    request = world.sent(family, "changement_adresse", ADDRESS, [proof["id"]])
+    barrier, outcomes = threading.Barrier(2), []
+
+    def accept():
+        barrier.wait()
+        try:
+            with world.db.transaction() as s:
+                flow.decide(s, world.agent, request["id"], {"status": "acceptee"}, "https://x")
+            outcomes.append("ok")
+        except IllegalTransition:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=accept) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(outcomes) == ["ok", "refused"]
+    effects = [e for e in outbox_events(world.db, "address_change.accepted.v1") if e["request_id"] == request["id"]]
+    assert len(effects) == 1
