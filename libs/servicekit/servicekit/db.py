@@ -4,11 +4,11 @@ SQLite is the zero-setup default (WAL, busy timeout, foreign keys on); PostgreSQ
 production and the integration tests use. Business code receives a `Session` and never
 commits by itself: `Database.transaction()` commits on success and rolls back on error.
 
-Web handlers are async (ADR 0006). They run the same sync use cases (a function taking a
+Web handlers are async (ADR 0007). They run the same sync use cases (a function taking a
 `Session`) with `await db.run_read(fn, ...)` / `await db.run_write(fn, ...)`: one worker thread
 per unit of work, so the event loop never waits on the database. Also available, on an asyncio
 engine (psycopg 3 async / aiosqlite), for code that wants to await statements itself (slower
-per statement on this stack, see ADR 0006):
+per statement on this stack, see ADR 0007):
 - `async with db.aread() as conn`: one-statement reads on an autocommit connection (no
   BEGIN/ROLLBACK round trips); each statement sees what was committed when it started.
 - `async with db.asnapshot() as session`: several reads in one snapshot, rolled back.
@@ -182,7 +182,7 @@ class Database:
         On PostgreSQL the session is on an autocommit connection (one round trip per statement)
         unless `snapshot` asks for one transaction, for several queries that must agree. Threads
         beat the asyncio drivers here: psycopg async and aiosqlite cost 1.3-4x the CPU per read
-        on this stack (measured in ADR 0006)."""
+        on this stack (measured in ADR 0007)."""
         return await run_in_threadpool(self._read_in_thread, fn, args, kwargs, snapshot)
 
     async def run_write(self, fn: Callable[..., T], *args, **kwargs) -> T:

@@ -1,12 +1,11 @@
 """The web app factory every service uses: connexion's AsyncApp (OpenAPI) on the event loop.
 
-Why async (ADR 0006): connexion's FlaskApp hops from its ASGI middleware to Flask through a
+Why async (ADR 0007): connexion's FlaskApp hops from its ASGI middleware to Flask through a
 thread for every request and rebuilds Flask views each time; a read cost 6.6x what bare Flask
 costs. Internal JSON APIs are served by `connexion.AsyncApp` with `async def` operations that
-use the database's asyncio engine (`Database.aread()` / `atransaction()`). Sync use cases run
-unchanged inside an async transaction with `await session.run_sync(...)`. A plain `def`
-operation still works (connexion runs it in a thread pool): keep that for CPU-heavy work such as
-password hashing, which must not hold the event loop.
+run their sync use cases (functions of a SQLAlchemy Session) with `await db.run_read(fn, ...)`
+or `await db.run_write(fn, ...)`: one worker thread per unit of work, so neither a slow query
+nor CPU-heavy work (password hashing) holds the event loop.
 
 Each service app gives, besides its own API:
 - `/health/live` (the process answers) and `/health/ready`;
@@ -34,6 +33,7 @@ from connexion.exceptions import ProblemException
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from connexion.resolver import RelativeResolver
 from connexion.security import BearerSecurityHandler
+from sqlalchemy import exc as sa_exc
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
@@ -258,6 +258,13 @@ def install_error_handlers(api: connexion.AsyncApp) -> None:
     async def on_http(_request: ConnexionRequest, exc: StarletteHTTPException) -> ConnexionResponse:
         return _response(Problem(exc.status_code, problems.title_for(exc.status_code)), dict(exc.headers or {}))
 
+    async def on_database_unavailable(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+        # The database restarted or dropped the connection: the pool discards it and the next
+        # request gets a fresh one; this one is worth retrying, not a bug.
+        log.warning("database unavailable: %s", type(exc).__name__)
+        return _response(Problem(503, "Le service est momentanément indisponible. Réessayez dans quelques instants."),
+                         {"Retry-After": "1"})
+
     async def on_unexpected(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
         log.error("unhandled error", exc_info=exc)
         return _response(Problem(500, "Une erreur inattendue est survenue. Réessayez plus tard."))
@@ -265,6 +272,8 @@ def install_error_handlers(api: connexion.AsyncApp) -> None:
     api.add_error_handler(Problem, on_problem)
     api.add_error_handler(ProblemException, on_connexion_problem)
     api.add_error_handler(StarletteHTTPException, on_http)
+    api.add_error_handler(sa_exc.OperationalError, on_database_unavailable)
+    api.add_error_handler(sa_exc.DisconnectionError, on_database_unavailable)
     api.add_error_handler(Exception, on_unexpected)
 
 

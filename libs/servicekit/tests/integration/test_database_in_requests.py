@@ -1,4 +1,5 @@
-"""A slow query must not stall the other requests of a web process (ADR 0006).
+"""The database seen from a web request (ADR 0007): a slow query must not stall the other
+requests of the process; a lost connection is a 503 to retry, not a 500.
 
 Async operations run their database work with `Database.run_read` / `run_write`, in a worker
 thread: while one request waits on a 1.5 s query, the event loop keeps answering the others.
@@ -98,3 +99,32 @@ def test_fast_requests_are_answered_while_a_slow_query_runs(server):
     slow_thread.join(30)
     # Every fast request finished while the slow one was still waiting on its query.
     assert max(fast_done) < results["slow"]
+
+
+async def broken():
+    await state()["db"].run_read(_terminate_own_connection)
+
+
+def _terminate_own_connection(session):
+    # The server ends this very connection, as a PostgreSQL restart would.
+    session.execute(sa.text("SELECT pg_terminate_backend(pg_backend_pid())"))
+
+
+def test_a_lost_database_connection_is_a_503_then_the_next_request_works(tmp_path, pg_url):
+    spec = SPEC + textwrap.indent(textwrap.dedent("""
+        /internal/broken:
+          get:
+            operationId: broken
+            responses: {"200": {description: ok}}
+    """), "  ")
+    (tmp_path / "openapi.yaml").write_text(spec)
+    settings = load(ServiceSettings, "probe", env={"EF_VAR_DIR": str(tmp_path), "DATABASE_URL": pg_url,
+                                                   "AMQP_URL": "amqp://guest:guest@127.0.0.1:1//"})
+    db = Database(settings.database_url)
+    client = create_app(settings, db, tmp_path / "openapi.yaml", __name__).test_client()
+    reply = client.get("/internal/broken")
+    assert reply.status_code == 503
+    assert reply.headers["content-type"].startswith("application/problem+json")
+    assert "indisponible" in reply.json()["detail"]
+    assert client.get("/internal/fast").json()["value"] == 1
+    db.dispose()
