@@ -201,6 +201,11 @@ class Platform:
             target.known = dict(people.known)
             if target.name != "identity":
                 deliver(events, target)
+        requests_service = next((t for t in self.services if t.name == "requests"), None)
+        if requests_service is not None:
+            from tests_fuzz_requests_seed import seed_requests  # noqa: PLC0415
+
+            requests_service.known.update(seed_requests(requests_service, people, COMMUNE_A))
         notify = next((t for t in self.services if t.name == "notify"), None)
         if notify is not None:
             notify.known["notification_id"] = _ids(notify.database_url, "notifications")
