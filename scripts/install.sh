@@ -18,11 +18,14 @@ fi
 [[ -x .venv/bin/python ]] || "$PY" -m venv .venv
 
 stamp=.venv/.installed
-want=$(cat requirements-dev.txt $(git ls-files '*pyproject.toml' 2>/dev/null || find . -name pyproject.toml -not -path './.venv/*') | sha256sum | cut -d' ' -f1)
+want=$(cat requirements/lock.txt requirements-dev.txt $(git ls-files '*pyproject.toml' 2>/dev/null || find . -name pyproject.toml -not -path './.venv/*') | sha256sum | cut -d' ' -f1)
 if [[ -f $stamp && "$(cat $stamp)" == "$want" ]]; then
   exit 0
 fi
 echo "Installing Python packages into .venv ..."
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -r requirements-dev.txt
+# Third-party packages exactly as locked (versions and hashes: scripts/lock.py refreshes the
+# lock), then the platform's own packages from the tree, adding nothing unlocked.
+.venv/bin/python -m pip install --quiet --require-hashes -r requirements/lock.txt
+.venv/bin/python -m pip install --quiet --no-deps -r requirements-dev.txt
 echo "$want" > $stamp
