@@ -306,3 +306,26 @@ def test_two_agents_accepting_at_once_make_one_effect(world, client):
     assert sorted(outcomes) == ["ok", "refused"]
     effects = [e for e in outbox_events(world.db, "address_change.accepted.v1") if e["request_id"] == request["id"]]
     assert len(effects) == 1
+
+
+def test_removing_documents_and_pending_requests_for_sibling_portals(world, client, storage_dir):
+    from demandes.storage import FileStore
+
+    family = world.family()
+    unused, used = world.document(family), world.document(family)
+    sent = world.sent(family, "changement_adresse", ADDRESS, [used["id"]])
+    draft = world.draft(family, "autre", {"subject": "Brouillon"})
+    before = set(FileStore(storage_dir).keys())
+
+    assert client.delete(f"/internal/me/documents/{unused['id']}", headers=family.headers).status_code == 204
+    assert client.delete(f"/internal/me/documents/{used['id']}", headers=family.headers).status_code == 204
+    assert len(before - set(FileStore(storage_dir).keys())) == 1  # the unused file is gone from disk
+    listed = client.get("/internal/me/documents", params={"commune": world.commune}, headers=family.headers).json()
+    assert listed["items"] == []
+    assert client.get(used["content_path"], headers=family.headers).status_code == 404
+    # The commune keeps what was sent to it.
+    assert client.get(used["content_path"], headers=world.agent_headers).status_code == 200
+
+    pending = client.get("/internal/me/requests/pending", headers=family.headers).json()
+    assert [i["id"] for i in pending["items"]] == [sent["id"]]
+    assert draft["id"] not in [i["id"] for i in pending["items"]]
