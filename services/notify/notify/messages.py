@@ -9,6 +9,7 @@ extra facts its templates show (children's first names, the commune's name).
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -32,6 +33,7 @@ from notify.links import Links
 from notify.preferences import OPTIONAL
 
 PARIS = ZoneInfo("Europe/Paris")
+log = logging.getLogger(__name__)
 
 
 # --- French formats ------------------------------------------------------------------------------
@@ -161,7 +163,11 @@ def _request_status(session: Session, e: RequestStatusChanged) -> Composition:
 
 
 def _pending_summary(session: Session, e: PendingRequestsSummarised) -> Composition:
-    return Composition(directory.agent_recipients(session, e.commune), e.commune)
+    found = directory.agent_recipients(session, e.commune)
+    missing = directory.agents_without_address(session, e.commune)
+    if missing:  # agent.assigned.v1 carries no address: known only once identity sent them one
+        log.warning("daily summary for %s: no address known for agent(s) %s", e.commune, ", ".join(missing))
+    return Composition(found, e.commune)
 
 
 KINDS: dict[str, Kind] = {
