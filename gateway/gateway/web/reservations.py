@@ -41,6 +41,11 @@ def _jour_long(value) -> str:
     return view.day_long(day, today()) if day else ""
 
 
+@bp.app_template_filter("heure")
+def _heure(value) -> str:
+    return view.hour(value)
+
+
 @bp.app_template_filter("moment_long")
 def _moment_long(value) -> str:
     return view.moment_long(value, today())

@@ -25,18 +25,19 @@ STATE_STYLE = {
     "booked": ("✓", "booked"),
     "awaiting_payment": ("€", "pending"),
     "awaiting_confirmation": ("…", "pending"),
-    "waiting_list": ("⏳", "pending"),
+    "waiting_list": ("◔", "pending"),
     "cancellation_requested": ("↺", "pending"),
     "cancelled": ("✕", "off"),
     "full": ("■", "off"),
     "closed": ("—", "closed"),
-    "past_deadline": ("⏱", "off"),
-    "not_yet_open": ("🔒", "off"),
+    "past_deadline": ("⊘", "off"),
+    "not_yet_open": ("◷", "off"),
     "not_enrolled": ("—", "closed"),
     "present": ("✓", "present"),
     "absent_justified": ("✕", "absent"),
     "absent_unjustified": ("✕", "absent"),
 }
+# The icons are drawn from fonts every system has (no emoji): they must never show as boxes.
 # Closures that are not news for a parent (no service that weekday, outside the period):
 # those dates are left out of the calendar, with one sentence saying so.
 QUIET_CLOSURES = ("not_an_opening_weekday", "outside_period")
@@ -94,9 +95,22 @@ def moment_long(value, today: dt.date | None = None) -> str:
 
 
 def until(value, today: dt.date | None = None) -> str:
-    """« jusqu'au mardi 8 septembre à 10 h »."""
-    text = moment_long(value, today)
-    return f"jusqu'au {text}" if text else ""
+    """« jusqu'au mardi 8 septembre à 10 h »; a midnight deadline is the day before, « inclus »."""
+    moment = parse_instant(value)
+    if moment is None:
+        return ""
+    if (moment.hour, moment.minute) == (0, 0):
+        return f"jusqu'au {day_long(moment.date() - dt.timedelta(days=1), today)} inclus"
+    return f"jusqu'au {day_long(moment.date(), today)} à {clock(moment)}"
+
+
+def hour(value: str | None) -> str:
+    """« 07:30 » -> « 7 h 30 »."""
+    try:
+        hours, minutes = (int(part) for part in str(value).split(":")[:2])
+    except ValueError:
+        return ""
+    return clock(dt.datetime(2000, 1, 1, hours, minutes))
 
 
 def month_label(month: dt.date) -> str:
@@ -170,11 +184,19 @@ def weeks_of(prestation: dict, child_id: str, cart_actions: dict, today: dt.date
             places_left=raw.get("places_left"), opens_at=moment_long(raw.get("booking_opens_at"), today),
             in_cart=cart_actions.get((child_id, prestation.get("id"), day.isoformat())),
             line_value=f"{child_id}|{prestation.get('id')}|{day.isoformat()}|{action}" if action else ""))
+    merged: list[Week] = []
     for week in weeks.values():
         labels = {d.label for d in week.days}
         if week.days and len(labels) == 1 and all(d.state == "closed" for d in week.days):
             week.closed_label = labels.pop()
-    return list(weeks.values()), sorted(weekdays)
+            previous = merged[-1] if merged else None
+            if previous is not None and previous.closed_label == week.closed_label:
+                # Closed weeks in a row for the same reason (holidays, term time) are one line.
+                previous.title = (f"Du {day_long(previous.monday, today)} "
+                                  f"au {day_long(week.monday + dt.timedelta(days=6), today)}")
+                continue
+        merged.append(week)
+    return merged, sorted(weekdays)
 
 
 def quiet_weekdays(weekdays: list[int]) -> str:
