@@ -33,7 +33,7 @@ SOURCE = "identity"
 
 def assign(session: Session, user: User, commune_slug: str, role: str) -> AgentAssignment:
     """Make `user` agent (or admin) of the commune, and announce it (again: consumers are idempotent)."""
-    assignment = session.get(AgentAssignment, (user.id, commune_slug))
+    assignment = session.get(AgentAssignment, (user.id, commune_slug), with_for_update=True)
     if assignment is None:
         assignment = AgentAssignment(user_id=user.id, commune_slug=commune_slug, role=role)
         session.add(assignment)
@@ -42,17 +42,20 @@ def assign(session: Session, user: User, commune_slug: str, role: str) -> AgentA
         assignment.role = role
         audit.record(session, "agent.role_changed", subject_user_id=user.id, commune_slug=commune_slug, role=role)
     session.flush()
-    _announce(session, user.sub, assignment)
+    _announce(session, user.sub, assignment, utcnow())
     return assignment
 
 
 def remove(session: Session, user: User, commune_slug: str) -> bool:
     """End the assignment (False if there was none). The agent's SSO sessions end too: their
     claims (agent_of) are stale, and relying parties (the gateway) are told by back-channel logout."""
-    assignment = session.get(AgentAssignment, (user.id, commune_slug))
+    assignment = session.get(AgentAssignment, (user.id, commune_slug), with_for_update=True)
     if assignment is None:
         return False
     session.delete(assignment)
+    session.flush()
+    # Timed after the row is gone (and its lock held): any announcement of the assignment that
+    # read it before is older, so the projections keep the removal (newer fact wins).
     now = utcnow()
     add_event(session, SOURCE, AgentRemoved(user_id=user.sub, commune=commune_slug, removed_at=now))
     ended = sessions.end_all_for_user(session, user.id, reason="agent_removed")
@@ -62,16 +65,21 @@ def remove(session: Session, user: User, commune_slug: str) -> bool:
 
 
 def publish_all(session: Session) -> int:
-    """Announce every current assignment again; how many."""
-    rows = session.execute(sa.select(AgentAssignment, User.sub).join(User, User.id == AgentAssignment.user_id)).all()
+    """Announce every current assignment again; how many. Also run by identity's worker every
+    few hours, so that a projection that missed events (a service deployed later, a reset)
+    heals by itself."""
+    # Timed before reading, rows locked: a removal racing with this gets a later time and wins.
+    now = utcnow()
+    rows = session.execute(sa.select(AgentAssignment, User.sub).join(User, User.id == AgentAssignment.user_id)
+                           .with_for_update(of=AgentAssignment)).all()
     for assignment, sub in rows:
-        _announce(session, sub, assignment)
+        _announce(session, sub, assignment, now)
     return len(rows)
 
 
-def _announce(session: Session, sub: str, assignment: AgentAssignment) -> None:
+def _announce(session: Session, sub: str, assignment: AgentAssignment, at) -> None:
     add_event(session, SOURCE, AgentAssigned(user_id=sub, commune=assignment.commune_slug, role=assignment.role,
-                                             assigned_at=utcnow()))
+                                             assigned_at=at))
 
 
 # --- commands --------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from contracts.notify import NotificationFailed, NotificationSent
 from contracts.requests import AddressChangeAccepted
 from servicekit.messaging.worker import Worker
 
-from identity import households, retention, throttle
+from identity import agents, households, retention, throttle
 from identity.db import get_db
 from identity.errors import NotFound
 from identity.oidc import logout
@@ -57,6 +57,16 @@ def purge_login_throttle(db) -> None:
         throttle.purge_stale(session)
 
 
+# Every current agent assignment is announced again this often (and at start): the other
+# services' projections heal by themselves if they missed events (deployed later, reset).
+AGENTS_ANNOUNCE_SECONDS = 6 * 3600
+
+
+def announce_agents(db) -> None:
+    with db.transaction() as session:
+        agents.publish_all(session)
+
+
 def purge_past_retention(db, settings) -> None:
     with db.transaction() as session:
         retention.purge(session, settings)
@@ -73,4 +83,5 @@ def create_worker(settings=None, db=None, **options) -> Worker:
     worker.handler("requests", AddressChangeAccepted.EVENT_TYPE, name="address_changes")(on_address_change_accepted)
     worker.every(3600, name="login_throttle_cleanup")(purge_login_throttle)
     worker.every(3600, name="retention")(functools.partial(purge_past_retention, settings=worker.settings))
+    worker.every(AGENTS_ANNOUNCE_SECONDS, name="announce_agents")(announce_agents)
     return worker

@@ -89,3 +89,18 @@ def test_publish_agents_announces_every_current_assignment(env):
     assert out.returncode == 0 and "1 assignment(s) announced" in out.stdout, out.stderr
     [again] = events(db, "agent.assigned.v1")[before:]
     assert (again["user_id"], again["role"]) == (second.sub, "admin")
+
+
+def test_the_worker_announces_every_assignment_again_every_few_hours(env):
+    from identity.settings import IdentitySettings
+    from identity.worker import create_worker
+
+    _, db = env
+    user = make_agent(db)
+    worker = create_worker(IdentitySettings(service="identity"), db)
+    [job] = [j for j in worker.jobs if j.name == "announce_agents"]
+    assert job.seconds == 6 * 3600
+    before = len(events(db, "agent.assigned.v1"))
+    job.fn(db)
+    [again] = events(db, "agent.assigned.v1")[before:]
+    assert (again["user_id"], again["commune"]) == (user.sub, "ludres")
