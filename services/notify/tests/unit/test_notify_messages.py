@@ -11,9 +11,10 @@ from contracts.booking import BookingCancelled, CartLineFact, CartValidated, Wai
 from contracts.envelope import Envelope
 from contracts.requests import CategoryCount, PendingRequestsSummarised, RequestStatusChanged
 
-from notify import messages
+from notify import handlers, messages
 from notify.directory import Recipient
 from notify.messages import RecipientsUnknown, drafts_for
+from notify.settings import NotifySettings
 from notify_unit_support import PUBLIC_URL, T0, heillecourt_agent, martin_family
 
 UTC = dt.timezone.utc
@@ -256,3 +257,13 @@ def test_every_message_uses_the_accessible_layout(town, name):
     assert "Merci de ne pas y répondre" in text and "<" not in text
     optional = name in messages.OPTIONAL
     assert (f"{PUBLIC_URL}/famille/notifications" in text) is optional
+
+
+@pytest.mark.parametrize("name", sorted(EVENTS))
+def test_recording_an_event_twice_queues_its_emails_once(town, name):
+    settings = NotifySettings(service="notify", public_url=PUBLIC_URL)
+    payload, source = EVENTS[name]
+    event = envelope(payload, source)
+    first = handlers.record_notification(town, event, settings)
+    assert len(first) == len(drafts(town, name)) >= 1
+    assert handlers.record_notification(town, event, settings) == []  # e.g. a replayed dead letter
