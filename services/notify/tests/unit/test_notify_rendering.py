@@ -19,15 +19,12 @@ def envelope(payload) -> Envelope:
     return Envelope(type=payload.EVENT_TYPE, source="identity", data=payload.model_dump(mode="json"))
 
 
-@pytest.fixture(autouse=True)
-def _session(session):
-    global SESSION
-    SESSION = session
-
-
-def draft_for(env: Envelope, public_url: str):
-    """Identity's e-mails name their one recipient."""
-    [draft] = drafts_for(SESSION, env, public_url)
+@pytest.fixture
+def draft_for(session):
+    """The one e-mail answering an identity event (they name their recipient)."""
+    def draft(env: Envelope, public_url: str):
+        [only] = drafts_for(session, env, public_url)
+        return only
     return draft
 
 
@@ -64,7 +61,7 @@ def test_dates_in_french_paris_time(utc, expected):
 
 
 # --- activation ----------------------------------------------------------------------------------
-def test_activation_subject_and_text():
+def test_activation_subject_and_text(draft_for):
     draft = draft_for(envelope(activation()), PUBLIC_URL)
     assert draft.template == "activation"
     assert draft.recipient.email == "parent@example.org"
@@ -79,7 +76,7 @@ def test_activation_subject_and_text():
     assert "<" not in text  # written as text, not stripped HTML
 
 
-def test_activation_html_is_accessible_and_escaped():
+def test_activation_html_is_accessible_and_escaped(draft_for):
     html = draft_for(envelope(activation(family_name="Martin & <Fils>")), PUBLIC_URL).content.html
     assert '<html lang="fr"' in html
     assert "<title>Activez votre Espace Famille</title>" in html
@@ -90,7 +87,7 @@ def test_activation_html_is_accessible_and_escaped():
     assert "Vous n’attendiez pas ce message" in html
 
 
-def test_activation_for_an_existing_account_asks_to_sign_in():
+def test_activation_for_an_existing_account_asks_to_sign_in(draft_for):
     draft = draft_for(envelope(activation(existing_account=True)), PUBLIC_URL)
     assert "connectez-vous avec vos identifiants habituels" in draft.content.text
     assert "associer la commune de Heillecourt" in draft.content.text
@@ -99,7 +96,7 @@ def test_activation_for_an_existing_account_asks_to_sign_in():
     assert "Me connecter et associer la commune" in draft.content.html
 
 
-def test_resent_activation_says_the_old_link_is_dead():
+def test_resent_activation_says_the_old_link_is_dead(draft_for):
     assert "l’ancien lien ne fonctionne plus" in draft_for(envelope(activation(resend=True)), PUBLIC_URL).content.text
     assert "l’ancien lien ne fonctionne plus" not in draft_for(envelope(activation()), PUBLIC_URL).content.text
 
@@ -110,7 +107,7 @@ def test_every_identity_event_answered_has_a_kind():
 
 
 @pytest.mark.parametrize("event", ALL_EVENTS, ids=lambda e: e.EVENT_TYPE)
-def test_every_email_has_french_subject_text_and_html(event):
+def test_every_email_has_french_subject_text_and_html(event, draft_for):
     content = draft_for(envelope(event), PUBLIC_URL).content
     assert content.subject and "\n" not in content.subject
     assert "Espace Famille" in content.subject
@@ -122,7 +119,7 @@ def test_every_email_has_french_subject_text_and_html(event):
         assert event.link.replace("&", "&amp;") in content.html
 
 
-def test_password_changed_is_a_security_notice():
+def test_password_changed_is_a_security_notice(draft_for):
     content = draft_for(envelope(ALL_EVENTS[3]), PUBLIC_URL).content
     assert content.subject == "Votre mot de passe Espace Famille a été modifié"
     assert "Bonjour Léa," in content.text
@@ -132,7 +129,7 @@ def test_password_changed_is_a_security_notice():
     assert PUBLIC_URL in content.text
 
 
-def test_totp_enrolment_link_goes_to_the_agent_with_a_warning():
+def test_totp_enrolment_link_goes_to_the_agent_with_a_warning(draft_for):
     draft = draft_for(envelope(ALL_EVENTS[4]), PUBLIC_URL)
     assert (draft.template, draft.recipient.email, draft.commune) == ("totp_enrolment", "agent@mairie.example.org", None)
     content = draft.content
@@ -145,20 +142,20 @@ def test_totp_enrolment_link_goes_to_the_agent_with_a_warning():
     assert "Configurer mon application d’authentification" in content.html
 
 
-def test_guardian_invitation_names_the_inviter():
+def test_guardian_invitation_names_the_inviter(draft_for):
     content = draft_for(envelope(ALL_EVENTS[1]), PUBLIC_URL).content
     assert content.subject == "Paul Martin vous invite sur l’Espace Famille de la famille Martin"
     assert "mardi 6 janvier 2026 à 0 h 30" in content.text
 
 
-def test_an_unanswered_event_type_is_refused():
+def test_an_unanswered_event_type_is_refused(draft_for):
     unknown = Envelope(type="family.registered.v1", source="identity", data={})
     with pytest.raises(KeyError):
         draft_for(unknown, PUBLIC_URL)
 
 
 # --- MIME ----------------------------------------------------------------------------------------
-def test_message_is_multipart_alternative_with_the_expected_headers():
+def test_message_is_multipart_alternative_with_the_expected_headers(draft_for):
     content = draft_for(envelope(activation()), PUBLIC_URL).content
     mid = message_id_for("c1113f40-add1-4474-9be9-fdf6ce011d2f", "Espace Famille <no-reply@espace-famille.localhost>")
     assert mid == "<c1113f40add144749be9fdf6ce011d2f@espace-famille.localhost>"
