@@ -12,6 +12,7 @@ COMMANDS = ServiceCommands(
     migrations_dir=Path(__file__).resolve().parent.parent / "migrations",
     app_factory="billing.app:create_app",
     worker_factory="billing.worker:create_worker",
+    extra_modules=("billing.cli",),
 )
 
 if __name__ == "__main__":

@@ -1,15 +1,39 @@
-"""Billing's worker: outbox relay, event consumers, scheduled jobs."""
+"""Billing's worker: outbox relay, event consumers, scheduled jobs.
+
+Consumers: identity's families, agents and children (projections); booking's bookings and
+attendance (the monthly run's input) and validated carts (prepaid payments).
+Jobs: `recheck_payments` (attempts left open: re-asked, carts past their hold failed, expired
+after 3 hours) and `scheduled_runs` (a draft of last month's run on the commune's schedule day).
+"""
+from contracts import booking as booking_contract
 from servicekit.messaging.worker import Worker
 from servicekit.projections import agents as agents_projection
 from servicekit.projections import families as families_projection
 
+from billing import payflow, projections, runs
 from billing.db import get_db
 from billing.models import agents, families
+from billing.provider import get_provider
 from billing.settings import get_settings
 
 
 def create_worker(settings=None, db=None) -> Worker:
-    worker = Worker(settings or get_settings(), db or get_db())
+    settings = settings or get_settings()
+    db = db or get_db()
+    worker = Worker(settings, db)
     families_projection.install_handlers(worker, families)
     agents_projection.install_handlers(worker, agents)
+    for source, event_type, name, handler in projections.HANDLERS:
+        worker.handler(source, event_type, name=name)(handler)
+    worker.handler("booking", booking_contract.CartValidated.EVENT_TYPE, name="carts_validated")(
+        payflow.on_cart_validated)
+
+    @worker.every(settings.billing_recheck_interval, name="recheck_payments")
+    def recheck_payments(database):
+        payflow.recheck_pending(database, get_provider())
+
+    @worker.every(settings.billing_schedule_interval, name="scheduled_runs")
+    def scheduled_runs(database):
+        runs.scheduled_runs(database)
+
     return worker

@@ -1,0 +1,106 @@
+"""What billing keeps of other services' facts (idempotent handlers; a late or repeated event never
+moves a fact backwards: each part of a day's row keeps the moment of its latest fact).
+
+- identity's children: names on invoice lines, birth dates for the yearly attestation;
+- booking's bookings and attendance: one `booked_days` row per child, prestation and date, the
+  monthly run's input. Its key (child:prestation:date) is also the key marked as invoiced.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from contracts import booking, identity
+from contracts.envelope import Envelope
+
+from billing.config import insert_for
+from billing.domain.pricing import Reason
+from billing.models import booked_days, children
+
+
+def day_key(child_id: str, prestation_id: str, day: dt.date) -> str:
+    return f"{child_id}:{prestation_id}:{day.isoformat()}"
+
+
+# --- identity ------------------------------------------------------------------------------------------
+def on_child_facts(session: Session, envelope: Envelope) -> None:
+    model = identity.ChildAdded if envelope.type == identity.ChildAdded.EVENT_TYPE else identity.ChildUpdated
+    event = envelope.payload(model)
+    facts = {"family_id": event.family_id, "given_name": event.given_name, "family_name": event.family_name,
+             "birth_date": event.birth_date, "changed_at": event.changed_at}
+    stmt = insert_for(session)(children).values(child_id=event.child_id, **facts)
+    session.execute(stmt.on_conflict_do_update(index_elements=["child_id"], set_=facts,
+                                               where=children.c.changed_at <= event.changed_at))
+
+
+def on_child_removed(session: Session, envelope: Envelope) -> None:
+    event = envelope.payload(identity.ChildRemoved)
+    session.execute(children.update().where(children.c.child_id == event.child_id,
+                                            children.c.changed_at <= event.changed_at)
+                    .values(removed_at=event.changed_at, changed_at=event.changed_at))
+
+
+# --- booking ---------------------------------------------------------------------------------------------
+def _slot(event) -> dict:
+    return {"commune": event.commune, "family_id": event.family_id, "child_id": event.child_id,
+            "prestation_id": event.prestation_id, "price_ref": event.price_ref, "payment_mode": event.payment_mode,
+            "session_date": event.session_date}
+
+
+def record_booking(session: Session, slot: dict, booking_id: str, status: str, refund: str | None,
+                   at: dt.datetime) -> None:
+    key = day_key(slot["child_id"], slot["prestation_id"], slot["session_date"])
+    facts = {"booking_id": booking_id, "booking_status": status, "refund": refund, "booking_changed_at": at}
+    stmt = insert_for(session)(booked_days).values(day_key=key, **slot, **facts)
+    newer = sa.or_(booked_days.c.booking_changed_at.is_(None), booked_days.c.booking_changed_at <= at)
+    session.execute(stmt.on_conflict_do_update(index_elements=["day_key"], set_=facts, where=newer))
+
+
+def on_booking_confirmed(session: Session, envelope: Envelope) -> None:
+    event = envelope.payload(booking.BookingConfirmed)
+    record_booking(session, _slot(event), event.booking_id, "confirmed", None, event.confirmed_at)
+
+
+def on_booking_cancelled(session: Session, envelope: Envelope) -> None:
+    event = envelope.payload(booking.BookingCancelled)
+    record_booking(session, _slot(event), event.booking_id, "cancelled", event.refund, event.cancelled_at)
+    if event.payment_mode == "prepaid" and event.refund in ("refund", "credit"):
+        from billing import ledger  # a paid prepaid day given back: a credit note for the family
+        ledger.credit_cancelled_prepaid_day(session, event, envelope.id)
+
+
+def on_attendance_recorded(session: Session, envelope: Envelope) -> None:
+    event = envelope.payload(booking.AttendanceRecorded)
+    key = day_key(event.child_id, event.prestation_id, event.session_date)
+    facts = {"attendance": event.status, "attendance_booked": event.booked, "attendance_changed_at": event.recorded_at}
+    stmt = insert_for(session)(booked_days).values(day_key=key, **_slot(event), **facts)
+    newer = sa.or_(booked_days.c.attendance_changed_at.is_(None), booked_days.c.attendance_changed_at <= event.recorded_at)
+    session.execute(stmt.on_conflict_do_update(index_elements=["day_key"], set_=facts, where=newer))
+
+
+def reason_of(row) -> Reason | None:
+    """The domain's reason for a day, from what booking said; None: attendance not recorded yet."""
+    attendance, status = row["attendance"], row["booking_status"]
+    if attendance == "present":
+        return Reason.PRESENT if status == "confirmed" else Reason.PRESENT_WITHOUT_BOOKING
+    if status == "cancelled":
+        return Reason.CANCELLED_LATE if row["refund"] == "none" else Reason.CANCELLED_IN_TIME
+    if attendance == "absent_justified":
+        return Reason.ABSENT_JUSTIFIED
+    if attendance == "absent_unjustified":
+        return Reason.ABSENT_UNJUSTIFIED
+    if status == "confirmed":
+        return None
+    return Reason.NOT_BOOKED
+
+
+HANDLERS = (  # (source, event type, queue name, handler)
+    ("identity", identity.ChildAdded.EVENT_TYPE, "children_added", on_child_facts),
+    ("identity", identity.ChildUpdated.EVENT_TYPE, "children_updated", on_child_facts),
+    ("identity", identity.ChildRemoved.EVENT_TYPE, "children_removed", on_child_removed),
+    ("booking", booking.BookingConfirmed.EVENT_TYPE, "bookings_confirmed", on_booking_confirmed),
+    ("booking", booking.BookingCancelled.EVENT_TYPE, "bookings_cancelled", on_booking_cancelled),
+    ("booking", booking.AttendanceRecorded.EVENT_TYPE, "attendance_recorded", on_attendance_recorded),
+)
