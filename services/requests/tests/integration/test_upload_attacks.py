@@ -155,3 +155,10 @@ def test_scanner_down_refuses_the_upload(world, family, storage_dir, files_on_di
     monkeypatch.setattr(app.settings, "requests_clamd_port", 9)  # nothing listens (discard)
     refused(world, family, storage_dir, world.upload(family, [("propre.pdf", pdf_bytes())]), 503, "antivirus")
     assert files_on_disk() == set()
+
+
+def test_malformed_multipart_is_a_french_400(world, family, client):
+    boundary = "a222103b9b30b1f9e8be6882ecedb1d2"
+    r = client.post("/internal/me/documents", content=f"--{boundary}\r\n[]--{boundary}--\r\n".encode(),
+                    headers={**family.headers, "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert r.status_code == 400 and "mal formé" in r.json()["detail"]
