@@ -49,8 +49,8 @@ def _f(key, label, ftype, required=True, **extra):
     return {"key": key, "label": label, "type": ftype, "required": required, **extra}
 
 
-ADDRESS = [_f("street", "Numéro et rue", "text"), _f("postcode", "Code postal", "postcode"),
-           _f("city", "Commune", "text")]
+ADDRESS = [_f("street", "Numéro et rue", "text", max_length=200), _f("postcode", "Code postal", "postcode"),
+           _f("city", "Commune", "text", max_length=100)]
 
 CATEGORIES = (
     {"code": "autorisation_recuperation", "label": "Autorisation de récupération d'un enfant",

@@ -25,6 +25,8 @@ EFFECTS = tuple(REQUIRED_FIELDS)
 LABELS = {ADDRESS_CHANGE: "changement d'adresse", ALTERNATE_ADDRESS: "adresse alternée d'un enfant",
           QUOTIENT_UPDATE: "mise à jour du quotient familial", ABSENCE_JUSTIFICATION: "justification d'absence"}
 MAX_ABSENCE_DAYS = 92
+# What identity stores for an address (identity.profile_rules.check_address).
+ADDRESS_LIMITS = {"street": 200, "city": 100}
 
 
 def check_effect(effect: Any, fields: list[dict]) -> str | None:
@@ -44,6 +46,11 @@ def check_effect(effect: Any, fields: list[dict]) -> str | None:
 
 def check_submission(effect: str | None, answers: dict) -> None:
     """Rules across fields, checked when the parent submits."""
+    if effect in (ADDRESS_CHANGE, ALTERNATE_ADDRESS):
+        too_long = {key: f"{limit} caractères au plus." for key, limit in ADDRESS_LIMITS.items()
+                    if len(answers[key]) > limit}
+        if too_long:
+            raise FormError(too_long)
     if effect == ABSENCE_JUSTIFICATION:
         first, last = date.fromisoformat(answers["first_day"]), date.fromisoformat(answers["last_day"])
         if last < first:

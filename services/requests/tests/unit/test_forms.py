@@ -75,3 +75,10 @@ def test_absence_dates_in_order_and_bounded():
         effects.check_submission("absence_justification", {"first_day": "2026-11-21", "last_day": "2026-11-20"})
     with pytest.raises(FormError):
         effects.check_submission("absence_justification", {"first_day": "2026-01-01", "last_day": "2026-06-01"})
+
+
+def test_addresses_fit_what_identity_stores():
+    with pytest.raises(FormError) as err:
+        effects.check_submission("address_change", {"street": "x" * 201, "postcode": "54180", "city": "y" * 101})
+    assert set(err.value.errors) == {"street", "city"}
+    effects.check_submission("alternate_address", {"child": "c", "street": "x" * 200, "postcode": "54180", "city": "y"})
