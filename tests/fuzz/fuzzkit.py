@@ -29,6 +29,7 @@ import tempfile
 import shutil
 import threading
 import uuid
+import warnings
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -234,10 +235,14 @@ class Platform:
             self._server.should_exit = True
             self._server_thread.join(timeout=10)
         for target in self.targets:
-            if target.app is not None and importlib.util.find_spec(f"{target.package}.db"):
-                importlib.import_module(f"{target.package}.db").get_db().dispose()
-            if target.database_url:
-                drop_pg_database(target.database_url)  # WITH (FORCE): connections left are closed
+            try:
+                if target.app is not None and importlib.util.find_spec(f"{target.package}.db"):
+                    importlib.import_module(f"{target.package}.db").get_db().dispose()
+            except Exception as exc:  # noqa: BLE001 (the database is dropped below all the same)
+                warnings.warn(f"fuzz: disposing of {target.name}'s database: {exc!r}", stacklevel=1)
+            finally:
+                if target.database_url:
+                    drop_pg_database(target.database_url)  # WITH (FORCE): connections left are closed
         shutil.rmtree(self._var_dir, ignore_errors=True)
         for key, value in self._saved_env.items():
             if value is None:
