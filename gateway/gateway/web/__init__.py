@@ -24,3 +24,8 @@ BLUEPRINTS += [activation.bp, famille.bp, invitation.bp, agent.bp]
 from gateway.web import reservations, reservations_feed  # noqa: E402
 
 BLUEPRINTS += [reservations.bp, reservations_feed.public_bp]
+
+# Agents' booking back office (catalogue, enrolments, pointage, desk, exports).
+from gateway.web import agent_reservations  # noqa: E402
+
+BLUEPRINTS += [agent_reservations.bp]
