@@ -89,7 +89,7 @@ def _cart() -> dict:
 
 
 def _cart_count(cart: dict) -> int:
-    return len(view.cart_actions(cart)) if cart.get("state") in ("open", "expired", "failed") else 0
+    return len(view.cart_actions(cart))
 
 
 def _name(child: dict) -> str:
@@ -128,7 +128,7 @@ def _calendar_page(service_id: str, status: int = 200, errors=None):
     chosen = _chosen_children(service, children)
     month = view.parse_month(request.values.get("mois"), today())
     cart = _cart()
-    in_cart = view.cart_actions(cart) if cart.get("state") != "awaiting_payment" else {}
+    in_cart = view.cart_actions(cart)
     calendars, problems = [], []
     for child in chosen:
         try:
@@ -325,7 +325,7 @@ def _render_cart(cart: dict, status: int = 200, errors=None):
     return render_template("reservations/panier.html", cart=cart, groups=view.grouped_lines(lines, today()),
                            errors=errors or [], payment_url=cart_payment_url(cart),
                            refused=[line for line in lines if line.get("outcome") == "refused"],
-                           hold_until=view.moment_long(cart.get("hold_expires_at"), today())), status
+                           hold_until=view.until_moment(cart.get("hold_expires_at"), today())), status
 
 
 @bp.get("/panier")
@@ -368,4 +368,4 @@ def validate():
         return _render_cart(done, 422, ["Aucune ligne du panier n'a pu être enregistrée : voyez la raison de chacune."])
     return render_template("reservations/resultat.html", cart=done, outcomes=view.by_outcome(lines, today()),
                            payment_url=cart_payment_url(done),
-                           hold_until=view.moment_long(done.get("hold_expires_at"), today()))
+                           hold_until=view.until_moment(done.get("hold_expires_at"), today()))

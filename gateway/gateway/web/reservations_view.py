@@ -94,6 +94,16 @@ def moment_long(value, today: dt.date | None = None) -> str:
     return f"{day_long(moment.date(), today)} à {clock(moment)}"
 
 
+def until_moment(value, today: dt.date) -> str:
+    """« jusqu'à 18 h 31 aujourd'hui » or « jusqu'au mardi 8 septembre à 10 h » (a hold's end)."""
+    moment = parse_instant(value)
+    if moment is None:
+        return ""
+    if moment.date() == today:
+        return f"jusqu'à {clock(moment)} aujourd'hui"
+    return f"jusqu'au {day_long(moment.date(), today)} à {clock(moment)}"
+
+
 def until(value, today: dt.date | None = None) -> str:
     """« jusqu'au mardi 8 septembre à 10 h »; a midnight deadline is the day before, « inclus »."""
     moment = parse_instant(value)
@@ -199,14 +209,18 @@ def weeks_of(prestation: dict, child_id: str, cart_actions: dict, today: dt.date
     return merged, sorted(weekdays)
 
 
+def _joined(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " et " + names[-1]
+
+
 def quiet_weekdays(weekdays: list[int]) -> str:
-    """« Pas d'accueil le mercredi, le samedi et le dimanche. » for the days left out."""
+    """Which weekdays the calendar leaves out (no service then), in one sentence."""
     missing = [WEEKDAYS[n] for n in range(7) if n not in weekdays]
     if not missing or len(missing) == 7:
         return ""
-    names = [f"le {name}" for name in missing]
-    joined = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " et " + names[-1]
-    return f"Pas d'accueil {joined} : ces jours ne sont pas affichés."
+    if len(weekdays) <= 2:
+        return f"Accueil le {_joined([WEEKDAYS[n] for n in weekdays])} seulement : les autres jours ne sont pas affichés."
+    return f"Pas d'accueil {_joined([f'le {name}' for name in missing])} : ces jours ne sont pas affichés."
 
 
 # --- the cart -----------------------------------------------------------------------------
@@ -218,12 +232,15 @@ def parse_line(value: str) -> dict | None:
     return {"child_id": parts[0], "prestation_id": parts[1], "session_date": parts[2], "action": parts[3]}
 
 
+EDITABLE_CART_STATES = ("open", "expired", "failed")  # booking reopens an expired or failed cart
+
+
 def cart_actions(cart: dict | None) -> dict:
-    """(child, prestation, date) -> action for the lines of an open cart."""
-    if not cart:
+    """(child, prestation, date) -> action for the lines of a cart the parent can still change."""
+    if not cart or cart.get("state", "open") not in EDITABLE_CART_STATES:
         return {}
     return {(line.get("child_id"), line.get("prestation_id"), line.get("session_date")): line.get("action")
-            for line in cart.get("lines") or [] if not line.get("outcome") or line.get("outcome") == "refused"}
+            for line in cart.get("lines") or []}
 
 
 @dataclass

@@ -379,6 +379,19 @@ def test_cart_awaiting_payment_shows_the_payment_step_without_changes(client, fa
     assert "Retirer" not in html and "Valider le panier</button>" not in html
 
 
+def test_failed_payment_brings_the_dates_back_without_stale_outcomes(client, fake):
+    _fill_cart(fake)
+    for line in fake.cart["lines"]:
+        line.update(outcome="held", reason=None)
+    fake.cart["state"] = "failed"
+    html = text(client.get("/reservations/panier"))
+    assert "État du panier : <strong>Paiement échoué</strong>" in html
+    assert "Le paiement n'a pas abouti : les places gardées pour vous ont été libérées" in html
+    assert "Place réservée, en attente de paiement" not in html  # the failed hold is not shown as current
+    assert "Valider le panier</button>" in html and "Retirer" in html
+    assert "Dans le panier : réservation" in day_block(text(client.get(calendar_url())), MONDAY)
+
+
 def test_all_refused_cart_stays_open_with_reasons(client, fake):
     fake.cart.update(id="cart-1", lines=[{"child_id": LEA, "prestation_id": REPAS, "session_date": MONDAY,
                                           "action": "book"}])
@@ -412,7 +425,7 @@ def test_feed_created_once_shown_then_served_and_revoked(client, fake, app):
     html = text(resp)
     token = fake.feeds[LEA]
     url = f"https://famille.example.org/calendrier/{token}.ics"
-    assert resp.status_code == 200 and f'value="{url}"' in html
+    assert resp.status_code == 200 and f'readonly rows="3" class="reservations-copy-source" spellcheck="false">{url}</textarea>' in html
     assert f'href="webcal://famille.example.org/calendrier/{token}.ics"' in html
     assert "Sur un iPhone" in html and "Android" in html and "Copier le lien" in html
     # The URL is shown once: the list afterwards says the link is active, without it.
@@ -435,3 +448,30 @@ def test_feed_created_once_shown_then_served_and_revoked(client, fake, app):
 def test_feed_of_another_familys_child_is_refused(client, fake):
     resp = post(client, "/reservations/agenda", f"/reservations/agenda/{OTHER_CHILD}", {})
     assert resp.status_code == 404 and OTHER_CHILD not in fake.feeds
+
+
+def test_closed_weeks_in_a_row_are_one_line(client, fake):
+    for n in range(14):
+        fake.closures[(dt.date(2027, 3, 15) + dt.timedelta(days=n)).isoformat()] = "school_holiday"
+    html = text(client.get(calendar_url()))
+    assert "Du lundi 15 mars au dimanche 28 mars" in html
+    assert html.count("Fermé : Vacances scolaires") == 1
+    assert "mardi 16 mars" not in plain(html)
+
+
+def test_deadlines_in_words():
+    from gateway.web.reservations_view import hour, until
+
+    today = dt.date(2026, 9, 1)
+    assert until("2026-09-08T08:00:00+00:00", today) == "jusqu'au mardi 8 septembre à 10 h"
+    assert until("2026-10-27T17:30:00+00:00", today) == "jusqu'au mardi 27 octobre à 18 h 30"  # winter time
+    # A midnight deadline is the whole previous day.
+    assert until("2026-12-05T23:00:00+00:00", today) == "jusqu'au samedi 5 décembre inclus"
+    assert until("2027-01-01T10:00:00+01:00", today) == "jusqu'au vendredi 1er janvier 2027 à 10 h"
+    assert until(None, today) == "" and hour("07:30") == "7 h 30" and hour("12:00") == "12 h"
+
+
+def test_wednesday_only_calendar_says_so(client):
+    html = text(client.get(calendar_url(service=ALSH)))
+    assert "Accueil le mercredi seulement : les autres jours ne sont pas affichés." in html
+    assert "Payé à la réservation" in html and f"{LEA}|{MERCREDI}|2027-03-10|book" in html
