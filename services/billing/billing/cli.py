@@ -23,7 +23,7 @@ def _configure(parser) -> None:
 
 class _Bar:
     def __init__(self, label: str):
-        self.bar = tqdm(desc=label, unit="documents", file=sys.stderr, disable=None)
+        self.bar = tqdm(desc=label, unit="documents", file=sys.stderr, mininterval=0.5)
         self.fault_after = int(os.environ.get("BILLING_FAULT_KILL_AFTER", "0") or 0)  # tests: die mid-run
 
     def __call__(self, done: int, total: int) -> None:

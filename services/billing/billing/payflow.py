@@ -211,8 +211,7 @@ def _use_credits_first(session: Session, commune: str, family_id: str, rows: lis
         if uses:
             ledger.use_credits(session, row["id"], uses, today)
             used = {u.credit_id: u.amount_cents for u in uses}
-            credits = [c.__class__(c.id, c.family_id, c.commune, c.issued_on, c.remaining_cents - used.get(c.id, 0))
-                       for c in credits]
+            credits = [replace(c, remaining_cents=c.remaining_cents - used.get(c.id, 0)) for c in credits]
     return session.execute(sa.select(invoices).where(invoices.c.id.in_([r["id"] for r in rows]))
                            .order_by(invoices.c.id)).mappings().all()
 

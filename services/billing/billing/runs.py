@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 import uuid
 from collections import defaultdict
 from typing import Callable, Mapping
@@ -230,8 +231,8 @@ def finalise_run(session: Session, commune: str, run_id: str, agent: str, progre
         uses = apply_credits(doc.total_cents, family_credits)
         ledger.use_credits(session, doc.id, uses, published_on)
         used = {u.credit_id: u.amount_cents for u in uses}
-        credits_by_family[doc.family_id] = [c.__class__(c.id, c.family_id, c.commune, c.issued_on,
-                                                        c.remaining_cents - used.get(c.id, 0)) for c in family_credits]
+        credits_by_family[doc.family_id] = [replace(c, remaining_cents=c.remaining_cents - used.get(c.id, 0))
+                                            for c in family_credits]
     if run["kind"] == "monthly":
         _claim_days(session, commune, run_id, run["summary"].get("zero_total_keys", []))
         events.period_locked(session, commune=commune, first=month.first_day, last=month.last_day, locked_at=now)
