@@ -174,8 +174,10 @@ def add_dates(service_id: str):
     lines = [line for line in (view.parse_line(v) for v in request.form.getlist("ligne")) if line]
     if not lines:
         return _calendar_page(service_id, 422, ["Cochez au moins une date à réserver ou à annuler."])
+    if len(lines) > MAX_LINES:
+        return _calendar_page(service_id, 422, [f"Cochez au plus {MAX_LINES} dates à la fois."])
     try:
-        clients.booking().post("/internal/parent/cart/lines", json={"lines": lines[:MAX_LINES]})
+        clients.booking().post("/internal/parent/cart/lines", json={"lines": lines})
     except ServiceError as exc:
         if exc.status not in PAGE_STATUSES:
             raise
@@ -300,10 +302,11 @@ def add_period(service_id: str):
     try:
         previews = _previews(values, children)
         lines = [line for p in previews for line in p["lines"]]
-        if not lines:
-            return _render_period(service, enrolled, values, {"periode": "Aucune date de cette période ne peut "
-                                  "être ajoutée au panier."}, previews, status=422)
-        clients.booking().post("/internal/parent/cart/lines", json={"lines": lines[:MAX_LINES]})
+        if not lines or len(lines) > MAX_LINES:
+            problem = ("Aucune date de cette période ne peut être ajoutée au panier." if not lines else
+                       f"C'est plus de {MAX_LINES} dates à la fois : choisissez une période plus courte.")
+            return _render_period(service, enrolled, values, {"periode": problem}, previews, status=422)
+        clients.booking().post("/internal/parent/cart/lines", json={"lines": lines})
     except ServiceError as exc:
         if exc.status not in PAGE_STATUSES:
             raise

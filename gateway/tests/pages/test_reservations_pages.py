@@ -282,6 +282,25 @@ def test_period_preview_then_add_for_two_children(client, fake):
     assert len(adds) == 1  # both children's dates in one call: all or nothing
 
 
+def test_period_cancellation_and_too_many_dates(client, fake, monkeypatch):
+    query = f"voir=1&enfant={LEA}&prestation={REPAS}&jour=0&debut=2027-03-01&fin=2027-03-31&action=cancel"
+    html = text(client.get(f"/reservations/services/{CANTINE}/periode?{query}"))
+    assert "Aperçu : 5 dates à annuler" in html and 'id="action-cancel" name="action" value="cancel" checked' in html
+    form = {"enfant": LEA, "prestation": REPAS, "jour": "0", "debut": "2027-03-01", "fin": "2027-03-31",
+            "action": "cancel"}
+    resp = post(client, f"/reservations/services/{CANTINE}/periode?{query}", f"/reservations/services/{CANTINE}/periode", form)
+    assert resp.status_code == 302 and {l["action"] for l in fake.cart["lines"]} == {"cancel"}
+    assert "5 annulations ajoutées à votre panier" in text(client.get("/reservations/panier"))
+
+    # More dates than one request to booking may carry: refused whole, never cut short.
+    monkeypatch.setattr("gateway.web.reservations.MAX_LINES", 10)
+    big = {"enfant": [LEA, HUGO], "prestation": REPAS, "jour": ["0", "1", "3", "4"], "debut": "2027-04-01",
+           "fin": "2027-04-30", "action": "book"}
+    resp = post(client, "/reservations/panier", f"/reservations/services/{CANTINE}/periode", big)
+    assert resp.status_code == 422 and "plus de 10 dates à la fois" in summary(text(resp))
+    assert len(fake.cart["lines"]) == 5
+
+
 def test_period_for_a_child_not_enrolled_is_not_offered(client):
     html = text(client.get(f"/reservations/services/{ALSH}/periode"))
     assert f'value="{LEA}"' in html and f'value="{HUGO}"' not in html
