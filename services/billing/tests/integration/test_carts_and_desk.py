@@ -1,0 +1,203 @@
+"""Prepaid carts (booking's cart.validated.v1), offline payments, PDFs, the attestation, exports."""
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+
+from contracts import booking as booking_contract
+from servicekit.types import utcnow
+
+from billing import payflow
+from billing.models import payment_transactions
+from billing_testkit import RETURN_URL, bank_notification, notify, outbox_events, past_month, unique
+
+
+def _cart(world, family, days, ref="ALSH", state="awaiting_payment", hold_minutes=60):
+    lines = [booking_contract.CartLineFact(
+        child_id=family.child_id, prestation_id=world.prestations[ref], service_id="svc", commune=world.commune,
+        session_date=day, action="book", status="held", payment_mode="prepaid", price_ref=ref,
+        booking_id=unique("bk")) for day in days]
+    cart_id = unique("cart")
+    world.deliver(booking_contract.CartValidated(
+        cart_id=cart_id, family_id=family.family_id, parent_id=family.caller.sub, state=state,
+        validated_at=utcnow(), hold_expires_at=utcnow() + dt.timedelta(minutes=hold_minutes), lines=lines), "booking")
+    return cart_id
+
+
+def _events(world, kind, cart_id):
+    return [e for e in outbox_events(world.db, kind) if e["cart_id"] == cart_id]
+
+
+def _days(count=2):
+    today = dt.date.today()
+    return [today + dt.timedelta(days=7 + i) for i in range(count)]
+
+
+def test_a_prepaid_cart_is_paid_online_and_booking_is_told_once(world, client):
+    world.grid("ALSH", "Mercredi journée", [{"upper_qf": 600, "price_cents": 800}, {"upper_qf": None, "price_cents": 1500}],
+               childcare=True, service_label="Accueil de loisirs")
+    family = world.family(qf=500)
+    cart_id = _cart(world, family, _days(2))
+    status = client.get(f"/internal/parent/carts/{cart_id}/payment", headers=family.headers).json()
+    assert status["status"] == "created" and status["amount_cents"] == 1600
+    started = client.post(f"/internal/parent/carts/{cart_id}/payment", json={"return_url": RETURN_URL},
+                          headers=family.headers)
+    assert started.status_code == 201, started.text
+    attempt = started.json()
+    again = client.post(f"/internal/parent/carts/{cart_id}/payment", json={"return_url": RETURN_URL},
+                        headers=family.headers).json()
+    assert again["transaction_id"] == attempt["transaction_id"]  # double click: same attempt, same form
+    paid = bank_notification(attempt, "paid")
+    assert notify(client, paid).json()["effect"] == "payment"
+    assert notify(client, paid).json()["effect"] == "none"
+    [succeeded] = _events(world, "payment.succeeded.v1", cart_id)
+    assert succeeded["amount_cents"] == 1600 and succeeded["family_id"] == family.family_id
+    [receipt] = world.invoices(family, "paid")
+    assert receipt["origin"] == "cart" and receipt["number"].startswith("F-")
+    # the paid day cancelled with a credit: the family gets a credit note of its price
+    world.deliver(booking_contract.BookingCancelled(
+        booking_id="bk", family_id=family.family_id, child_id=family.child_id, commune=world.commune,
+        service_id="svc", prestation_id=world.prestations["ALSH"], session_date=_days(2)[0], payment_mode="prepaid",
+        price_ref="ALSH", refund="credit", by="agent", cancelled_at=utcnow()), "booking")
+    [credit] = world.invoices(family, "credit")
+    assert credit["total_cents"] == 800 and credit["remaining_credit_cents"] == 800
+
+
+def test_a_refused_payment_reopens_the_cart_and_a_late_payment_becomes_a_credit(world, client):
+    world.grid("ALSH", "Mercredi", [{"upper_qf": None, "price_cents": 1000}])
+    family = world.family()
+    cart_id = _cart(world, family, _days(1))
+    attempt = client.post(f"/internal/parent/carts/{cart_id}/payment", json={"return_url": RETURN_URL},
+                          headers=family.headers).json()
+    assert notify(client, bank_notification(attempt, "refused")).json()["effect"] == "failed"
+    [failed] = _events(world, "payment.failed.v1", cart_id)
+    assert failed["reason"] == "refused"
+    assert world.invoices(family, "to_pay") == []  # the receipt is cancelled
+    # the bank then says paid (out of order): the money is kept as a credit, booking is not told
+    assert notify(client, bank_notification(attempt, "paid")).json()["effect"] == "late_payment"
+    assert _events(world, "payment.succeeded.v1", cart_id) == []
+    [credit] = world.invoices(family, "credit")
+    assert credit["remaining_credit_cents"] == 1000
+
+
+def test_credits_cover_a_cart_so_no_payment_page(world, client):
+    world.grid("ALSH", "Mercredi", [{"upper_qf": None, "price_cents": 700}])
+    world.grid("REPAS", "Repas", [{"upper_qf": None, "price_cents": 500}])
+    family = world.family()
+    month, weekdays = past_month()
+    world.book(family, weekdays[0], "REPAS")
+    world.run(month)
+    [invoice] = world.invoices(family, "to_pay")
+    client.post("/internal/agent/payments", json={"family_id": family.family_id, "method": "cash",
+                                                  "amount_cents": 2000, "excess": "credit"}, headers=world.headers)
+    cart_id = _cart(world, family, _days(2))  # 14,00 € against a 15,00 € credit
+    status = client.get(f"/internal/parent/carts/{cart_id}/payment", headers=family.headers).json()
+    assert status["payment_needed"] is False and status["status"] == "paid"
+    assert len(_events(world, "payment.succeeded.v1", cart_id)) == 1
+    assert world.invoices(family, "credit")[0]["remaining_credit_cents"] == 100
+    assert invoice["id"] in {i["id"] for i in world.invoices(family, "paid")}
+
+
+def test_a_cart_past_its_hold_is_failed_by_the_recheck_job(world, client, provider):
+    world.grid("ALSH", "Mercredi", [{"upper_qf": None, "price_cents": 1000}])
+    family = world.family()
+    cart_id = _cart(world, family, _days(1), hold_minutes=-1)
+    later = utcnow() + dt.timedelta(minutes=6)
+    counts = payflow.recheck_pending(world.db, provider, now=later)
+    assert counts["failed"] >= 1
+    [failed] = _events(world, "payment.failed.v1", cart_id)
+    assert failed["reason"] == "expired"
+    with world.db.read() as s:
+        state = s.execute(sa.select(payment_transactions.c.state).where(
+            payment_transactions.c.cart_id == cart_id)).scalar()
+    assert state == "expired"
+
+
+def test_offline_payments_are_allocated_oldest_first_and_exported(world, client):
+    world.grid("REPAS", "Repas", [{"upper_qf": None, "price_cents": 400}])
+    family = world.family()
+    for back in (2, 1):
+        month, weekdays = past_month(back)
+        world.book(family, weekdays[0], "REPAS")
+        world.book(family, weekdays[1], "REPAS")
+        world.run(month)
+    older, newer = sorted(world.invoices(family, "to_pay"), key=lambda i: i["month"])
+    too_much = client.post("/internal/agent/payments", json={"family_id": family.family_id, "method": "cheque",
+                                                             "amount_cents": 2000}, headers=world.headers)
+    assert too_much.status_code == 422 and "dépasse" in too_much.json()["detail"]
+    paid = client.post("/internal/agent/payments", json={"family_id": family.family_id, "method": "cheque",
+                                                         "amount_cents": 1000, "reference": "=cmd|' /C calc'!A0"},
+                       headers=world.headers)
+    assert paid.status_code == 201, paid.text
+    body = paid.json()
+    assert [a["invoice_id"] for a in body["allocations"]] == [older["id"], newer["id"]]
+    assert [a["amount_cents"] for a in body["allocations"]] == [800, 200]
+    assert {i["id"]: i["due_cents"] for i in world.invoices(family, "to_pay")} == {newer["id"]: 600}
+    csv_text = client.get("/internal/agent/exports/payments.csv", headers=world.headers).text
+    assert body["number"] in csv_text and "10,00" in csv_text and "'=cmd" in csv_text
+    listed = client.get("/internal/agent/payments", params={"method": "cheque"}, headers=world.headers).json()
+    assert listed["total"] == 1
+
+
+def test_pdfs_open_and_the_attestation_counts_the_years_payments(world, client):
+    world.grid("PERI", "Accueil du soir", [{"upper_qf": None, "price_cents": 250}], childcare=True,
+               service_label="Périscolaire")
+    family = world.family(birth_dates=[dt.date(dt.date.today().year - 4, 3, 1)])
+    month, weekdays = past_month()
+    for day in weekdays[:4]:
+        world.book(family, day, "PERI")
+    world.run(month)
+    [invoice] = world.invoices(family, "to_pay")
+    pdf = client.get(f"/internal/parent/invoices/{invoice['id']}/pdf", headers=family.headers)
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF") and len(pdf.content) > 3000
+    agent_pdf = client.get(f"/internal/agent/invoices/{invoice['id']}/pdf", headers=world.headers)
+    assert agent_pdf.status_code == 200 and agent_pdf.content.startswith(b"%PDF")
+    client.post("/internal/agent/payments", json={"family_id": family.family_id, "method": "cash",
+                                                  "amount_cents": 1000}, headers=world.headers)
+    year = dt.date.today().year
+    figures = client.get(f"/internal/parent/attestations/{year}", headers=family.headers).json()
+    assert figures["paid_cents"] == 1000 and figures["tax_childcare_cents"] == 1000
+    assert figures["by_service"] == [{"label": "Périscolaire", "amount_cents": 1000}]
+    attestation = client.get(f"/internal/parent/attestations/{year}/pdf", headers=family.headers)
+    assert attestation.status_code == 200 and attestation.content.startswith(b"%PDF")
+    stranger = world.family()
+    assert client.get(f"/internal/parent/attestations/{year}", params={"commune": "ailleurs"},
+                      headers=stranger.headers).status_code == 404
+
+
+def test_bad_input_is_a_french_problem_never_a_500(world, client):
+    h = world.headers
+    cases = [
+        client.post("/internal/agent/runs", json={"month": "2026-13"}, headers=h),
+        client.post("/internal/agent/runs", json={"month": "2026-09", "x": 1}, headers=h),
+        client.post("/internal/agent/price-grids", json={"price_ref": "X", "label": "X", "brackets": [
+            {"upper_qf": 900, "price_cents": 1}, {"upper_qf": 500, "price_cents": 2}, {"price_cents": 3}]}, headers=h),
+        client.post("/internal/agent/price-grids", json={"price_ref": "Y", "label": "Y",
+                                                         "brackets": [{"upper_qf": 10, "price_cents": 1}]}, headers=h),
+        client.put("/internal/agent/settings", json={"charge_rules": {"absent_justified": {"percent": "10"}}},
+                   headers=h),
+        client.put("/internal/agent/settings", json={"dates": {"publication": {"months_after": 0, "day": 5}}},
+                   headers=h),
+        client.put("/internal/agent/settings", json={"payment_min_cents": 500, "payment_max_cents": 100}, headers=h),
+        client.post("/internal/agent/payments", json={"family_id": "nobody", "method": "cash", "amount_cents": 5},
+                    headers=h),
+        client.post("/internal/agent/payments", json={"family_id": "x", "method": "online", "amount_cents": 5},
+                    headers=h),
+        client.get("/internal/agent/invoices", params={"per_page": 0}, headers=h),
+        client.get("/internal/agent/invoices", params={"unknown": 1}, headers=h),
+        client.post("/internal/parent/payments", json={"invoice_ids": [], "return_url": RETURN_URL},
+                    headers=world.family().headers),
+        client.post("/internal/parent/payments", json={"invoice_ids": ["a"], "return_url": "javascript:alert(1)"},
+                    headers=world.family().headers),
+        client.get("/internal/agent/runs", headers={}),
+    ]
+    statuses = [r.status_code for r in cases]
+    assert all(400 <= s < 500 for s in statuses), statuses
+    for response in cases:
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["detail"]
+    assert statuses[2] == 422 and "croissants" in cases[2].json()["detail"]
+    assert statuses[4] == 422 and "justifiée" in cases[4].json()["detail"]
+    assert statuses[7] == 404
