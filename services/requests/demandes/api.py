@@ -314,6 +314,11 @@ async def agent_summary():
 
 
 @_problems
+async def agent_list_documents(family_id, doc_type=None, child_id=None):
+    return _ok(await _read(family_documents.agent_list_documents, current_caller(), family_id, doc_type, child_id))
+
+
+@_problems
 async def agent_get_enrolment_requirements(service_id):
     return _ok(await _read(catalogue.get_enrolment_requirements, current_caller(), service_id))
 

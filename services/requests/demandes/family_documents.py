@@ -156,6 +156,24 @@ def list_family_documents(session: Session, caller: Caller, commune: str, doc_ty
     return {"items": [document_view(r, types, today) for r in rows]}
 
 
+def agent_list_documents(session: Session, caller: Caller, family_id: str, doc_type: str | None = None,
+                         child_id: str | None = None) -> dict:
+    """A family's documents in the agent's commune (its dossier), those the family removed
+    after sending them included (`removed`)."""
+    commune = access.agent_commune(session, caller)
+    if not access.family_in_commune(session, family_id, commune):
+        raise Problem(404, "Cette famille est introuvable dans votre commune.")
+    query = sa.select(documents).where(documents.c.family_id == family_id, documents.c.commune == commune)
+    if doc_type:
+        query = query.where(documents.c.doc_type == doc_type)
+    if child_id:
+        query = query.where(documents.c.child_id == child_id)
+    today = paris_today()
+    types = catalogue.types_of(session, commune)
+    rows = session.execute(query.order_by(documents.c.uploaded_at.desc())).mappings()
+    return {"items": [{**document_view(r, types, today), "removed": r["deleted_at"] is not None} for r in rows]}
+
+
 def own_document(session: Session, family_id: str, document_id: str):
     row = session.execute(sa.select(documents).where(documents.c.id == document_id,
                                                      documents.c.family_id == family_id,

@@ -325,6 +325,9 @@ def test_removing_documents_and_pending_requests_for_sibling_portals(world, clie
     assert client.get(used["content_path"], headers=family.headers).status_code == 404
     # The commune keeps what was sent to it.
     assert client.get(used["content_path"], headers=world.agent_headers).status_code == 200
+    dossier = client.get("/internal/agent/documents", params={"family_id": family.family_id},
+                         headers=world.agent_headers).json()["items"]
+    assert [(d["id"], d["removed"]) for d in dossier] == [(used["id"], True)]
 
     pending = client.get("/internal/me/requests/pending", headers=family.headers).json()
     assert [i["id"] for i in pending["items"]] == [sent["id"]]

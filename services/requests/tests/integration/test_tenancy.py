@@ -90,6 +90,8 @@ def test_an_agent_never_reaches_another_communes_things(setting, client):
                        headers=headers).json()
     assert bulk["done"] == 0 and bulk["results"][0]["ok"] is False
     assert client.get(f"/internal/documents/{document}/content", headers=headers).status_code == 404
+    assert client.get("/internal/agent/documents", params={"family_id": setting["owner"].family_id},
+                      headers=headers).status_code == 404
     assert client.get("/internal/agent/requests", headers=headers).json()["total"] == 0
     assert "Martin" not in client.get("/internal/agent/requests/export.csv", headers=headers).text
     assert client.get("/internal/agent/requests/summary", headers=headers).json()["pending"] == 0
