@@ -1,0 +1,236 @@
+"""A child's month calendar on booking (issues 6 and 8), on PostgreSQL, with ~1k and with ~100k
+bookings in the database, each beside a bare Flask app doing the same work, in one run.
+
+    .venv/bin/python bench/booking_calendar.py [--small 1000] [--large 100000] [--month 2027-01]
+        [--rounds 1] [--duration 10] [--connections 16] [--threads 2] [--out FILE]
+
+Setup: a fresh PostgreSQL database, `python -m booking migrate` and `seed-demo` (Heillecourt's
+2026-2027 catalogue, the demo family, Léa's canteen days booked), then bookings added in bulk
+(INSERT … SELECT, consistent with the schema: families, children and enrolments of the
+projections, confirmed canteen bookings of every séance, the séances' `confirmed` counters
+recounted, never above capacity) up to `--small` bookings in all. Started side by side:
+  - booking: `python -m booking web` (gunicorn, 2 uvicorn workers): connexion, the service token
+    checked, `Database.run_read` (one snapshot) in a worker thread;
+  - bare:    bench/baselines/bare_booking_calendar.py under gunicorn, 2 sync workers: the same
+    use case `booking.parents.month_calendar` on a plain SQLAlchemy session, no token, no
+    validation (the floor).
+Both serve `GET /internal/parent/children/{Léa}/calendar?service_id={canteen}&month=...` and must
+return the same document. Measured with wrk (bare and booking alternated in every round), then
+bookings are added up to `--large` (more communes seeded with `seed_catalogue`, their children
+booked for every canteen day), ANALYZE, and the same is measured again on the same processes.
+Goals: booking at --large ≥ 1/1.5 of booking at --small (≤ 1.5× growth, issue 8); booking ≥ 0.5 of
+bare (issue 6). Prints a Markdown report (also appended to --out).
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+import sqlalchemy as sa
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from booking_common import (DEMO_FAMILY, LEA, PY, ROOT, booking_command, booking_env, create_database,  # noqa: E402
+                            free_port, load_average, parent_token, start_booking, stop, wait_ok, wrk)
+
+CANTEEN_CAPACITY_MARGIN = 170  # children per commune: the demo canteen has 180 places
+
+
+def engine_for(url: str) -> sa.Engine:
+    return sa.create_engine(sa.make_url(url).set(drivername="postgresql+psycopg"))
+
+
+def count_bookings(conn) -> int:
+    return conn.execute(sa.text("SELECT count(*) FROM bookings")).scalar_one()
+
+
+def canteen(conn, commune: str) -> tuple[str, str, int]:
+    row = conn.execute(sa.text(
+        "SELECT p.service_id, p.id, (SELECT count(*) FROM sessions s WHERE s.prestation_id = p.id) "
+        "FROM prestations p WHERE p.commune = :c AND p.code = 'cantine-repas'"), {"c": commune}).one()
+    return row[0], row[1], row[2]
+
+
+def book_children(conn, commune: str, tag: str, children: int, limit: int) -> None:
+    """`children` new families of `commune` with one child each, enrolled in the canteen for the
+    school year and booked (confirmed) for its séances, `limit` bookings at most."""
+    service_id, prestation_id, _ = canteen(conn, commune)
+    params = {"c": commune, "tag": tag, "n": children, "s": service_id, "p": prestation_id, "limit": limit}
+    conn.execute(sa.text(
+        "INSERT INTO families (family_id, commune, family_name, status, updated_at) "
+        "SELECT :tag || '-' || g, :c, 'Bench', 'active', now() FROM generate_series(1, :n) g"), params)
+    conn.execute(sa.text(
+        "INSERT INTO children (child_id, family_id, given_name, family_name, changed_at) "
+        "SELECT md5(:tag || '-' || g)::uuid::text, :tag || '-' || g, 'Enfant', 'Bench', now() "
+        "FROM generate_series(1, :n) g"), params)
+    conn.execute(sa.text(
+        "INSERT INTO enrolments (id, commune, family_id, child_id, service_id, first, last, fixed_weekdays, "
+        "created_by, created_at, updated_at) SELECT gen_random_uuid()::text, :c, family_id, child_id, :s, "
+        "DATE '2026-09-01', DATE '2027-07-02', '[]', 'bench', now(), now() FROM children "
+        "WHERE family_id LIKE :tag || '-%'"), params)
+    conn.execute(sa.text(
+        "INSERT INTO bookings (id, commune, family_id, child_id, service_id, prestation_id, session_date, status, "
+        "created_at, updated_at) SELECT gen_random_uuid()::text, :c, c.family_id, c.child_id, :s, s.prestation_id, "
+        "s.session_date, 'confirmed', now(), now() FROM children c CROSS JOIN sessions s "
+        "WHERE c.family_id LIKE :tag || '-%' AND s.prestation_id = :p LIMIT :limit"), params)
+    conn.execute(sa.text(
+        "UPDATE sessions s SET confirmed = x.n FROM (SELECT prestation_id, session_date, count(*) AS n FROM bookings "
+        "WHERE prestation_id = :p AND status IN ('confirmed', 'held', 'pending_agent', 'cancellation_requested') "
+        "GROUP BY 1, 2) x WHERE s.prestation_id = x.prestation_id AND s.session_date = x.session_date"), params)
+
+
+def fill(url: str, target: int) -> int:
+    """Bookings up to `target` in all; returns the count."""
+    from sqlalchemy.orm import Session
+
+    from booking.seed import seed_catalogue
+
+    engine = engine_for(url)
+    try:
+        with engine.begin() as conn:
+            have = count_bookings(conn)
+            communes = [r[0] for r in conn.execute(sa.text("SELECT DISTINCT commune FROM prestations ORDER BY 1"))]
+        n = 0
+        while have < target:
+            commune = "heillecourt" if n == 0 and "heillecourt" in communes else f"bench-{n}"
+            n += 1
+            with engine.begin() as conn:
+                if commune not in communes:
+                    with Session(bind=conn) as session:
+                        seed_catalogue(session, commune)
+                        session.flush()
+                    communes.append(commune)
+                taken = conn.execute(sa.text("SELECT count(*) FROM children c JOIN families f USING (family_id) "
+                                             "WHERE f.commune = :c"), {"c": commune}).scalar_one()
+                days = canteen(conn, commune)[2]
+                room = CANTEEN_CAPACITY_MARGIN - taken
+                if room <= 0:
+                    continue
+                children = min(room, math.ceil((target - have) / days))
+                book_children(conn, commune, f"bench-{commune}-{taken}", children, target - have)
+                have = count_bookings(conn)
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(sa.text("ANALYZE"))
+            over = conn.execute(sa.text(
+                "SELECT count(*) FROM sessions s JOIN prestations p ON p.id = s.prestation_id "
+                "WHERE s.confirmed + s.held > coalesce(s.capacity, p.capacity)")).scalar_one()
+        assert over == 0, f"{over} séances above capacity"
+        return have
+    finally:
+        engine.dispose()
+
+
+def measure(args) -> dict:
+    from booking.seed import stable_id
+
+    var = Path(tempfile.mkdtemp(prefix="bench-booking-calendar-"))
+    url, drop = create_database("bench_booking_cal")
+    env = booking_env(url, var)
+    procs: list[subprocess.Popen] = []
+    try:
+        booking_command(env, var, "migrate")
+        booking_command(env, var, "seed-demo")
+        sizes = [fill(url, args.small)]
+        ports = {"bare": free_port(), "booking": free_port()}
+        procs.append(start_booking(env, var, ports["booking"]))
+        bare = subprocess.Popen([PY, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{ports['bare']}",
+                                 "--log-level", "warning", "--chdir", str(ROOT),
+                                 "bench.baselines.bare_booking_calendar:app"],
+                                env={**env, "DATABASE_URL": url, "BENCH_FAMILY_ID": DEMO_FAMILY},
+                                cwd=var, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(bare)
+        path = (f"/internal/parent/children/{LEA}/calendar?service_id={stable_id('heillecourt', 'service', 'cantine')}"
+                f"&month={args.month}")
+        urls = {name: f"http://127.0.0.1:{port}{path}" for name, port in ports.items()}
+        headers = {"Authorization": f"Bearer {parent_token(DEMO_FAMILY)}"}
+        wait_ok(urls["bare"], bare)
+        wait_ok(urls["booking"], procs[0], headers)
+        results = {}
+        for label, target in (("small", args.small), ("large", args.large)):
+            if label == "large":
+                sizes.append(fill(url, target))
+            bodies = {name: requests.get(u, headers=headers, timeout=30).json() for name, u in urls.items()}
+            assert bodies["bare"] == bodies["booking"], "bare and booking disagree"
+            days = sum(len(p["days"]) for p in bodies["booking"]["prestations"])
+            booked = sum(d["state"] == "booked" for p in bodies["booking"]["prestations"] for d in p["days"])
+            for u in urls.values():  # warm-up: every worker, every pool
+                wrk(u, 3, args.connections, args.threads, headers)
+            rounds = [{name: wrk(u, args.duration, args.connections, args.threads, headers)
+                       for name, u in urls.items()} for _ in range(args.rounds)]
+            results[label] = {"bookings": sizes[-1], "rounds": rounds, "days": days, "booked": booked}
+        return results
+    finally:
+        stop(procs)
+        drop()
+
+
+def report(results: dict, args) -> str:
+    med = lambda label, name: statistics.median(r[name]["rps"] for r in results[label]["rounds"])  # noqa: E731
+    small, large = med("small", "booking"), med("large", "booking")
+    growth = small / large
+    lines = [
+        f"### Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+        "",
+        f"Command: `.venv/bin/python bench/booking_calendar.py --small {args.small} --large {args.large} "
+        f"--month {args.month} --rounds {args.rounds} --duration {args.duration} --connections {args.connections} "
+        f"--threads {args.threads}`",
+        f"Machine: {platform.machine()}, {__import__('os').cpu_count()} CPUs, Python {platform.python_version()}; "
+        f"load average at the end: {load_average()}",
+        f"Calendar: Léa's canteen, {args.month}: {results['small']['days']} dates, "
+        f"{results['small']['booked']} of them booked; wrk -t{args.threads} -c{args.connections} -d{args.duration}s.",
+        "",
+        "| bookings in the database | round | bare Flask req/s (p50 / p99) | booking req/s (p50 / p99) "
+        "| booking / bare (goal ≥ 0.5) |",
+        "|---:|---|---:|---:|---:|",
+    ]
+    for label in ("small", "large"):
+        result = results[label]
+        for i, r in enumerate(result["rounds"], 1):
+            b, d = r["bare"], r["booking"]
+            errors = b["non2xx"] + d["non2xx"]
+            lines.append(f"| {result['bookings']:,} | {i} | {b['rps']:.0f} ({b['p50']} / {b['p99']}) | "
+                         f"{d['rps']:.0f} ({d['p50']} / {d['p99']}) | **{d['rps'] / b['rps']:.2f}** |"
+                         + (f" non-2xx: {errors}" if errors else ""))
+    ratio_small = small / med("small", "bare")
+    ratio_large = large / med("large", "bare")
+    lines += [
+        "",
+        f"Growth from {results['small']['bookings']:,} to {results['large']['bookings']:,} bookings: booking "
+        f"{small:.0f} → {large:.0f} req/s = **{growth:.2f}×** (goal ≤ 1.5×: {'met' if growth <= 1.5 else 'NOT met'}); "
+        f"bare {med('small', 'bare'):.0f} → {med('large', 'bare'):.0f} req/s.",
+        f"Booking / bare: **{ratio_small:.2f}** at {results['small']['bookings']:,}, **{ratio_large:.2f}** at "
+        f"{results['large']['bookings']:,} (goal ≥ 0.5: "
+        f"{'met' if min(ratio_small, ratio_large) >= 0.5 else 'NOT met'}).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--small", type=int, default=1000)
+    parser.add_argument("--large", type=int, default=100_000)
+    parser.add_argument("--month", default="2027-01")
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    text = report(measure(args), args)
+    print(text)
+    if args.out:
+        with args.out.open("a") as f:
+            f.write(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,302 @@
+"""A booking rush on booking's API (issue 8): many parents at once fill a cart of 20 dates and
+validate it ("Valider"), on PostgreSQL, beside the raw PostgreSQL single-row transaction rate
+measured in the same run.
+
+    .venv/bin/python bench/booking_rush.py [--parents 400] [--lines 20] [--pool 25] [--prestations 1]
+        [--capacity-ratio 0.7] [--concurrency 64] [--out FILE]
+
+Setup: a fresh PostgreSQL database, `python -m booking migrate`, `python -m booking web`
+(gunicorn, 2 uvicorn workers, as in production). Through booking's agent API (a service token of
+an agent the agents projection knows): a commune calendar, a service and `--prestations`
+prestations (Monday to Friday from today, booking until the day before at 12:00, invoiced at the
+end of the month: lines are confirmed at once) whose capacity per date is `--capacity-ratio` of the
+expected demand, so that dates fill up and the capacity rule is exercised. `--parents` families
+(one child each, enrolled) are written in bulk into booking's projections, as identity's events
+would. Each parent picks `--lines` dates at random among the first `--pool` open dates of its
+prestation (parent i uses prestation i mod --prestations).
+
+Rush: every parent at once (asyncio + aiohttp, `--concurrency` connections) sends
+`POST /internal/parent/cart/lines` (its 20 lines) then `POST /internal/parent/cart/validate`
+with an `Idempotency-Key` (a 409 "retry" is retried with the same key). Figures: confirmed
+bookings per second over the whole rush (first request to last answer), validations per second,
+p50/p99 of the validation request, outcomes; afterwards SQL checks that no séance holds more
+bookings than its capacity (overbooked must be 0) and that the counters agree with the bookings.
+
+Baseline, same run, same database: pgbench, one-row INSERT per transaction, 16 clients, before
+and after the rush. Goal (issue 8): ≥ 1,000 confirmed bookings/s.
+
+Not measured: the gateway hop. The gateway's booking pages validate a cart for a signed-in parent
+(identity session, CSRF); driving hundreds of signed-in browser sessions is not done here.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import os
+import platform
+import random
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import requests
+import sqlalchemy as sa
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from booking_common import (agent_token, booking_command, booking_env, create_database, free_port,  # noqa: E402
+                            load_average, parent_token, start_booking, stop)
+
+COMMUNE = "rush"
+AGENT = "bench-agent"
+
+
+def engine_for(url: str) -> sa.Engine:
+    return sa.create_engine(sa.make_url(url).set(drivername="postgresql+psycopg"))
+
+
+def pgbench(url: str, var: Path, seconds: int, clients: int = 16) -> float:
+    """Raw single-row transactions per second: one INSERT per transaction, prepared."""
+    script = var / "one_row.sql"
+    script.write_text("\\set r random(1, 1000000)\nINSERT INTO bench_raw (v) VALUES (:r);\n")
+    dbname = sa.make_url(url).database
+    out = subprocess.run(["pgbench", "-h", "127.0.0.1", "-U", "postgres", "-n", "-M", "prepared", "-f", str(script),
+                          "-c", str(clients), "-j", "2", "-T", str(seconds), dbname],
+                         capture_output=True, text=True, check=True).stdout
+    return float(re.search(r"tps = ([\d.]+)", out).group(1))
+
+
+def setup_catalogue(base: str, engine: sa.Engine, args) -> tuple[str, list[tuple[str, list[str]]]]:
+    """The commune's calendar, a service, the prestations; returns the service id and, per
+    prestation, its id and open dates."""
+    now = dt.datetime.now(dt.timezone.utc)
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO agents (user_id, commune, role, active, changed_at, updated_at) "
+                             "VALUES (:u, :c, 'agent', true, :n, :n)"), {"u": AGENT, "c": COMMUNE, "n": now})
+    http = requests.Session()
+    http.headers["Authorization"] = f"Bearer {agent_token(COMMUNE, AGENT)}"
+
+    def call(method, path, **kw):
+        r = http.request(method, base + path, timeout=60, **kw)
+        assert r.status_code in (200, 201), (path, r.status_code, r.text)
+        return r.json()
+
+    call("PUT", "/internal/agent/calendar", json={"zone": "B", "school_weekdays": [0, 1, 3, 4]})
+    service_id = call("POST", "/internal/agent/services", json={"code": "cantine", "label": "Restauration scolaire"})["id"]
+    today = dt.date.today()
+    demand = args.parents / args.prestations * args.lines / args.pool
+    made = []
+    for i in range(args.prestations):
+        body = {"service_id": service_id, "code": f"repas-{i}", "label": f"Repas école {i}",
+                "schedule": {"first": today.isoformat(), "last": (today + dt.timedelta(days=150)).isoformat(),
+                             "weekdays": [0, 1, 2, 3, 4]},
+                "booking_deadline": {"kind": "calendar_days", "days": 1, "at": "12:00"},
+                "cancellation_deadline": {"kind": "calendar_days", "days": 1, "at": "12:00"},
+                "payment_mode": "end_of_month", "price_ref": "REPAS",
+                "capacity": max(1, int(demand * args.capacity_ratio)), "starts_at": "11:45", "ends_at": "13:30"}
+        prestation_id = call("POST", "/internal/agent/prestations", json=body)["id"]
+        first = today + dt.timedelta(days=2)
+        items = call("GET", f"/internal/agent/prestations/{prestation_id}/sessions",
+                     params={"first": first.isoformat(), "last": (first + dt.timedelta(days=92)).isoformat()})["items"]
+        days = [i["session_date"] for i in items if i["open"]][:args.pool]
+        assert len(days) == args.pool, f"only {len(days)} open dates"
+        made.append((prestation_id, days))
+    return service_id, made
+
+
+def setup_parents(engine: sa.Engine, service_id: str, count: int) -> list[tuple[str, str, str]]:
+    """`count` families of the commune, one child each, enrolled; returns (sub, family, child)."""
+    now, today = dt.datetime.now(dt.timezone.utc), dt.date.today()
+    parents = [(f"rush-parent-{i}", str(uuid.uuid4()), str(uuid.uuid4())) for i in range(count)]
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO families (family_id, commune, family_name, status, updated_at) "
+                             "VALUES (:f, :c, 'Rush', 'active', :n)"),
+                     [{"f": f, "c": COMMUNE, "n": now} for _, f, _ in parents])
+        conn.execute(sa.text("INSERT INTO children (child_id, family_id, given_name, family_name, changed_at) "
+                             "VALUES (:ch, :f, 'Enfant', 'Rush', :n)"),
+                     [{"ch": ch, "f": f, "n": now} for _, f, ch in parents])
+        conn.execute(sa.text("INSERT INTO guardians (guardian_id, family_id, user_id, city, changed_at) "
+                             "VALUES (:g, :f, :u, :c, :n)"),
+                     [{"g": str(uuid.uuid4()), "f": f, "u": sub, "c": COMMUNE, "n": now} for sub, f, _ in parents])
+        conn.execute(sa.text(
+            "INSERT INTO enrolments (id, commune, family_id, child_id, service_id, first, last, fixed_weekdays, "
+            "created_by, created_at, updated_at) VALUES (:id, :c, :f, :ch, :s, :first, :last, '[]', 'bench', :n, :n)"),
+            [{"id": str(uuid.uuid4()), "c": COMMUNE, "f": f, "ch": ch, "s": service_id, "first": today,
+              "last": today + dt.timedelta(days=150), "n": now} for _, f, ch in parents])
+    return parents
+
+
+async def parent_flow(http, base: str, token: str, lines: list[dict], stats: dict) -> None:
+    import aiohttp
+
+    headers = {"Authorization": f"Bearer {token}"}
+    t0 = time.perf_counter()
+    async with http.post(f"{base}/internal/parent/cart/lines", json={"lines": lines}, headers=headers) as r:
+        await r.read()
+        stats["add_status"][r.status] += 1
+        if r.status != 200:
+            return
+    stats["add_latency"].append(time.perf_counter() - t0)
+    key = uuid.uuid4().hex
+    for attempt in range(5):
+        t0 = time.perf_counter()
+        try:
+            async with http.post(f"{base}/internal/parent/cart/validate", headers={**headers, "Idempotency-Key": key}
+                                 ) as r:
+                body = await r.json(content_type=None)
+                status = r.status
+        except aiohttp.ClientError:
+            stats["validate_status"]["client-error"] += 1
+            continue
+        stats["validate_latency"].append(time.perf_counter() - t0)
+        stats["validate_status"][status] += 1
+        if status == 409:
+            stats["retries"] += 1
+            continue
+        if status == 200:
+            stats["outcomes"].update(line["outcome"] for line in body["lines"])
+        return
+
+
+async def rush(base: str, plans: list[tuple[str, list[dict]]], concurrency: int) -> dict:
+    import aiohttp
+
+    stats = {"add_status": Counter(), "validate_status": Counter(), "outcomes": Counter(), "retries": 0,
+             "add_latency": [], "validate_latency": []}
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=600)) as http:
+        started = time.perf_counter()
+        await asyncio.gather(*(parent_flow(http, base, token, lines, stats) for token, lines in plans))
+        stats["seconds"] = time.perf_counter() - started
+    return stats
+
+
+def check_capacity(engine: sa.Engine) -> dict:
+    with engine.connect() as conn:
+        over = conn.execute(sa.text(
+            "SELECT count(*) FROM (SELECT b.prestation_id, b.session_date, count(*) AS n, "
+            "coalesce(max(s.capacity), max(p.capacity)) AS cap FROM bookings b "
+            "JOIN prestations p ON p.id = b.prestation_id JOIN sessions s ON s.prestation_id = b.prestation_id "
+            "AND s.session_date = b.session_date WHERE b.status IN ('confirmed', 'held', 'pending_agent', "
+            "'cancellation_requested') GROUP BY 1, 2) x WHERE n > cap")).scalar_one()
+        mismatched = conn.execute(sa.text(
+            "SELECT count(*) FROM sessions s LEFT JOIN (SELECT prestation_id, session_date, count(*) AS n FROM bookings "
+            "WHERE status IN ('confirmed', 'held', 'pending_agent', 'cancellation_requested') GROUP BY 1, 2) x "
+            "USING (prestation_id, session_date) WHERE s.confirmed + s.held <> coalesce(x.n, 0)")).scalar_one()
+        confirmed = conn.execute(sa.text("SELECT count(*) FROM bookings WHERE status = 'confirmed'")).scalar_one()
+        full = conn.execute(sa.text(
+            "SELECT count(*) FROM sessions s JOIN prestations p ON p.id = s.prestation_id "
+            "WHERE s.confirmed + s.held >= coalesce(s.capacity, p.capacity)")).scalar_one()
+        events = conn.execute(sa.text("SELECT count(*) FROM outbox")).scalar_one()
+    return {"overbooked": over, "counter_mismatch": mismatched, "confirmed": confirmed, "full_dates": full,
+            "outbox": events}
+
+
+def measure(args) -> dict:
+    var = Path(tempfile.mkdtemp(prefix="bench-booking-rush-"))
+    url, drop = create_database("bench_booking_rush")
+    env = booking_env(url, var)
+    procs: list[subprocess.Popen] = []
+    engine = engine_for(url)
+    try:
+        booking_command(env, var, "migrate")
+        with engine.begin() as conn:
+            conn.execute(sa.text("CREATE TABLE bench_raw (id bigserial PRIMARY KEY, v integer NOT NULL)"))
+        port = free_port()
+        procs.append(start_booking(env, var, port))
+        base = f"http://127.0.0.1:{port}"
+        service_id, prestations = setup_catalogue(base, engine, args)
+        parents = setup_parents(engine, service_id, args.parents)
+        rng = random.Random(8)
+        plans = []
+        for i, (sub, family_id, child_id) in enumerate(parents):
+            prestation_id, days = prestations[i % len(prestations)]
+            lines = [{"child_id": child_id, "prestation_id": prestation_id, "session_date": d}
+                     for d in sorted(rng.sample(days, args.lines))]
+            plans.append((parent_token(family_id, sub), lines))
+        raw_before = pgbench(url, var, args.pgbench_seconds)
+        stats = asyncio.run(rush(base, plans, args.concurrency))
+        raw_after = pgbench(url, var, args.pgbench_seconds)
+        checks = check_capacity(engine)
+        return {"stats": stats, "checks": checks, "raw": (raw_before, raw_after), "load": load_average()}
+    finally:
+        stop(procs)
+        engine.dispose()
+        drop()
+
+
+def ms(values: list[float], q: float) -> str:
+    if not values:
+        return "–"
+    values = sorted(values)
+    return f"{values[min(len(values) - 1, int(q * len(values)))] * 1000:.0f} ms"
+
+
+def report(result: dict, args) -> str:
+    s, c = result["stats"], result["checks"]
+    confirmed_lines = s["outcomes"].get("confirmed", 0)
+    per_s = confirmed_lines / s["seconds"]
+    validations = s["validate_status"].get(200, 0)
+    raw = statistics.mean(result["raw"])
+    goal = "met" if per_s >= 1000 else "NOT met"
+    lines = [
+        f"### Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+        "",
+        f"Command: `.venv/bin/python bench/booking_rush.py --parents {args.parents} --lines {args.lines} "
+        f"--pool {args.pool} --prestations {args.prestations} --capacity-ratio {args.capacity_ratio} "
+        f"--concurrency {args.concurrency}`",
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; load average at "
+        f"the end: {result['load']}",
+        f"Setup: {args.parents} parents, carts of {args.lines} dates among {args.pool} open dates of "
+        f"{args.prestations} prestation(s), {args.concurrency} client connections, booking web with 2 workers; "
+        "measured at booking's API (the gateway hop is not measured).",
+        "",
+        "| figure | value |",
+        "|---|---:|",
+        f"| rush duration (first cart line to last answer) | {s['seconds']:.2f} s |",
+        f"| **confirmed bookings/s** (goal ≥ 1,000: {goal}) | **{per_s:.0f}** |",
+        f"| validations/s (carts of {args.lines}) | {validations / s['seconds']:.1f} |",
+        f"| validation p50 / p99 | {ms(s['validate_latency'], 0.5)} / {ms(s['validate_latency'], 0.99)} |",
+        f"| add lines p50 / p99 | {ms(s['add_latency'], 0.5)} / {ms(s['add_latency'], 0.99)} |",
+        f"| line outcomes | {dict(s['outcomes'])} |",
+        f"| HTTP statuses (lines / validate), 409 retries | {dict(s['add_status'])} / {dict(s['validate_status'])}, "
+        f"{s['retries']} |",
+        f"| **overbooked séances** (must be 0) | **{c['overbooked']}** |",
+        f"| séances whose counters disagree with the bookings | {c['counter_mismatch']} |",
+        f"| confirmed bookings in the database / full dates / outbox events | {c['confirmed']} / {c['full_dates']} / "
+        f"{c['outbox']} |",
+        f"| raw PostgreSQL one-row INSERT transactions/s (pgbench -c16, before / after) | "
+        f"{result['raw'][0]:.0f} / {result['raw'][1]:.0f} |",
+        f"| confirmed bookings/s ÷ raw one-row transactions/s | {per_s / raw:.2f} |",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--parents", type=int, default=400)
+    parser.add_argument("--lines", type=int, default=20)
+    parser.add_argument("--pool", type=int, default=25)
+    parser.add_argument("--prestations", type=int, default=1)
+    parser.add_argument("--capacity-ratio", type=float, default=0.7)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--pgbench-seconds", type=int, default=5)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    text = report(measure(args), args)
+    print(text)
+    if args.out:
+        with args.out.open("a") as f:
+            f.write(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
