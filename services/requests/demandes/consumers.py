@@ -2,7 +2,6 @@
 its tenancy). Each handler is idempotent on its own: a late event never moves a fact backwards."""
 from __future__ import annotations
 
-import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
