@@ -40,8 +40,7 @@ PRESET_RULES = dict(PRESETS)
 CUSTOM = "personnalise"
 
 PAYMENT_MODES = [("end_of_month", "Facturé en fin de mois"), ("prepaid", "Payé à la réservation")]
-OPENS_DURING = [("periode_scolaire", "Pendant l'année scolaire (hors vacances)"),
-                ("vacances", "Pendant les vacances scolaires seulement")]
+OPENS_DURING = [("periode_scolaire", "Année scolaire, hors vacances"), ("vacances", "Vacances scolaires seulement")]
 REFUNDS = [("credit", "Avoir sur la prochaine facture"), ("refund", "Remboursement"),
            ("none", "Sans remboursement"), ("not_invoiced", "Non facturé (prestations facturées en fin de mois)")]
 REFUND_LABELS = dict(REFUNDS)
