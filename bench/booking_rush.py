@@ -37,6 +37,7 @@ import os
 import platform
 import random
 import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -70,6 +71,15 @@ def pgbench(url: str, var: Path, seconds: int, clients: int = 16) -> float:
                           "-c", str(clients), "-j", "2", "-T", str(seconds), dbname],
                          capture_output=True, text=True, check=True).stdout
     return float(re.search(r"tps = ([\d.]+)", out).group(1))
+
+
+def profile(pid: int, out: Path) -> subprocess.Popen:
+    """py-spy samples the booking web workers (children of `pid`) into `out` (collapsed stacks)."""
+    spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid),
+                            "--subprocesses", "--format", "raw", "--rate", "100", "--nonblocking", "-o", str(out)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(2)  # py-spy attaches
+    return spy
 
 
 def setup_catalogue(base: str, engine: sa.Engine, args) -> tuple[str, list[tuple[str, list[str]]]]:
@@ -221,7 +231,11 @@ def measure(args) -> dict:
                      for d in sorted(rng.sample(days, args.lines))]
             plans.append((parent_token(family_id, sub), lines))
         raw_before = pgbench(url, var, args.pgbench_seconds)
+        spy = profile(procs[0].pid, args.profile) if args.profile else None
         stats = asyncio.run(rush(base, plans, args.concurrency))
+        if spy:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(60)
         raw_after = pgbench(url, var, args.pgbench_seconds)
         checks = check_capacity(engine)
         return {"stats": stats, "checks": checks, "raw": (raw_before, raw_after), "load": load_average()}
@@ -288,6 +302,7 @@ def main() -> int:
     parser.add_argument("--capacity-ratio", type=float, default=0.7)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--pgbench-seconds", type=int, default=5)
+    parser.add_argument("--profile", type=Path, help="py-spy collapsed stacks of the web workers during the rush")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     text = report(measure(args), args)

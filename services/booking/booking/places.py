@@ -48,14 +48,23 @@ def lock(session: Session, slots: Iterable[Slot], prestations: PrestationMap) ->
     return out
 
 
+_SAVE_COUNTS = (sessions.update()
+                .where(sessions.c.prestation_id == sa.bindparam("slot_prestation"),
+                       sessions.c.session_date == sa.bindparam("slot_date"))
+                .values(confirmed=sa.bindparam("new_confirmed"), held=sa.bindparam("new_held")))
+
+
 def save(session: Session, before: Mapping[Slot, Occupancy], after: Mapping[Slot, Occupancy]) -> None:
+    """Write the changed counters in one executemany: the séances stay locked until commit, so
+    every round trip here is time other carts of the same dates wait."""
+    changed = []
     for (prestation_id, day), occ in after.items():
         old = before.get((prestation_id, day))
-        if old is not None and (old.confirmed, old.held) == (occ.confirmed, occ.held):
-            continue
-        session.execute(sessions.update().where(sessions.c.prestation_id == prestation_id,
-                                                sessions.c.session_date == day)
-                        .values(confirmed=occ.confirmed, held=occ.held))
+        if old is None or (old.confirmed, old.held) != (occ.confirmed, occ.held):
+            changed.append({"slot_prestation": prestation_id, "slot_date": day, "new_confirmed": occ.confirmed,
+                            "new_held": occ.held})
+    if changed:
+        session.execute(_SAVE_COUNTS, changed)
 
 
 def booking_rows(session: Session, keys: Iterable[LineKey]) -> dict[LineKey, dict]:
