@@ -1,8 +1,12 @@
-"""Events published by billing on the `billing.events` exchange.
+"""Events published by billing on the `billing.events` exchange; booking consumes them.
 
-Declared by booking's work (issue 8) while billing's payment and invoicing features are being
-built: booking consumes these to settle prepaid carts and to lock invoiced periods; until
-billing publishes them, tests drive them directly.
+- `payment.succeeded.v1`: a prepaid cart's payment is proven (signed notification), or the
+  family's credits covered it (then `payment_id` is `credit:<receipt id>` and `amount_cents` 0:
+  nothing was paid online). Sent once per cart validation.
+- `payment.failed.v1`: the attempt was refused, abandoned, expired at the provider, or its hold
+  passed (`reason` expired), or the cart could not be priced (`reason` error). A payment that
+  arrives after this is kept by billing as a credit; booking is not told again.
+- `period.locked.v1`: a monthly invoicing run of the commune's month was finalised.
 """
 from __future__ import annotations
 
