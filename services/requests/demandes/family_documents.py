@@ -12,6 +12,7 @@ import hashlib
 import uuid
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 import magic
 import sqlalchemy as sa
@@ -27,6 +28,7 @@ from demandes.domain.documents import DocumentRefused, DocumentType
 from demandes.models import documents, request_documents, requests
 from demandes.scanner import Clamd, ScannerUnavailable
 
+PARIS = ZoneInfo("Europe/Paris")
 MAX_DOCUMENTS_PER_FAMILY = 200
 DOCUMENT_NOT_FOUND = "Ce document est introuvable."
 SCANNER_DOWN = ("L'analyse antivirus est momentanément indisponible : votre fichier n'a pas été enregistré. "
@@ -135,9 +137,8 @@ def document_view(row, types: dict[str, DocumentType], today: date) -> dict:
 
 
 def paris_today(now: datetime | None = None) -> date:
-    from zoneinfo import ZoneInfo
-
-    return (now or utcnow()).astimezone(ZoneInfo("Europe/Paris")).date()
+    """Validity is counted in days of the commune's calendar (Europe/Paris)."""
+    return (now or utcnow()).astimezone(PARIS).date()
 
 
 def list_family_documents(session: Session, caller: Caller, commune: str, doc_type: str | None = None,

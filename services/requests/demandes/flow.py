@@ -26,6 +26,7 @@ from demandes.domain import effects, forms, states
 from demandes.domain.documents import HeldDocument, missing_documents
 from demandes.domain.forms import FormError
 from demandes.domain.states import IllegalTransition
+from demandes.family_documents import document_view, paris_today
 from demandes.models import (categories, documents, families, request_counters, request_documents,
                              request_history, requests)
 
@@ -54,8 +55,6 @@ def _detail(session: Session, row, agent_view: bool) -> dict:
     types = catalogue.types_of(session, row["commune"])
     history = session.execute(sa.select(request_history).where(request_history.c.request_id == row["id"])
                               .order_by(request_history.c.id)).mappings()
-    from demandes.family_documents import document_view, paris_today
-
     attached = session.execute(sa.select(documents).join(request_documents,
                                                          request_documents.c.document_id == documents.c.id)
                                .where(request_documents.c.request_id == row["id"])
@@ -269,8 +268,6 @@ def _check_documents(session: Session, row, category, data: dict) -> None:
         sa.select(documents.c.id, documents.c.doc_type, documents.c.child_id, documents.c.expires_on)
         .join(request_documents, request_documents.c.document_id == documents.c.id)
         .where(request_documents.c.request_id == row["id"]))]
-    from demandes.family_documents import paris_today
-
     missing = missing_documents([types[c] for c in required_codes if c in types], held, paris_today(),
                                 data.get("child"))
     if missing:
