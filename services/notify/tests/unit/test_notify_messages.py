@@ -169,6 +169,15 @@ def test_payment_received_in_euros(town):
     assert "pay-1" in c.text
 
 
+def test_a_cart_covered_by_credits_says_nothing_was_paid_online(town):
+    payload = PaymentSucceeded(payment_id="credit:rc-7", cart_id="k1", family_id="f-martin", amount_cents=0,
+                               paid_at=T0)
+    c = drafts_for(town, envelope(payload, "billing"), PUBLIC_URL)[0].content
+    assert c.subject == "Panier réglé avec vos avoirs — Heillecourt"
+    assert "Vos avoirs couvraient le montant de votre panier : rien n’a été payé en ligne." in c.text
+    assert "0,00" not in c.text and "credit:rc-7" not in c.text
+
+
 @pytest.mark.parametrize("reason, words", [("refused", "refusé par votre banque"), ("cancelled", "abandonné"),
                                            ("expired", "délai pour payer est dépassé"), ("error", "erreur technique")])
 def test_payment_failed_explains_and_links_to_the_cart(town, reason, words):
