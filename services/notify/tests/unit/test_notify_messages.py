@@ -184,6 +184,7 @@ def test_payment_failed_explains_and_links_to_the_cart(town, reason, words):
     payload = PaymentFailed(payment_id="p", cart_id="k", family_id="f-martin", reason=reason, failed_at=T0)
     c = drafts_for(town, envelope(payload, "billing"), PUBLIC_URL)[0].content
     assert words in c.text and "votre panier est de nouveau ouvert" in c.text
+    assert "tout de même débité, son montant vous sera rendu sous forme d’avoir" in c.text  # billing keeps it
     assert f'href="{PUBLIC_URL}/reservations/panier"' in c.html
 
 
