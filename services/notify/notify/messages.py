@@ -189,7 +189,7 @@ KINDS: dict[str, Kind] = {
 }
 
 
-def answers(envelope: Envelope, event) -> bool:
+def answers(event) -> bool:
     """Whether this event calls for an e-mail at all (before looking for recipients)."""
     if isinstance(event, BookingCancelled):
         # A parent's own cancellations are listed in their cart's e-mail; the town hall's
@@ -222,7 +222,7 @@ def drafts_for(session: Session, envelope: Envelope, public_url: str) -> list[Dr
     """The e-mails answering `envelope` (its type must be one of KINDS), one per recipient."""
     kind = KINDS[envelope.type]
     event = envelope.payload(kind.payload)
-    if not answers(envelope, event):
+    if not answers(event):
         return []
     composition = kind.compose(session, event)
     return [Draft(kind.template, r, composition.commune, composition.family_id,
