@@ -8,63 +8,26 @@ cart move or a concurrent write that lost (unique key, deadlock) as 409 — neve
 """
 from __future__ import annotations
 
-import functools
-
 from connexion import NoContent, request
-from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from servicekit import web
+from servicekit.operations import Operations
 from servicekit.web import Problem, current_caller
 
 from booking import attendance, carts, catalogue, desk, enrolments, parents
 from booking import audit as audit_trail
 from booking.domain.cart import IllegalTransition
 
-JSON = {"Content-Type": "application/json"}
-RETRY = "Cette opération est entrée en conflit avec une autre. Réessayez."
+
+def _date_out_of_range(_exc: OverflowError) -> Problem:  # a date near year 1 or 9999 pushed past the calendar
+    return Problem(422, "Date hors des limites du calendrier.")
 
 
-def _db():
-    return web.state()["db"]
-
-
-def _refusal(exc: Exception) -> Problem:
-    if isinstance(exc, IllegalTransition):
-        return Problem(409, str(exc))
-    if isinstance(exc, IntegrityError):
-        return Problem(409, RETRY)
-    if isinstance(exc, DBAPIError) and getattr(getattr(exc, "orig", None), "sqlstate", None) in ("40P01", "40001"):
-        return Problem(409, RETRY)  # deadlock / serialization failure: the client may retry
-    if isinstance(exc, ValueError):
-        return Problem(422, str(exc))
-    if isinstance(exc, OverflowError):  # a date near year 1 or 9999 pushed past the calendar
-        return Problem(422, "Date hors des limites du calendrier.")
-    raise exc
-
-
-def _problems(fn):
-    @functools.wraps(fn)
-    async def wrapper(*args, **kwargs):
-        try:
-            return await fn(*args, **kwargs)
-        except Problem:
-            raise
-        except (IllegalTransition, ValueError, OverflowError, IntegrityError, DBAPIError) as exc:
-            raise _refusal(exc) from None
-    return wrapper
-
-
-async def _write(use_case, *args, **kwargs):
-    return await _db().run_write(use_case, *args, **kwargs)
-
-
-async def _read(use_case, *args, **kwargs):
-    # A use case issues several queries: one snapshot (a transaction) for all of them.
-    return await _db().run_read(use_case, *args, snapshot=True, **kwargs)
-
-
-def _ok(body, status: int = 200):
-    return body, status, JSON
+ops = Operations({
+    IllegalTransition: lambda exc: Problem(409, str(exc)),
+    ValueError: lambda exc: Problem(422, str(exc)),  # the domain's refusals carry a French message
+    OverflowError: _date_out_of_range,
+})
+_problems, _read, _write, _ok = ops.problems, ops.read, ops.write, ops.ok
 
 
 # --- agents: calendar and catalogue ------------------------------------------------------------------------------

@@ -4,19 +4,18 @@ Each operation opens one transaction, calls one use case and maps its refusals
 (identity.errors) to problem+json. Connexion has already checked the service token and the
 body's shape against the spec.
 
-Operations are async (ADR 0006): the sync use cases run through `Database.run_read/run_write`,
+Operations are async (ADR 0007): the sync use cases run through `Database.run_read/run_write`,
 in a worker thread, so neither a slow query nor password hashing (Argon2id, ~50 ms of CPU, which
 releases the GIL) holds the event loop.
 """
 from __future__ import annotations
 
 import functools
-import inspect
 
 from connexion import NoContent
-from sqlalchemy.exc import IntegrityError
 
 from servicekit import web
+from servicekit.operations import Operations
 from servicekit.web import Problem, current_caller
 
 from identity import households
@@ -32,48 +31,22 @@ def _db():
     return web.state()["db"]
 
 
-def _refusal(exc: Exception) -> Problem:
-    """Use-case refusals become problems; a unique-key race (two agents registering the same
-    e-mail at once) becomes a 409 the client can retry, not a 500."""
-    if isinstance(exc, InvalidInput):
-        return Problem(422, exc.detail, errors=exc.errors)
-    if isinstance(exc, AccountError):
-        return Problem(exc.status, exc.detail, **exc.extra)
-    return Problem(409, "Cette opération est entrée en conflit avec une autre. Réessayez.")
-
-
-def _ok(result):
-    body, status = result if isinstance(result, tuple) else (result, 200)
-    # The spec also declares problem+json responses: say which one this is.
-    return body, status, {"Content-Type": "application/json"}
+ops = Operations({
+    InvalidInput: lambda exc: Problem(422, exc.detail, errors=exc.errors),
+    AccountError: lambda exc: Problem(exc.status, exc.detail, **exc.extra),
+})
+_read, _write = ops.read, ops.write
 
 
 def _problems(fn):
-    if inspect.iscoroutinefunction(fn):
-        @functools.wraps(fn)
-        async def async_wrapper(*args, **kwargs):
-            try:
-                return _ok(await fn(*args, **kwargs))
-            except (InvalidInput, AccountError, IntegrityError) as exc:
-                raise _refusal(exc) from None
-        return async_wrapper
-
+    """Refusals -> problems; a body (or `(body, status)`) -> a JSON answer."""
+    @ops.problems
     @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return _ok(fn(*args, **kwargs))
-        except (InvalidInput, AccountError, IntegrityError) as exc:
-            raise _refusal(exc) from None
+    async def wrapper(*args, **kwargs):
+        result = await fn(*args, **kwargs)
+        body, status = result if isinstance(result, tuple) else (result, 200)
+        return ops.ok(body, status)
     return wrapper
-
-
-async def _write(use_case, *args, **kwargs):
-    return await _db().run_write(use_case, *args, **kwargs)
-
-
-async def _read(use_case, *args, **kwargs):
-    # A use case may issue several queries: one snapshot (a transaction) for all of them.
-    return await _db().run_read(use_case, *args, snapshot=True, **kwargs)
 
 
 # --- communes (public) ---------------------------------------------------------------------------
