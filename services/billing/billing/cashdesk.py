@@ -94,6 +94,9 @@ def record_offline(session: Session, commune: str, body: Mapping, agent: str) ->
     rows = lock_invoices(session, commune, family_id, wanted)
     if wanted is not None and len(rows) != len(set(wanted)):
         raise Problem(404, "Une des factures est introuvable pour cette famille.")
+    if wanted is not None and any(row["origin"] == "cart" for row in rows):
+        raise Problem(422, "Un reçu de panier se règle en ligne depuis le panier.")
+    rows = [row for row in rows if row["origin"] != "cart"]  # a cart's payment tells booking: online only
     if wanted is not None and len(wanted) != len(set(wanted)):
         raise Problem(422, "Une facture est sélectionnée deux fois.")
     result = record_payment(session, commune=commune, family_id=family_id, method=method,

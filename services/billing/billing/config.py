@@ -16,7 +16,7 @@ from servicekit.problems import Problem
 from servicekit.types import isoformat_utc, utcnow
 
 from billing.domain.dates import DayRule, InvoiceDateSettings
-from billing.domain.money import FULL, MoneyError, percent_to_basis_points
+from billing.domain.money import MoneyError, percent_to_basis_points
 from billing.domain.pricing import Bracket, ChargeRule, PriceGrid, Reason, RuleSet
 from billing.models import billing_settings, family_accounts, families, price_grids
 

@@ -12,7 +12,6 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from servicekit.problems import Problem
-from servicekit.types import isoformat_utc
 
 from billing.domain.calendar import Month
 from billing.domain.pricing import REASON_LABELS, Reason
@@ -169,6 +168,3 @@ def agent_list(session: Session, commune: str, page: int = 1, per_page: int = 50
 def agent_detail(session: Session, commune: str, invoice_id: str) -> dict:
     return detail_view(session, agent_document(session, commune, invoice_id))
 
-
-def isoformat(value) -> str | None:
-    return isoformat_utc(value)

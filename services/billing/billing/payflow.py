@@ -168,6 +168,8 @@ def start_invoice_payment(session: Session, family_id: str, body: Mapping, idemp
     if len(communes) > 1:
         raise Problem(422, "Un paiement ne peut régler que des factures d'une même commune.")
     commune = communes.pop()
+    if any(row["origin"] == "cart" for row in rows):
+        raise Problem(422, "Un reçu de panier se règle depuis le panier, pas depuis vos factures.")
     try:
         check_payable_online([cashdesk.open_invoice(row) for row in rows], today)
     except AllocationError as exc:

@@ -17,7 +17,7 @@ from billing import documents
 from billing.domain.attestation import Child, InvoicedLine, PaymentPart, yearly_attestation
 from billing.domain.calendar import long_date
 from billing.domain.money import format_euros
-from billing.models import allocations, children, families, invoice_lines, invoices, payments
+from billing.models import allocations, children, families, invoice_lines, payments
 from billing.timeutil import paris_today
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -114,5 +114,3 @@ def attestation_view(session: Session, family_id: str, year: int, commune: str |
                           "by_service": [{"label": label, "amount_cents": cents} for label, cents in c.by_service]}
                          for c in a.by_child]}
 
-
-_ = invoices

@@ -292,6 +292,12 @@ def start_correction(session: Session, commune: str, invoice_id: str, body: Mapp
     grids = config.grids_by_ref(session, commune)
     refs = {r.day_key: r.price_ref for r in session.execute(
         sa.select(booked_days.c.day_key, booked_days.c.price_ref).where(booked_days.c.day_key.in_(list(by_key))))}
+    corrected_before = set(session.execute(
+        sa.select(invoice_lines.c.day_key).join(invoices, invoices.c.id == invoice_lines.c.invoice_id)
+        .where(invoices.c.corrects == invoice_id, invoices.c.state == "published")).scalars())
+    again = corrected_before & {change["day_key"] for change in body["lines"]}
+    if again:
+        raise Problem(409, f"La journée {sorted(again)[0]} a déjà été régularisée : corrigez la régularisation.")
     prestations, grid_of, items = {}, {}, []
     for change in body["lines"]:
         line = by_key.get(change["day_key"])

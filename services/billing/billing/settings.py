@@ -1,7 +1,6 @@
 import os
-from functools import lru_cache
 
-from servicekit.settings import ServiceSettings, load
+from servicekit.settings import ServiceSettings, settings_loader
 
 SERVICE = "billing"
 
@@ -23,6 +22,4 @@ class BillingSettings(ServiceSettings):
         return self.billing_notify_url or f"{_own_url()}/internal/payments/notify"
 
 
-@lru_cache
-def get_settings() -> BillingSettings:
-    return load(BillingSettings, SERVICE)
+get_settings = settings_loader(BillingSettings, SERVICE)

@@ -201,3 +201,17 @@ def test_bad_input_is_a_french_problem_never_a_500(world, client):
     assert statuses[2] == 422 and "croissants" in cases[2].json()["detail"]
     assert statuses[4] == 422 and "justifiée" in cases[4].json()["detail"]
     assert statuses[7] == 404
+
+
+def test_a_cart_receipt_is_paid_from_the_cart_only(world, client):
+    world.grid("ALSH", "Mercredi", [{"upper_qf": None, "price_cents": 900}])
+    family = world.family()
+    _cart(world, family, _days(1))
+    [receipt] = world.invoices(family, "to_pay")
+    refused = world.pay(family, [receipt["id"]])
+    assert refused.status_code == 422 and "panier" in refused.json()["detail"]
+    desk = client.post("/internal/agent/payments", json={"family_id": family.family_id, "method": "cash",
+                                                         "amount_cents": 900, "invoice_ids": [receipt["id"]]},
+                       headers=world.headers)
+    assert desk.status_code == 422
+    assert world.invoices(family, "to_pay")[0]["due_cents"] == 900

@@ -191,6 +191,9 @@ def test_negative_correction_becomes_a_credit_applied_to_the_next_invoice(world,
     assert done.status_code == 200, done.text
     [credit] = world.invoices(family, "credit")
     assert credit["number"].startswith("A-") and credit["total_cents"] == 355
+    twice = client.post(f"/internal/agent/invoices/{invoice['id']}/corrections",
+                        json={"lines": [{"day_key": key, "reason": "absent_justified"}]}, headers=world.headers)
+    assert twice.status_code == 409
     next_month, next_days = past_month(1)
     world.book(family, next_days[0], "REPAS")
     world.book(family, next_days[1], "REPAS")
