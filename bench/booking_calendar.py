@@ -127,6 +127,27 @@ def fill(url: str, target: int) -> int:
         engine.dispose()
 
 
+def use_case_cost(url: str, service_id: str, month: str, calls: int = 30) -> tuple[float, float]:
+    """Wall and CPU milliseconds of one `month_calendar` call in this process (no HTTP): CPU time
+    is what the machine's other load does not inflate."""
+    from sqlalchemy.orm import Session
+
+    from booking.parents import month_calendar
+    from servicekit.tokens import Caller
+
+    caller = Caller(sub="bench-parent", role="parent", family_id=DEMO_FAMILY)
+    engine = engine_for(url)
+    try:
+        for n in range(calls + 5):
+            if n == 5:  # after the warm-up
+                wall, cpu = time.perf_counter(), time.process_time()
+            with Session(engine) as session:
+                month_calendar(session, caller, LEA, service_id, month)
+        return (time.perf_counter() - wall) * 1000 / calls, (time.process_time() - cpu) * 1000 / calls
+    finally:
+        engine.dispose()
+
+
 def measure(args) -> dict:
     from booking.seed import stable_id
 
@@ -156,6 +177,7 @@ def measure(args) -> dict:
         for label, target in (("small", args.small), ("large", args.large)):
             if label == "large":
                 sizes.append(fill(url, target))
+            cost = use_case_cost(url, stable_id('heillecourt', 'service', 'cantine'), args.month)
             bodies = {name: requests.get(u, headers=headers, timeout=30).json() for name, u in urls.items()}
             assert bodies["bare"] == bodies["booking"], "bare and booking disagree"
             days = sum(len(p["days"]) for p in bodies["booking"]["prestations"])
@@ -164,7 +186,7 @@ def measure(args) -> dict:
                 wrk(u, 3, args.connections, args.threads, headers)
             rounds = [{name: wrk(u, args.duration, args.connections, args.threads, headers)
                        for name, u in urls.items()} for _ in range(args.rounds)]
-            results[label] = {"bookings": sizes[-1], "rounds": rounds, "days": days, "booked": booked}
+            results[label] = {"bookings": sizes[-1], "rounds": rounds, "days": days, "booked": booked, "cost": cost}
         return results
     finally:
         stop(procs)
@@ -205,6 +227,9 @@ def report(results: dict, args) -> str:
         f"Growth from {results['small']['bookings']:,} to {results['large']['bookings']:,} bookings: booking "
         f"{small:.0f} → {large:.0f} req/s = **{growth:.2f}×** (goal ≤ 1.5×: {'met' if growth <= 1.5 else 'NOT met'}); "
         f"bare {med('small', 'bare'):.0f} → {med('large', 'bare'):.0f} req/s.",
+        "The use case alone, in the bench process (no HTTP), per call: "
+        + ", ".join(f"{results[k]['bookings']:,} bookings {results[k]['cost'][0]:.1f} ms wall / "
+                    f"{results[k]['cost'][1]:.1f} ms CPU" for k in ("small", "large")) + ".",
         f"Booking / bare: **{ratio_small:.2f}** at {results['small']['bookings']:,}, **{ratio_large:.2f}** at "
         f"{results['large']['bookings']:,} (goal ≥ 0.5: "
         f"{'met' if min(ratio_small, ratio_large) >= 0.5 else 'NOT met'}).",
