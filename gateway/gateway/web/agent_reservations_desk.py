@@ -61,6 +61,7 @@ def _render_cancellations(errors=None, summary=None, values=None, status: int = 
     return render_template("agent/reservations/annulations.html", commune=auth.active_commune(),
                            items=result.get("items") or [], total=int(result.get("total") or 0), page=page,
                            pages=pages_of(result), prestations=found, rule_words=refund_rule_words,
+                           names=dict(prestation_choices()),
                            refunds=REFUND_CHOICES, errors=errors or {}, summary=summary or [],
                            values=values or {}), status
 
@@ -149,9 +150,10 @@ def waiting_lists():
             key = (item["prestation_id"], item["session_date"])
             rank[key] = rank.get(key, 0) + 1
             item["rank"] = rank[key]
+    choices = prestation_choices()
     return render_template("agent/reservations/listes_attente.html", commune=auth.active_commune(), items=items,
                            total=int(result.get("total") or 0), page=page, pages=pages_of(result), filters=filters,
-                           choices=prestation_choices(),
+                           choices=choices, names=dict(choices),
                            pending=sum(1 for i in items if i.get("status") == "pending_agent"))
 
 
@@ -293,10 +295,11 @@ def bookings():
                   **({"status": filters["status"]} if filters["status"] else {})}
         result = clients.booking().get("/internal/agent/bookings", params=params, as_agent=True)
     query = {k: v for k, v in {"first": first.isoformat(), "last": last.isoformat(), **filters}.items() if v}
-    return render_template("agent/reservations/suivi.html", commune=auth.active_commune(),
+    choices = prestation_choices()
+    return render_template("agent/reservations/suivi.html", commune=auth.active_commune(), names=dict(choices),
                            items=result.get("items") or [], total=int(result.get("total") or 0), page=page,
                            pages=pages_of(result), first=first, last=last, filters=filters, query=query,
-                           statuses=STATUSES, status_labels=STATUS_LABELS, choices=prestation_choices(),
+                           statuses=STATUSES, status_labels=STATUS_LABELS, choices=choices,
                            errors=errors, summary=summary_of(errors)), 422 if errors else 200
 
 
@@ -316,6 +319,7 @@ ACTIONS = {
     "deadline.overridden": "Dérogation au délai", "payment.after_expiry": "Paiement reçu après expiration du panier",
     "absence_justification.too_late": "Justificatif d'absence sur une période facturée",
 }
+OUTCOME_WORDS = {"confirmed": "confirmées", "waiting_listed": "sur liste d'attente", "held": "en attente de paiement"}
 DETAIL_WORDS = [("label", "Libellé"), ("session_date", "Date"), ("closed_on", "Date"), ("first", "Du"),
                 ("last", "Au"), ("count", "Dates"), ("changed", "Enfants pointés"), ("capacity", "Capacité"),
                 ("refund", "Remboursement"), ("reason", "Motif"), ("message", "Message"), ("zone", "Zone")]
@@ -338,6 +342,13 @@ def audit_details(entry: dict, prestation_names: dict[str, str]) -> list[tuple[s
         shown.append((label, str(value)))
     if details.get("fixed_weekdays"):
         shown.append(("Jours fixes", rules.weekdays_words(details["fixed_weekdays"])))
+    if isinstance(details.get("outcomes"), dict):  # {"<prestation> <outcome>": count}
+        totals: dict[str, int] = {}
+        for key, count in details["outcomes"].items():
+            outcome = str(key).rsplit(" ", 1)[-1]
+            word = "refusées" if outcome.startswith("refused") else OUTCOME_WORDS.get(outcome, outcome)
+            totals[word] = totals.get(word, 0) + int(count or 0)
+        shown.append(("Dates", ", ".join(f"{n} {word}" for word, n in totals.items())))
     return shown
 
 

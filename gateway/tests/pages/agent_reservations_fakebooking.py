@@ -344,6 +344,8 @@ def make_app(fake: FakeAgentBooking) -> Flask:
             pid = next(p["id"] for p in fake.prestations.values() if p["service_id"] == body["service_id"])
             booked = [{"prestation_id": pid, "outcome": "confirmed", "count": 30},
                       {"prestation_id": pid, "outcome": "refused:booking_deadline_passed", "count": 2}]
+            fake.log("enrolment.fixed_days_booked", child_id=body["child_id"], service_id=body["service_id"],
+                     outcomes={f"{pid} confirmed": 30, f"{pid} refused:booking_deadline_passed": 2})
         return {**_public(fake.enrolments[eid]), "bookings": booked}, 201
 
     @app.delete("/internal/agent/enrolments/<eid>")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
-from agent_reservations_fakebooking import FAMILY, FAMILY2, LEA, REPAS, SOIR
+from agent_reservations_fakebooking import CANTINE, FAMILY, FAMILY2, LEA, REPAS, SOIR
 from pageflows import sign_in, text
 from test_agent_reservations_pages import (BASE, LUDRES_AGENT, app, client, fake, field_error,  # noqa: F401
                                            flashes, plain, post, summary)
@@ -122,7 +122,10 @@ def test_bookings_of_a_period_with_filters(client, fake):
 def test_audit_trail_in_words(client, fake):
     post(client, BASE + "/annulations", f"{BASE}/annulations/b-hugo", {"decision": "accept", "refund": "credit"})
     post(client, BASE + "/fermetures", BASE + "/fermetures", {"closed_on": "2027-03-18", "label": "Grève"})
+    post(client, f"{BASE}/inscriptions/{LEA}", f"{BASE}/inscriptions/{LEA}",
+         {"service_id": CANTINE, "first": "2027-03-15", "last": "2027-07-02", "weekdays": ["0"]})
     page = plain(text(client.get(BASE + "/journal")))
+    assert "Jours fixes réservés" in page and "Dates : 30 confirmées, 2 refusées" in page
     assert "Fermeture ajoutée" in page and "Motif : Grève" not in page and "Libellé : Grève" in page
     assert "Annulation acceptée" in page and "Remboursement : Avoir sur la prochaine facture" in page
     assert "Date : mardi 9 mars 2027" in page and "Vous" in page
