@@ -190,3 +190,38 @@ def test_consumer_threads_default_to_one_writer_on_sqlite_and_several_on_postgre
     assert worker.consumer_threads == (1 if database.is_sqlite else 4)
     with pytest.raises(ValueError):
         Worker(settings_for(unique_service(), database, module_vhost_url), database, consumer_threads=0)
+
+
+def test_one_ack_settles_a_batch_mixing_good_failing_and_malformed_messages(pg_database, broker, module_vhost_url):
+    service = unique_service()
+    queue = f"{service}.mixed"
+
+    def mixed(session, envelope):
+        if envelope.data["name"] == "bad":
+            raise RuntimeError("cannot")
+        record(session, envelope)
+
+    def new_worker():
+        worker = Worker(settings_for(service, pg_database, module_vhost_url), pg_database, max_retries=1,
+                        retry_delays_ms=(60000,), consumer_threads=1)
+        worker.handler("upstream", ThingCreated.EVENT_TYPE, "mixed")(mixed)
+        return worker
+
+    good = [thing("a"), thing("b")]
+    failing = thing("bad")
+    with running(new_worker()):
+        pass
+    publish(broker, good[0], failing)
+    broker.publish_raw("upstream", ThingCreated.EVENT_TYPE, b"{not an envelope", "junk-1")
+    publish(broker, good[1])
+    wait_until(lambda: broker.depth(queue) == 4)
+    with running(new_worker()):
+        wait_until(lambda: consumed(service, queue, "ok") == 2 and consumed(service, queue, "retried") == 1
+                   and consumed(service, queue, "dead") == 1)
+    assert [count_effects(pg_database, e.id) for e in good] == [1, 1]
+    assert count_effects(pg_database, failing.id) == 0
+    # Everything was acked (unacked messages would be back in the queue once the worker stopped).
+    assert broker.depth(queue) == 0
+    assert broker.depth(f"{queue}.retry.60000") == 1
+    [letter] = dlq.list_dead_letters(module_vhost_url, [queue])
+    assert letter.event_id == "junk-1" and letter.error.startswith("malformed message")
