@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import os
 import sys
 from dataclasses import dataclass
@@ -40,6 +41,18 @@ class ServiceCommands:
     worker_factory: str | None = None   # "pkg.module:function" returning a servicekit Worker
     # Modules with a COMMANDS dict: name -> (help, configure(parser), run(args) -> int | None)
     extra_modules: tuple[str, ...] = ()
+
+    @classmethod
+    def for_package(cls, package: str, name: str, default_port: int, load_settings: Callable[[], ServiceSettings],
+                    extra_modules: tuple[str, ...] = (), worker: bool = True) -> "ServiceCommands":
+        """By the layout every service follows: `<package>.app:create_app`,
+        `<package>.worker:create_worker`, migrations beside the package."""
+        origin = importlib.util.find_spec(package).origin
+        return cls(name=name, default_port=default_port, load_settings=load_settings,
+                   migrations_dir=Path(origin).resolve().parent.parent / "migrations",
+                   app_factory=f"{package}.app:create_app",
+                   worker_factory=f"{package}.worker:create_worker" if worker else None,
+                   extra_modules=extra_modules)
 
     def extra(self) -> dict[str, tuple[str, Callable, Callable]]:
         commands: dict = {}

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from functools import lru_cache
 from typing import TypeVar
 
 import sqlalchemy as sa
@@ -123,6 +124,15 @@ def _sqlite_pragmas(dbapi_conn, _record):
 
 
 T = TypeVar("T")
+
+
+def database_of(get_settings: Callable[[], object]) -> Callable[[], "Database"]:
+    """A service's `get_db`: the process's one Database, made from its settings on first use
+    (`get_db.cache_clear()` forgets it, e.g. in tests)."""
+    @lru_cache
+    def get_db() -> Database:
+        return Database(get_settings().database_url)
+    return get_db
 
 
 class Database:

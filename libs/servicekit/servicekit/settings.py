@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal, TypeVar
 
@@ -66,6 +68,14 @@ class ServiceSettings(BaseSettings):
 
 
 S = TypeVar("S", bound=ServiceSettings)
+
+
+def settings_loader(cls: type[S], service: str) -> Callable[[], S]:
+    """A service's `get_settings`: loaded once per process (`get_settings.cache_clear()` reloads)."""
+    @lru_cache
+    def get_settings() -> S:
+        return load(cls, service)
+    return get_settings
 
 
 def load(cls: type[S], service: str, env: dict[str, str] | None = None) -> S:

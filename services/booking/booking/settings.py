@@ -1,6 +1,5 @@
-from functools import lru_cache
 
-from servicekit.settings import ServiceSettings, load
+from servicekit.settings import ServiceSettings, settings_loader
 
 SERVICE = "booking"
 
@@ -9,6 +8,4 @@ class BookingSettings(ServiceSettings):
     pass
 
 
-@lru_cache
-def get_settings() -> BookingSettings:
-    return load(BookingSettings, SERVICE)
+get_settings = settings_loader(BookingSettings, SERVICE)

@@ -1,11 +1,6 @@
 """The identity database of this process."""
-from functools import lru_cache
-
-from servicekit.db import Database
+from servicekit.db import database_of
 
 from identity.settings import get_settings
 
-
-@lru_cache
-def get_db() -> Database:
-    return Database(get_settings().database_url)
+get_db = database_of(get_settings)

@@ -1,10 +1,9 @@
-from functools import lru_cache
 
 from pydantic import Field
 from pydantic import model_validator
 
 from servicekit.forwarded import DEFAULT_TRUSTED
-from servicekit.settings import ServiceSettings, load
+from servicekit.settings import ServiceSettings, settings_loader
 
 SERVICE = "identity"
 
@@ -49,6 +48,4 @@ class IdentitySettings(ServiceSettings):
         return self
 
 
-@lru_cache
-def get_settings() -> IdentitySettings:
-    return load(IdentitySettings, SERVICE)
+get_settings = settings_loader(IdentitySettings, SERVICE)

@@ -1,9 +1,8 @@
 from email.utils import parseaddr
-from functools import lru_cache
 
 from pydantic import Field, field_validator, model_validator
 
-from servicekit.settings import ServiceSettings, load
+from servicekit.settings import ServiceSettings, settings_loader
 
 SERVICE = "notify"
 
@@ -51,6 +50,4 @@ class NotifySettings(ServiceSettings):
         return self
 
 
-@lru_cache
-def get_settings() -> NotifySettings:
-    return load(NotifySettings, SERVICE)
+get_settings = settings_loader(NotifySettings, SERVICE)

@@ -1,9 +1,8 @@
-from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field
 
-from servicekit.settings import ServiceSettings, load
+from servicekit.settings import ServiceSettings, settings_loader
 
 SERVICE = "requests"
 
@@ -33,6 +32,4 @@ class RequestsSettings(ServiceSettings):
         return bool(self.requests_clamd_socket or self.requests_clamd_host)
 
 
-@lru_cache
-def get_settings() -> RequestsSettings:
-    return load(RequestsSettings, SERVICE)
+get_settings = settings_loader(RequestsSettings, SERVICE)
