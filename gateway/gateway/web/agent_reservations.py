@@ -149,14 +149,19 @@ def index():
 
 
 # --- catalogue ----------------------------------------------------------------------------------------
-def _render_catalogue(values=None, errors=None, summary=None, status: int = 200):
+ZONES = [("A", "Zone A"), ("B", "Zone B"), ("C", "Zone C")]
+
+
+def _render_catalogue(values=None, errors=None, summary=None, status: int = 200, calendar_errors=None):
+    calendar = clients.booking().get("/internal/agent/calendar", as_agent=True)
     found = services()
     all_prestations = prestations()
     grouped = [{"service": s, "prestations": [p for p in all_prestations if p["service_id"] == s["id"]]}
                for s in found]
     return render_template("agent/reservations/catalogue.html", commune=auth.active_commune(), groups=grouped,
                            values=values or {"code": "", "label": ""}, errors=errors or {},
-                           summary=summary or []), status
+                           summary=summary or [], calendar=calendar, zones=ZONES,
+                           weekday_choices=rules.WEEKDAY_CHOICES[:6], calendar_errors=calendar_errors or {}), status
 
 
 @bp.get("/catalogue")
@@ -187,6 +192,26 @@ def create_service():
         return _render_catalogue(values, errors, summary_of(errors, extra), exc.status)
     flash(f"Le service « {service.get('label') or values['label']} » est créé. Ajoutez-lui ses prestations.", "success")
     return redirect(url_for("agent_reservations.catalogue") + f"#service-{service.get('id', '')}")
+
+
+@bp.post("/catalogue/calendrier")
+@auth.agent_required
+def save_calendar():
+    """The commune's school-holiday zone and school weekdays (a four-day week has no Wednesday):
+    the holidays and school days every prestation's dates and deadlines are counted with."""
+    zone = request.form.get("zone") or ""
+    weekdays = sorted({int(d) for d in request.form.getlist("school_weekdays") if d in {"0", "1", "2", "3", "4", "5"}})
+    errors = {}
+    if zone not in dict(ZONES):
+        errors["zone"] = "Choisissez la zone de vacances scolaires de la commune."
+    if not weekdays:
+        errors["school_weekdays"] = "Cochez au moins un jour de classe."
+    if errors:
+        return _render_catalogue(summary=summary_of(errors), status=422, calendar_errors=errors)
+    clients.booking().put("/internal/agent/calendar", json={"zone": zone, "school_weekdays": weekdays}, as_agent=True)
+    flash(f"Calendrier enregistré : zone {zone}, classe le {rules.weekdays_words(weekdays)}. "
+          "Régénérez les dates d'ouverture des prestations concernées.", "success")
+    return redirect(url_for("agent_reservations.catalogue"))
 
 
 @bp.post("/catalogue/services/<service_id>")

@@ -87,6 +87,7 @@ class FakeAgentBooking:
     audit: list = field(default_factory=list)
     generated: dict = field(default_factory=dict)         # prestation -> (first, last)
     session_capacity: dict = field(default_factory=dict)  # (prestation, date) -> capacity
+    calendars: dict = field(default_factory=lambda: {HOME: {"zone": "B", "school_weekdays": [0, 1, 3, 4]}})
     calls: list = field(default_factory=list)
     bodies: list = field(default_factory=list)
 
@@ -144,6 +145,13 @@ def make_app(fake: FakeAgentBooking) -> Flask:
         if caller.role not in ("agent", "admin") or not caller.commune:
             return problem(403, "Réservé aux agents de la commune.")
         return None
+
+    @app.route("/internal/agent/calendar", methods=["GET", "PUT"])
+    def calendar():
+        if request.method == "PUT":
+            fake.calendars[fake.commune] = request.get_json()
+        found = fake.calendars.get(fake.commune, {"zone": "B", "school_weekdays": [0, 1, 2, 3, 4]})
+        return {"commune": fake.commune, **found}
 
     # --- catalogue -------------------------------------------------------------------------------
     @app.get("/internal/agent/services")

@@ -139,6 +139,19 @@ def test_catalogue_shows_services_prestations_and_rules_in_words(client):
     assert "lundi, mardi, jeudi et vendredi" in page and "Facturé en fin de mois" in page
 
 
+def test_the_commune_calendar_zone_and_school_days(client, fake):
+    assert "Zone B ; classe le lundi, mardi, jeudi et vendredi" in plain(text(client.get(BASE + "/catalogue")))
+    resp = post(client, BASE + "/catalogue", BASE + "/catalogue/calendrier", {"zone": "D"})
+    html = text(resp)
+    assert resp.status_code == 422 and "Le calendrier n'a pas pu être enregistré" in summary(html)
+    assert field_error(html, "zone") and field_error(html, "school_weekdays") == "Cochez au moins un jour de classe."
+    resp = post(client, BASE + "/catalogue", BASE + "/catalogue/calendrier",
+                {"zone": "A", "school_weekdays": ["0", "1", "2", "3", "4"]})
+    assert resp.status_code == 302
+    assert fake.calendars["heillecourt"] == {"zone": "A", "school_weekdays": [0, 1, 2, 3, 4]}
+    assert "Zone A ; classe le lundi, mardi, mercredi, jeudi et vendredi" in plain(text(client.get(BASE + "/catalogue")))
+
+
 def test_create_a_service_and_refusals(client, fake):
     resp = post(client, BASE + "/catalogue", BASE + "/catalogue/services", {"code": "Bad Code", "label": ""})
     html = text(resp)
@@ -354,5 +367,6 @@ def test_attendance_refusals_locked_and_future(client, fake):
 def test_attendance_page_is_printable(client):
     html = text(client.get(f"{BASE}/pointage?prestation={REPAS}&date={TODAY}"))
     assert "css/agent-reservations.css" in html and "agent-resa-noprint" in html
+    assert f"/exports/pointage.csv?first={TODAY}&last={TODAY}" in html
     css = client.get("/static/css/agent-reservations.css").get_data(as_text=True)
     assert "@media print" in css and ".agent-resa-noprint" in css
