@@ -8,6 +8,8 @@
 #   clamav-daemon   ClamAV's clamd: the requests service scans uploads with it, and its tests
 #                   start one with the project's own test signature (no database download)
 #   libmagic1       file types from their content (python-magic, requests service uploads)
+#   libpango-1.0-0, libpangoft2-1.0-0, fonts-dejavu-core
+#                   WeasyPrint's text layout and a font: billing's invoice and attestation PDFs
 #
 # Idempotent and quiet: prints one line per package installed, nothing when all are present.
 # Debian bookworm, run as root (or through sudo). Exit status is non-zero on failure.
@@ -16,7 +18,8 @@
 set -eu
 
 # command that must exist  ->  Debian package that provides it
-PACKAGES="chromium:chromium docker-compose:docker-compose wrk:wrk clamd:clamav-daemon libmagic1:libmagic1"
+PACKAGES="chromium:chromium docker-compose:docker-compose wrk:wrk clamd:clamav-daemon libmagic1:libmagic1 \
+libpango-1.0-0:libpango-1.0-0 libpangoft2-1.0-0:libpangoft2-1.0-0 fonts-dejavu-core:fonts-dejavu-core"
 
 missing=""
 for entry in $PACKAGES; do
