@@ -142,6 +142,7 @@ def prepare(env: dict[str, str]) -> None:
     run_step([PYTHON, "-m", "identity", "seed-demo"], env)
     run_step([PYTHON, "-m", "booking", "seed-demo"], env)  # catalogue; Léa and Hugo enrolled
     run_step([PYTHON, "-m", "demandes", "seed-demo"], env)  # request categories, document types, replies
+    run_step([PYTHON, "-m", "billing", "seed-demo"], env)  # price grids of the catalogue, the demo QF
     log("registering the gateway's OpenID Connect client")
     public = env["PUBLIC_URL"]
     run_step([PYTHON, "-m", "identity", "ensure-client", "--client-id", "gateway", "--name", "Espace Famille",

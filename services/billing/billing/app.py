@@ -11,6 +11,7 @@ from servicekit.web import create_app as create_service_app
 
 from billing.db import get_db
 from billing.models import agents, families
+from billing.provider import get_provider
 from billing.settings import get_settings
 
 SPEC = Path(__file__).with_name("openapi.yaml")
@@ -34,6 +35,7 @@ def _validators() -> dict:
 
 
 def create_app():
+    get_provider()  # a misconfigured payment provider stops the web process at start, with its message
     app = create_service_app(get_settings(), get_db())
     app.add_api(SPEC, resolver=RelativeResolver("billing.api"), strict_validation=True, validate_responses=False,
                 pythonic_params=True, validator_map=_validators())

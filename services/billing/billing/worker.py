@@ -20,6 +20,7 @@ from billing.settings import get_settings
 def create_worker(settings=None, db=None) -> Worker:
     settings = settings or get_settings()
     db = db or get_db()
+    get_provider()  # a misconfigured payment provider stops the worker at start, with its message
     worker = Worker(settings, db)
     families_projection.install_handlers(worker, families)
     agents_projection.install_handlers(worker, agents)

@@ -112,3 +112,31 @@ def test_the_schedule_drafts_last_months_run_once(world, client, db):
         assert s.execute(sa.select(sa.func.count()).select_from(invoicing_runs).where(
             invoicing_runs.c.commune == world.commune)).scalar() == 1
 
+
+
+def test_the_demo_seed_prices_the_demo_familys_carts(db):
+    from billing import seed
+    from billing.models import price_grids
+
+    for _ in range(2):  # idempotent
+        with db.transaction() as s:
+            seed.seed(s)
+    with db.read() as s:
+        grids = s.execute(sa.select(price_grids.c.price_ref).where(price_grids.c.commune == seed.COMMUNE)).all()
+    assert len(grids) == len(seed.GRIDS)
+    day = dt.date.today() + dt.timedelta(days=9)
+    line = booking_contract.CartLineFact(child_id=seed.DEMO_CHILDREN[0][0], prestation_id="p", service_id="s",
+                                         commune=seed.COMMUNE, session_date=day, action="book", status="held",
+                                         payment_mode="prepaid", price_ref="ALSH-MERCREDI-JOURNEE")
+    from billing_testkit import envelope
+
+    with db.transaction() as s:
+        payflow.on_cart_validated(s, envelope(booking_contract.CartValidated(
+            cart_id="demo-cart", family_id=seed.DEMO_FAMILY_ID, parent_id="p", state="awaiting_payment",
+            validated_at=utcnow(), hold_expires_at=utcnow() + dt.timedelta(hours=1), lines=[line]), "booking"))
+    from billing.models import payment_transactions
+
+    with db.read() as s:
+        amount = s.execute(sa.select(payment_transactions.c.amount_cents).where(
+            payment_transactions.c.cart_id == "demo-cart")).scalar()
+    assert amount == 1300  # QF 820: the third bracket of "Mercredi journée"
