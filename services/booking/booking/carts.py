@@ -249,14 +249,16 @@ def run_checkout(session: Session, cart: Cart, family_id: str, commune: str, now
     rows = places.write_changes(session, result.changes, family_id, found, now, cart.id if by == "parent" else None)
     places.promote(session, result.freed, occupancy, found, now)
     places.save(session, locked, occupancy)
+    published = []
     for outcome in result.cart.outcomes:
         row = rows.get(outcome.line.key)
         prestation_row = found.get(outcome.line.prestation_id, (None,))[0]
         if outcome.status is LineStatus.CONFIRMED:
-            events.booking_confirmed(session, row, prestation_row, "agent" if by == "agent" else "cart", now)
+            published.append(events.confirmed(row, prestation_row, "agent" if by == "agent" else "cart", now))
         elif outcome.status is LineStatus.CANCELLED:
             refund = refund_for(found[outcome.line.prestation_id][1]).code
-            events.booking_cancelled(session, row, prestation_row, refund, "parent", now)
+            published.append(events.cancelled(row, prestation_row, refund, "parent", now))
+    events.publish(session, published)
     return result, rows, found
 
 

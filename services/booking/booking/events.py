@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from contracts import booking as contract
-from servicekit.messaging.outbox import add_event
+from servicekit.messaging.outbox import add_event, add_events
 
 SOURCE = "booking"
 
@@ -20,14 +20,27 @@ def _slot_facts(booking: Mapping[str, Any], prestation: Mapping[str, Any]) -> di
             "payment_mode": prestation["payment_mode"], "price_ref": prestation["price_ref"]}
 
 
+def confirmed(booking: Mapping, prestation: Mapping, via: str, now: dt.datetime) -> contract.BookingConfirmed:
+    return contract.BookingConfirmed(**_slot_facts(booking, prestation), via=via, confirmed_at=now)
+
+
+def cancelled(booking: Mapping, prestation: Mapping, refund: str, by: str,
+              now: dt.datetime) -> contract.BookingCancelled:
+    return contract.BookingCancelled(**_slot_facts(booking, prestation), refund=refund, by=by, cancelled_at=now)
+
+
+def publish(session: Session, payloads: list) -> None:
+    """Several events at once (a cart's lines): one outbox INSERT while the séances are locked."""
+    add_events(session, SOURCE, payloads)
+
+
 def booking_confirmed(session: Session, booking: Mapping, prestation: Mapping, via: str, now: dt.datetime) -> None:
-    add_event(session, SOURCE, contract.BookingConfirmed(**_slot_facts(booking, prestation), via=via, confirmed_at=now))
+    add_event(session, SOURCE, confirmed(booking, prestation, via, now))
 
 
 def booking_cancelled(session: Session, booking: Mapping, prestation: Mapping, refund: str, by: str,
                       now: dt.datetime) -> None:
-    add_event(session, SOURCE, contract.BookingCancelled(**_slot_facts(booking, prestation), refund=refund, by=by,
-                                                         cancelled_at=now))
+    add_event(session, SOURCE, cancelled(booking, prestation, refund, by, now))
 
 
 def waiting_list_confirmed(session: Session, booking: Mapping, prestation: Mapping, by: str, now: dt.datetime) -> None:

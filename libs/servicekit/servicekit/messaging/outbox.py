@@ -1,11 +1,12 @@
 """Writing events: into the caller's transaction, never straight to the broker.
 
-`add_event` inserts the envelope into the service's `outbox` table with the business change.
-The relay (servicekit.messaging.relay) publishes it after commit. On PostgreSQL a
+`add_event` (`add_events` for several) inserts the envelope into the service's `outbox` table
+with the business change. The relay (servicekit.messaging.relay) publishes it after commit. On PostgreSQL a
 `pg_notify` in the same transaction wakes the relay at commit time (and only if it commits).
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
@@ -20,26 +21,27 @@ from servicekit.messaging.tables import outbox
 def add_event(session: Session, source: str, payload: EventPayload, *,
               causation_id: str | None = None, correlation_id: str | None = None) -> Envelope:
     """Record `payload` as an event of `source` in the current transaction; return its envelope."""
-    envelope = Envelope(
-        type=payload.EVENT_TYPE,
-        source=source,
-        data=payload.model_dump(mode="json"),
-        correlation_id=correlation_id if correlation_id is not None else get_correlation_id(),
-        causation_id=causation_id,
-    )
-    session.execute(
-        outbox.insert().values(
-            event_id=envelope.id,
-            exchange=exchange_name(source),
-            routing_key=envelope.type,
-            body=envelope.model_dump_json(),
-            created_at=envelope.time.astimezone(timezone.utc),
-            attempts=0,
-        )
-    )
+    return add_events(session, source, [payload], causation_id=causation_id, correlation_id=correlation_id)[0]
+
+
+def add_events(session: Session, source: str, payloads: Iterable[EventPayload], *,
+               causation_id: str | None = None, correlation_id: str | None = None) -> list[Envelope]:
+    """Record several events of `source` in the current transaction, in order: one INSERT and one
+    wake-up of the relay for all of them (a use case that emits one event per line, inside locks
+    held until commit, pays one round trip instead of two per event)."""
+    correlation_id = correlation_id if correlation_id is not None else get_correlation_id()
+    envelopes = [Envelope(type=payload.EVENT_TYPE, source=source, data=payload.model_dump(mode="json"),
+                          correlation_id=correlation_id, causation_id=causation_id) for payload in payloads]
+    if not envelopes:
+        return []
+    exchange = exchange_name(source)
+    session.execute(outbox.insert(), [
+        {"event_id": envelope.id, "exchange": exchange, "routing_key": envelope.type,
+         "body": envelope.model_dump_json(), "created_at": envelope.time.astimezone(timezone.utc), "attempts": 0}
+        for envelope in envelopes])
     if session.get_bind().dialect.name == "postgresql":
         session.execute(sa.text("SELECT pg_notify(:channel, '')"), {"channel": notify_channel(source)})
-    return envelope
+    return envelopes
 
 
 def purge_published(session: Session, older_than: timedelta) -> int:

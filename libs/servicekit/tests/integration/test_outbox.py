@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from servicekit import context
-from servicekit.messaging.outbox import add_event
+from servicekit.messaging.outbox import add_event, add_events
 from servicekit.messaging.tables import outbox
 from sk_messaging_helpers import ThingCreated, things
 
@@ -95,3 +95,31 @@ def test_every_worker_runs_the_retention_jobs(database):
 
     worker = Worker(ServiceSettings(service="catalog", database_url=database.url), database)
     assert [(job.name, job.seconds) for job in worker.jobs] == [("outbox_retention", 3600), ("inbox_retention", 3600)]
+
+
+def test_several_events_are_written_in_order_with_one_statement(database):
+    """add_events: one INSERT (and one relay wake-up on PostgreSQL) for all of them, so a use case
+    holding locks until commit pays one round trip, not two per event."""
+    statements = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement.split()[0].upper() + (" many" if executemany else ""))
+
+    token = context.set_correlation_id("corr-many")
+    sa.event.listen(database.engine, "before_cursor_execute", count)
+    try:
+        with database.transaction() as s:
+            statements.clear()
+            envelopes = add_events(s, "catalog", [ThingCreated(thing_id=f"t{i}", name=f"n{i}") for i in range(5)])
+            sent = list(statements)
+    finally:
+        sa.event.remove(database.engine, "before_cursor_execute", count)
+        context.reset_correlation_id(token)
+
+    inserts = [x for x in sent if x.startswith("INSERT")]
+    assert len(inserts) == 1 and len(sent) <= 2  # the INSERT, and on PostgreSQL the pg_notify
+    rows = outbox_rows(database)
+    assert [row.event_id for row in rows] == [e.id for e in envelopes]
+    assert [json.loads(row.body)["data"]["thing_id"] for row in rows] == [f"t{i}" for i in range(5)]
+    assert {json.loads(row.body)["correlation_id"] for row in rows} == {"corr-many"}
+    assert add_events(s, "catalog", []) == []

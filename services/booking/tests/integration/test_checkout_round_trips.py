@@ -1,9 +1,12 @@
-"""The séances' counters of a cart are written in one statement: they stay locked until commit,
-and every extra round trip is time the other carts of the same dates wait (bench/booking_rush.py)."""
+"""Inside "Valider" the séances stay locked until commit, and every round trip there is time the
+other carts of the same dates wait (bench/booking_rush.py): a cart's counters and its events are
+written with one statement each, whatever its number of lines."""
 import pytest
 import sqlalchemy as sa
 
-from booking import places, store
+from booking_testkit import outbox_events
+
+from booking import carts, places, store
 from booking.domain.capacity import Occupancy
 from booking.models import sessions
 
@@ -37,3 +40,31 @@ def test_changed_counters_are_saved_in_one_statement_and_unchanged_ones_skipped(
             sa.select(sessions).where(sessions.c.prestation_id == prestation_id,
                                       sessions.c.session_date.in_(days)))}
     assert rows == {day: ((1, i % 2) if i < 19 else (0, 0)) for i, day in enumerate(days)}
+
+
+def test_a_carts_confirmations_are_one_outbox_insert(db, world):
+    prestation_id = world.prestation()["id"]
+    family = world.family()
+    world.enrol(family)
+    days = world.open_dates(prestation_id, 5)
+    with db.transaction() as s:
+        carts.add_lines(s, family.caller, {"lines": [
+            {"child_id": family.child_id, "prestation_id": prestation_id, "session_date": d.isoformat()}
+            for d in days]})
+    inserts = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("INSERT INTO OUTBOX"):
+            inserts.append(len(parameters) if executemany else 1)
+
+    sa.event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        with db.transaction() as s:
+            answer = carts.validate_cart(s, family.caller, "key-1")
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", count)
+
+    assert [line["outcome"] for line in answer["lines"]] == ["confirmed"] * 5
+    assert len(inserts) == 2  # the 5 booking.confirmed.v1 at once, then cart.validated.v1
+    confirmed = [e for e in outbox_events(db, "booking.confirmed.v1") if e["child_id"] == family.child_id]
+    assert sorted(e["session_date"] for e in confirmed) == [d.isoformat() for d in days]
