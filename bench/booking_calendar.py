@@ -2,22 +2,23 @@
 bookings in the database, each beside a bare Flask app doing the same work, in one run.
 
     .venv/bin/python bench/booking_calendar.py [--small 1000] [--large 100000] [--month 2027-01]
-        [--rounds 1] [--duration 10] [--connections 16] [--threads 2] [--out FILE]
+        [--rounds 3] [--duration 10] [--connections 16] [--threads 2] [--out FILE]
 
-Setup: a fresh PostgreSQL database, `python -m booking migrate` and `seed-demo` (Heillecourt's
-2026-2027 catalogue, the demo family, Léa's canteen days booked), then bookings added in bulk
-(INSERT … SELECT, consistent with the schema: families, children and enrolments of the
-projections, confirmed canteen bookings of every séance, the séances' `confirmed` counters
-recounted, never above capacity) up to `--small` bookings in all. Started side by side:
+Setup: two fresh PostgreSQL databases, each `python -m booking migrate` and `seed-demo`
+(Heillecourt's 2026-2027 catalogue, the demo family, Léa's canteen days booked), then bookings
+added in bulk (INSERT … SELECT, consistent with the schema: families, children and enrolments of
+the projections, confirmed canteen bookings of every séance, the séances' `confirmed` counters
+recounted, never above capacity; for --large, more communes seeded with `seed_catalogue`), one
+to `--small` bookings in all, the other to `--large`, then ANALYZE. On each database, side by side:
   - booking: `python -m booking web` (gunicorn, 2 uvicorn workers): connexion, the service token
     checked, `Database.run_read` (one snapshot) in a worker thread;
   - bare:    bench/baselines/bare_booking_calendar.py under gunicorn, 2 sync workers: the same
     use case `booking.parents.month_calendar` on a plain SQLAlchemy session, no token, no
     validation (the floor).
-Both serve `GET /internal/parent/children/{Léa}/calendar?service_id={canteen}&month=...` and must
-return the same document. Measured with wrk (bare and booking alternated in every round), then
-bookings are added up to `--large` (more communes seeded with `seed_catalogue`, their children
-booked for every canteen day), ANALYZE, and the same is measured again on the same processes.
+All four serve `GET /internal/parent/children/{Léa}/calendar?service_id={canteen}&month=...`
+(bare and booking must return the same document). Every round measures the four with wrk one
+after the other (small bare, small booking, large bare, large booking) and times the use case
+alone in this process (wall and CPU), so the machine's noise falls on all alike.
 Goals: booking at --large ≥ 1/1.5 of booking at --small (≤ 1.5× growth, issue 8); booking ≥ 0.5 of
 bare (issue 6). Prints a Markdown report (also appended to --out).
 """
@@ -148,49 +149,64 @@ def use_case_cost(url: str, service_id: str, month: str, calls: int = 30) -> tup
         engine.dispose()
 
 
+def start_pair(url: str, var: Path, env: dict) -> tuple[dict, list[subprocess.Popen]]:
+    """booking web and the bare baseline on the database `url`; returns their ports and processes."""
+    ports = {"bare": free_port(), "booking": free_port()}
+    booking = start_booking(env, var, ports["booking"])
+    bare = subprocess.Popen([PY, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{ports['bare']}",
+                             "--log-level", "warning", "--chdir", str(ROOT), "bench.baselines.bare_booking_calendar:app"],
+                            env={**env, "DATABASE_URL": url, "BENCH_FAMILY_ID": DEMO_FAMILY},
+                            cwd=var, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return ports, [booking, bare]
+
+
 def measure(args) -> dict:
+    """Two databases side by side (--small and --large bookings), each with its booking web and
+    its bare baseline; every round measures the four one after the other, so the machine's
+    noise falls on all of them alike."""
     from booking.seed import stable_id
 
-    var = Path(tempfile.mkdtemp(prefix="bench-booking-calendar-"))
-    url, drop = create_database("bench_booking_cal")
-    env = booking_env(url, var)
+    service_id = stable_id("heillecourt", "service", "cantine")
+    path = f"/internal/parent/children/{LEA}/calendar?service_id={service_id}&month={args.month}"
+    headers = {"Authorization": f"Bearer {parent_token(DEMO_FAMILY)}"}
     procs: list[subprocess.Popen] = []
+    drops = []
     try:
-        booking_command(env, var, "migrate")
-        booking_command(env, var, "seed-demo")
-        sizes = [fill(url, args.small)]
-        ports = {"bare": free_port(), "booking": free_port()}
-        procs.append(start_booking(env, var, ports["booking"]))
-        bare = subprocess.Popen([PY, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{ports['bare']}",
-                                 "--log-level", "warning", "--chdir", str(ROOT),
-                                 "bench.baselines.bare_booking_calendar:app"],
-                                env={**env, "DATABASE_URL": url, "BENCH_FAMILY_ID": DEMO_FAMILY},
-                                cwd=var, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        procs.append(bare)
-        path = (f"/internal/parent/children/{LEA}/calendar?service_id={stable_id('heillecourt', 'service', 'cantine')}"
-                f"&month={args.month}")
-        urls = {name: f"http://127.0.0.1:{port}{path}" for name, port in ports.items()}
-        headers = {"Authorization": f"Bearer {parent_token(DEMO_FAMILY)}"}
-        wait_ok(urls["bare"], bare)
-        wait_ok(urls["booking"], procs[0], headers)
-        results = {}
+        sides = {}
         for label, target in (("small", args.small), ("large", args.large)):
-            if label == "large":
-                sizes.append(fill(url, target))
-            cost = use_case_cost(url, stable_id('heillecourt', 'service', 'cantine'), args.month)
-            bodies = {name: requests.get(u, headers=headers, timeout=30).json() for name, u in urls.items()}
+            var = Path(tempfile.mkdtemp(prefix=f"bench-booking-calendar-{label}-"))
+            url, drop = create_database(f"bench_booking_cal_{label}")
+            drops.append(drop)
+            env = booking_env(url, var)
+            booking_command(env, var, "migrate")
+            booking_command(env, var, "seed-demo")
+            bookings = fill(url, target)
+            ports, pair = start_pair(url, var, env)
+            procs += pair
+            urls = {name: f"http://127.0.0.1:{port}{path}" for name, port in ports.items()}
+            wait_ok(urls["bare"], pair[1])
+            wait_ok(urls["booking"], pair[0], headers)
+            sides[label] = {"url": url, "urls": urls, "bookings": bookings}
+        results = {label: {"bookings": side["bookings"], "rounds": [], "cost": []} for label, side in sides.items()}
+        for label, side in sides.items():
+            bodies = {name: requests.get(u, headers=headers, timeout=30).json() for name, u in side["urls"].items()}
             assert bodies["bare"] == bodies["booking"], "bare and booking disagree"
-            days = sum(len(p["days"]) for p in bodies["booking"]["prestations"])
-            booked = sum(d["state"] == "booked" for p in bodies["booking"]["prestations"] for d in p["days"])
-            for u in urls.values():  # warm-up: every worker, every pool
+            days = [d for p in bodies["booking"]["prestations"] for d in p["days"]]
+            results[label].update(days=len(days), booked=sum(d["state"] == "booked" for d in days))
+            for u in side["urls"].values():  # warm-up: every worker, every pool
                 wrk(u, 3, args.connections, args.threads, headers)
-            rounds = [{name: wrk(u, args.duration, args.connections, args.threads, headers)
-                       for name, u in urls.items()} for _ in range(args.rounds)]
-            results[label] = {"bookings": sizes[-1], "rounds": rounds, "days": days, "booked": booked, "cost": cost}
+        for _ in range(args.rounds):
+            for label, side in sides.items():
+                results[label]["cost"].append(use_case_cost(side["url"], service_id, args.month))
+                results[label]["rounds"].append({name: wrk(u, args.duration, args.connections, args.threads, headers)
+                                                 for name, u in side["urls"].items()})
+        for result in results.values():
+            result["cost"] = tuple(statistics.median(c[i] for c in result["cost"]) for i in (0, 1))
         return results
     finally:
         stop(procs)
-        drop()
+        for drop in drops:
+            drop()
 
 
 def report(results: dict, args) -> str:
@@ -227,7 +243,7 @@ def report(results: dict, args) -> str:
         f"Growth from {results['small']['bookings']:,} to {results['large']['bookings']:,} bookings: booking "
         f"{small:.0f} → {large:.0f} req/s = **{growth:.2f}×** (goal ≤ 1.5×: {'met' if growth <= 1.5 else 'NOT met'}); "
         f"bare {med('small', 'bare'):.0f} → {med('large', 'bare'):.0f} req/s.",
-        "The use case alone, in the bench process (no HTTP), per call: "
+        "The use case alone, in the bench process (no HTTP), per call (median of the rounds): "
         + ", ".join(f"{results[k]['bookings']:,} bookings {results[k]['cost'][0]:.1f} ms wall / "
                     f"{results[k]['cost'][1]:.1f} ms CPU" for k in ("small", "large")) + ".",
         f"Booking / bare: **{ratio_small:.2f}** at {results['small']['bookings']:,}, **{ratio_large:.2f}** at "
@@ -243,7 +259,7 @@ def main() -> int:
     parser.add_argument("--small", type=int, default=1000)
     parser.add_argument("--large", type=int, default=100_000)
     parser.add_argument("--month", default="2027-01")
-    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2)
