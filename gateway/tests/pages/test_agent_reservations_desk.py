@@ -13,14 +13,24 @@ from test_agent_reservations_pages import (BASE, LUDRES_AGENT, app, client, fake
 
 # --- cancellation requests -------------------------------------------------------------------------------
 def test_cancellation_requests_show_the_rule_and_accept_with_a_refund_choice(client, fake):
-    page = plain(text(client.get(BASE + "/annulations")))
-    assert "1 demande en attente" in page and "Hugo Martin" in page and "Jules" not in page
+    fake.bookings["b-lea-pending"]["status"] = "cancellation_requested"  # a prepaid evening
+    html = text(client.get(BASE + "/annulations"))
+    page = plain(html)
+    assert "2 demandes en attente" in page and "Hugo Martin" in page and "Jules" not in page
     assert "Facturé en fin de mois : la date ne sera pas facturée" in page
-    resp = post(client, BASE + "/annulations", f"{BASE}/annulations/b-hugo", {"decision": "accept", "refund": "credit"})
+    assert "Payé à la réservation : avoir sur la prochaine facture" in page
+    # A refund choice only where something was paid.
+    assert 'id="refund-b-lea-pending"' in html and 'id="refund-b-hugo"' not in html
+    resp = post(client, BASE + "/annulations", f"{BASE}/annulations/b-lea-pending",
+                {"decision": "accept", "refund": "refund"})
+    assert resp.status_code == 302 and fake.bookings["b-lea-pending"]["status"] == "cancelled"
+    assert [b for m, p, b in fake.bodies if p.endswith("b-lea-pending/decision")][-1] == {"decision": "accept",
+                                                                                          "refund": "refund"}
+    assert any(m.startswith("Annulation acceptée : Léa Martin, Accueil du soir du jeudi 11 mars 2027")
+               for m in flashes(client))
+    resp = post(client, BASE + "/annulations", f"{BASE}/annulations/b-hugo", {"decision": "accept"})
     assert resp.status_code == 302 and fake.bookings["b-hugo"]["status"] == "cancelled"
-    assert [b for m, p, b in fake.bodies if p.endswith("b-hugo/decision")][-1] == {"decision": "accept",
-                                                                                   "refund": "credit"}
-    assert any(m.startswith("Annulation acceptée : Hugo Martin, Repas du mardi 9 mars 2027") for m in flashes(client))
+    assert [b for m, p, b in fake.bodies if p.endswith("b-hugo/decision")][-1] == {"decision": "accept"}
     # Decided already: booking's 409 shown on the page.
     resp = post(client, BASE + "/annulations", f"{BASE}/annulations/b-hugo", {"decision": "accept"})
     assert resp.status_code == 409 and "Aucune demande d'annulation" in summary(text(resp))
