@@ -434,9 +434,8 @@ def queues(stats: dict) -> bool:
     return stats["p50_last"] > max(2 * stats["p50_first"], stats["p50_first"] + 0.005) or stats["p99"] > 0.5
 
 
-def bench_knee(dbs: list[Database], amqp_url: str, workdir: Path, duration: float) -> list[str]:
+def bench_knee(dbs: list[Database], amqp_url: str, workdir: Path, duration: float, rates: list[int]) -> list[str]:
     lines = ["| path | rate (events/s) | achieved | p50 | p99 | p50 first / last s | queues? |", "|---|---|---|---|---|---|---|"]
-    rates = [300, 600, 1000, 1500, 2000, 3000, 4000]
     for per_tx in (10, 1):
         for rate in rates:
             r = bench_load(dbs[0], dbs[1], amqp_url, Load(rate, per_tx), duration, workdir, raw=False)
@@ -448,7 +447,7 @@ def bench_knee(dbs: list[Database], amqp_url: str, workdir: Path, duration: floa
             print(lines[-1], file=sys.stderr)
             if q or limited:
                 break
-    for rate in rates + [6000, 8000]:
+    for rate in rates + [r for r in (6000, 8000) if r > rates[-1]]:
         raw = bench_raw_load(amqp_url, Load(rate, 1), duration, workdir)
         q = queues(raw)
         lines.append(f"| raw kombu | {rate} | | {ms(raw['p50'])} | {ms(raw['p99'])} | "
@@ -517,6 +516,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--throughput-events", type=int, default=10000)
     parser.add_argument("--knee", action="store_true", help="also find the rate where each path starts to queue")
     parser.add_argument("--knee-duration", type=float, default=12)
+    parser.add_argument("--knee-rates", type=lambda v: [int(x) for x in v.split(",")],
+                        default=[300, 600, 1000, 1500, 2000, 3000, 4000], help="comma-separated events/s")
     parser.add_argument("--profile", type=Path, help="sample the consumer with py-spy, raw stacks into this directory")
     parser.add_argument("--prefetch", type=int, help="the consumer Worker's prefetch (default: the Worker's)")
     parser.add_argument("--consumer-threads", type=int, help="the consumer Worker's threads (default: the Worker's)")
@@ -550,7 +551,7 @@ def main(argv: list[str]) -> int:
             if "throughput" not in args.skip:
                 thr = bench_throughput(dbs[0], amqp_url, args.throughput_events)
             if args.knee:
-                knee = bench_knee(dbs, amqp_url, Path(tmp), args.knee_duration)
+                knee = bench_knee(dbs, amqp_url, Path(tmp), args.knee_duration, args.knee_rates)
     finally:
         for db in dbs:
             db.dispose()
