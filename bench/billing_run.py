@@ -33,6 +33,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from urllib.parse import urlencode
@@ -226,10 +227,13 @@ def bench_notifications(attempts: int, duplicates: int, threads: int) -> dict:
         shots = [body for body in bodies for _ in range(duplicates)]
         random.Random(3).shuffle(shots)
 
+        local = threading.local()  # one keep-alive connection per thread, as a bank's sender has
+
         def post(body):
-            with httpx.Client(base_url=base, timeout=60) as http:
-                return http.post("/internal/payments/notify", content=body,
-                                 headers={"Content-Type": "application/x-www-form-urlencoded"}).json().get("effect")
+            if not hasattr(local, "http"):
+                local.http = httpx.Client(base_url=base, timeout=60)
+            return local.http.post("/internal/payments/notify", content=body,
+                                   headers={"Content-Type": "application/x-www-form-urlencoded"}).json().get("effect")
 
         t0 = time.perf_counter()
         with concurrent.futures.ThreadPoolExecutor(threads) as pool:
