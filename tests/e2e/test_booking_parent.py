@@ -134,6 +134,40 @@ def test_ical_feed_link_served_then_revoked(platform, page, a11y, identity_login
     assert requests.get(url, timeout=10).status_code == 404
 
 
+def test_calendar_and_cart_work_without_javascript(platform, browser):
+    context = browser.new_context(locale="fr-FR", viewport={"width": 360, "height": 740}, java_script_enabled=False)
+    page = context.new_page()
+    page.set_default_timeout(30000)
+    try:
+        page.goto(f"{platform.base_url}/auth/login?next=/reservations")
+        page.wait_for_url(re.compile(r".*/oidc/login.*"))
+        page.locator("#email").fill(DEMO_PARENT[0])
+        page.locator("#password").fill(DEMO_PARENT[1])
+        page.get_by_role("button", name="Se connecter").click()
+        page.wait_for_url("**/reservations")
+        service_id = _service_id(page, platform, "Restauration scolaire")
+        month = (dt.date.today().replace(day=1) + dt.timedelta(days=32)).replace(day=1)
+        page.goto(f"{platform.base_url}/reservations/services/{service_id}?mois={month:%Y-%m}")
+        hugo = page.locator("section.reservations-child").filter(has=page.get_by_role("heading", name="Hugo Martin"))
+        box = hugo.locator("input[name=ligne][value$='|book']").first
+        value = box.get_attribute("value")
+        label = page.locator(f"label[for='{box.get_attribute('id')}']").inner_text()
+        assert label.startswith("Réserver") and "Hugo" in label
+        box.check()
+        with page.expect_navigation():
+            page.get_by_role("button", name="Ajouter au panier").click()
+        assert "1 réservation ajoutée à votre panier" in page.locator("main").inner_text()
+        assert page.locator(f"input[value='{value}']").count() == 0  # now "Dans le panier"
+        # (axe-core runs as a script: these pages are checked with JavaScript on in the other tests)
+        page.goto(f"{platform.base_url}/reservations/panier")
+        with page.expect_navigation():
+            page.get_by_role("button", name=re.compile(r"^Retirer")).first.click()
+        assert "La ligne est retirée du panier." in page.locator("main").inner_text()
+        assert "Votre panier est vide." in page.locator("main").inner_text()
+    finally:
+        context.close()
+
+
 def test_prepaid_wednesday_is_held_with_the_payment_step(platform, page, a11y, identity_login):
     """Last: the cart then awaits payment (an hour) and cannot change meanwhile."""
     _sign_in(platform, page, identity_login)
