@@ -164,7 +164,7 @@ def test_calendar_shows_each_state_in_words_with_icon_and_deadline(client, fake)
     # Wednesdays (no canteen) are left out, with one sentence saying so; the price reference is shown.
     assert "Pas d'accueil le mercredi, le samedi et le dimanche" in html
     assert "mercredi 10 mars" not in html
-    assert "Tarif : CANTINE-REPAS" in html and "de 11 h 45 à 13 h 30" in html
+    assert "Référence tarifaire : CANTINE-REPAS" in html and "de 11 h 45 à 13 h 30" in html
 
 
 def test_calendar_checkboxes_have_labels_naming_date_prestation_and_child(client):
