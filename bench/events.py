@@ -562,9 +562,10 @@ def main(argv: list[str]) -> int:
     print(f"load average {os.getloadavg()[0]:.2f} at the end")
     for r in results:
         o, raw, leg = r["outbox"], r.get("raw"), r["relay_leg"]
-        verdict = "met" if o["p99"] <= 0.050 and o["p50_last"] <= o["p50_first"] else "NOT met"
+        verdict = "met" if o["p99"] <= 0.050 and o["p50_last"] <= o["p50_first"] else "NOT met"  # issue 11
         print(f"\n(a) {r['load']} for {args.duration:.0f} s ({o['n']} events, producer achieved {r['achieved']:.0f} events/s)")
-        print("| path | p50 | p99 | max | p50 first 5 s | p50 last 5 s |")
+        w = f"{min(WINDOW_SECONDS, args.duration / 3):g} s"
+        print(f"| path | p50 | p99 | max | p50 first {w} | p50 last {w} |")
         print("|---|---|---|---|---|---|")
         print(f"| outbox -> relay -> consumer commit | {ms(o['p50'])} | {ms(o['p99'])} | {ms(o['max'])} | "
               f"{ms(o['p50_first'])} | {ms(o['p50_last'])} |")
@@ -573,7 +574,7 @@ def main(argv: list[str]) -> int:
         if raw:
             print(f"| raw kombu publish -> consume + ack | {ms(raw['p50'])} | {ms(raw['p99'])} | {ms(raw['max'])} | "
                   f"{ms(raw['p50_first'])} | {ms(raw['p50_last'])} |")
-        print(f"goal p99 <= 50 ms and p50 last 5 s <= first 5 s: {verdict}")
+        print(f"goal p99 <= 50 ms and p50 of the last window <= the first: {verdict}")
         if r["achieved"] < 0.9 * r["load"].rate:
             print(f"(the producer committed only {r['achieved']:.0f} of {r['load'].rate:.0f} events/s: "
                   "the machine could not offer the load, so this run does not test the goal at that rate)")
