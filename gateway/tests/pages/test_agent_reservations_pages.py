@@ -370,3 +370,14 @@ def test_attendance_page_is_printable(client):
     assert f"/exports/pointage.csv?first={TODAY}&last={TODAY}" in html
     css = client.get("/static/css/agent-reservations.css").get_data(as_text=True)
     assert "@media print" in css and ".agent-resa-noprint" in css
+
+
+def test_bad_query_values_never_break_a_page(client):
+    for path in ("/pointage?date=hier&prestation=", "/pointage?prestation=nimporte", "/suivi?page=abc&status=x",
+                 "/suivi?first=2027-02-30", "/listes-attente?date=31/12&page=-3", "/journal?page=zz",
+                 f"/catalogue/prestations/{REPAS}/seances?mois=13-2027", "/catalogue/prestations/nouvelle?service=",
+                 "/inscriptions?q=" + "x" * 500, "/derogations?q=%00", "/exports?first=x&last=y",
+                 "/annulations?page=999999999"):
+        resp = client.get(BASE + path)
+        assert resp.status_code in (200, 404, 422), (path, resp.status_code)
+        assert "Erreur technique" not in text(resp), path
