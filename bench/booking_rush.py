@@ -15,7 +15,8 @@ expected demand, so that dates fill up and the capacity rule is exercised. `--pa
 would. Each parent picks `--lines` dates at random among the first `--pool` open dates of its
 prestation (parent i uses prestation i mod --prestations).
 
-Rush: every parent at once (asyncio + aiohttp, `--concurrency` connections) sends
+Rush: `--concurrency` parents at a time (asyncio + aiohttp, one connection each, the next parent
+starting as soon as one is done; every parent is queued at once) sends
 `POST /internal/parent/cart/lines` (its 20 lines) then `POST /internal/parent/cart/validate`
 with an `Idempotency-Key` (a 409 "retry" is retried with the same key). Figures: confirmed
 bookings per second over the whole rush (first request to last answer), validations per second,
@@ -209,7 +210,13 @@ async def rush(base: str, plans: list[tuple[str, list[dict]]], concurrency: int)
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=600)) as http:
         started = time.perf_counter()
-        await asyncio.gather(*(parent_flow(http, base, token, lines, stats) for token, lines in plans))
+        slots = asyncio.Semaphore(concurrency)  # `concurrency` parents at a time, each on its own connection:
+
+        async def parent(token, lines):  # the latencies are the server's, not a wait for a free connection
+            async with slots:
+                await parent_flow(http, base, token, lines, stats)
+
+        await asyncio.gather(*(parent(token, lines) for token, lines in plans))
         stats["seconds"] = time.perf_counter() - started
     return stats
 
@@ -297,7 +304,7 @@ def report(result: dict, args) -> str:
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; load average at "
         f"the end: {result['load']}",
         f"Setup: {args.parents} parents, carts of {args.lines} dates among {args.pool} open dates of "
-        f"{args.prestations} prestation(s), {args.concurrency} client connections, booking web with 2 workers; "
+        f"{args.prestations} prestation(s), {args.concurrency} parents at a time, booking web with 2 workers; "
         "measured at booking's API (the gateway hop is not measured).",
         "",
         "| figure | value |",
