@@ -6,15 +6,14 @@ virus scanner is down), a concurrent write that lost (409).
 """
 from __future__ import annotations
 
-import functools
 from datetime import date
 from urllib.parse import quote
 
 from connexion import NoContent
-from sqlalchemy.exc import DBAPIError, IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from servicekit import web
+from servicekit.operations import Operations
 from servicekit.web import Problem, current_caller
 
 from demandes import catalogue, dossiers, family_documents, flow, scanner
@@ -24,17 +23,18 @@ from demandes.domain.states import IllegalTransition
 from demandes.family_documents import Incoming
 from demandes.storage import FileStore
 
-JSON = {"Content-Type": "application/json"}
 CSV = {"Content-Type": "text/csv; charset=utf-8"}
-RETRY = "Cette opération est entrée en conflit avec une autre. Réessayez."
+
+ops = Operations({
+    FormError: lambda exc: Problem(422, exc.detail, errors=exc.errors),
+    IllegalTransition: lambda exc: Problem(409, str(exc)),
+    DocumentRefused: lambda exc: Problem(exc.status, exc.detail),
+})
+_problems, _read, _write, _ok = ops.problems, ops.read, ops.write, ops.ok
 
 
 def _settings():
     return web.state()["settings"]
-
-
-def _db():
-    return web.state()["db"]
 
 
 def _store() -> FileStore:
@@ -43,44 +43,6 @@ def _store() -> FileStore:
 
 def _link_base() -> str:
     return _settings().public_url
-
-
-def _refusal(exc: Exception) -> Problem:
-    if isinstance(exc, FormError):
-        return Problem(422, exc.detail, errors=exc.errors)
-    if isinstance(exc, IllegalTransition):
-        return Problem(409, str(exc))
-    if isinstance(exc, DocumentRefused):
-        return Problem(exc.status, exc.detail)
-    if isinstance(exc, IntegrityError):
-        return Problem(409, RETRY)
-    if isinstance(exc, DBAPIError) and getattr(getattr(exc, "orig", None), "sqlstate", None) in ("40P01", "40001"):
-        return Problem(409, RETRY)
-    raise exc
-
-
-def _problems(fn):
-    @functools.wraps(fn)
-    async def wrapper(*args, **kwargs):
-        try:
-            return await fn(*args, **kwargs)
-        except Problem:
-            raise
-        except (FormError, IllegalTransition, DocumentRefused, IntegrityError, DBAPIError) as exc:
-            raise _refusal(exc) from None
-    return wrapper
-
-
-async def _write(use_case, *args, **kwargs):
-    return await _db().run_write(use_case, *args, **kwargs)
-
-
-async def _read(use_case, *args, **kwargs):
-    return await _db().run_read(use_case, *args, snapshot=True, **kwargs)
-
-
-def _ok(body, status: int = 200):
-    return body, status, JSON
 
 
 # --- parents: categories, document types ----------------------------------------------------------
