@@ -306,6 +306,22 @@ def update_prestation(prestation_id: str):
     return redirect(url_for("agent_reservations.edit_prestation", prestation_id=prestation_id))
 
 
+@bp.post("/catalogue/prestations/<prestation_id>/supprimer")
+@auth.agent_required
+def delete_prestation(prestation_id: str):
+    """Only a prestation nothing was booked on (booking refuses otherwise: 409, said in a flash)."""
+    current = prestation(prestation_id)
+    try:
+        clients.booking().delete(clients.internal_path("/internal/agent/prestations/{}", prestation_id), as_agent=True)
+    except ServiceError as exc:
+        if exc.status != 409:
+            raise
+        flash(f"{exc.detail} Modifiez-la plutôt, ou réduisez sa période.", "error")
+        return redirect(url_for("agent_reservations.edit_prestation", prestation_id=prestation_id))
+    flash(f"La prestation « {current['label']} » est supprimée.", "success")
+    return redirect(url_for("agent_reservations.catalogue"))
+
+
 # --- séances (opening dates) ---------------------------------------------------------------------------
 def _month_sessions(prestation_id: str, month: dt.date) -> list[dict]:
     last = shift_month(month, 1) - dt.timedelta(days=1)

@@ -209,11 +209,16 @@ def make_app(fake: FakeAgentBooking) -> Flask:
         fake.log("prestation.created", prestation_id=pid, label=body["label"])
         return _public(fake.prestations[pid]), 201
 
-    @app.route("/internal/agent/prestations/<pid>", methods=["GET", "PUT"])
+    @app.route("/internal/agent/prestations/<pid>", methods=["GET", "PUT", "DELETE"])
     def one_prestation(pid):
         prestation = fake.mine(fake.prestations, pid)
         if prestation is None:
             return problem(404, "Cette prestation est introuvable.")
+        if request.method == "DELETE":
+            if any(b["prestation_id"] == pid for b in fake.bookings.values()):
+                return problem(409, "Cette prestation a des réservations : elle ne peut pas être supprimée.")
+            del fake.prestations[pid]
+            return "", 204
         if request.method == "PUT":
             body = request.get_json()
             problems = rule_problems(body)

@@ -233,6 +233,20 @@ def test_edit_a_prestation_keeps_code_and_windows(client, fake):
     assert "Le jeudi à 9 h de la semaine précédente, pour toute la semaine" in page
 
 
+def test_delete_a_prestation_only_when_nothing_was_booked(client, fake):
+    page = f"{BASE}/catalogue/prestations/{REPAS}"
+    resp = post(client, page, page + "/supprimer", {})
+    assert resp.status_code == 302 and resp.headers["Location"].endswith(page) and REPAS in fake.prestations
+    assert any("a des réservations" in m for m in flashes(client))
+    fake.bookings.clear()
+    resp = post(client, page, page + "/supprimer", {})
+    assert resp.status_code == 302 and REPAS not in fake.prestations
+    assert any("« Repas » est supprimée" in m for m in flashes(client))
+    sign_in(client, LUDRES_AGENT, "ludres")  # another commune's: 404, nothing deleted
+    resp = client.post(f"{BASE}/catalogue/prestations/{SOIR}/supprimer", data={"csrf_token": csrf_token(client, BASE)})
+    assert resp.status_code == 404 and SOIR in fake.prestations
+
+
 def test_generate_dates_list_a_month_and_set_one_capacity(client, fake):
     url = f"{BASE}/catalogue/prestations/{REPAS}/seances"
     resp = post(client, url, url + "/generer", {"first": "2027-03-01", "last": "2027-03-31"})
