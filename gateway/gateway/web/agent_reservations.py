@@ -234,7 +234,7 @@ def _render_prestation_form(values: dict, errors: dict, summary, *, service: dic
         "agent/reservations/prestation_form.html", commune=auth.active_commune(), values=values, errors=errors,
         summary=summary, service=service, current=current, presets=rules.preset_choices(), kinds=rules.KINDS,
         weekday_choices=rules.WEEKDAY_CHOICES, payment_modes=rules.PAYMENT_MODES, opens_during=rules.OPENS_DURING,
-        refunds=rules.REFUNDS, custom=rules.CUSTOM), status
+        refunds=rules.REFUNDS, custom=rules.CUSTOM, max_windows=rules.MAX_WINDOWS), status
 
 
 def _service_of(service_id: str) -> dict:
@@ -293,7 +293,7 @@ def update_prestation(prestation_id: str):
     current = prestation(prestation_id)
     service = _service_of(current["service_id"])
     values = {**rules.read_form(request.form), "code": current.get("code", "")}
-    body, errors = rules.prestation_body(values, creating=False, windows=current.get("windows") or [])
+    body, errors = rules.prestation_body(values, creating=False)
     if errors:
         return _render_prestation_form(values, errors, summary_of(errors), service=service, current=current,
                                        status=422)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from zoneinfo import ZoneInfo
 
 WEEKDAY_NAMES = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
 WEEKDAY_CHOICES = [(i, name.capitalize()) for i, name in enumerate(WEEKDAY_NAMES)]
@@ -45,6 +46,8 @@ REFUNDS = [("credit", "Avoir sur la prochaine facture"), ("refund", "Rembourseme
            ("none", "Sans remboursement"), ("not_invoiced", "Non facturé (prestations facturées en fin de mois)")]
 REFUND_LABELS = dict(REFUNDS)
 
+PARIS = ZoneInfo("Europe/Paris")
+MAX_WINDOWS = 20  # booking's limit
 _TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 CODE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
@@ -112,6 +115,7 @@ def weekdays_words(days) -> str:
 
 
 # --- form -> API body ---------------------------------------------------------------------------
+WINDOW_FIELDS = ("first", "last", "opens_at", "residents_open_at")
 RULE_FIELDS = ("preset", "kind", "days", "at", "hours", "weekday", "weeks_before")
 TEXT_FIELDS = ("code", "label", "first", "last", "opens_during", "starts_at", "ends_at", "payment_mode", "price_ref",
                "capacity", "horizon_days", "refund_on_cancellation")
@@ -135,6 +139,10 @@ def form_values_of(prestation: dict) -> dict:
         "refund_on_cancellation": prestation.get("refund_on_cancellation") or "credit",
         **{name: bool(prestation.get(name)) for name in CHECKBOXES},
     }
+    values["windows"] = [{"first": w.get("first") or "", "last": w.get("last") or "",
+                          "opens_at": _local(w.get("opens_at")),
+                          "residents_open_at": _local(w.get("residents_open_at"))}
+                         for w in prestation.get("windows") or []]
     for prefix, key in DEADLINES:
         rule = prestation.get(key) or {}
         values[f"{prefix}_preset"] = preset_of(rule)
@@ -142,6 +150,16 @@ def form_values_of(prestation: dict) -> dict:
         for name in ("days", "at", "hours", "weekday", "weeks_before"):
             values[f"{prefix}_{name}"] = "" if rule.get(name) is None else str(rule[name])
     return values
+
+
+def _local(instant: str | None) -> str:
+    """An API instant -> the `datetime-local` value of a form, in Paris time."""
+    if not instant:
+        return ""
+    try:
+        return dt.datetime.fromisoformat(instant).astimezone(PARIS).strftime("%Y-%m-%dT%H:%M")
+    except ValueError:
+        return ""
 
 
 def new_form_values() -> dict:
@@ -158,6 +176,11 @@ def read_form(form) -> dict:
     values["weekdays"] = [d for d in form.getlist("weekdays") if d in {str(i) for i in range(7)}]
     for name in CHECKBOXES:
         values[name] = bool(form.get(name))
+    values["windows"] = []
+    for i in range(MAX_WINDOWS + 1):
+        row = {name: (form.get(f"w_{name}-{i}") or "").strip()[:20] for name in WINDOW_FIELDS}
+        if any(row.values()):
+            values["windows"].append(row)
     for prefix, _ in DEADLINES:
         for name in RULE_FIELDS:
             values[f"{prefix}_{name}"] = (form.get(f"{prefix}_{name}") or "").strip()[:20]
@@ -222,7 +245,36 @@ def parse_rule(values: dict, prefix: str, errors: dict) -> dict | None:
     return rule
 
 
-def prestation_body(values: dict, *, creating: bool, windows: list | None = None) -> tuple[dict, dict]:
+def _instant(values: dict, name: str, errors: dict, what: str, required: bool) -> str | None:
+    text = values.get(name, "")
+    if not text and not required:
+        return None
+    try:
+        return dt.datetime.fromisoformat(text).replace(tzinfo=PARIS).isoformat()
+    except ValueError:
+        errors[name] = f"Indiquez {what} (date et heure)."
+        return None
+
+
+def parse_windows(values: dict, errors: dict) -> list[dict]:
+    """Booking's opening windows from the form's rows (ids w_first-0…); an empty row is none."""
+    windows = []
+    for i, row in enumerate(values.get("windows") or []):
+        fields = {name: row.get(name, "") for name in WINDOW_FIELDS}
+        named = {f"w_{name}-{i}": text for name, text in fields.items()}
+        first = _date(named, f"w_first-{i}", errors, "le premier jour de la période")
+        last = _date(named, f"w_last-{i}", errors, "le dernier jour de la période")
+        if first and last and last < first:
+            errors[f"w_last-{i}"] = "Le dernier jour doit suivre le premier."
+        opens = _instant(named, f"w_opens_at-{i}", errors, "l'ouverture des réservations", True)
+        residents = _instant(named, f"w_residents_open_at-{i}", errors, "l'ouverture pour les habitants", False)
+        windows.append({"first": first, "last": last, "opens_at": opens, "residents_open_at": residents})
+    if len(windows) > MAX_WINDOWS:
+        errors["windows"] = f"Au plus {MAX_WINDOWS} fenêtres d'ouverture."
+    return windows
+
+
+def prestation_body(values: dict, *, creating: bool) -> tuple[dict, dict]:
     """(booking's PrestationSettings body, errors per field in French)."""
     errors: dict[str, str] = {}
     body: dict = {}
@@ -264,8 +316,7 @@ def prestation_body(values: dict, *, creating: bool, windows: list | None = None
     if refund not in REFUND_LABELS:
         errors["refund_on_cancellation"] = "Choisissez ce que devient une annulation payée."
     body["refund_on_cancellation"] = refund
-    if windows is not None:
-        body["windows"] = windows
+    body["windows"] = parse_windows(values, errors)
     return body, errors
 
 

@@ -215,22 +215,45 @@ def test_prestation_form_refusals_next_to_fields_and_summarised(client, fake):
     assert resp.status_code == 409 and "déjà utilisé" in field_error(text(resp), "code")
 
 
-def test_edit_a_prestation_keeps_code_and_windows(client, fake):
+def test_edit_a_prestation_keeps_its_code_and_edits_its_windows(client, fake):
     page = text(client.get(f"{BASE}/catalogue/prestations/{SOIR}"))
     assert "Actuellement : La veille à 18 h" in plain(page)
     assert 'id="bd_preset_4" name="bd_preset" value="ouvre-1-10h" checked' in page  # the stored rule's preset
-    assert "Fenêtres d'ouverture des réservations" in page and 'value="PERI-SOIR"' in page
+    assert 'value="PERI-SOIR"' in page
+    # The stored window, in Paris time, then an empty row to add one.
+    assert 'id="w_first-0" name="w_first-0" value="2027-04-19"' in page
+    assert 'id="w_opens_at-0" name="w_opens_at-0" value="2027-03-08T09:00"' in page
+    assert 'id="w_first-1" name="w_first-1" value=""' in page
     form = {**PRESTATION_FORM, "label": "Accueil du soir (16 h 30)", "payment_mode": "prepaid",
-            "refund_on_cancellation": "credit", "bd_preset": "72h", "cd_preset": "jeudi-9h"}
+            "refund_on_cancellation": "credit", "bd_preset": "72h", "cd_preset": "jeudi-9h",
+            "w_first-0": "2027-04-19", "w_last-0": "2027-04-30", "w_opens_at-0": "2027-03-08T09:00",
+            "w_first-1": "2027-07-05", "w_last-1": "2027-07-01", "w_opens_at-1": "",
+            "w_residents_open_at-1": "2027-05-03T09:00"}
+    resp = post(client, f"{BASE}/catalogue/prestations/{SOIR}", f"{BASE}/catalogue/prestations/{SOIR}", form)
+    html = text(resp)
+    assert resp.status_code == 422
+    assert field_error(html, "w_last-1") == "Le dernier jour doit suivre le premier."
+    assert "date et heure" in field_error(html, "w_opens_at-1") and 'href="#w_opens_at-1"' in html
+    form.update({"w_last-1": "2027-08-27", "w_opens_at-1": "2027-05-10T09:00"})
     resp = post(client, f"{BASE}/catalogue/prestations/{SOIR}", f"{BASE}/catalogue/prestations/{SOIR}", form)
     assert resp.status_code == 302
     sent = [b for m, p, b in fake.bodies if m == "PUT" and p.endswith(SOIR)][-1]
-    assert "code" not in sent and "service_id" not in sent and len(sent["windows"]) == 1
+    assert "code" not in sent and "service_id" not in sent
+    assert sent["windows"] == [
+        {"first": "2027-04-19", "last": "2027-04-30", "opens_at": "2027-03-08T09:00:00+01:00",
+         "residents_open_at": None},
+        {"first": "2027-07-05", "last": "2027-08-27", "opens_at": "2027-05-10T09:00:00+02:00",  # summer time
+         "residents_open_at": "2027-05-03T09:00:00+02:00"}]
     assert sent["booking_deadline"] == {"kind": "hours_before_start", "hours": 72}
     assert sent["cancellation_deadline"] == {"kind": "weekly_cutoff", "weekday": 3, "at": "09:00", "weeks_before": 1}
     page = plain(text(client.get(resp.headers["Location"])))
     assert "Actuellement : 72 heures avant le début de la séance" in page
     assert "Le jeudi à 9 h de la semaine précédente, pour toute la semaine" in page
+    # Emptying a row removes that window.
+    form.update({"w_first-0": "", "w_last-0": "", "w_opens_at-0": ""})
+    assert post(client, f"{BASE}/catalogue/prestations/{SOIR}", f"{BASE}/catalogue/prestations/{SOIR}",
+                form).status_code == 302
+    assert [w["first"] for w in fake.prestations[SOIR]["windows"]] == ["2027-07-05"]
 
 
 def test_delete_a_prestation_only_when_nothing_was_booked(client, fake):
