@@ -127,10 +127,10 @@ def issue_credit_note(session: Session, commune: str, family_id: str, amount_cen
     return credit_id
 
 
-def credit_cancelled_prepaid_day(session: Session, event, causation_id: str) -> str | None:
-    """booking gave back a paid prepaid day (refund or credit): its price becomes a credit note.
-
-    Idempotent on the day: a credit note already issued for that day key is not issued again."""
+def credit_cancelled_day(session: Session, event) -> str | None:
+    """booking gave back a day already on a published document (a prepaid cart's receipt, or a
+    month already invoiced) with a refund or a credit: what it cost becomes a credit note. A day
+    not invoiced yet needs nothing (the run prices its cancellation). Idempotent on the day."""
     from billing.projections import day_key as make_key
 
     key = make_key(event.child_id, event.prestation_id, event.session_date)
@@ -140,8 +140,9 @@ def credit_cancelled_prepaid_day(session: Session, event, causation_id: str) -> 
     paid = session.execute(
         sa.select(invoice_lines.c.amount_cents, invoice_lines.c.child_name, invoice_lines.c.label)
         .join(invoices, invoices.c.id == invoice_lines.c.invoice_id)
-        .where(invoice_lines.c.day_key == key, invoices.c.origin == "cart", invoices.c.state == "published",
-               invoices.c.family_id == event.family_id)).first()
+        .where(invoice_lines.c.day_key == key, invoices.c.kind == "invoice", invoices.c.state == "published",
+               invoices.c.family_id == event.family_id, invoices.c.commune == event.commune)
+        .order_by(invoices.c.created_at)).first()
     if paid is None or paid.amount_cents <= 0:
         return None
     label = f"Annulation — {paid.label}"

@@ -66,9 +66,9 @@ def on_booking_confirmed(session: Session, envelope: Envelope) -> None:
 def on_booking_cancelled(session: Session, envelope: Envelope) -> None:
     event = envelope.payload(booking.BookingCancelled)
     record_booking(session, _slot(event), event.booking_id, "cancelled", event.refund, event.cancelled_at)
-    if event.payment_mode == "prepaid" and event.refund in ("refund", "credit"):
-        from billing import ledger  # a paid prepaid day given back: a credit note for the family
-        ledger.credit_cancelled_prepaid_day(session, event, envelope.id)
+    if event.refund in ("refund", "credit"):
+        from billing import ledger  # a day already invoiced (or paid in a cart) given back: a credit note
+        ledger.credit_cancelled_day(session, event)
 
 
 def on_attendance_recorded(session: Session, envelope: Envelope) -> None:

@@ -247,3 +247,18 @@ def test_a_run_killed_halfway_and_run_again_gives_the_clean_runs_invoices(db_url
     assert "Brouillon" in again.stderr  # the progress bar
     shape = lambda world: [(d.kind, d.number, d.total_cents) for d in _documents(db, world.commune)]  # noqa: E731
     assert shape(crashed) == shape(clean) and len(shape(clean)) == sum(1 for v in totals[clean.commune].values() if v)
+
+
+def test_an_invoiced_day_cancelled_later_with_a_credit_gives_a_credit_note(world, client):
+    _setup(world)
+    family = world.family(qf=700)
+    month, weekdays = past_month()
+    for day in weekdays[:2]:
+        world.book(family, day, "REPAS")
+    world.run(month)
+    world.cancel(family, weekdays[0], "credit")
+    world.cancel(family, weekdays[0], "credit")  # the same decision told twice: one credit note
+    [credit] = world.invoices(family, "credit")
+    assert credit["total_cents"] == 355 and credit["origin"] == "cancellation"
+    world.cancel(family, weekdays[3], "credit")  # not invoiced yet: the run will price it at 0
+    assert len(world.invoices(family, "credit")) == 1
