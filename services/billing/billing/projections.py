@@ -3,7 +3,9 @@ moves a fact backwards: each part of a day's row keeps the moment of its latest 
 
 - identity's children: names on invoice lines, birth dates for the yearly attestation;
 - booking's bookings and attendance: one `booked_days` row per child, prestation and date, the
-  monthly run's input. Its key (child:prestation:date) is also the key marked as invoiced.
+  monthly run's input. Its key (child:prestation:date) is also the key marked as invoiced;
+- requests' accepted quotient familial: the family's QF in the commune (the latest fact wins,
+  an agent's entry or a request).
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from contracts import booking, identity
+from contracts import requests as requests_contract
 from contracts.envelope import Envelope
 
 from billing.config import insert_for
@@ -80,6 +83,20 @@ def on_attendance_recorded(session: Session, envelope: Envelope) -> None:
     session.execute(stmt.on_conflict_do_update(index_elements=["day_key"], set_=facts, where=newer))
 
 
+# --- requests ---------------------------------------------------------------------------------------------
+def on_quotient_accepted(session: Session, envelope: Envelope) -> None:
+    """An accepted QF request: the family's QF in that commune, unless an agent entered one since."""
+    from billing.models import family_accounts
+
+    event = envelope.payload(requests_contract.QuotientUpdateAccepted)
+    values = {"qf": event.quotient_familial, "qf_source": "request", "qf_set_by": event.request_id,
+              "updated_at": event.accepted_at}
+    stmt = insert_for(session)(family_accounts).values(commune=event.commune, family_id=event.family_id,
+                                                       direct_debit=False, **values)
+    session.execute(stmt.on_conflict_do_update(index_elements=["commune", "family_id"], set_=values,
+                                               where=family_accounts.c.updated_at <= event.accepted_at))
+
+
 def reason_of(row) -> Reason | None:
     """The domain's reason for a day, from what booking said; None: attendance not recorded yet."""
     attendance, status = row["attendance"], row["booking_status"]
@@ -103,4 +120,5 @@ HANDLERS = (  # (source, event type, queue name, handler)
     ("booking", booking.BookingConfirmed.EVENT_TYPE, "bookings_confirmed", on_booking_confirmed),
     ("booking", booking.BookingCancelled.EVENT_TYPE, "bookings_cancelled", on_booking_cancelled),
     ("booking", booking.AttendanceRecorded.EVENT_TYPE, "attendance_recorded", on_attendance_recorded),
+    ("requests", requests_contract.QuotientUpdateAccepted.EVENT_TYPE, "quotients_accepted", on_quotient_accepted),
 )

@@ -140,3 +140,23 @@ def test_the_demo_seed_prices_the_demo_familys_carts(db):
         amount = s.execute(sa.select(payment_transactions.c.amount_cents).where(
             payment_transactions.c.cart_id == "demo-cart")).scalar()
     assert amount == 1300  # QF 820: the third bracket of "Mercredi journée"
+
+
+def test_an_accepted_qf_request_sets_the_familys_qf_unless_an_agent_entered_one_since(world, client):
+    from contracts import requests as requests_contract
+
+    family = world.family()
+
+    def accepted(qf, at):
+        world.deliver(requests_contract.QuotientUpdateAccepted(
+            request_id="r1", family_id=family.family_id, commune=world.commune, quotient_familial=qf,
+            valid_from=dt.date.today(), valid_until=dt.date.today() + dt.timedelta(days=365), accepted_at=at),
+            "requests")
+
+    accepted(640, utcnow())
+    account = client.get(f"/internal/agent/families/{family.family_id}/account", headers=world.headers).json()
+    assert account["qf"] == 640 and account["qf_source"] == "request"
+    client.put(f"/internal/agent/families/{family.family_id}/account", json={"qf": 700}, headers=world.headers)
+    accepted(500, utcnow() - dt.timedelta(hours=1))  # an older acceptance delivered late
+    account = client.get(f"/internal/agent/families/{family.family_id}/account", headers=world.headers).json()
+    assert account["qf"] == 700 and account["qf_source"] == "agent"
