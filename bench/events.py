@@ -51,7 +51,7 @@ from contracts.envelope import Envelope, EventPayload
 from servicekit.db import Database, declarative_base
 from servicekit.messaging.broker import close_quietly, connect, events_exchange
 from servicekit.messaging.consumer import declare_topology
-from servicekit.messaging.outbox import add_event
+from servicekit.messaging.outbox import add_event, add_events
 from servicekit.messaging.relay import Relay
 from servicekit.messaging.worker import Worker
 from servicekit.settings import ServiceSettings
@@ -261,7 +261,8 @@ def produce(producer_db: Database, load: Load, duration: float) -> tuple[dict[st
         ids = [str(uuid.uuid4()) for _ in range(load.per_tx)]
         with producer_db.transaction() as s:
             s.execute(orders.insert(), [{"id": i, "label": f"order {tick}"} for i in ids])
-            events = [add_event(s, PRODUCER, OrderPlaced(order_id=i, label=f"order {tick}")) for i in ids]
+            # As a cart validation writes them: one outbox INSERT and one relay wake-up for all.
+            events = add_events(s, PRODUCER, [OrderPlaced(order_id=i, label=f"order {tick}") for i in ids])
         now = time.time()
         return [(e.id, now) for e in events]
 
