@@ -374,6 +374,7 @@ def audit():
 
 
 # --- CSV exports ----------------------------------------------------------------------------------------------
+EXPORT_READ_TIMEOUT = 60.0  # a year of a commune's bookings takes longer to write than a page
 EXPORTS = {"reservations": ("/internal/agent/exports/bookings.csv", "reservations"),
            "pointage": ("/internal/agent/exports/attendance.csv", "pointage")}
 
@@ -400,7 +401,7 @@ def export_csv(kind: str):
                                last=last, errors=errors, summary=summary_of(errors)), 422
     path, name = EXPORTS[kind]
     resp = clients.booking().get(path, params={"first": first.isoformat(), "last": last.isoformat()},
-                                 as_agent=True, raw=True)
+                                 as_agent=True, raw=True, timeout=(clients.CONNECT_TIMEOUT, EXPORT_READ_TIMEOUT))
     commune = auth.active_commune() or {}
     filename = f"{name}-{commune.get('slug', 'commune')}-{first.isoformat()}-{last.isoformat()}.csv"
     return Response(spreadsheet_safe(resp.content.decode("utf-8-sig", errors="replace")), mimetype="text/csv",
