@@ -36,6 +36,7 @@ from connexion.security import BearerSecurityHandler
 from sqlalchemy import exc as sa_exc
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -258,6 +259,10 @@ def install_error_handlers(api: connexion.AsyncApp) -> None:
     async def on_http(_request: ConnexionRequest, exc: StarletteHTTPException) -> ConnexionResponse:
         return _response(Problem(exc.status_code, problems.title_for(exc.status_code)), dict(exc.headers or {}))
 
+    async def on_malformed_multipart(_request: ConnexionRequest, _exc: Exception) -> ConnexionResponse:
+        # connexion's form validator lets starlette's parse error through (a 500 otherwise).
+        return _response(Problem(400, "Le formulaire envoyé est mal formé (multipart/form-data invalide)."))
+
     async def on_database_unavailable(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
         # The database restarted or dropped the connection: the pool discards it and the next
         # request gets a fresh one; this one is worth retrying, not a bug.
@@ -272,6 +277,7 @@ def install_error_handlers(api: connexion.AsyncApp) -> None:
     api.add_error_handler(Problem, on_problem)
     api.add_error_handler(ProblemException, on_connexion_problem)
     api.add_error_handler(StarletteHTTPException, on_http)
+    api.add_error_handler(MultiPartException, on_malformed_multipart)
     api.add_error_handler(sa_exc.OperationalError, on_database_unavailable)
     api.add_error_handler(sa_exc.DisconnectionError, on_database_unavailable)
     api.add_error_handler(Exception, on_unexpected)
