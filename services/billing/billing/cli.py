@@ -22,15 +22,16 @@ def _configure(parser) -> None:
 
 
 class _Bar:
-    def __init__(self, label: str):
+    def __init__(self, label: str, phase: str):
         self.bar = tqdm(desc=label, unit="documents", file=sys.stderr, mininterval=0.5)
-        self.fault_after = int(os.environ.get("BILLING_FAULT_KILL_AFTER", "0") or 0)  # tests: die mid-run
+        # Tests: BILLING_FAULT_KILL=draft|finalise dies in the middle of that phase's transaction.
+        self.die = os.environ.get("BILLING_FAULT_KILL") == phase
 
     def __call__(self, done: int, total: int) -> None:
         self.bar.total = total
         self.bar.n = done
         self.bar.refresh()
-        if self.fault_after and done >= self.fault_after:
+        if self.die:
             os._exit(137)  # as if killed: no rollback code, no commit
 
     def close(self) -> None:
@@ -44,13 +45,13 @@ def _run(args) -> int:
     from billing.db import get_db
 
     db = get_db()
-    bar = _Bar(f"Brouillon {args.commune} {args.month}")
+    bar = _Bar(f"Brouillon {args.commune} {args.month}", "draft")
     try:
         with db.transaction() as session:
             run = runs.start_run(session, args.commune, args.month, args.agent, progress=bar)
         bar.close()
         if args.finalise:
-            bar = _Bar("Finalisation")
+            bar = _Bar("Finalisation", "finalise")
             with db.transaction() as session:
                 run = runs.finalise_run(session, args.commune, run["id"], args.agent, progress=bar)
             bar.close()

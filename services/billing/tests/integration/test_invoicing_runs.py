@@ -12,6 +12,7 @@ import random
 import subprocess
 import sys
 
+import pytest
 import sqlalchemy as sa
 
 from billing_testkit import make_world, outbox_events, past_month
@@ -223,26 +224,32 @@ def test_an_agent_never_sees_another_communes_runs_or_invoices(db, world, client
     assert client.get("/internal/agent/invoices", headers=family.headers).status_code == 403
 
 
-def test_a_run_killed_halfway_and_run_again_gives_the_clean_runs_invoices(db_url, db, client):
-    """Two identical communes: one run cleanly, the other killed (a real process, os._exit in the
-    middle of storing its draft) then run again; same documents, same numbers, nothing extra."""
+@pytest.mark.parametrize("phase", ["draft", "finalise"])
+def test_a_run_killed_halfway_and_run_again_gives_the_clean_runs_invoices(db_url, db, client, phase):
+    """Two identical communes: one run cleanly (as the CLI runs it, in process), the other by the
+    CLI killed (a real process, os._exit in the middle of storing its draft) then run again; same
+    documents, same numbers, nothing extra."""
+    from billing import runs
+
     clean, crashed = make_world(db, client), make_world(db, client)
     totals = {}
     for world in (clean, crashed):
         _setup(world)
         world.prestations = {"REPAS": "prest-same", "PERI-SOIR": "prest-same-soir"}
-        month, people, expected = _realistic_month(world, families=10, seed=11)
+        month, people, expected = _realistic_month(world, families=5, seed=11)
         totals[world.commune] = expected
+    with db.transaction() as s:
+        draft = runs.start_run(s, clean.commune, month, "cli")
+    with db.transaction() as s:
+        runs.finalise_run(s, clean.commune, draft["id"], "cli")
     env = {**os.environ, "BILLING_DATABASE_URL": db_url, "EF_ENV": "test", "SERVICE_TOKEN_SECRET": "x" * 40}
-    command = [sys.executable, "-m", "billing", "run-invoicing", "--month", month, "--finalise"]
-    ok = subprocess.run([*command, "--commune", clean.commune], env=env, capture_output=True, text=True, timeout=120)
-    assert ok.returncode == 0, ok.stderr
-    killed = subprocess.run([*command, "--commune", crashed.commune], env={**env, "BILLING_FAULT_KILL_AFTER": "1"},
-                            capture_output=True, text=True, timeout=120)
+    command = [sys.executable, "-m", "billing", "run-invoicing", "--month", month, "--finalise",
+               "--commune", crashed.commune]
+    killed = subprocess.run(command, env={**env, "BILLING_FAULT_KILL": phase}, capture_output=True, text=True,
+                            timeout=120)
     assert killed.returncode == 137
     assert _documents(db, crashed.commune) == []
-    again = subprocess.run([*command, "--commune", crashed.commune], env=env, capture_output=True, text=True,
-                           timeout=120)
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stderr
     assert "Brouillon" in again.stderr  # the progress bar
     shape = lambda world: [(d.kind, d.number, d.total_cents) for d in _documents(db, world.commune)]  # noqa: E731
