@@ -235,6 +235,12 @@ async def get_payment(payment_id):
 
 
 @_problems
+async def list_transactions(state=None, anomalies=False, family_id=None, page=1, per_page=50):
+    commune, _ = _agent()
+    return _ok(await _read(payflow.agent_transactions, commune, state, anomalies, family_id, page, per_page))
+
+
+@_problems
 async def export_invoices(month=None, status=None, family_id=None, kind=None):
     commune, _ = _agent()
     text = await _read(cashdesk.export_invoices, commune, month=month, status=status, family_id=family_id, kind=kind)

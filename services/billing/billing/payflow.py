@@ -458,6 +458,42 @@ def handle_return(session: Session, provider: PaymentProvider, query: str, body:
             "provider_says": outcome.status.value if outcome else None, "proves_payment": False}
 
 
+# --- agents: the attempts, and what needs a look ---------------------------------------------------------------------
+ANOMALIES = ("amount_mismatch", "amount_missing")
+
+
+def agent_transactions(session: Session, commune: str, state: str | None = None, anomalies: bool = False,
+                       family_id: str | None = None, page: int = 1, per_page: int = 50) -> dict:
+    """The commune's online attempts, newest first; `anomalies`: only those a provider said were
+    paid for another amount (or none): never booked, for the régie to examine with the bank."""
+    query = sa.select(payment_transactions).where(payment_transactions.c.commune == commune)
+    if state:
+        query = query.where(payment_transactions.c.state == state)
+    if family_id:
+        query = query.where(payment_transactions.c.family_id == family_id)
+    flagged = sa.select(payment_notifications.c.transaction_id).where(payment_notifications.c.effect.in_(ANOMALIES))
+    if anomalies:
+        query = query.where(payment_transactions.c.id.in_(flagged))
+    total = session.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar()
+    rows = session.execute(query.order_by(payment_transactions.c.created_at.desc(), payment_transactions.c.id)
+                           .limit(per_page).offset((page - 1) * per_page)).mappings().all()
+    notes: dict[str, list] = {row["id"]: [] for row in rows}
+    if rows:
+        for n in session.execute(sa.select(payment_notifications).where(
+                payment_notifications.c.transaction_id.in_(list(notes)),
+                payment_notifications.c.effect.in_(ANOMALIES)).order_by(payment_notifications.c.id)).mappings():
+            notes[n["transaction_id"]].append({"effect": n["effect"], "error": n["error"],
+                                               "received_at": isoformat_utc(n["received_at"])})
+    items = []
+    for row in rows:
+        view = tx_view(session, row)
+        view.pop("redirect")
+        view.update(family_id=row["family_id"], provider=row["provider"], bank_reference=row["bank_reference"],
+                    payment_id=row["payment_id"], anomalies=notes[row["id"]])
+        items.append(view)
+    return {"items": items, "total": total, "page": page, "per_page": per_page}
+
+
 # --- the re-check job -----------------------------------------------------------------------------------------------
 def recheck_pending(db, provider: PaymentProvider, now: dt.datetime | None = None, limit: int = 200) -> dict:
     """Attempts left open: a cart whose hold passed is failed (booking released it); one pending

@@ -93,6 +93,11 @@ def test_a_paid_notification_for_another_amount_is_never_booked(world, client):
     answer = notify(client, bank_notification(attempt, "paid", amount="100"))
     assert answer.status_code == 200 and answer.json()["effect"] == "amount_mismatch"
     assert _payments_of(world, family) == []
+    flagged = client.get("/internal/agent/transactions", params={"anomalies": "true"}, headers=world.headers).json()
+    assert [t["transaction_id"] for t in flagged["items"]] == [attempt["transaction_id"]]
+    assert "différent" in flagged["items"][0]["anomalies"][0]["error"]
+    assert client.get("/internal/agent/transactions", params={"anomalies": "true"},
+                      headers=world.family().headers).status_code == 403
 
 
 def test_out_of_order_refusal_after_payment_never_unpays(world, client):
