@@ -29,3 +29,8 @@ BLUEPRINTS += [reservations.bp, reservations_feed.public_bp]
 from gateway.web import agent_reservations  # noqa: E402
 
 BLUEPRINTS += [agent_reservations.bp]
+
+# Parents' requests pages ("Mes demandes").
+from gateway.web import demandes  # noqa: E402
+
+BLUEPRINTS += [demandes.bp]
