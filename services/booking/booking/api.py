@@ -126,6 +126,11 @@ async def list_commune_children(q=None, page=1, per_page=50):
 
 
 @_problems
+async def get_commune_child(child_id):
+    return _ok(await _read(enrolments.get_child, current_caller(), child_id))
+
+
+@_problems
 async def list_enrolments(child_id=None, service_id=None, page=1, per_page=50):
     return _ok(await _read(enrolments.list_enrolments, current_caller(), child_id, service_id, page, per_page))
 
@@ -149,6 +154,11 @@ async def get_day_list(prestation_id, session_date, page=1, per_page=200):
 @_problems
 async def record_attendance(prestation_id, session_date, body):
     return _ok(await _write(attendance.record, current_caller(), prestation_id, session_date, body))
+
+
+@_problems
+async def remove_attendance(prestation_id, session_date, child_id):
+    return _ok(await _write(attendance.remove, current_caller(), prestation_id, session_date, child_id))
 
 
 # --- agents: desk ----------------------------------------------------------------------------------------------------

@@ -28,9 +28,21 @@ LABELS = {Attendance.PRESENT.value: "Présent", Attendance.ABSENT_JUSTIFIED.valu
           Attendance.ABSENT_UNJUSTIFIED.value: "Absent (non justifié)"}
 
 
+LOCKED_REASON = "période facturée"
+LOCKED = "Cette période est facturée : le pointage ne peut plus être modifié."
+
+
+def locked_period(session: Session, commune: str, day: dt.date) -> dict | None:
+    """The invoiced period holding `day` (billing's period.locked.v1), or None."""
+    row = session.execute(sa.select(period_locks.c.first, period_locks.c.last).where(
+        period_locks.c.commune == commune, period_locks.c.first <= day, period_locks.c.last >= day)
+        .order_by(period_locks.c.first)).first()
+    return None if row is None else {"first": row.first.isoformat(), "last": row.last.isoformat(),
+                                     "reason": LOCKED_REASON}
+
+
 def is_locked(session: Session, commune: str, day: dt.date) -> bool:
-    return session.execute(sa.select(period_locks.c.commune).where(
-        period_locks.c.commune == commune, period_locks.c.first <= day, period_locks.c.last >= day)).first() is not None
+    return locked_period(session, commune, day) is not None
 
 
 def day_list(session: Session, caller: Caller, prestation_id: str, session_date: str, page: int = 1,
@@ -60,9 +72,10 @@ def day_list(session: Session, caller: Caller, prestation_id: str, session_date:
             "recorded_at": isoformat_utc(mark["recorded_at"]) if mark else None})
     rows.sort(key=lambda r: ((r["family_name"] or "").lower(), (r["given_name"] or "").lower(), r["child_id"]))
     start = (page - 1) * per_page
+    period = locked_period(session, commune, day)
     return {"prestation_id": prestation_id, "prestation_label": prestation["label"], "session_date": day.isoformat(),
-            "locked": is_locked(session, commune, day), "items": rows[start:start + per_page], "page": page,
-            "per_page": per_page, "total": len(rows)}
+            "locked": period is not None, "locked_period": period, "items": rows[start:start + per_page],
+            "page": page, "per_page": per_page, "total": len(rows)}
 
 
 def record(session: Session, caller: Caller, prestation_id: str, session_date: str, body: Mapping[str, Any],
@@ -74,7 +87,7 @@ def record(session: Session, caller: Caller, prestation_id: str, session_date: s
     if day > now.astimezone(PARIS).date():
         raise Problem(422, "On ne peut pointer qu'une séance du jour ou passée.")
     if is_locked(session, commune, day):
-        raise Problem(409, "Cette période est facturée : le pointage ne peut plus être modifié.")
+        raise Problem(409, LOCKED)
     marks = {m["child_id"]: Attendance(m["status"]).value for m in body["marks"]}
     booked = set(session.execute(sa.select(bookings.c.child_id).where(
         bookings.c.prestation_id == prestation_id, bookings.c.session_date == day,
@@ -98,4 +111,22 @@ def record(session: Session, caller: Caller, prestation_id: str, session_date: s
         changed += 1
     audit.record(session, commune, caller.sub, "attendance.recorded", prestation_id=prestation_id, session_date=day,
                  changed=changed)
+    return day_list(session, caller, prestation_id, session_date)
+
+
+def remove(session: Session, caller: Caller, prestation_id: str, session_date: str, child_id: str) -> dict:
+    """Remove one child's mark set by mistake (the child is back to "not marked"); refused once
+    the period is invoiced. Audited with the status removed."""
+    commune = access.agent_commune(session, caller)
+    _prestation(session, commune, prestation_id)
+    day = dt.date.fromisoformat(session_date)
+    if is_locked(session, commune, day):
+        raise Problem(409, LOCKED)
+    removed = session.execute(attendance.delete().where(
+        attendance.c.prestation_id == prestation_id, attendance.c.session_date == day,
+        attendance.c.child_id == child_id, attendance.c.commune == commune).returning(attendance.c.status)).first()
+    if removed is None:
+        raise Problem(404, "Aucun pointage de cet enfant pour cette séance.")
+    audit.record(session, commune, caller.sub, "attendance.removed", prestation_id=prestation_id, session_date=day,
+                 child_id=child_id, status=removed.status)
     return day_list(session, caller, prestation_id, session_date)

@@ -20,7 +20,7 @@ from booking import access, audit, codec, places, store
 from booking.domain.catalogue import prestation_problems
 from booking.domain.closures import CommuneCalendar
 from booking.domain.openings import closure_reason, days_between, opening_dates
-from booking.models import bookings, closures, commune_calendars, prestations, services, sessions
+from booking.models import attendance, bookings, closures, commune_calendars, prestations, services, sessions
 
 MAX_RANGE_DAYS = 366
 NOT_FOUND_SERVICE = "Ce service est introuvable."
@@ -118,10 +118,20 @@ def _refuse_if_booked(session: Session, condition, what: str) -> None:
         raise Problem(409, f"{what} a des réservations : elle ne peut pas être supprimée.")
 
 
+def _refuse_if_marked(session: Session, prestation_ids, what: str) -> None:
+    """Attendance is the invoice's evidence (present without booking too): deleting the
+    prestation would cascade it away, even in an invoiced period."""
+    if session.execute(sa.select(attendance.c.child_id).where(attendance.c.prestation_id.in_(prestation_ids))
+                       .limit(1)).first():
+        raise Problem(409, f"{what} a des pointages : elle ne peut pas être supprimée.")
+
+
 def delete_service(session: Session, caller: Caller, service_id: str) -> None:
     commune = access.agent_commune(session, caller)
     _service(session, commune, service_id)
     _refuse_if_booked(session, bookings.c.service_id == service_id, "Une prestation de ce service")
+    _refuse_if_marked(session, sa.select(prestations.c.id).where(prestations.c.service_id == service_id),
+                      "Une prestation de ce service")
     session.execute(services.delete().where(services.c.id == service_id))
     audit.record(session, commune, caller.sub, "service.deleted", service_id=service_id)
 
@@ -188,6 +198,7 @@ def delete_prestation(session: Session, caller: Caller, prestation_id: str) -> N
     commune = access.agent_commune(session, caller)
     _prestation(session, commune, prestation_id)
     _refuse_if_booked(session, bookings.c.prestation_id == prestation_id, "Cette prestation")
+    _refuse_if_marked(session, [prestation_id], "Cette prestation")
     session.execute(prestations.delete().where(prestations.c.id == prestation_id))
     audit.record(session, commune, caller.sub, "prestation.deleted", prestation_id=prestation_id)
 

@@ -42,6 +42,12 @@ def list_children(session: Session, caller: Caller, q: str | None = None, page: 
                                                   children.c.child_id), child_view)
 
 
+def get_child(session: Session, caller: Caller, child_id: str) -> dict:
+    """One child of the commune's families (also one who left a family), or 404."""
+    commune = access.agent_commune(session, caller)
+    return child_view(access.commune_child(session, commune, child_id, include_removed=True))
+
+
 def enrolment_view(row: Mapping) -> dict:
     return {"id": row["id"], "child_id": row["child_id"], "family_id": row["family_id"],
             "service_id": row["service_id"], "first": row["first"].isoformat(), "last": row["last"].isoformat(),
