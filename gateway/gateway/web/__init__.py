@@ -30,7 +30,7 @@ from gateway.web import agent_reservations  # noqa: E402
 
 BLUEPRINTS += [agent_reservations.bp]
 
-# Parents' requests pages ("Mes demandes").
-from gateway.web import demandes  # noqa: E402
+# Requests: the parents' pages ("Mes demandes") and the agents' desk (/agent/demandes).
+from gateway.web import demandes, demandes_agent  # noqa: E402
 
-BLUEPRINTS += [demandes.bp]
+BLUEPRINTS += [demandes.bp, demandes_agent.bp]

@@ -56,12 +56,21 @@ class FakeRequests:
     idempotency: dict = field(default_factory=dict)
     refuse_upload: tuple | None = None          # (status, detail) for the next upload
     uploads: list = field(default_factory=list)  # what the gateway sent: (form, [(filename, bytes)])
+    queries: list = field(default_factory=list)  # the agents' queue filters received
     numbers: itertools.count = field(default_factory=lambda: itertools.count(1))
 
+    def token(self) -> tokens.Caller:
+        return tokens.verify(request.headers.get("Authorization", "").removeprefix("Bearer "), "requests",
+                             self.secret)
+
     def caller(self) -> tokens.Caller:
-        caller = tokens.verify(request.headers.get("Authorization", "").removeprefix("Bearer "), "requests",
-                               self.secret)
+        caller = self.token()
         assert caller.role == "parent" and caller.family_id, caller
+        return caller
+
+    def agent(self) -> tokens.Caller:
+        caller = self.token()
+        assert caller.role in ("agent", "admin") and caller.commune, caller
         return caller
 
     # --- seeding -----------------------------------------------------------------------------------
@@ -185,8 +194,10 @@ def make_app(fake: FakeRequests) -> Flask:
 
     @app.get("/internal/documents/<doc_id>/content")
     def content(doc_id):
-        doc = fake.documents.get(doc_id)
-        if doc is None or doc["family_id"] != fake.caller().family_id:
+        doc, caller = fake.documents.get(doc_id), fake.token()
+        allowed = doc is not None and (doc["family_id"] == caller.family_id if caller.role == "parent"
+                                       else caller.commune == COMMUNE)
+        if not allowed:
             return problem(404, "Ce document est introuvable.")
         return Response(fake.contents[doc_id], content_type="application/pdf", headers={
             "Content-Disposition": f'attachment; filename="{doc["name"]}"', "X-Content-Type-Options": "nosniff"})
@@ -241,5 +252,70 @@ def make_app(fake: FakeRequests) -> Flask:
         if r is None:
             return problem(404, "Cette demande est introuvable.")
         return fake.submit(r) or jsonify(fake.detail(r))
+
+    # --- agents ------------------------------------------------------------------------------------
+    def commune_request(request_id: str) -> dict | None:
+        r = fake.requests.get(request_id)
+        return r if r and r["commune"] == fake.agent().commune and r["status"] != "brouillon" else None
+
+    def agent_summary(r: dict) -> dict:
+        return fake.summary(r) | {"family_id": r["family_id"], "family_name": "Martin"}
+
+    def queue_items() -> list[dict]:
+        commune = fake.agent().commune
+        items = [r for r in fake.requests.values() if r["commune"] == commune and r["status"] != "brouillon"]
+        if request.args.get("status"):
+            items = [r for r in items if r["status"] == request.args["status"]]
+        if request.args.get("reference"):
+            items = [r for r in items if request.args["reference"] in (r["reference"] or "")]
+        fake.queries.append(dict(request.args))
+        return items
+
+    @app.get("/internal/agent/categories")
+    def agent_categories():
+        fake.agent()
+        return jsonify({"items": [CATEGORY]})
+
+    @app.get("/internal/agent/reply-templates")
+    def agent_templates():
+        fake.agent()
+        return jsonify({"items": [{"id": "tpl-pieces", "label": "Pièce manquante",
+                                   "body": "Il manque une pièce à votre demande.", "updated_at": None}]})
+
+    @app.get("/internal/agent/requests")
+    def agent_queue():
+        items = [agent_summary(r) for r in queue_items()]
+        return jsonify({"items": items, "total": len(items), "page": 1, "per_page": 50})
+
+    @app.get("/internal/agent/requests/export.csv")
+    def agent_export():
+        rows = ["reference;famille;thematique;statut;envoyee_le;decidee_le;message"]
+        rows += [f"{r['reference']};Martin;{r['category_label']};{LABELS[r['status']]};;;" for r in queue_items()]
+        return Response("\r\n".join(rows) + "\r\n", content_type="text/csv; charset=utf-8")
+
+    @app.get("/internal/agent/requests/<request_id>")
+    def agent_get(request_id):
+        r = commune_request(request_id)
+        if r is None:
+            return problem(404, "Cette demande est introuvable.")
+        return jsonify(fake.detail(r) | {"family_id": r["family_id"], "family_name": "Martin"})
+
+    @app.post("/internal/agent/requests/<request_id>/decision")
+    def agent_decide(request_id):
+        r = commune_request(request_id)
+        if r is None:
+            return problem(404, "Cette demande est introuvable.")
+        body = request.get_json()
+        if r["status"] in ("acceptee", "refusee"):
+            return problem(409, "Cette demande est déjà traitée.")
+        message = body.get("message")
+        if body.get("reply_template_id") == "tpl-pieces":
+            message = "Il manque une pièce à votre demande."
+        if body["status"] == "refusee" and not message:
+            return problem(422, "Un refus doit être expliqué.", {"message": "Expliquez le refus à la famille."})
+        r.update(status=body["status"], decision_message=message if body["status"] != "en_cours" else None)
+        r["history"].append({"at": "2026-12-02T09:00:00Z", "from_status": "envoyee", "to_status": body["status"],
+                             "status_label": LABELS[body["status"]], "by": "agent", "message": message})
+        return jsonify(fake.detail(r))
 
     return app

@@ -1,0 +1,157 @@
+"""The agents' requests desk, on the requests service's agent API, for the active commune only.
+
+    /agent/demandes                        the commune's queue (oldest sent first), filters, CSV link
+    /agent/demandes/export.csv             the filtered queue as CSV (the service's `;`, UTF-8)
+    /agent/demandes/<id>                   one request: answers, documents, history; take it, decide
+    /agent/demandes/<id>/decision          POST: en cours, acceptée, refusée (message or reply template)
+    /agent/demandes/documents/<id>         a document of the commune, streamed from the service
+
+The service scopes every call to the service token's commune (`as_agent=True`): another
+commune's request or document is a 404 whatever the URL says.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Blueprint, Response, flash, redirect, render_template, request, stream_with_context, url_for
+
+from gateway import auth, clients
+from gateway.clients import ServiceError
+from gateway.web.account_helpers import date_fr, register_filters
+
+bp = Blueprint("agent_demandes", __name__, url_prefix="/agent/demandes")
+register_filters(bp)
+
+PER_PAGE = 50
+EXPORT_TIMEOUT = (2.0, 60.0)
+STATUSES = [("", "Toutes (hors brouillons)"), ("envoyee", "Envoyée"), ("en_cours", "En cours de traitement"),
+            ("acceptee", "Acceptée"), ("refusee", "Refusée")]
+DECISIONS = {"en_cours": "Prendre en charge", "acceptee": "Accepter", "refusee": "Refuser"}
+DONE = {"en_cours": "La demande {ref} est prise en charge.", "acceptee": "La demande {ref} est acceptée.",
+        "refusee": "La demande {ref} est refusée."}
+FORM_STATUSES = (400, 409, 422)
+
+
+def _filters() -> tuple[dict, dict]:
+    """(the service's query parameters, errors by field) from the page's query string."""
+    params, errors = {}, {}
+    status = request.args.get("statut", "")
+    if status in dict(STATUSES) and status:
+        params["status"] = status
+    category = (request.args.get("thematique") or "").strip()[:64]
+    if category:
+        params["category_id"] = category
+    reference = (request.args.get("reference") or "").strip()[:30]
+    if reference:
+        params["reference"] = reference
+    for name, key, label in (("du", "submitted_from", "Envoyée à partir du"), ("au", "submitted_to", "Envoyée jusqu'au")):
+        value = (request.args.get(name) or "").strip()
+        if not value:
+            continue
+        try:
+            params[key] = dt.date.fromisoformat(value).isoformat()
+        except ValueError:
+            errors[name] = f"« {label} » : saisissez une date (jj/mm/aaaa)."
+    return params, errors
+
+
+@bp.get("")
+@auth.agent_required
+def queue():
+    params, errors = _filters()
+    try:
+        page = max(1, min(int(request.args.get("page", "1")), 100000))
+    except ValueError:
+        page = 1
+    categories = clients.demandes().get("/internal/agent/categories", as_agent=True).get("items") or []
+    listing = {"items": [], "total": 0}
+    if not errors:
+        try:
+            listing = clients.demandes().get("/internal/agent/requests", as_agent=True,
+                                             params={**params, "page": page, "per_page": PER_PAGE})
+        except ServiceError as exc:
+            if exc.status not in FORM_STATUSES:
+                raise
+            errors = {"filtres": exc.detail}
+    total = listing.get("total") or 0
+    return render_template("agent/demandes/file.html", commune=auth.active_commune(), items=listing.get("items") or [],
+                           total=total, page=page, has_next=page * PER_PAGE < total, statuses=STATUSES,
+                           categories=categories, args=request.args, errors=errors,
+                           export_url=url_for("agent_demandes.export", **request.args.to_dict(flat=True))), \
+        422 if errors else 200
+
+
+@bp.get("/export.csv")
+@auth.agent_required
+def export():
+    params, errors = _filters()
+    if errors:
+        raise ServiceError(422, " ".join(errors.values()))
+    remote = clients.demandes().get("/internal/agent/requests/export.csv", params=params, as_agent=True, raw=True,
+                                    timeout=EXPORT_TIMEOUT)
+    commune = (auth.active_commune() or {}).get("slug", "commune")
+    filename = f"demandes-{commune}-{dt.date.today().isoformat()}.csv"
+    return Response(remote.content, mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"})
+
+
+def _request(request_id: str) -> dict:
+    return clients.demandes().get(clients.internal_path("/internal/agent/requests/{}", request_id), as_agent=True)
+
+
+def _detail_page(item: dict, errors: dict | None = None, values: dict | None = None, status: int = 200):
+    templates = clients.demandes().get("/internal/agent/reply-templates", as_agent=True).get("items") or []
+    answers = []
+    for field in (item.get("category") or {}).get("fields") or []:
+        value = (item.get("data") or {}).get(field["key"])
+        if value is None or value == "":
+            continue
+        if field["type"] == "checkbox":
+            value = "Oui" if value else "Non"
+        elif field["type"] == "date":
+            value = date_fr(value) or value
+        answers.append((field["label"], str(value)))
+    return render_template("agent/demandes/demande.html", commune=auth.active_commune(), item=item, answers=answers,
+                           templates=templates, decisions=DECISIONS, errors=errors or {}, values=values or {}), status
+
+
+@bp.get("/<request_id>")
+@auth.agent_required
+def detail(request_id: str):
+    return _detail_page(_request(request_id))
+
+
+@bp.post("/<request_id>/decision")
+@auth.agent_required
+def decide(request_id: str):
+    status = request.form.get("statut", "")
+    if status not in DECISIONS:
+        raise ServiceError(400, "Choisissez : prendre en charge, accepter ou refuser.")
+    message = (request.form.get("message") or "").strip()[:8000]
+    template_id = (request.form.get("modele") or "").strip()[:64]
+    body = {"status": status}
+    if message:
+        body["message"] = message
+    if template_id and status != "en_cours":
+        body["reply_template_id"] = template_id
+    try:
+        item = clients.demandes().post(clients.internal_path("/internal/agent/requests/{}/decision", request_id),
+                                       json=body, as_agent=True)
+    except ServiceError as exc:
+        if exc.status not in FORM_STATUSES:
+            raise
+        errors = {"message": (exc.errors or {}).get("message") or exc.detail}
+        return _detail_page(_request(request_id), errors, {"message": message, "modele": template_id}, exc.status)
+    flash(DONE[status].format(ref=item.get("reference") or ""), "success")
+    return redirect(url_for("agent_demandes.detail", request_id=request_id))
+
+
+@bp.get("/documents/<document_id>")
+@auth.agent_required
+def document(document_id: str):
+    remote = clients.demandes().get(clients.internal_path("/internal/documents/{}/content", document_id),
+                                    as_agent=True, raw=True, stream=True, timeout=(2.0, 30.0))
+    headers = {"Content-Disposition": remote.headers.get("Content-Disposition", "attachment"),
+               "X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store"}
+    return Response(stream_with_context(remote.iter_content(64 * 1024)), headers=headers,
+                    content_type=remote.headers.get("Content-Type", "application/octet-stream"))
