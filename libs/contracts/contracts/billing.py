@@ -7,6 +7,9 @@
   passed (`reason` expired), or the cart could not be priced (`reason` error). A payment that
   arrives after this is kept by billing as a credit; booking is not told again.
 - `period.locked.v1`: a monthly invoicing run of the commune's month was finalised.
+- `invoice.published.v1`: an invoice of a finalised run reached its publication day (announced
+  once per run); `credit.issued.v1`: a credit note was issued (runs, corrections, cancellations,
+  overpayments, payments after a cart's failure). notify e-mails the family.
 """
 from __future__ import annotations
 
@@ -45,3 +48,29 @@ class PeriodLocked(EventPayload):
     first: dt.date          # first day of the locked period (usually the 1st of the month)
     last: dt.date
     locked_at: dt.datetime
+
+
+class InvoicePublished(EventPayload):
+    """An invoice became visible to the family (its publication day came): notify e-mails them."""
+
+    EVENT_TYPE = "invoice.published.v1"
+    invoice_id: str
+    number: str             # F-2026-09-0000123
+    family_id: str
+    commune: str
+    total_cents: int        # what the invoice amounts to (before credits and payments)
+    period_first: dt.date   # the invoiced period (the month, for a monthly run)
+    period_last: dt.date
+    due_date: dt.date
+
+
+class CreditIssued(EventPayload):
+    """A credit note (avoir) was issued to the family; it is deducted from their next invoices."""
+
+    EVENT_TYPE = "credit.issued.v1"
+    credit_id: str
+    number: str             # A-2026-09-0000012
+    family_id: str
+    commune: str
+    amount_cents: int
+    reason: str | None = None   # French, shown to the family (e.g. "Annulation — Léa — Repas — …")

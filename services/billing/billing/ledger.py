@@ -124,6 +124,10 @@ def issue_credit_note(session: Session, commune: str, family_id: str, amount_cen
         invoice_id=credit_id, position=0, day_key=day_key or f"credit:{credit_id}", child_id=child_id,
         child_name=child_name, prestation_id=None, prestation_label=label, service_label="Avoir", childcare=False,
         day=day, reason=None, unit_price_cents=-amount_cents, amount_cents=-amount_cents, label=label))
+    from billing import events
+
+    events.credit_issued(session, credit_id=credit_id, number=number, family_id=family_id, commune=commune,
+                         amount_cents=amount_cents, reason=label)
     return credit_id
 
 

@@ -250,8 +250,10 @@ def finalise_run(session: Session, commune: str, run_id: str, agent: str, progre
     if run["kind"] == "monthly":
         _claim_days(session, commune, run_id, run["summary"].get("zero_total_keys", []))
         events.period_locked(session, commune=commune, first=month.first_day, last=month.last_day, locked_at=now)
+    # The family hears of its documents on their publication day (announce_published, a worker job).
     session.execute(invoicing_runs.update().where(invoicing_runs.c.id == run_id)
-                    .values(state="finalised", finalised_at=now, finalised_by=agent))
+                    .values(state="finalised", finalised_at=now, finalised_by=agent,
+                            summary={**run["summary"], "announced": False, "published_on": published_on.isoformat()}))
     return get_run(session, commune, run_id)
 
 
@@ -337,7 +339,7 @@ def start_correction(session: Session, commune: str, invoice_id: str, body: Mapp
 
 # --- reading ---------------------------------------------------------------------------------------------------
 def run_view(row: Mapping) -> dict:
-    summary = {k: v for k, v in row["summary"].items() if k != "zero_total_keys"}
+    summary = {k: v for k, v in row["summary"].items() if k not in ("zero_total_keys", "announced", "published_on")}
     return {"id": row["id"], "commune": row["commune"], "month": row["month"], "kind": row["kind"],
             "state": row["state"], "corrects": row["corrects"], "summary": summary, "created_by": row["created_by"],
             "created_at": isoformat_utc(row["created_at"]), "finalised_at": isoformat_utc(row["finalised_at"])}
@@ -370,6 +372,37 @@ def run_warnings_page(session: Session, commune: str, run_id: str, code: str | N
     rows = session.execute(query.order_by(run_warnings.c.id).limit(per_page).offset((page - 1) * per_page)).mappings()
     return {"items": [{"code": r["code"], "family_id": r["family_id"], "day_key": r["day_key"],
                        "message": r["message"]} for r in rows], "total": total, "page": page, "per_page": per_page}
+
+
+def announce_published(db, today: dt.date | None = None) -> int:
+    """The worker's job: finalised runs whose publication day has come are announced once
+    (invoice.published.v1 per invoice, credit.issued.v1 per credit note), in one transaction per
+    run with the run's row locked. Returns the number of runs announced."""
+    today = today or paris_today()
+    with db.read() as session:
+        candidates = [r.id for r in session.execute(
+            sa.select(invoicing_runs.c.id, invoicing_runs.c.summary).where(invoicing_runs.c.state == "finalised")
+            .order_by(invoicing_runs.c.finalised_at.desc()).limit(500))
+            if r.summary.get("announced") is False and dt.date.fromisoformat(r.summary["published_on"]) <= today]
+    for run_id in candidates:
+        with db.transaction() as session:
+            run = session.execute(sa.select(invoicing_runs).where(invoicing_runs.c.id == run_id).with_for_update()
+                                  ).mappings().one()
+            if run["summary"].get("announced") is not False:
+                continue
+            month = Month.parse(run["month"])
+            for row in session.execute(sa.select(invoices).where(invoices.c.run_id == run_id,
+                                                                 invoices.c.state == "published")).mappings():
+                if row["kind"] == "invoice":
+                    events.invoice_published(session, row, month.first_day, month.last_day)
+                else:
+                    reason = "Régularisation" if run["kind"] == "corrective" else f"Facturation de {month.label}"
+                    events.credit_issued(session, credit_id=row["id"], number=row["number"],
+                                         family_id=row["family_id"], commune=row["commune"],
+                                         amount_cents=row["total_cents"], reason=reason)
+            session.execute(invoicing_runs.update().where(invoicing_runs.c.id == run_id)
+                            .values(summary={**run["summary"], "announced": True}))
+    return len(candidates)
 
 
 def scheduled_runs(db, today: dt.date | None = None) -> int:

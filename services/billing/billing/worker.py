@@ -33,6 +33,10 @@ def create_worker(settings=None, db=None) -> Worker:
     def recheck_payments(database):
         payflow.recheck_pending(database, get_provider())
 
+    @worker.every(settings.billing_recheck_interval, name="announce_published")
+    def announce_published(database):
+        runs.announce_published(database)
+
     @worker.every(settings.billing_schedule_interval, name="scheduled_runs")
     def scheduled_runs(database):
         runs.scheduled_runs(database)

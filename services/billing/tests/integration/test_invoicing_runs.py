@@ -7,6 +7,7 @@ gives exactly the documents of a clean run.
 """
 from __future__ import annotations
 
+import datetime as dt
 import os
 import random
 import subprocess
@@ -269,3 +270,29 @@ def test_an_invoiced_day_cancelled_later_with_a_credit_gives_a_credit_note(world
     assert credit["total_cents"] == 355 and credit["origin"] == "cancellation"
     world.cancel(family, weekdays[3], "credit")  # not invoiced yet: the run will price it at 0
     assert len(world.invoices(family, "credit")) == 1
+
+
+def test_families_hear_of_their_documents_once_on_their_publication_day(world, client, db):
+    from billing import runs
+
+    _setup(world)
+    family = world.family(qf=700)
+    month, weekdays = past_month()
+    for day in weekdays[:2]:
+        world.book(family, day, "REPAS")
+    world.run(month)
+    [invoice] = world.invoices(family)
+
+    def announced():
+        return [e for e in outbox_events(db, "invoice.published.v1") if e["family_id"] == family.family_id]
+    assert announced() == []  # finalising does not announce: the worker's job does, on the day
+    runs.announce_published(db, dt.date.fromisoformat(invoice["published_on"]) - dt.timedelta(days=1))
+    assert announced() == []  # not before the publication day
+    runs.announce_published(db)
+    runs.announce_published(db)
+    [event] = announced()
+    assert event["invoice_id"] == invoice["id"] and event["number"] == invoice["number"]
+    assert event["total_cents"] == 710 and event["period_first"] == f"{month}-01"
+    world.cancel(family, weekdays[0], "credit")  # a credit note outside a run is announced at once
+    [credit] = [e for e in outbox_events(db, "credit.issued.v1") if e["family_id"] == family.family_id]
+    assert credit["amount_cents"] == 355 and credit["number"].startswith("A-") and "Annulation" in credit["reason"]
