@@ -121,3 +121,7 @@ def test_another_communes_agent_gets_404_and_a_parent_403(app, fake):
         assert "0 demande" in text(c.get("/agent/demandes"))
         sign_in(c, {**AGENT, "agent_of": [], "family_id": "fam-1"})
         assert c.get("/agent/demandes").status_code == 403
+
+
+def test_the_agent_home_links_to_the_desk(client):
+    assert 'href="/agent/demandes">Demandes des familles</a>' in text(client.get("/agent"))
