@@ -20,7 +20,7 @@ from babel.numbers import format_currency
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from sqlalchemy.orm import Session
 
-from contracts.billing import PaymentFailed, PaymentSucceeded
+from contracts.billing import CreditIssued, InvoicePublished, PaymentFailed, PaymentSucceeded
 from contracts.booking import BookingCancelled, CartValidated, WaitingListConfirmed
 from contracts.envelope import Envelope, EventPayload
 from contracts.identity import (ActivationIssued, GuardianInvited, PasswordChanged, PasswordResetRequested,
@@ -156,6 +156,11 @@ def _about_a_family(session: Session, e) -> Composition:
     return Composition(_family(session, e.family_id), directory.family_commune(session, e.family_id), e.family_id)
 
 
+def _billed(session: Session, e) -> Composition:
+    """An invoice or a credit: the event names its commune."""
+    return Composition(_family(session, e.family_id), e.commune, e.family_id)
+
+
 def _request_status(session: Session, e: RequestStatusChanged) -> Composition:
     if e.new_status == "brouillon":  # a draft is the parent's own business
         return Composition([], e.commune, e.family_id)
@@ -183,6 +188,8 @@ KINDS: dict[str, Kind] = {
         Kind("cancellation_processed", BookingCancelled, "booking", _about_a_child),
         Kind("payment_received", PaymentSucceeded, "billing", _about_a_family),
         Kind("payment_failed", PaymentFailed, "billing", _about_a_family),
+        Kind("invoice_published", InvoicePublished, "billing", _billed),
+        Kind("credit_issued", CreditIssued, "billing", _billed),
         Kind("request_status_changed", RequestStatusChanged, "requests", _request_status),
         Kind("pending_requests_summary", PendingRequestsSummarised, "requests", _pending_summary),
     )

@@ -6,7 +6,7 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from contracts.billing import PaymentFailed, PaymentSucceeded
+from contracts.billing import CreditIssued, InvoicePublished, PaymentFailed, PaymentSucceeded
 from contracts.booking import BookingCancelled, CartLineFact, CartValidated, WaitingListConfirmed
 from contracts.identity import (ActivationIssued, AgentAssigned, ChildAdded, FamilyActivated, FamilyRegistered,
                                GuardianAdded, PasswordChanged, TotpEnrolmentRequested)
@@ -60,6 +60,11 @@ def platform_events():
                           **slot), "booking"),  # in the cart's e-mail already: nothing
         (PaymentSucceeded(payment_id="p1", cart_id="k1", family_id="f1", amount_cents=990, paid_at=T0), "billing"),
         (PaymentFailed(payment_id="p2", cart_id="k2", family_id="f1", reason="expired", failed_at=T0), "billing"),
+        (InvoicePublished(invoice_id="i1", number="F-2026-11-0000001", family_id="f1", commune="heillecourt",
+                          total_cents=1200, period_first=dt.date(2026, 11, 1), period_last=dt.date(2026, 11, 30),
+                          due_date=dt.date(2026, 12, 15)), "billing"),
+        (CreditIssued(credit_id="c1", number="A-2026-0000001", family_id="f1", commune="heillecourt",
+                      amount_cents=300), "billing"),
         (RequestStatusChanged(request_id="r1", reference="D-2026-00001", family_id="f1", commune="heillecourt",
                               category_code="other", category_label="Autre", requested_by="u-lea",
                               old_status="envoyee", new_status="en_cours", status_label="En cours",
@@ -76,6 +81,8 @@ EXPECTED = {  # template -> recipients (Paul turned request updates off)
     "cancellation_processed": ["lea@example.org", "paul@example.org"],
     "payment_received": ["lea@example.org", "paul@example.org"],
     "payment_failed": ["lea@example.org", "paul@example.org"],
+    "invoice_published": ["lea@example.org", "paul@example.org"],
+    "credit_issued": ["lea@example.org", "paul@example.org"],
     "request_status_changed": ["lea@example.org"],
     "pending_requests_summary": ["anne@mairie.example.org"],
 }

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from contracts.billing import PaymentFailed, PaymentSucceeded
+from contracts.billing import CreditIssued, InvoicePublished, PaymentFailed, PaymentSucceeded
 from contracts.booking import BookingCancelled, CartLineFact, CartValidated, WaitingListConfirmed
 from contracts.envelope import Envelope
 from contracts.requests import CategoryCount, PendingRequestsSummarised, RequestStatusChanged
@@ -72,6 +72,12 @@ EVENTS = {
                                           paid_at=T0), "billing"),
     "payment_failed": (PaymentFailed(payment_id="pay-2", cart_id="k1", family_id="f-martin", reason="refused",
                                      failed_at=T0), "billing"),
+    "invoice_published": (InvoicePublished(
+        invoice_id="inv-9", number="F-2026-11-0000123", family_id="f-martin", commune="heillecourt",
+        total_cents=4280, period_first=dt.date(2026, 11, 1), period_last=dt.date(2026, 11, 30),
+        due_date=dt.date(2026, 12, 15)), "billing"),
+    "credit_issued": (CreditIssued(credit_id="cr-1", number="A-2026-0007", family_id="f-martin", commune="heillecourt",
+                                   amount_cents=350, reason="annulation du 8 décembre"), "billing"),
     "request_status_changed": (request_changed(), "requests"),
     "pending_requests_summary": (summary(), "requests"),
 }
@@ -91,7 +97,7 @@ def drafts(session, name):
 
 # --- recipients ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", ["waiting_list_confirmed", "cancellation_processed", "payment_received",
-                                  "payment_failed", "request_status_changed"])
+                                  "payment_failed", "invoice_published", "credit_issued", "request_status_changed"])
 def test_family_messages_go_to_every_responsable(town, name):
     found = drafts(town, name)
     assert [(d.recipient.email, d.recipient.user_id) for d in found] == [("lea@example.org", "u-lea"),
@@ -206,27 +212,25 @@ def test_pending_requests_summary_counts_by_category(town):
     assert f'href="{PUBLIC_URL}/agent/demandes"' in c.html
 
 
-# --- templates waiting for their event's contract (invoice, credit, reminder) ---------------------
-def render_pending(template, event, **context):
-    return messages.render_kind(template, None, event, Recipient("lea@example.org", "u-lea", "Léa"), PUBLIC_URL,
-                                "Heillecourt", context)
-
-
-def test_invoice_published_template():
-    c = render_pending("invoice_published", SimpleNamespace(
-        invoice_id="inv-9", number="F-2026-11-0000123", total_cents=4280, period_first=dt.date(2026, 11, 1),
-        period_last=dt.date(2026, 11, 30), due_date=dt.date(2026, 12, 15)))
+def test_invoice_published(town):
+    c = drafts(town, "invoice_published")[0].content
     assert c.subject == "Nouvelle facture F-2026-11-0000123 : 42,80 € — Heillecourt"
     assert "période du dimanche 1er novembre 2026 au lundi 30 novembre 2026" in c.text
     assert "à régler avant le mardi 15 décembre 2026" in c.text
-    assert f'href="{PUBLIC_URL}/factures/inv-9"' in c.html
+    assert f'href="{PUBLIC_URL}/factures/inv-9"' in c.html and f"\n{PUBLIC_URL}/factures/inv-9\n" in c.text
 
 
-def test_credit_issued_template():
-    c = render_pending("credit_issued", SimpleNamespace(number="A-2026-0007", amount_cents=350,
-                                                         reason="annulation du 8 décembre"))
+def test_credit_issued(town):
+    c = drafts(town, "credit_issued")[0].content
     assert c.subject == "Avoir de 3,50 € en votre faveur — Heillecourt"
     assert "l’avoir A-2026-0007 de 3,50\u00a0€ en votre faveur : annulation du 8 décembre" in c.text
+    assert f'href="{PUBLIC_URL}/factures"' in c.html
+
+
+# --- the template waiting for its event's contract (booking reminder) -------------------------------
+def render_pending(template, event, **context):
+    return messages.render_kind(template, None, event, Recipient("lea@example.org", "u-lea", "Léa"), PUBLIC_URL,
+                                "Heillecourt", context)
 
 
 def test_booking_reminder_template():
