@@ -22,7 +22,7 @@ EVENTS_CONSUMED = Counter(
     "events_consumed_total", "Messages taken from consumer queues, by outcome (ok/duplicate/retried/dead)",
     ["service", "consumer", "outcome"])
 HANDLER_DURATION = Histogram(
-    "event_handler_duration_seconds", "Time spent in a handler's transaction (inbox insert, handler, commit)",
+    "event_handler_duration_seconds", "Time spent in one handler call (the batch's inbox claim and commit are not included)",
     ["service", "consumer"])
 JOB_RUNS = Counter("scheduled_job_runs_total", "Scheduled job runs by outcome (ok/failed/skipped)",
                    ["service", "job", "outcome"])
