@@ -114,3 +114,61 @@ def test_a_refused_field_is_shown_next_to_it(platform, page, a11y, identity_logi
     assert "Enfant" in summary and "obligatoire" in summary
     assert page.get_by_label("Nom et prénom de la personne autorisée").input_value() == "Paul Martin"
     _shoot(page, "demandes-erreurs")
+
+
+def test_the_commune_answers_and_the_parent_reads_it(platform, browser, page, a11y, identity_login, sign_in_agent,
+                                                      tmp_path):
+    """An agent of Heillecourt takes the request in hand and refuses it with a reply template;
+    the parent reads the message in the request's history."""
+    page.goto(f"{platform.base_url}/auth/login?next=/demandes")
+    identity_login(page, *DEMO_PARENT)
+    page.wait_for_url("**/demandes")
+    _open_form(platform, page, a11y)
+    _fill_pickup(page, "Luc Bernard")
+    pdf = tmp_path / "cni-luc.pdf"
+    pdf.write_bytes(PDF)
+    page.get_by_label("Charger un fichier").set_input_files(str(pdf))
+    page.get_by_role("button", name="Envoyer la demande").click()
+    page.wait_for_url(re.compile(r".*/demandes/[0-9a-f-]{36}$"))
+    reference, parent_url = _reference(page), page.url
+
+    context = browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 900})
+    agent = context.new_page()
+    agent.set_default_timeout(30000)
+    try:
+        sign_in_agent(agent)
+        agent.goto(f"{platform.base_url}/agent/demandes?reference={reference}")
+        a11y(agent)
+        _shoot(agent, "agent-demandes-file")
+        agent.get_by_role("link", name=reference).click()
+        agent.wait_for_url(re.compile(r".*/agent/demandes/[0-9a-f-]{36}$"))
+        a11y(agent)
+        assert "Luc Bernard" in agent.locator("main").inner_text()
+        assert "Léa Martin" in agent.locator(".demandes-answers").inner_text()  # the child's name, from identity
+        agent.get_by_role("button", name="Prendre en charge").click()
+        agent.wait_for_load_state()
+        assert "est prise en charge" in agent.locator("main").inner_text()
+        a11y(agent)
+        agent.get_by_role("button", name="Refuser").click()          # no message: refused next to the field
+        agent.wait_for_load_state()
+        a11y(agent)
+        assert agent.locator(".error-summary").count() == 1
+        _shoot(agent, "agent-demandes-refus")
+        agent.get_by_label("Message à la famille").fill("La pièce d'identité est illisible : merci de la renvoyer.")
+        agent.get_by_role("button", name="Refuser").click()
+        agent.wait_for_load_state()
+        assert "est refusée" in agent.locator("main").inner_text()
+        with agent.expect_download() as download:
+            agent.get_by_role("link", name="cni-luc.pdf").click()
+        assert Path(download.value.path()).read_bytes() == PDF
+        with agent.expect_download() as download:
+            agent.goto(f"{platform.base_url}/agent/demandes?reference={reference}")
+            agent.get_by_role("link", name="Exporter en CSV").click()
+        assert reference in Path(download.value.path()).read_text(encoding="utf-8-sig")
+    finally:
+        context.close()
+
+    page.goto(parent_url)
+    a11y(page)
+    main = page.locator("main").inner_text()
+    assert "Refusée" in main and "La pièce d'identité est illisible" in main

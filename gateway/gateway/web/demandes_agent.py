@@ -99,10 +99,25 @@ def _request(request_id: str) -> dict:
     return clients.demandes().get(clients.internal_path("/internal/agent/requests/{}", request_id), as_agent=True)
 
 
+def _children_names(family_id: str | None) -> dict[str, str]:
+    """The family's children by id, from identity (the requests service answers child ids only);
+    without identity the page still works and shows the ids."""
+    if not family_id:
+        return {}
+    try:
+        family = clients.identity().get(clients.internal_path("/internal/agent/families/{}", family_id), as_agent=True)
+    except ServiceError:
+        return {}
+    return {c.get("id"): f"{c.get('given_name') or ''} {c.get('family_name') or ''}".strip()
+            for c in family.get("children") or []}
+
+
 def _detail_page(item: dict, errors: dict | None = None, values: dict | None = None, status: int = 200):
     templates = clients.demandes().get("/internal/agent/reply-templates", as_agent=True).get("items") or []
+    fields = (item.get("category") or {}).get("fields") or []
+    children = _children_names(item.get("family_id")) if any(f["type"] == "child" for f in fields) else {}
     answers = []
-    for field in (item.get("category") or {}).get("fields") or []:
+    for field in fields:
         value = (item.get("data") or {}).get(field["key"])
         if value is None or value == "":
             continue
@@ -110,6 +125,8 @@ def _detail_page(item: dict, errors: dict | None = None, values: dict | None = N
             value = "Oui" if value else "Non"
         elif field["type"] == "date":
             value = date_fr(value) or value
+        elif field["type"] == "child":
+            value = children.get(value) or value
         answers.append((field["label"], str(value)))
     return render_template("agent/demandes/demande.html", commune=auth.active_commune(), item=item, answers=answers,
                            templates=templates, decisions=DECISIONS, errors=errors or {}, values=values or {}), status
