@@ -13,7 +13,7 @@ from connexion import NoContent, request
 from servicekit.operations import Operations
 from servicekit.web import Problem, current_caller
 
-from booking import attendance, carts, catalogue, desk, enrolments, parents
+from booking import attendance, carts, catalogue, desk, enrolments, idempotency, parents
 from booking import audit as audit_trail
 from booking.domain.cart import IllegalTransition
 
@@ -28,6 +28,11 @@ ops = Operations({
     OverflowError: _date_out_of_range,
 })
 _problems, _read, _write, _ok = ops.problems, ops.read, ops.write, ops.ok
+
+
+def _once(operation: str, use_case) -> tuple:
+    """`_write` arguments running an agent's creation once per Idempotency-Key (a retry gets the first answer)."""
+    return idempotency.once, current_caller(), operation, request.headers.get("Idempotency-Key"), use_case
 
 
 # --- agents: calendar and catalogue ------------------------------------------------------------------------------
@@ -48,7 +53,7 @@ async def list_services(page=1, per_page=50):
 
 @_problems
 async def create_service(body):
-    return _ok(await _write(catalogue.create_service, current_caller(), body), 201)
+    return _ok(await _write(*_once("service.create", catalogue.create_service), body), 201)
 
 
 @_problems
@@ -69,7 +74,7 @@ async def list_prestations(service_id=None, page=1, per_page=50):
 
 @_problems
 async def create_prestation(body):
-    return _ok(await _write(catalogue.create_prestation, current_caller(), body), 201)
+    return _ok(await _write(*_once("prestation.create", catalogue.create_prestation), body), 201)
 
 
 @_problems
@@ -137,7 +142,7 @@ async def list_enrolments(child_id=None, service_id=None, page=1, per_page=50):
 
 @_problems
 async def create_enrolment(body):
-    return _ok(await _write(enrolments.enrol, current_caller(), body), 201)
+    return _ok(await _write(*_once("enrolment.create", enrolments.enrol), body), 201)
 
 
 @_problems

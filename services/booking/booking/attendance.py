@@ -109,7 +109,7 @@ def record(session: Session, caller: Caller, prestation_id: str, session_date: s
             set_={k: stmt.excluded[k] for k in ("status", "booked", "recorded_by", "recorded_at")}))
         events.attendance_recorded(session, mark, prestation)
         changed += 1
-    audit.record(session, commune, caller.sub, "attendance.recorded", prestation_id=prestation_id, session_date=day,
+    audit.record(session, commune, caller, "attendance.recorded", prestation_id=prestation_id, session_date=day,
                  changed=changed)
     return day_list(session, caller, prestation_id, session_date)
 
@@ -127,6 +127,6 @@ def remove(session: Session, caller: Caller, prestation_id: str, session_date: s
         attendance.c.child_id == child_id, attendance.c.commune == commune).returning(attendance.c.status)).first()
     if removed is None:
         raise Problem(404, "Aucun pointage de cet enfant pour cette séance.")
-    audit.record(session, commune, caller.sub, "attendance.removed", prestation_id=prestation_id, session_date=day,
+    audit.record(session, commune, caller, "attendance.removed", prestation_id=prestation_id, session_date=day,
                  child_id=child_id, status=removed.status)
     return day_list(session, caller, prestation_id, session_date)

@@ -22,7 +22,7 @@ from servicekit.problems import Problem
 from servicekit.tokens import Caller
 from servicekit.types import isoformat_utc, utcnow
 
-from booking import access, audit, events, places, store
+from booking import access, audit, events, idempotency, places, store
 from booking.domain import cart as cart_rules
 from booking.domain import checkout
 from booking.domain.cancellations import refund_for
@@ -31,9 +31,10 @@ from booking.domain.catalogue import PaymentMode
 from booking.domain.period import PeriodRequest, plan_period
 from booking.domain.policy import Action
 from booking.domain.reasons import Reason
-from booking.models import cart_lines, carts, children, idempotency_keys, prestations
+from booking.models import cart_lines, carts, children, prestations
 
 MAX_LINES = 500
+VALIDATE = "cart.validate"  # the Idempotency-Key's operation
 CURRENT_STATES = (CartState.OPEN.code, CartState.AWAITING_PAYMENT.code, CartState.EXPIRED.code, CartState.FAILED.code)
 STATES = {s.code: s for s in CartState}
 LINE_STATUSES = {s.code: s for s in LineStatus}
@@ -279,24 +280,17 @@ def _line_facts(result: checkout.Checkout, rows: Mapping, found: places.Prestati
     return facts
 
 
-def _stored_answer(session: Session, parent_sub: str, key: str | None) -> dict | None:
-    if not key:
-        return None
-    return session.execute(sa.select(idempotency_keys.c.response).where(
-        idempotency_keys.c.parent_sub == parent_sub, idempotency_keys.c.key == key)).scalar()
-
-
 def validate_cart(session: Session, caller: Caller, idempotency_key: str | None = None,
                   now: dt.datetime | None = None) -> dict:
     """"Valider": every line confirmed, held for payment, waiting-listed or refused with its
     reason, atomically. The same Idempotency-Key returns the first answer again."""
     family_id = access.parent_family(caller)
     now = now or utcnow()
-    answer = _stored_answer(session, caller.sub, idempotency_key)
+    answer = idempotency.answered(session, caller.sub, VALIDATE, idempotency_key)
     if answer is not None:
         return answer
     row = _cart_row(session, caller.sub, lock=True)
-    answer = _stored_answer(session, caller.sub, idempotency_key)  # a twin request committed meanwhile
+    answer = idempotency.answered(session, caller.sub, VALIDATE, idempotency_key)  # a twin request committed meanwhile
     if answer is not None:
         return answer
     if row is None or row["family_id"] != family_id or row["commune"] is None:
@@ -313,9 +307,7 @@ def validate_cart(session: Session, caller: Caller, idempotency_key: str | None 
     if done.state is not CartState.OPEN:
         events.cart_validated(session, cart_row, _line_facts(result, rows, found, row["commune"]))
     answer = cart_view(session, row, done)
-    if idempotency_key:
-        session.execute(idempotency_keys.insert().values(parent_sub=caller.sub, key=idempotency_key, cart_id=row["id"],
-                                                         response=answer, created_at=now))
+    idempotency.remember(session, caller.sub, VALIDATE, idempotency_key, answer, cart_id=row["id"], now=now)
     return answer
 
 

@@ -61,7 +61,7 @@ def put_calendar(session: Session, caller: Caller, body: Mapping[str, Any]) -> d
     updated = session.execute(commune_calendars.update().where(commune_calendars.c.commune == commune).values(**values))
     if updated.rowcount == 0:
         session.execute(commune_calendars.insert().values(commune=commune, created_at=now, **values))
-    audit.record(session, commune, caller.sub, "calendar.updated", zone=calendar.zone,
+    audit.record(session, commune, caller, "calendar.updated", zone=calendar.zone,
                  school_weekdays=values["school_weekdays"])
     return calendar_view(commune, calendar)
 
@@ -98,7 +98,7 @@ def create_service(session: Session, caller: Caller, body: Mapping[str, Any]) ->
     _unique_code(session, services, commune, body["code"], "un autre service")
     row = {"id": str(uuid.uuid4()), "commune": commune, "code": body["code"], "label": label}
     session.execute(services.insert().values(**row))
-    audit.record(session, commune, caller.sub, "service.created", service_id=row["id"], label=label)
+    audit.record(session, commune, caller, "service.created", service_id=row["id"], label=label)
     return service_view(row)
 
 
@@ -109,7 +109,7 @@ def update_service(session: Session, caller: Caller, service_id: str, body: Mapp
     if not label:
         raise Problem(422, "Le libellé est obligatoire.", errors={"label": "Ce champ est obligatoire."})
     session.execute(services.update().where(services.c.id == service_id).values(label=label, updated_at=utcnow()))
-    audit.record(session, commune, caller.sub, "service.updated", service_id=service_id, label=label)
+    audit.record(session, commune, caller, "service.updated", service_id=service_id, label=label)
     return service_view({**row, "label": label})
 
 
@@ -133,7 +133,7 @@ def delete_service(session: Session, caller: Caller, service_id: str) -> None:
     _refuse_if_marked(session, sa.select(prestations.c.id).where(prestations.c.service_id == service_id),
                       "Une prestation de ce service")
     session.execute(services.delete().where(services.c.id == service_id))
-    audit.record(session, commune, caller.sub, "service.deleted", service_id=service_id)
+    audit.record(session, commune, caller, "service.deleted", service_id=service_id)
 
 
 # --- prestations ----------------------------------------------------------------------------------------------
@@ -177,7 +177,7 @@ def create_prestation(session: Session, caller: Caller, body: Mapping[str, Any])
     _unique_code(session, prestations, commune, body["code"], "une autre prestation")
     row = {"id": prestation.id, "commune": commune, "code": body["code"], **codec.prestation_values(prestation)}
     session.execute(prestations.insert().values(**row))
-    audit.record(session, commune, caller.sub, "prestation.created", prestation_id=prestation.id,
+    audit.record(session, commune, caller, "prestation.created", prestation_id=prestation.id,
                  label=prestation.label)
     return codec.prestation_view(row)
 
@@ -189,7 +189,7 @@ def update_prestation(session: Session, caller: Caller, prestation_id: str, body
     prestation = _checked(prestation_id, row["service_id"], body)
     values = codec.prestation_values(prestation)
     session.execute(prestations.update().where(prestations.c.id == prestation_id).values(**values, updated_at=utcnow()))
-    audit.record(session, commune, caller.sub, "prestation.updated", prestation_id=prestation_id,
+    audit.record(session, commune, caller, "prestation.updated", prestation_id=prestation_id,
                  label=prestation.label)
     return codec.prestation_view({**row, **values})
 
@@ -200,7 +200,7 @@ def delete_prestation(session: Session, caller: Caller, prestation_id: str) -> N
     _refuse_if_booked(session, bookings.c.prestation_id == prestation_id, "Cette prestation")
     _refuse_if_marked(session, [prestation_id], "Cette prestation")
     session.execute(prestations.delete().where(prestations.c.id == prestation_id))
-    audit.record(session, commune, caller.sub, "prestation.deleted", prestation_id=prestation_id)
+    audit.record(session, commune, caller, "prestation.deleted", prestation_id=prestation_id)
 
 
 # --- séances ------------------------------------------------------------------------------------------------------
@@ -219,7 +219,7 @@ def generate_sessions(session: Session, caller: Caller, prestation_id: str, body
         places.lock(session, [(prestation_id, day) for day in days], {prestation_id: (row, prestation)})
         session.execute(sessions.update().where(sessions.c.prestation_id == prestation_id,
                                                 sessions.c.session_date.in_(days)).values(generated=True))
-    audit.record(session, commune, caller.sub, "sessions.generated", prestation_id=prestation_id, first=first,
+    audit.record(session, commune, caller, "sessions.generated", prestation_id=prestation_id, first=first,
                  last=last, count=len(days))
     return {"prestation_id": prestation_id, "first": first.isoformat(), "last": last.isoformat(),
             "generated": len(days)}
@@ -261,7 +261,7 @@ def set_session_capacity(session: Session, caller: Caller, prestation_id: str, s
     places.lock(session, [(prestation_id, day)], found)
     session.execute(sessions.update().where(sessions.c.prestation_id == prestation_id, sessions.c.session_date == day)
                     .values(capacity=body.get("capacity")))
-    audit.record(session, commune, caller.sub, "session.capacity_set", prestation_id=prestation_id,
+    audit.record(session, commune, caller, "session.capacity_set", prestation_id=prestation_id,
                  session_date=day, capacity=body.get("capacity"))
     return list_sessions(session, caller, prestation_id, day.isoformat(), day.isoformat())["items"][0]
 
@@ -296,7 +296,7 @@ def create_closure(session: Session, caller: Caller, body: Mapping[str, Any]) ->
            "closed_on": dt.date.fromisoformat(body["closed_on"]), "label": label, "created_by": caller.sub,
            "created_at": utcnow()}
     session.execute(closures.insert().values(**row))
-    audit.record(session, commune, caller.sub, "closure.created", closure_id=row["id"],
+    audit.record(session, commune, caller, "closure.created", closure_id=row["id"],
                  prestation_id=row["prestation_id"], closed_on=row["closed_on"], label=label)
     return closure_view(row)
 
@@ -306,4 +306,4 @@ def delete_closure(session: Session, caller: Caller, closure_id: str) -> None:
     deleted = session.execute(closures.delete().where(closures.c.id == closure_id, closures.c.commune == commune))
     if deleted.rowcount == 0:
         raise Problem(404, "Cette fermeture est introuvable.")
-    audit.record(session, commune, caller.sub, "closure.deleted", closure_id=closure_id)
+    audit.record(session, commune, caller, "closure.deleted", closure_id=closure_id)

@@ -24,7 +24,7 @@ from booking.catalogue import _paged, _prestation, _range
 from booking.domain import cancellations, waiting_list
 from booking.domain.catalogue import RefundDecision
 from booking.domain.facts import BookingStatus
-from booking.models import attendance, bookings, children, deadline_overrides, prestations
+from booking.models import attendance, bookings, children, deadline_overrides, families, prestations
 
 REFUNDS = {d.code: d for d in RefundDecision}
 
@@ -115,7 +115,7 @@ def decide_cancellation(session: Session, caller: Caller, booking_id: str, body:
             events.booking_cancelled(session, row, prestation_row, refund.code, "agent", now)
             places.promote(session, [slot], occupancy, found, now)
             places.save(session, locked, occupancy)
-            audit.record(session, commune, caller.sub, "cancellation.accepted", booking_id=booking_id,
+            audit.record(session, commune, caller, "cancellation.accepted", booking_id=booking_id,
                          child_id=row["child_id"], session_date=row["session_date"], refund=refund.code,
                          message=message)
         else:
@@ -124,7 +124,7 @@ def decide_cancellation(session: Session, caller: Caller, booking_id: str, body:
             new_status = cancellations.refuse_cancellation(status)
             session.execute(bookings.update().where(bookings.c.id == booking_id)
                             .values(status=new_status.value, updated_at=now))
-            audit.record(session, commune, caller.sub, "cancellation.refused", booking_id=booking_id,
+            audit.record(session, commune, caller, "cancellation.refused", booking_id=booking_id,
                          child_id=row["child_id"], session_date=row["session_date"], message=message)
     except cancellations.NotAwaitingDecision as exc:
         raise Problem(409, str(exc)) from None
@@ -165,7 +165,7 @@ def decide_waiting(session: Session, caller: Caller, booking_id: str, body: Mapp
         places.promote(session, [slot], occupancy, found, now)
     places.save(session, locked, occupancy)
     action = "waiting_list.confirmed" if body["decision"] == "confirm" else "waiting_list.declined"
-    audit.record(session, commune, caller.sub, action, booking_id=booking_id,
+    audit.record(session, commune, caller, action, booking_id=booking_id,
                  child_id=row["child_id"], session_date=row["session_date"])
     return booking_view({**row, "status": new_status.value, "updated_at": now,
                          "prestation_label": prestation_row["label"]})
@@ -175,7 +175,8 @@ def decide_waiting(session: Session, caller: Caller, booking_id: str, body: Mapp
 def override_view(row: Mapping) -> dict:
     return {"id": row["id"], "family_id": row["family_id"], "prestation_id": row["prestation_id"],
             "session_date": row["session_date"].isoformat(), "reason": row["reason"], "created_by": row["created_by"],
-            "created_at": isoformat_utc(row["created_at"])}
+            "created_by_name": row.get("created_by_name"), "family_name": row.get("family_name"),
+            "prestation_label": row.get("prestation_label"), "created_at": isoformat_utc(row["created_at"])}
 
 
 def create_override(session: Session, caller: Caller, body: Mapping[str, Any]) -> dict:
@@ -183,7 +184,7 @@ def create_override(session: Session, caller: Caller, body: Mapping[str, Any]) -
     commune = access.agent_commune(session, caller)
     if not access.family_in_commune(session, body["family_id"], commune):
         raise Problem(404, "Cette famille est introuvable ou ne relève pas de votre commune.")
-    _prestation(session, commune, body["prestation_id"])
+    prestation = _prestation(session, commune, body["prestation_id"])
     reason = body["reason"].strip()
     if not reason:
         raise Problem(422, "Indiquez le motif de la dérogation.", errors={"reason": "Ce champ est obligatoire."})
@@ -196,17 +197,24 @@ def create_override(session: Session, caller: Caller, body: Mapping[str, Any]) -
         raise Problem(409, "Une dérogation existe déjà pour cette famille à cette date.")
     row = {"id": str(uuid.uuid4()), "commune": commune, "family_id": body["family_id"],
            "prestation_id": body["prestation_id"], "session_date": day, "reason": reason, "created_by": caller.sub,
-           "created_at": utcnow()}
+           "created_by_name": caller.name, "created_at": utcnow()}
     session.execute(deadline_overrides.insert().values(**row))
-    audit.record(session, commune, caller.sub, "deadline.overridden", family_id=row["family_id"],
+    audit.record(session, commune, caller, "deadline.overridden", family_id=row["family_id"],
                  prestation_id=row["prestation_id"], session_date=day, reason=reason)
-    return override_view(row)
+    family_name = audit.family_names(session, commune, [row["family_id"]]).get(row["family_id"])
+    return override_view({**row, "prestation_label": prestation["label"], "family_name": family_name})
 
 
 def list_overrides(session: Session, caller: Caller, page: int = 1, per_page: int = 50) -> dict:
+    """Newest first, with the family's name and the prestation's label (agents read names)."""
     commune = access.agent_commune(session, caller)
-    return _paged(session, sa.select(deadline_overrides).where(deadline_overrides.c.commune == commune), page,
-                  per_page, (deadline_overrides.c.created_at.desc(), deadline_overrides.c.id), override_view)
+    query = (sa.select(deadline_overrides, families.c.family_name, prestations.c.label.label("prestation_label"))
+             .join(prestations, prestations.c.id == deadline_overrides.c.prestation_id)
+             .outerjoin(families, sa.and_(families.c.family_id == deadline_overrides.c.family_id,
+                                          families.c.commune == deadline_overrides.c.commune))
+             .where(deadline_overrides.c.commune == commune))
+    return _paged(session, query, page, per_page, (deadline_overrides.c.created_at.desc(), deadline_overrides.c.id),
+                  override_view)
 
 
 # --- CSV exports ------------------------------------------------------------------------------------------------

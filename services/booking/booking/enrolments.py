@@ -88,7 +88,7 @@ def enrol(session: Session, caller: Caller, body: Mapping[str, Any], now: dt.dat
            "fixed_weekdays": sorted(enrolment.fixed_weekdays), "created_by": caller.sub, "created_at": now,
            "updated_at": now}
     session.execute(enrolments.insert().values(**row))
-    audit.record(session, commune, caller.sub, "enrolment.created", enrolment_id=row["id"], child_id=row["child_id"],
+    audit.record(session, commune, caller, "enrolment.created", enrolment_id=row["id"], child_id=row["child_id"],
                  service_id=row["service_id"], first=first, last=last, fixed_weekdays=row["fixed_weekdays"])
     booked = _book_fixed_days(session, caller, commune, child["family_id"], enrolment,
                               body.get("prestation_ids"), now) if enrolment.fixed_weekdays else []
@@ -122,7 +122,7 @@ def _book_fixed_days(session: Session, caller: Caller, commune: str, family_id: 
         key = (outcome.line.prestation_id, outcome.status.code if outcome.status is not LineStatus.REFUSED
                else f"refused:{outcome.reason.code}")
         summary[key] = summary.get(key, 0) + 1
-    audit.record(session, commune, caller.sub, "enrolment.fixed_days_booked", child_id=enrolment.child_id,
+    audit.record(session, commune, caller, "enrolment.fixed_days_booked", child_id=enrolment.child_id,
                  service_id=enrolment.service_id, outcomes={f"{p} {s}": n for (p, s), n in summary.items()})
     return [{"prestation_id": p, "outcome": s, "count": n} for (p, s), n in sorted(summary.items())]
 
@@ -135,4 +135,4 @@ def delete_enrolment(session: Session, caller: Caller, enrolment_id: str) -> Non
                                                         enrolments.c.commune == commune))
     if deleted.rowcount == 0:
         raise Problem(404, "Cette inscription est introuvable.")
-    audit.record(session, commune, caller.sub, "enrolment.deleted", enrolment_id=enrolment_id)
+    audit.record(session, commune, caller, "enrolment.deleted", enrolment_id=enrolment_id)

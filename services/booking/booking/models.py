@@ -190,11 +190,12 @@ cart_lines = sa.Table(
     sa.Column("reason", sa.String(40), nullable=True),  # domain.reasons.Reason code when refused
 )
 
-idempotency_keys = sa.Table(  # "Valider" answered once per key: a retried request gets the same answer
+idempotency_keys = sa.Table(  # an operation answered once per caller and key: a retried request gets the same answer
     "idempotency_keys", metadata,
-    sa.Column("parent_sub", SUB, primary_key=True),
+    sa.Column("caller_sub", SUB, primary_key=True),
+    sa.Column("operation", sa.String(40), primary_key=True, server_default="cart.validate"),
     sa.Column("key", sa.String(100), primary_key=True),
-    sa.Column("cart_id", ID, nullable=False),
+    sa.Column("cart_id", ID, nullable=True),  # "Valider" only
     sa.Column("response", sa.JSON, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False, default=utcnow),
 )
@@ -231,6 +232,7 @@ deadline_overrides = sa.Table(
     sa.Column("session_date", sa.Date, nullable=False),
     sa.Column("reason", sa.String(500), nullable=False),
     sa.Column("created_by", SUB, nullable=False),
+    sa.Column("created_by_name", sa.String(200), nullable=True),  # the agent's display name then
     sa.Column("created_at", UTCDateTime, nullable=False, default=utcnow),
     sa.UniqueConstraint("family_id", "prestation_id", "session_date", name="uq_deadline_overrides_slot"),
 )
@@ -241,6 +243,7 @@ audit_entries = sa.Table(  # what agents did (and automatic decisions they must 
     sa.Column("commune", COMMUNE, nullable=False),
     sa.Column("at", UTCDateTime, nullable=False, default=utcnow),
     sa.Column("actor", SUB, nullable=False),  # the agent's sub, or "system"
+    sa.Column("actor_name", sa.String(200), nullable=True),  # the agent's display name then (agents read names)
     sa.Column("action", sa.String(60), nullable=False),
     sa.Column("details", sa.JSON, nullable=False),
     sa.Index("ix_audit_entries_commune_at", "commune", "at"),

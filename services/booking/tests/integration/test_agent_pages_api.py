@@ -1,17 +1,20 @@
 """What the agents' pages need from booking: a prestation with attendance is never deleted, a mark
 set by mistake can be removed, one child by id, the locked period said in words, names in the
 audit trail and the overrides, safe CSV exports, idempotent creations."""
+import dataclasses
 import datetime as dt
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import sqlalchemy as sa
 
-from booking_testkit import PARIS_TODAY, envelope, make_world
+from booking_testkit import PARIS_TODAY, auth, envelope, make_world, prestation_body
 from contracts import billing
 from servicekit.types import utcnow
 
-from booking import consumers
-from booking.models import attendance
+from booking import catalogue, consumers
+from booking.models import agents, attendance, enrolments
 
 pytestmark = pytest.mark.integration
 
@@ -100,3 +103,74 @@ def test_the_day_list_says_which_invoiced_period_locks_it(db, world, client):
     assert day_list["locked"] is True
     assert day_list["locked_period"] == {"first": first.isoformat(), "last": today.isoformat(),
                                          "reason": "période facturée"}
+
+
+def test_audit_trail_and_overrides_read_names_not_ids(db, world, client):
+    named = dataclasses.replace(world.agent, name="Claire Dubois")
+    p = world.prestation()
+    family = world.family()
+    path = _mark(client, world, p["id"], family.child_id)
+    assert client.delete(f"{path}/{family.child_id}", headers=auth(named)).status_code == 200
+    entry = client.get("/internal/agent/audit", headers=world.agent_headers).json()["items"][0]
+    assert entry["action"] == "attendance.removed"
+    assert (entry["actor"], entry["actor_name"]) == (named.sub, "Claire Dubois")
+    assert entry["child_name"] == f"Léa Martin-{family.family_id[:4]}" and entry["family_name"] == "Martin"
+
+    day = world.open_dates(p["id"], 1)[0].isoformat()
+    r = client.post("/internal/agent/deadline-overrides", headers=auth(named), json={
+        "family_id": family.family_id, "prestation_id": p["id"], "session_date": day, "reason": "Reprise du travail"})
+    assert r.status_code == 201, r.text
+    assert (r.json()["created_by_name"], r.json()["family_name"]) == ("Claire Dubois", "Martin")
+    [listed] = client.get("/internal/agent/deadline-overrides", headers=world.agent_headers).json()["items"]
+    assert (listed["created_by"], listed["created_by_name"], listed["family_name"], listed["prestation_label"]) == (
+        named.sub, "Claire Dubois", "Martin", p["label"])
+    entry = client.get("/internal/agent/audit", headers=world.agent_headers).json()["items"][0]
+    assert (entry["action"], entry["family_name"], entry["child_name"]) == ("deadline.overridden", "Martin", None)
+
+
+def test_agents_creations_are_idempotent_per_key_and_caller(db, world, client):
+    key = {"Idempotency-Key": "create-once-1"}
+    body = {"code": "periscolaire", "label": "Périscolaire"}
+    first = client.post("/internal/agent/services", json=body, headers={**world.agent_headers, **key})
+    again = client.post("/internal/agent/services", json=body, headers={**world.agent_headers, **key})
+    assert first.status_code == again.status_code == 201 and again.json() == first.json()
+    assert client.post("/internal/agent/services", json=body, headers=world.agent_headers).status_code == 409
+
+    prestation = prestation_body(world.service_id, "cantine-repas-once")
+    first = client.post("/internal/agent/prestations", json=prestation, headers={**world.agent_headers, **key})
+    again = client.post("/internal/agent/prestations", json=prestation, headers={**world.agent_headers, **key})
+    assert first.status_code == again.status_code == 201 and again.json() == first.json()
+
+    family = world.family()
+    enrolment = {"child_id": family.child_id, "service_id": world.service_id,
+                 "first": PARIS_TODAY().isoformat(), "last": PARIS_TODAY().isoformat()}
+    first = client.post("/internal/agent/enrolments", json=enrolment, headers={**world.agent_headers, **key})
+    again = client.post("/internal/agent/enrolments", json=enrolment, headers={**world.agent_headers, **key})
+    assert first.status_code == again.status_code == 201 and again.json() == first.json()
+    with db.read() as s:
+        assert s.execute(sa.select(sa.func.count()).select_from(enrolments).where(
+            enrolments.c.child_id == family.child_id)).scalar_one() == 1
+
+    colleague = dataclasses.replace(world.agent, sub=world.agent.sub + "-2")
+    with db.transaction() as s:
+        s.execute(agents.insert().values(user_id=colleague.sub, commune=world.commune, role="agent", active=True,
+                                         changed_at=utcnow(), updated_at=utcnow()))
+    r = client.post("/internal/agent/services", json=body, headers={**auth(colleague), **key})
+    assert r.status_code == 409  # another caller's key is theirs: this one really creates, and the code is taken
+    r = client.post("/internal/agent/services", json=body, headers={**world.agent_headers, "Idempotency-Key": ""})
+    assert r.status_code == 400 and r.headers["content-type"].startswith("application/problem+json")
+
+
+def test_twin_creations_with_one_key_create_once(db, world, client, monkeypatch):
+    slow = catalogue.create_service
+
+    def slow_create(*args):  # both twins are inside the use case at once unless the key serialises them
+        time.sleep(0.3)
+        return slow(*args)
+
+    monkeypatch.setattr(catalogue, "create_service", slow_create)
+    key = {**world.agent_headers, "Idempotency-Key": "twin-1"}
+    body = {"code": "accueil-loisirs", "label": "Accueil de loisirs"}
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: client.post("/internal/agent/services", json=body, headers=key), range(4)))
+    assert {r.status_code for r in answers} == {201} and len({r.json()["id"] for r in answers}) == 1
