@@ -17,10 +17,12 @@ The requests service decides what the family may see (another family's request i
 """
 from __future__ import annotations
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, stream_with_context, url_for
+from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, stream_with_context, url_for
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from gateway import auth, clients, idempotency
 from gateway.clients import ServiceError
+from gateway.errors import render_error
 from gateway.web.account_helpers import date_fr, register_filters
 from gateway.web.demandes_forms import (FORM_STATUSES, answers_from_form, field_name, page_errors,
                                         upload_failure_message, values_from_answers)
@@ -47,6 +49,22 @@ def _family_only():
     if user is not None and not user.get("family_id"):
         return render_template("demandes/sans_famille.html"), 404
     return None
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def _too_large(exc):
+    """A body over the gateway's MAX_CONTENT_LENGTH: nothing of it can be read, so the form is
+    shown again (empty) with the reason next to the files."""
+    category_id = (request.view_args or {}).get("category_id")
+    if request.method != "POST" or request.endpoint != "demandes.create" or not category_id:
+        return render_error(413)
+    category, children = _category(category_id)
+    limit = current_app.config.get("MAX_CONTENT_LENGTH", 0) // (1024 * 1024)
+    message = (f"Les fichiers envoyés dépassent {limit} Mo au total : rien n'a été enregistré. "
+               "Choisissez un fichier plus petit (la taille maximale de chaque document est indiquée).")
+    refusals = {f"fichier_{d['doc_type']}": message for d in (category.get("documents") or [])[:1]}
+    return _form_page(category, children, values={"texte": category.get("template") or ""}, chosen={},
+                      errors=refusals or {"formulaire": message}, status=413)
 
 
 # --- history -----------------------------------------------------------------------------------

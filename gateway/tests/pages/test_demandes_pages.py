@@ -218,3 +218,12 @@ def test_account_without_family_gets_a_french_page(app):
         sign_in(c, {**PARENT, "family_id": None})
         resp = c.get("/demandes")
         assert resp.status_code == 404 and "pas encore d'espace famille" in text(resp)
+
+
+def test_a_body_over_the_gateways_limit_shows_the_form_again_with_the_reason(client, fake, app):
+    limit = app.config["MAX_CONTENT_LENGTH"]
+    resp = send(client, answers(), upload=("enorme.pdf", PDF + b"0" * limit))
+    html = text(resp)
+    assert resp.status_code == 413 and not fake.uploads and not fake.requests
+    assert "dépassent 25 Mo au total" in field_error(html, f"fichier_{ID_CARD}")
+    assert "dépassent 25 Mo au total" in summary(html)
