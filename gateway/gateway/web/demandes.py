@@ -228,7 +228,7 @@ def _save(category: dict, children: list[dict], draft: dict | None):
                    for d in category.get("documents") or []})
     chosen = {doc["doc_type"]: request.form.get(f"existant_{doc['doc_type']}") or ""
               for doc in category.get("documents") or []}
-    errors.update(_upload_files(category, chosen))
+    errors.update(_upload_files(category, chosen, data))
     if errors:
         return _form_page(category, children, values=values, chosen=chosen, draft=draft, errors=errors, status=422)
     body = {"data": data, "text": values["texte"] or None, "document_ids": [i for i in chosen.values() if i]}
@@ -254,10 +254,13 @@ def _save(category: dict, children: list[dict], draft: dict | None):
     return redirect(url_for("demandes.detail", request_id=saved["id"]))
 
 
-def _upload_files(category: dict, chosen: dict) -> dict[str, str]:
+def _upload_files(category: dict, chosen: dict, data: dict) -> dict[str, str]:
     """"Charger un fichier": each document type's files go to the family's documents; the new
-    document becomes the one chosen for that type. Returns the refusals by field."""
-    errors = {}
+    document becomes the one chosen for that type. A document about one child (`per_child`)
+    is filed under the child the form names. Returns the refusals by field."""
+    errors, per_child = {}, None
+    child_id = next((data.get(f["key"]) for f in category.get("fields") or [] if f["type"] == "child"
+                     and data.get(f["key"])), None)
     for doc in category.get("documents") or []:
         code = doc["doc_type"]
         files = [f for f in request.files.getlist(f"fichier_{code}") if f and f.filename]
@@ -267,6 +270,10 @@ def _upload_files(category: dict, chosen: dict) -> dict[str, str]:
         issued_on = (request.form.get(f"date_{code}") or "").strip()
         if issued_on:
             form["issued_on"] = issued_on[:10]
+        if per_child is None:
+            per_child = _per_child_types(category["commune"])
+        if code in per_child and child_id:
+            form["child_id"] = child_id
         try:
             stored = clients.demandes().post("/internal/me/documents", data=form, timeout=UPLOAD_TIMEOUT,
                                              files=[("file", (f.filename, f.stream, f.mimetype)) for f in files])
@@ -279,3 +286,8 @@ def _upload_files(category: dict, chosen: dict) -> dict[str, str]:
         if stored.get("items"):
             chosen[code] = stored["items"][0]["id"]
     return errors
+
+
+def _per_child_types(commune: str) -> set[str]:
+    items = clients.demandes().get("/internal/me/document-types", params={"commune": commune}).get("items") or []
+    return {t["code"] for t in items if t.get("per_child")}

@@ -57,6 +57,7 @@ class FakeRequests:
     refuse_upload: tuple | None = None          # (status, detail) for the next upload
     uploads: list = field(default_factory=list)  # what the gateway sent: (form, [(filename, bytes)])
     queries: list = field(default_factory=list)  # the agents' queue filters received
+    per_child: bool = False                      # whether the ID card is a document about one child
     numbers: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     def token(self) -> tokens.Caller:
@@ -165,6 +166,14 @@ def make_app(fake: FakeRequests) -> Flask:
         fake.caller()
         return jsonify({"items": [CATEGORY], "children": [
             {"child_id": LEA, "given_name": "Léa", "family_name": "Martin"}]})
+
+    @app.get("/internal/me/document-types")
+    def document_types():
+        fake.caller()
+        assert request.args.get("commune") == COMMUNE
+        return jsonify({"items": [{"code": ID_CARD, "label": CATEGORY["documents"][0]["label"],
+                                   "formats": ["pdf", "jpeg", "png"], "formats_label": "PDF, JPEG ou PNG",
+                                   "max_bytes": 5 * 1024 * 1024, "validity": "none", "per_child": fake.per_child}]})
 
     @app.get("/internal/me/documents")
     def documents():

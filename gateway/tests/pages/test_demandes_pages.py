@@ -114,6 +114,14 @@ def test_send_with_an_uploaded_pdf(client, fake):
     assert "cni.pdf" in detail and "Envoyée" in detail
 
 
+def test_a_document_about_one_child_is_filed_under_the_child_of_the_form(client, fake):
+    fake.per_child = True
+    resp = send(client, answers(), upload=("certificat.pdf", PDF))
+    assert resp.status_code == 302
+    (sent_form, _files), = fake.uploads
+    assert sent_form == {"commune": COMMUNE, "doc_type": ID_CARD, "child_id": LEA}
+
+
 def test_send_reusing_an_existing_document(client, fake):
     doc = fake.add_document(name="cni-jean.pdf")
     resp = send(client, answers(**{f"existant_{ID_CARD}": doc}))
