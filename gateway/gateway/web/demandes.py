@@ -17,7 +17,8 @@ The requests service decides what the family may see (another family's request i
 """
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, stream_with_context, url_for
+from flask import (Blueprint, Response, current_app, flash, redirect, render_template, request, stream_with_context,
+                   url_for)
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from gateway import auth, clients, idempotency

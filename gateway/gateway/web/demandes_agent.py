@@ -44,7 +44,8 @@ def _filters() -> tuple[dict, dict]:
     reference = (request.args.get("reference") or "").strip()[:30]
     if reference:
         params["reference"] = reference
-    for name, key, label in (("du", "submitted_from", "Envoyée à partir du"), ("au", "submitted_to", "Envoyée jusqu'au")):
+    dates = (("du", "submitted_from", "Envoyée à partir du"), ("au", "submitted_to", "Envoyée jusqu'au"))
+    for name, key, label in dates:
         value = (request.args.get(name) or "").strip()
         if not value:
             continue
