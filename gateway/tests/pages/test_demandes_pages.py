@@ -235,3 +235,11 @@ def test_a_body_over_the_gateways_limit_shows_the_form_again_with_the_reason(cli
     assert resp.status_code == 413 and not fake.uploads and not fake.requests
     assert "dépassent 25 Mo au total" in field_error(html, f"fichier_{ID_CARD}")
     assert "dépassent 25 Mo au total" in summary(html)
+
+
+def test_a_draft_can_be_deleted(client, fake):
+    draft = fake.add_request(status="brouillon")
+    edit = f"/demandes/{draft}/modifier"
+    resp = client.post(f"/demandes/{draft}/supprimer", data={"csrf_token": csrf_token(client, edit)})
+    assert resp.status_code == 302 and draft not in fake.requests
+    assert "Le brouillon est supprimé." in text(client.get(resp.headers["Location"]))
