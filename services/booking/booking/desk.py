@@ -1,13 +1,12 @@
-"""The agent's desk: cancellation requests, waiting lists, deadline overrides, CSV exports.
+"""The agent's desk: cancellation requests, waiting lists, deadline overrides, CSV exports
+(servicekit.csvexport: `;`, UTF-8 with a BOM, formulas neutralised).
 
 Every decision lands in the audit trail; each changes bookings, places and events in one
 transaction (the séance's occupancy row locked first).
 """
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from servicekit import csvexport
 from servicekit.problems import Problem
 from servicekit.tokens import Caller
 from servicekit.types import isoformat_utc, utcnow
@@ -218,14 +218,6 @@ def list_overrides(session: Session, caller: Caller, page: int = 1, per_page: in
 
 
 # --- CSV exports ------------------------------------------------------------------------------------------------
-def _csv(header: list[str], rows) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")  # what French spreadsheets open
-    writer.writerow(header)
-    writer.writerows(rows)
-    return out.getvalue()
-
-
 def export_bookings(session: Session, caller: Caller, first: str, last: str) -> str:
     commune = access.agent_commune(session, caller)
     first, last = _range(first, last)
@@ -233,9 +225,10 @@ def export_bookings(session: Session, caller: Caller, first: str, last: str) -> 
                                                bookings.c.session_date.between(first, last))
                            .order_by(bookings.c.session_date, prestations.c.label, children.c.family_name,
                                      children.c.given_name, bookings.c.id)).mappings()
-    return _csv(["date", "prestation", "enfant_id", "nom", "prenom", "famille_id", "statut", "prix_ref"],
-                ([r["session_date"].isoformat(), r["prestation_label"], r["child_id"], r["family_name"] or "",
-                  r["given_name"] or "", r["family_id"], r["status"], r["price_ref"]] for r in rows))
+    return csvexport.csv_text(
+        ["date", "prestation", "enfant_id", "nom", "prenom", "famille_id", "statut", "prix_ref"],
+        ([r["session_date"].isoformat(), r["prestation_label"], r["child_id"], r["family_name"], r["given_name"],
+          r["family_id"], r["status"], r["price_ref"]] for r in rows))
 
 
 def export_attendance(session: Session, caller: Caller, first: str, last: str) -> str:
@@ -249,7 +242,7 @@ def export_attendance(session: Session, caller: Caller, first: str, last: str) -
         .where(attendance.c.commune == commune, attendance.c.session_date.between(first, last))
         .order_by(attendance.c.session_date, prestations.c.label, children.c.family_name, children.c.given_name,
                   attendance.c.child_id)).mappings()
-    return _csv(["date", "prestation", "enfant_id", "nom", "prenom", "famille_id", "pointage", "reserve", "prix_ref"],
-                ([r["session_date"].isoformat(), r["label"], r["child_id"], r["family_name"] or "",
-                  r["given_name"] or "", r["family_id"], r["status"], "oui" if r["booked"] else "non", r["price_ref"]]
-                 for r in rows))
+    return csvexport.csv_text(
+        ["date", "prestation", "enfant_id", "nom", "prenom", "famille_id", "pointage", "reserve", "prix_ref"],
+        ([r["session_date"].isoformat(), r["label"], r["child_id"], r["family_name"], r["given_name"],
+          r["family_id"], r["status"], "oui" if r["booked"] else "non", r["price_ref"]] for r in rows))

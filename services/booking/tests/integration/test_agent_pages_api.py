@@ -1,8 +1,10 @@
 """What the agents' pages need from booking: a prestation with attendance is never deleted, a mark
 set by mistake can be removed, one child by id, the locked period said in words, names in the
 audit trail and the overrides, safe CSV exports, idempotent creations."""
+import csv
 import dataclasses
 import datetime as dt
+import io
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -14,7 +16,7 @@ from contracts import billing
 from servicekit.types import utcnow
 
 from booking import catalogue, consumers
-from booking.models import agents, attendance, enrolments
+from booking.models import agents, attendance, children, enrolments
 
 pytestmark = pytest.mark.integration
 
@@ -174,3 +176,19 @@ def test_twin_creations_with_one_key_create_once(db, world, client, monkeypatch)
     with ThreadPoolExecutor(4) as pool:
         answers = list(pool.map(lambda _: client.post("/internal/agent/services", json=body, headers=key), range(4)))
     assert {r.status_code for r in answers} == {201} and len({r.json()["id"] for r in answers}) == 1
+
+
+def test_csv_exports_have_a_bom_and_never_run_a_formula(db, world, client):
+    p = world.prestation()
+    family = world.family()
+    with db.transaction() as s:  # a name typed by a parent
+        s.execute(children.update().where(children.c.child_id == family.child_id)
+                  .values(given_name='=HYPERLINK("http://x";"clic")', family_name="@SUM(A1)"))
+    _mark(client, world, p["id"], family.child_id)
+    today = PARIS_TODAY().isoformat()
+    r = client.get("/internal/agent/exports/attendance.csv", headers=world.agent_headers,
+                   params={"first": today, "last": today})
+    assert r.status_code == 200 and r.content.startswith(b"\xef\xbb\xbf")
+    [header, row] = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig")), delimiter=";"))
+    assert header[:5] == ["date", "prestation", "enfant_id", "nom", "prenom"]
+    assert (row[3], row[4]) == ("'@SUM(A1)", '\'=HYPERLINK("http://x";"clic")')

@@ -91,7 +91,7 @@ def test_attendance_day_list_recording_and_period_lock(db, world, client):
                           params={"first": today.isoformat(), "last": today.isoformat()})
     assert csv_text.status_code == 200 and csv_text.headers["content-type"].startswith("text/csv")
     lines = csv_text.text.strip().split("\r\n")
-    assert lines[0].startswith("date;prestation;enfant_id") and len(lines) == 3
+    assert lines[0].startswith("\ufeffdate;prestation;enfant_id") and len(lines) == 3
     assert other.agent_headers and client.get("/internal/agent/exports/attendance.csv", headers=other.agent_headers,
                                               params={"first": today.isoformat(), "last": today.isoformat()}
                                               ).text.strip().count("\r\n") == 0
