@@ -11,12 +11,11 @@ another commune answers 404, whatever the URL says.
 """
 from __future__ import annotations
 
-import csv
-import io
 from datetime import datetime, timezone
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from servicekit import csvexport
 
 from gateway import auth, clients, idempotency
 from gateway.clients import ServiceError
@@ -191,24 +190,12 @@ CSV_COLUMNS = ["Nom de la famille", "E-mail de connexion", "Statut", "Inscrite l
 
 
 def families_csv_text(families: list[dict]) -> str:
-    """CSV for French spreadsheets: `;` separator, UTF-8 with BOM, formulas neutralised."""
-    out = io.StringIO()
-    out.write("\ufeff")
-    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
-    for f in families:
-        link = f.get("activation") or {}
-        writer.writerow([_cell(v) for v in (
-            f.get("name"), f.get("login_email"), link_status(f)["label"], datetime_fr(f.get("registered_at")),
+    """CSV for French spreadsheets (servicekit.csvexport: `;`, UTF-8 with BOM, formulas neutralised)."""
+    return csvexport.csv_text(CSV_COLUMNS, (_csv_row(f) for f in families))
+
+
+def _csv_row(f: dict) -> tuple:
+    link = f.get("activation") or {}
+    return (f.get("name"), f.get("login_email"), link_status(f)["label"], datetime_fr(f.get("registered_at")),
             datetime_fr(link.get("sent_at")), datetime_fr(link.get("expires_at")) if f.get("status") != "active" else "",
-            datetime_fr(f.get("activated_at")),
-        )])
-    return out.getvalue()
-
-
-def _cell(value) -> str:
-    text = "" if value is None else str(value)
-    # A cell starting with = + - @ (or a tab/CR) would run as a formula in a spreadsheet.
-    if text and text[0] in "=+-@\t\r":
-        return "'" + text
-    return text
+            datetime_fr(f.get("activated_at")))

@@ -10,11 +10,10 @@
 """
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 
 from flask import Response, flash, redirect, render_template, request, url_for
+from servicekit import csvexport
 
 from gateway import auth, clients, idempotency
 from gateway.clients import ServiceError
@@ -404,16 +403,5 @@ def export_csv(kind: str):
                                  as_agent=True, raw=True, timeout=(clients.CONNECT_TIMEOUT, EXPORT_READ_TIMEOUT))
     commune = auth.active_commune() or {}
     filename = f"{name}-{commune.get('slug', 'commune')}-{first.isoformat()}-{last.isoformat()}.csv"
-    return Response(spreadsheet_safe(resp.content.decode("utf-8-sig", errors="replace")), mimetype="text/csv",
+    return Response(csvexport.made_safe(resp.content.decode("utf-8-sig", errors="replace")), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"})
-
-
-def spreadsheet_safe(text: str) -> str:
-    """Booking's CSV for French spreadsheets: `;`, UTF-8 with BOM, cells that would run as a
-    formula (= + - @, tab, CR at the start: a child's name typed by a parent) neutralised."""
-    out = io.StringIO()
-    out.write("\ufeff")
-    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
-    for row in csv.reader(io.StringIO(text), delimiter=";"):
-        writer.writerow(["'" + cell if cell and cell[0] in "=+-@\t\r" else cell for cell in row])
-    return out.getvalue()
