@@ -2,6 +2,7 @@
 
     /agent/demandes                        the commune's queue (oldest sent first), filters, CSV link
     /agent/demandes/export.csv             the filtered queue as CSV (the service's `;`, UTF-8)
+    /agent/demandes/selection              POST: take the ticked requests in hand at once (bulk)
     /agent/demandes/<id>                   one request: answers, documents, history; take it, decide
     /agent/demandes/<id>/decision          POST: en cours, acceptée, refusée (message or reply template)
     /agent/demandes/documents/<id>         a document of the commune, streamed from the service
@@ -94,6 +95,31 @@ def export():
     filename = f"demandes-{commune}-{dt.date.today().isoformat()}.csv"
     return Response(remote.content, mimetype="text/csv", headers={
         "Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"})
+
+
+MAX_BULK = 100  # the service's limit
+
+
+@bp.post("/selection")
+@auth.agent_required
+def take_selection():
+    """"Prendre en charge" for the ticked requests; each succeeds or fails on its own."""
+    ids = [i for i in request.form.getlist("demande") if i][:MAX_BULK]
+    back = request.form.get("retour") or ""
+    back = back if back.startswith("/agent/demandes") and not back.startswith("//") else url_for("agent_demandes.queue")
+    if not ids:
+        flash("Cochez au moins une demande à prendre en charge.", "error")
+        return redirect(back)
+    result = clients.demandes().post("/internal/agent/requests/bulk", json={"request_ids": ids, "status": "en_cours"},
+                                     as_agent=True)
+    done = result.get("done") or 0
+    if done:
+        flash(f"{done} demande{'s' if done > 1 else ''} prise{'s' if done > 1 else ''} en charge.", "success")
+    failed = [r for r in result.get("results") or [] if not r.get("ok")]
+    if failed:
+        flash(f"{len(failed)} demande{'s' if len(failed) > 1 else ''} non prise{'s' if len(failed) > 1 else ''} "
+              f"en charge : {failed[0].get('error') or 'refusée par le service'}", "error")
+    return redirect(back)
 
 
 def _request(request_id: str) -> dict:

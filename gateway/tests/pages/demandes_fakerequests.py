@@ -302,6 +302,20 @@ def make_app(fake: FakeRequests) -> Flask:
         rows += [f"{r['reference']};Martin;{r['category_label']};{LABELS[r['status']]};;;" for r in queue_items()]
         return Response("\r\n".join(rows) + "\r\n", content_type="text/csv; charset=utf-8")
 
+    @app.post("/internal/agent/requests/bulk")
+    def agent_bulk():
+        fake.agent()
+        body = request.get_json()
+        results = []
+        for rid in body["request_ids"]:
+            r = commune_request(rid)
+            if r is None or r["status"] != "envoyee":
+                results.append({"id": rid, "ok": False, "error": "Cette demande ne peut pas être prise en charge."})
+                continue
+            r["status"] = body["status"]
+            results.append({"id": rid, "ok": True, "status": r["status"]})
+        return jsonify({"done": sum(1 for x in results if x["ok"]), "results": results})
+
     @app.get("/internal/agent/requests/<request_id>")
     def agent_get(request_id):
         r = commune_request(request_id)

@@ -125,3 +125,24 @@ def test_another_communes_agent_gets_404_and_a_parent_403(app, fake):
 
 def test_the_agent_home_links_to_the_desk(client):
     assert 'href="/agent/demandes">Demandes des familles</a>' in text(client.get("/agent"))
+
+
+def test_take_several_in_hand_at_once(client, fake):
+    first, second = fake.add_request(status="envoyee"), fake.add_request(status="envoyee")
+    taken = fake.add_request(status="en_cours")
+    html = text(client.get("/agent/demandes?statut="))
+    assert f'name="demande" value="{first}"' in html and f'name="demande" value="{taken}"' not in html
+    resp = client.post("/agent/demandes/selection", data={
+        "csrf_token": csrf_token(client, "/agent/demandes"), "demande": [first, second, taken],
+        "retour": "/agent/demandes?statut="})
+    assert resp.status_code == 302 and resp.headers["Location"] == "/agent/demandes?statut="
+    assert fake.requests[first]["status"] == fake.requests[second]["status"] == "en_cours"
+    html = text(client.get(resp.headers["Location"]))
+    assert "2 demandes prises en charge." in html and "1 demande non prise en charge" in html
+
+
+def test_taking_nothing_says_so(client):
+    resp = client.post("/agent/demandes/selection", data={"csrf_token": csrf_token(client, "/agent/demandes"),
+                                                          "retour": "https://evil.example/"})
+    assert resp.headers["Location"] == "/agent/demandes"
+    assert "Cochez au moins une demande" in text(client.get("/agent/demandes"))
