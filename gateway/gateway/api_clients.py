@@ -5,7 +5,7 @@ the correlation id forwarded, remote errors translated by the same table
 (`clients.error_from_status`).
 
 aiohttp, not httpx: a keep-alive GET costs ~290 µs of CPU with aiohttp, ~1,200 µs with httpx
-and ~670 µs with requests (measured on this machine, see ADR 0006); on two CPUs the gateway's
+and ~670 µs with requests (measured on this machine, see ADR 0007); on two CPUs the gateway's
 share decides how close a read through it comes to the same read direct.
 """
 from __future__ import annotations

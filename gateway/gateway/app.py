@@ -1,6 +1,6 @@
 """The gateway's app: the public API (connexion, `openapi/gateway.yaml`) and the pages (Flask).
 
-The public API's operations are async on connexion's AsyncApp (ADR 0006), calling services
+The public API's operations are async on connexion's AsyncApp (ADR 0007), calling services
 through `gateway.api_clients`; `/api/me`, which also accepts the session cookie, and every page
 are Flask (sessions, CSRF, templates). One ASGI app (servicekit.web.ServiceApp) routes between
 them. Everything user-facing is French; every failure is a French page for browsers and
