@@ -16,6 +16,8 @@ import datetime as dt
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, stream_with_context, url_for
 
+from servicekit import csvexport
+
 from gateway import auth, clients
 from gateway.clients import ServiceError
 from gateway.web.account_helpers import date_fr, register_filters
@@ -93,7 +95,9 @@ def export():
                                     timeout=EXPORT_TIMEOUT)
     commune = (auth.active_commune() or {}).get("slug", "commune")
     filename = f"demandes-{commune}-{dt.date.today().isoformat()}.csv"
-    return Response(remote.content, mimetype="text/csv", headers={
+    # Written again the gateway's way (BOM for French spreadsheets, formula cells neutralised).
+    body = csvexport.made_safe(remote.content.decode("utf-8-sig", errors="replace"))
+    return Response(body, mimetype="text/csv", headers={
         "Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"})
 
 

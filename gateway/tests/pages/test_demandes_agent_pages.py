@@ -73,7 +73,8 @@ def test_queue_with_filters_and_csv_export(client, fake):
     csv = client.get("/agent/demandes/export.csv?statut=envoyee")
     assert csv.status_code == 200 and csv.mimetype == "text/csv"
     assert "attachment" in csv.headers["Content-Disposition"]
-    assert fake.requests[sent]["reference"] in csv.get_data(as_text=True)
+    body = csv.get_data(as_text=True)
+    assert body.startswith("\ufeffreference;famille;") and fake.requests[sent]["reference"] in body
 
 
 def test_a_bad_date_filter_is_shown_next_to_it(client):
