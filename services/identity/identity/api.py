@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import functools
 
-from connexion import NoContent
+from connexion import NoContent, request
 
-from servicekit import web
+from servicekit import idempotency, web
 from servicekit.operations import Operations
 from servicekit.web import Problem, current_caller
 
 from identity import households
 from identity.oidc import consent
 from identity.errors import AccountError, InvalidInput
+from identity.models import idempotency_keys
 
 
 def _settings():
@@ -36,6 +37,13 @@ ops = Operations({
     AccountError: lambda exc: Problem(exc.status, exc.detail, **exc.extra),
 })
 _read, _write = ops.read, ops.write
+
+
+async def _write_once(operation: str, body, use_case, *args):
+    """A creating POST: honours the gateway's Idempotency-Key (servicekit.idempotency)."""
+    key = idempotency.key_from(request)
+    return await _write(idempotency.once, idempotency_keys, current_caller().sub, operation, key, body,
+                        use_case, *args)
 
 
 def _problems(fn):
@@ -64,7 +72,8 @@ async def get_commune(slug):
 # --- agents ----------------------------------------------------------------------------------------
 @_problems
 async def register_family(body):
-    return (await _write(households.register_family, _settings(), current_caller(), body)), 201
+    return (await _write_once("register_family", body, households.register_family, _settings(), current_caller(),
+                              body)), 201
 
 
 @_problems
@@ -126,7 +135,7 @@ async def update_guardian(guardian_id, body):
 
 @_problems
 async def add_child(body):
-    return (await _write(households.add_child, current_caller(), body)), 201
+    return (await _write_once("add_child", body, households.add_child, current_caller(), body)), 201
 
 
 @_problems
@@ -136,7 +145,8 @@ async def update_child(child_id, body):
 
 @_problems
 async def invite_guardian(body):
-    return (await _write(households.invite_guardian, _settings(), current_caller(), body)), 201
+    return (await _write_once("invite_guardian", body, households.invite_guardian, _settings(), current_caller(),
+                              body)), 201
 
 
 # --- invitation links ---------------------------------------------------------------------------------

@@ -12,10 +12,14 @@ from datetime import date, datetime, timezone
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from servicekit import idempotency
 from servicekit.db import declarative_base
 from servicekit.types import UTCDateTime
 
 Base = declarative_base()
+
+# Answers of creating POSTs per Idempotency-Key (servicekit.idempotency; kept 24 h).
+idempotency_keys = idempotency.define_table(Base.metadata)
 
 
 def new_id() -> str:

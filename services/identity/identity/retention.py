@@ -15,7 +15,9 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from identity.models import utcnow
+from servicekit import idempotency
+
+from identity.models import idempotency_keys, utcnow
 from identity.oidc.models import AuthorizationCode, FormTicket, SessionLogout, Token
 from identity.sessions import ABSOLUTE_TIMEOUT
 from identity.signin.models import PasswordResetToken, SsoSessionRecord, TotpEnrolment
@@ -41,6 +43,8 @@ def purge(session: Session, settings, now: datetime | None = None) -> dict[str, 
         "password_reset_tokens": sa.delete(PasswordResetToken).where(PasswordResetToken.expires_at < links),
         "totp_enrolments": sa.delete(TotpEnrolment).where(TotpEnrolment.expires_at < links),
     }
+    deletions["idempotency_keys"] = idempotency_keys.delete().where(
+        idempotency_keys.c.created_at < now - idempotency.RETENTION)
     counts = {}
     for table, statement in deletions.items():
         counts[table] = session.execute(statement.execution_options(synchronize_session=False)).rowcount or 0
