@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import date
 from urllib.parse import quote
 
-from connexion import NoContent
+from connexion import NoContent, request
 from starlette.concurrency import run_in_threadpool
 
-from servicekit import web
+from servicekit import idempotency, web
 from servicekit.operations import Operations
 from servicekit.web import Problem, current_caller
 
@@ -21,6 +21,7 @@ from demandes.domain.documents import DocumentRefused
 from demandes.domain.forms import FormError
 from demandes.domain.states import IllegalTransition
 from demandes.family_documents import Incoming
+from demandes.models import idempotency_keys
 from demandes.storage import FileStore
 
 CSV = {"Content-Type": "text/csv; charset=utf-8"}
@@ -136,7 +137,10 @@ async def list_my_pending_requests():
 
 @_problems
 async def create_request(body):
-    return _ok(await _write(flow.create_request, current_caller(), body, _link_base()), 201)
+    # A form sent twice (double click, resend) makes one request: the gateway's Idempotency-Key.
+    key = idempotency.key_from(request)
+    return _ok(await _write(idempotency.once, idempotency_keys, current_caller().sub, "create_request", key, body,
+                            flow.create_request, current_caller(), body, _link_base()), 201)
 
 
 @_problems

@@ -8,12 +8,18 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from contracts import requests as events
+from servicekit import idempotency
 from servicekit.messaging.outbox import add_event
 from servicekit.types import utcnow
 
 from demandes import flow
 from demandes.domain import states
-from demandes.models import requests, summaries
+from demandes.models import idempotency_keys, requests, summaries
+
+
+def purge_idempotency_keys(db) -> int:
+    with db.transaction() as session:
+        return idempotency.purge(session, idempotency_keys)
 
 
 def purge_drafts(db, retention_days: int, now: datetime | None = None) -> int:

@@ -3,12 +3,16 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from servicekit import idempotency
 from servicekit.db import declarative_base
 from servicekit.projections import agents as agents_projection
 from servicekit.projections import families as families_projection
 from servicekit.types import UTCDateTime, utcnow
 
 Base = declarative_base()
+
+# Answers of creating POSTs per Idempotency-Key (servicekit.idempotency; kept 24 h).
+idempotency_keys = idempotency.define_table(Base.metadata)
 metadata = Base.metadata
 
 # Local copy of identity's families per commune (scopes this service's data per tenant).

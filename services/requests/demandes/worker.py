@@ -22,5 +22,6 @@ def create_worker(settings=None, db=None) -> Worker:
         worker.handler(source, event_type, name=name)(handler)
     worker.every(PURGE_EVERY_SECONDS, name="purge_drafts")(
         lambda db: jobs.purge_drafts(db, settings.requests_draft_retention_days))
+    worker.every(3600, name="purge_idempotency_keys")(jobs.purge_idempotency_keys)
     worker.every(SUMMARY_CHECK_EVERY_SECONDS, name="pending_summary")(lambda db: jobs.publish_summaries(db, settings))
     return worker
