@@ -34,3 +34,8 @@ BLUEPRINTS += [agent_reservations.bp]
 from gateway.web import demandes, demandes_agent  # noqa: E402
 
 BLUEPRINTS += [demandes.bp, demandes_agent.bp]
+
+# Parents' invoices and online payments ("Mes factures").
+from gateway.web import factures  # noqa: E402
+
+BLUEPRINTS += [factures.bp]

@@ -374,7 +374,9 @@ def test_validate_shows_each_outcome_and_the_payment_step(client, fake):
     assert "Sur liste d'attente (1)" in html
     assert "Annulations transmises au service (1)" in html
     assert "Refusées (1)" in html and "Refusé : Complet" in html
-    assert "Étape suivante : paiement en ligne" in html and "Paiement à venir" in html
+    # The cart's payment is billing's page ("Mes factures"), linked from the payment step.
+    assert "Étape suivante : paiement en ligne" in html
+    assert '<a class="button button-large" href="/factures/paniers/cart-1/paiement">Payer en ligne</a>' in html
     assert "jusqu'au mardi 1er décembre 2026 à 16 h 20" in plain(html)  # hold expiry in Paris time
     sent = [c for c in fake.calls if c[1] == "/internal/parent/cart/validate"]
     assert sent[-1][2] == key  # the form's Idempotency-Key went to booking
