@@ -8,19 +8,20 @@ problem+json under `/api/`.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import timedelta
 from pathlib import Path
 
 import connexion
 from connexion.resolver import RelativeResolver
-from flask import Flask, g, request, session, url_for
+from flask import Flask, request, url_for
 from flask_wtf.csrf import CSRFProtect
 
 from servicekit import asgi_guard, forwarded, web as service_web
 from servicekit.db import Database
 
-from gateway import api, auth, errors, oidc, sessions
+from gateway import api, api_clients, auth, errors, oidc, sessions
 from gateway.clients import ServiceError
 from gateway.settings import GatewaySettings, get_settings
 
@@ -61,7 +62,7 @@ def create_app(settings: GatewaySettings | None = None, db: Database | None = No
     provider = flask_app.extensions["oidc_provider"]
     # Async operations taking identity's access token are checked by auth.connexion_security.
     api = connexion.AsyncApp(__name__, specification_dir=Path(__file__).resolve().parent,
-                             security_map=auth.connexion_security(lambda: provider, settings))
+                             security_map=auth.connexion_security(lambda: provider, settings), lifespan=_lifespan)
     asgi_guard.install(api)  # malformed requests: 400 before connexion (servicekit.asgi_guard)
     api.add_api(SPEC, resolver=RelativeResolver("gateway.api"), strict_validation=True,
                 validate_responses=False, pythonic_params=True)
@@ -71,6 +72,12 @@ def create_app(settings: GatewaySettings | None = None, db: Database | None = No
     # per-client sign-in throttling at identity, https URLs.
     flask_app.wsgi_app = forwarded.ProxyHeaders(flask_app.wsgi_app, trusted=settings.forwarded_allow_ips)
     return service_web.ServiceApp(api, settings, db, pages=flask_app, to_api=_to_api)
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(_app):
+    yield
+    await api_clients.close_all()  # the worker's pooled connections to the services
 
 
 async def _service_error(_request, exc: ServiceError):
