@@ -170,7 +170,8 @@ def start_cart_payment(cart_id: str):
 @bp.get("/paiements/retour")
 @auth.login_required
 def payment_return():
-    """The payer back from the provider: what the provider says is never trusted, billing's status is."""
+    """The payer back from the provider (eopayment's Systempay default: a GET, `vads_return_mode=GET`).
+    What the provider says here is never trusted: the page shows billing's status."""
     transaction_id = request.args.get("transaction", "")
     if not transaction_id:
         abort(404)
