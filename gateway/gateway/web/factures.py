@@ -3,6 +3,7 @@
     /factures                                   "Factures à payer" (tick and pay) and "Factures payées"
     /factures/<id>                              one invoice: lines per child, prestation and date
     /factures/<id>/pdf                          its PDF, streamed from billing (attachment)
+    /factures/attestations/<year>/pdf           the yearly payment certificate (taxes, CAF), streamed
     /factures/payer                             POST: one online payment for the ticked invoices
     /factures/paniers/<cart_id>/paiement        a validated prepaid cart's payment (GET: where it
                                                 stands; POST: go to the provider)
@@ -13,6 +14,9 @@ Every id taken from the browser goes to billing through `clients.internal_path` 
 billing decides what the family may see (another family's invoice is a 404).
 """
 from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
 
 from flask import (Blueprint, Response, abort, redirect, render_template, request, stream_with_context,
                    url_for)
@@ -31,6 +35,11 @@ PAGE_STATUSES = (400, 409, 422, 429, 503)
 DECIDED = {"paid": "Paiement reçu", "refused": "Paiement refusé", "abandoned": "Paiement abandonné",
            "expired": "Paiement expiré"}
 POLL_SECONDS = 3
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def this_year() -> int:
+    return dt.datetime.now(PARIS).year
 
 
 @bp.app_template_filter("euros")
@@ -61,8 +70,9 @@ def _invoices(status: str) -> dict:
 
 def _render_index(status: int = 200, errors=None, selected=()):
     to_pay, paid = _invoices("to_pay"), _invoices("paid")
+    year = this_year()
     return render_template("factures/index.html", to_pay=to_pay, paid=paid, errors=errors or [],
-                           selected=set(selected)), status
+                           selected=set(selected), attestation_years=[year - 1, year]), status
 
 
 @bp.get("")
@@ -78,19 +88,32 @@ def invoice(invoice_id: str):
     return render_template("factures/facture.html", invoice=doc)
 
 
-@bp.get("/<invoice_id>/pdf")
-@auth.login_required
-def pdf(invoice_id: str):
-    """The PDF itself, streamed as billing serves it, as an attachment."""
-    remote = clients.billing().get(clients.internal_path("/internal/parent/invoices/{}/pdf", invoice_id),
-                                   raw=True, stream=True, timeout=DOWNLOAD_TIMEOUT)
-    name = "".join(c for c in invoice_id if c.isalnum() or c in "-_")[:64] or "facture"
-    headers = {"Content-Disposition": f'attachment; filename="facture-{name}.pdf"',
+def _stream_pdf(path: str, filename: str) -> Response:
+    """Billing's PDF, streamed as it comes, as an attachment."""
+    remote = clients.billing().get(path, raw=True, stream=True, timeout=DOWNLOAD_TIMEOUT)
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"',
                "X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store"}
     if remote.headers.get("Content-Length"):
         headers["Content-Length"] = remote.headers["Content-Length"]
     return Response(stream_with_context(remote.iter_content(64 * 1024)), status=200, headers=headers,
                     content_type="application/pdf")
+
+
+@bp.get("/<invoice_id>/pdf")
+@auth.login_required
+def pdf(invoice_id: str):
+    name = "".join(c for c in invoice_id if c.isalnum() or c in "-_")[:64] or "facture"
+    return _stream_pdf(clients.internal_path("/internal/parent/invoices/{}/pdf", invoice_id), f"facture-{name}.pdf")
+
+
+@bp.get("/attestations/<int:year>/pdf")
+@auth.login_required
+def attestation_pdf(year: int):
+    """The yearly payment certificate (for taxes and the CAF); billing refuses a year out of range."""
+    if not 2000 <= year <= 9999:
+        abort(404)
+    return _stream_pdf(clients.internal_path("/internal/parent/attestations/{}/pdf", year),
+                       f"attestation-paiement-{year}.pdf")
 
 
 # --- paying ------------------------------------------------------------------------------------

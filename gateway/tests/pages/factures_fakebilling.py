@@ -123,6 +123,12 @@ def make_app(fake: FakeBilling) -> Flask:
         return Response(PDF, content_type="application/pdf",
                         headers={"Content-Disposition": f'inline; filename="{invoice_id}.pdf"'})
 
+    @app.get("/internal/parent/attestations/<int:year>/pdf")
+    def attestation(year):
+        if year > 2026:
+            return problem(422, "L'attestation de cette année n'est pas encore disponible.")
+        return Response(PDF + str(year).encode(), content_type="application/pdf")
+
     @app.post("/internal/parent/payments")
     def start_payment():
         body = request.get_json()

@@ -128,6 +128,18 @@ def test_pdf_downloads_as_an_attachment(client):
     assert resp.headers["Content-Disposition"] == f'attachment; filename="facture-{PAID}.pdf"'
 
 
+def test_yearly_attestation_is_linked_and_downloads(client, monkeypatch):
+    monkeypatch.setattr("gateway.web.factures.this_year", lambda: 2026)
+    html = text(client.get("/factures"))
+    assert 'href="/factures/attestations/2025/pdf"' in html and "Attestation de paiement 2026 (PDF)" in html
+    resp = client.get("/factures/attestations/2025/pdf")
+    assert resp.status_code == 200 and resp.data == PDF + b"2025"
+    assert resp.headers["Content-Disposition"] == 'attachment; filename="attestation-paiement-2025.pdf"'
+    refused = client.get("/factures/attestations/2027/pdf")
+    assert refused.status_code == 422 and "pas encore disponible" in text(refused)
+    assert client.get("/factures/attestations/1999/pdf").status_code == 404
+
+
 # --- paying -----------------------------------------------------------------------------------
 def test_paying_selected_invoices_renders_the_providers_form(client, fake):
     resp = pay(client, [SEPT, OCT])
