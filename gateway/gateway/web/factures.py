@@ -1,6 +1,6 @@
 """The parents' invoices ("Mes factures"), on billing's parent API. They work without JavaScript.
 
-    /factures                                   "Factures à payer" (tick and pay) and "Factures payées"
+    /factures                                   "Factures à payer" (tick and pay), "Factures payées", avoirs
     /factures/<id>                              one invoice: lines per child, prestation and date
     /factures/<id>/pdf                          its PDF, streamed from billing (attachment)
     /factures/attestations/<year>/pdf           the yearly payment certificate (taxes, CAF), streamed
@@ -69,9 +69,9 @@ def _invoices(status: str) -> dict:
 
 
 def _render_index(status: int = 200, errors=None, selected=()):
-    to_pay, paid = _invoices("to_pay"), _invoices("paid")
+    to_pay, paid, credits = _invoices("to_pay"), _invoices("paid"), _invoices("credit")
     year = this_year()
-    return render_template("factures/index.html", to_pay=to_pay, paid=paid, errors=errors or [],
+    return render_template("factures/index.html", to_pay=to_pay, paid=paid, credits=credits, errors=errors or [],
                            selected=set(selected), attestation_years=[year - 1, year]), status
 
 

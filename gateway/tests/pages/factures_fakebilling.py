@@ -57,6 +57,7 @@ class FakeBilling:
     attempts: dict = field(default_factory=dict)        # transaction_id -> attempt
     idempotency: dict = field(default_factory=dict)     # key -> transaction_id
     cart: dict = field(default_factory=lambda: {"status": "created", "payment_needed": True, "amount_cents": 780})
+    credits_cover: bool = False                        # open credits pay the whole selection
     refuse: dict = field(default_factory=dict)          # path -> (status, detail), answered once
     calls: list = field(default_factory=list)
 
@@ -133,6 +134,8 @@ def make_app(fake: FakeBilling) -> Flask:
     def start_payment():
         body = request.get_json()
         key = request.headers.get("Idempotency-Key")
+        if fake.credits_cover:
+            return {"transaction_id": None, "status": "paid", "payment_needed": False, "amount_cents": 0}, 201
         if key in fake.idempotency:
             return fake.attempts[fake.idempotency[key]], 201
         chosen = [fake.own(i) for i in body["invoice_ids"]]

@@ -208,6 +208,21 @@ def test_processing_page_polls_until_decided(client, fake):
         assert title in html and "Aucun montant n'a été prélevé" in html and "http-equiv" not in html
 
 
+def test_credits_covering_everything_need_no_bank(client, fake):
+    fake.credits_cover = True
+    resp = pay(client, [SEPT])
+    html = text(resp)
+    assert resp.status_code == 200 and "Vos avoirs ont couvert le montant" in html and "Continuer vers" not in html
+
+
+def test_credit_notes_are_listed_with_what_remains(client, fake):
+    fake.invoices["avoir"] = {**fake.invoices[PAID], "id": "avoir", "kind": "credit_note", "status": "credit",
+                              "number": "A-2026-09-0000002", "total_cents": 700, "remaining_credit_cents": 350}
+    html = plain(text(client.get("/factures")))
+    assert "Avoirs" in html and "A-2026-09-0000002" in html and "Reste utilisable : 3,50 €" in html
+    assert "Avoir A-2026-09-0000002" in plain(text(client.get("/factures/avoir")))
+
+
 def test_unknown_payment_is_the_404_page(client):
     assert client.get("/factures/paiements/tx-inconnu").status_code == 404
     assert client.get("/factures/paiements/retour").status_code == 404
