@@ -256,3 +256,33 @@ def test_cart_payment_refusal_is_said(client, fake):
     fake.refuse[f"/internal/parent/carts/{CART}/payment"] = (409, "Ce panier n'attend plus de paiement.")
     resp = client.post(f"/factures/paniers/{CART}/paiement", data={"csrf_token": token})
     assert resp.status_code == 409 and "Ce panier n'attend plus de paiement." in text(resp)
+
+
+# --- in a real browser ------------------------------------------------------------------------
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+
+
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed")
+def test_pages_have_no_serious_axe_violation_at_360_and_1280_px(app, client):
+    from axe_playwright_python.sync_playwright import Axe
+    from playwright.sync_api import sync_playwright
+
+    cookie = client.get_cookie("ef_session").value
+    with serve(app) as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                     args=["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"])
+        try:
+            for width in (360, 1280):
+                context = browser.new_context(viewport={"width": width, "height": 800})
+                context.add_cookies([{"name": "ef_session", "value": cookie, "url": url}])
+                page = context.new_page()
+                for path in ("/factures", f"/factures/{SEPT}", f"/factures/paniers/{CART}/paiement"):
+                    page.goto(url + path)
+                    bad = [v["id"] for v in Axe().run(page).response["violations"]
+                           if v.get("impact") in ("serious", "critical")]
+                    assert not bad, f"{path} at {width} px: {bad}"
+                    # Nothing wider than the screen (tables wrap, amounts fit).
+                    assert page.evaluate("document.documentElement.scrollWidth") <= width, f"{path} at {width} px"
+                context.close()
+        finally:
+            browser.close()
