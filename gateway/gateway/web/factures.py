@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from flask import (Blueprint, Response, abort, redirect, render_template, request, stream_with_context,
+from flask import (Blueprint, Response, abort, current_app, redirect, render_template, request, stream_with_context,
                    url_for)
 
 from gateway import auth, clients, idempotency
@@ -118,7 +118,9 @@ def attestation_pdf(year: int):
 
 # --- paying ------------------------------------------------------------------------------------
 def _return_url() -> str:
-    return url_for("factures.payment_return", _external=True)
+    # The public address (as for sign-in), not the Host header the request came with.
+    base = current_app.config["SERVICE_SETTINGS"].public_url.rstrip("/")
+    return base + url_for("factures.payment_return")
 
 
 def _to_provider(attempt: dict):

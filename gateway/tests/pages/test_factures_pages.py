@@ -150,7 +150,7 @@ def test_paying_selected_invoices_renders_the_providers_form(client, fake):
     assert "Continuer vers le paiement" in html and "1 237,06 €" in html
     method, path, key, body = [c for c in fake.calls if c[1] == "/internal/parent/payments"][-1]
     assert method == "POST" and key and body["invoice_ids"] == [SEPT, OCT]
-    assert body["return_url"].endswith("/factures/paiements/retour") and body["email"] == PARENT["email"]
+    assert body["return_url"] == "https://famille.example.org/factures/paiements/retour" and body["email"] == PARENT["email"]
 
 
 def test_a_get_redirect_is_followed(client, fake):
