@@ -66,6 +66,8 @@ def build_env(args, var_dir: Path) -> dict[str, str]:
     env.update(
         EF_ENV="development",
         EF_VAR_DIR=str(var_dir),
+        # Services deriving their own address from it (billing's notification URL for the bank).
+        EF_PORT_BASE=str(base),
         PUBLIC_URL=public,
         OIDC_ISSUER=f"{public}/oidc",
         AMQP_URL=os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//"),
