@@ -1,6 +1,7 @@
 """The parents' "Mes factures" on the real platform (issue 9), as the demo parent of Heillecourt: a
-prepaid Wednesday's cart paid through the simulated bank (devtools/fakebank), from the booking
-pages' "Payer en ligne" to "Paiement reçu", with axe-core on every page of ours."""
+prepaid Wednesday's cart paid (then another refused) through the simulated bank (devtools/fakebank),
+from the booking pages' "Payer en ligne" to "Paiement reçu" / "Paiement refusé", with axe-core on
+every page of ours."""
 from __future__ import annotations
 
 import datetime as dt
@@ -38,7 +39,7 @@ def _hold_a_wednesday(page, platform) -> None:
     page.wait_for_url("**/reservations/panier/valider")
 
 
-def test_a_prepaid_cart_is_paid_through_the_simulated_bank(platform, page, a11y, identity_login):
+def _pay_the_cart_at_the_bank(platform, page, a11y, identity_login, bank_button: str, outcome: str) -> str:
     page.goto(f"{platform.base_url}/auth/login?next=/reservations")
     identity_login(page, *DEMO_PARENT)
     page.wait_for_url("**/reservations")
@@ -50,14 +51,24 @@ def test_a_prepaid_cart_is_paid_through_the_simulated_bank(platform, page, a11y,
     page.get_by_role("button", name="Payer en ligne").wait_for(timeout=30_000)
     a11y(page)
     page.get_by_role("button", name="Payer en ligne").click()
-    # Our page auto-submits the signed form to the bank.
-    bank_pay = page.get_by_role("button", name="Payer", exact=False).filter(has_text="€")
-    bank_pay.first.wait_for(timeout=30_000)
-    bank_pay.first.click()
+    # Our page auto-submits the signed form to the bank; the bank's page has Payer / Refuser / Abandonner.
+    choice = page.locator("button[name=decision]").filter(has_text=bank_button)
+    choice.first.wait_for(timeout=30_000)
+    choice.first.click()
     page.wait_for_url("**/factures/paiements/**", timeout=30_000)
-    try:
-        page.get_by_role("heading", name="Paiement reçu").wait_for(timeout=30_000)
+    try:  # the processing page polls billing until the bank's signed notification has arrived
+        page.get_by_role("heading", name=outcome).wait_for(timeout=30_000)
     except Exception as exc:
         raise AssertionError(f"{page.url}: {page.locator('main').inner_text()}") from exc
     a11y(page)
-    assert "Merci : votre paiement" in page.locator("main").inner_text()
+    return page.locator("main").inner_text()
+
+
+def test_a_prepaid_cart_is_paid_through_the_simulated_bank(platform, page, a11y, identity_login):
+    text = _pay_the_cart_at_the_bank(platform, page, a11y, identity_login, "Payer", "Paiement reçu")
+    assert "Merci : votre paiement" in text
+
+
+def test_a_refused_payment_says_so_and_takes_nothing(platform, page, a11y, identity_login):
+    text = _pay_the_cart_at_the_bank(platform, page, a11y, identity_login, "Refuser", "Paiement refusé")
+    assert "Aucun montant n'a été prélevé" in text
