@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 
-from flask import Response, current_app, request
+from flask import current_app, request
 
+from connexion import context as connexion_context
 from starlette.responses import Response as StarletteResponse
 
 from servicekit import web
@@ -29,6 +30,16 @@ JSON = {"Content-Type": "application/json"}
 async def list_communes():
     # Identity's document is the answer: pass its bytes on rather than parse and re-serialise.
     reply = await _call("identity", "GET", "/internal/communes", clients.caller_for(None))
+    return StarletteResponse(reply.body, 200, media_type="application/json")
+
+
+async def list_pending_requests():
+    """For sibling portals: the token's family's pending requests, as the requests service lists them."""
+    claims = connexion_context.context["token_info"]["claims"]
+    user = user_from_claims(claims)
+    if not user.get("family_id"):
+        raise Problem(403, "Ce compte n'est rattaché à aucune famille.")
+    reply = await _call("requests", "GET", "/internal/me/requests/pending", clients.caller_for(user))
     return StarletteResponse(reply.body, 200, media_type="application/json")
 
 
