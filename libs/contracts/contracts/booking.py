@@ -117,3 +117,20 @@ class WaitingListConfirmed(EventPayload):
     price_ref: str
     by: Literal["automatic", "agent"]
     confirmed_at: dt.datetime
+
+
+class BookingReminderDue(EventPayload):
+    """Children enrolled in a service have no booking yet for next week's séances of a
+    prestation, whose booking deadline is still ahead: remind the family (once per family,
+    prestation and week)."""
+
+    EVENT_TYPE = "booking_reminder.due.v1"
+    family_id: str
+    commune: str
+    child_ids: list[str]
+    service_id: str
+    prestation_id: str
+    prestation_label: str
+    week_first: dt.date              # Monday of the week (Europe/Paris calendar)
+    week_last: dt.date               # its Friday
+    deadline: dt.datetime            # the booking deadline of the prestation's first open day that week
