@@ -21,7 +21,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from sqlalchemy.orm import Session
 
 from contracts.billing import CreditIssued, InvoicePublished, PaymentFailed, PaymentSucceeded
-from contracts.booking import BookingCancelled, CartValidated, WaitingListConfirmed
+from contracts.booking import BookingCancelled, BookingReminderDue, CartValidated, WaitingListConfirmed
 from contracts.envelope import Envelope, EventPayload
 from contracts.identity import (ActivationIssued, GuardianInvited, PasswordChanged, PasswordResetRequested,
                                TotpEnrolmentRequested)
@@ -152,6 +152,12 @@ def _about_a_child(session: Session, e) -> Composition:
     return Composition(_family(session, e.family_id), e.commune, e.family_id, {"child": child})
 
 
+def _about_children(session: Session, e: BookingReminderDue) -> Composition:
+    names = directory.child_names(session, e.child_ids)
+    children = sorted(names.get(c, "votre enfant") for c in e.child_ids)
+    return Composition(_family(session, e.family_id), e.commune, e.family_id, {"children": children})
+
+
 def _about_a_family(session: Session, e) -> Composition:
     return Composition(_family(session, e.family_id), directory.family_commune(session, e.family_id), e.family_id)
 
@@ -186,6 +192,7 @@ KINDS: dict[str, Kind] = {
         Kind("cart_validated", CartValidated, "booking", _cart_validated),
         Kind("waiting_list_confirmed", WaitingListConfirmed, "booking", _about_a_child),
         Kind("cancellation_processed", BookingCancelled, "booking", _about_a_child),
+        Kind("booking_reminder", BookingReminderDue, "booking", _about_children),
         Kind("payment_received", PaymentSucceeded, "billing", _about_a_family),
         Kind("payment_failed", PaymentFailed, "billing", _about_a_family),
         Kind("invoice_published", InvoicePublished, "billing", _billed),

@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from contracts.billing import CreditIssued, InvoicePublished, PaymentFailed, PaymentSucceeded
-from contracts.booking import BookingCancelled, CartLineFact, CartValidated, WaitingListConfirmed
+from contracts.booking import BookingCancelled, BookingReminderDue, CartLineFact, CartValidated, WaitingListConfirmed
 from contracts.identity import (ActivationIssued, AgentAssigned, ChildAdded, FamilyActivated, FamilyRegistered,
                                GuardianAdded, PasswordChanged, TotpEnrolmentRequested)
 from contracts.requests import CategoryCount, PendingRequestsSummarised, RequestStatusChanged
@@ -58,6 +58,9 @@ def platform_events():
                           **slot), "booking"),
         (BookingCancelled(booking_id="b3", payment_mode="prepaid", refund="credit", by="parent", cancelled_at=T0,
                           **slot), "booking"),  # in the cart's e-mail already: nothing
+        (BookingReminderDue(family_id="f1", commune="heillecourt", child_ids=["c1"], service_id="s", prestation_id="p",
+                            prestation_label="Cantine", week_first=day, week_last=dt.date(2026, 12, 11),
+                            deadline=T0), "booking"),
         (PaymentSucceeded(payment_id="p1", cart_id="k1", family_id="f1", amount_cents=990, paid_at=T0), "billing"),
         (PaymentFailed(payment_id="p2", cart_id="k2", family_id="f1", reason="expired", failed_at=T0), "billing"),
         (InvoicePublished(invoice_id="i1", number="F-2026-11-0000001", family_id="f1", commune="heillecourt",
@@ -79,6 +82,7 @@ EXPECTED = {  # template -> recipients (Paul turned request updates off)
     "cart_validated": ["lea@example.org"],
     "waiting_list_confirmed": ["lea@example.org", "paul@example.org"],
     "cancellation_processed": ["lea@example.org", "paul@example.org"],
+    "booking_reminder": ["lea@example.org", "paul@example.org"],
     "payment_received": ["lea@example.org", "paul@example.org"],
     "payment_failed": ["lea@example.org", "paul@example.org"],
     "invoice_published": ["lea@example.org", "paul@example.org"],

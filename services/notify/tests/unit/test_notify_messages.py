@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from contracts.billing import CreditIssued, InvoicePublished, PaymentFailed, PaymentSucceeded
-from contracts.booking import BookingCancelled, CartLineFact, CartValidated, WaitingListConfirmed
+from contracts.booking import BookingCancelled, BookingReminderDue, CartLineFact, CartValidated, WaitingListConfirmed
 from contracts.envelope import Envelope
 from contracts.requests import CategoryCount, PendingRequestsSummarised, RequestStatusChanged
 
@@ -68,6 +68,10 @@ EVENTS = {
     "cart_validated": (cart(line(dt.date(2026, 12, 7), "confirmed")), "booking"),
     "waiting_list_confirmed": (waiting(), "booking"),
     "cancellation_processed": (cancelled(), "booking"),
+    "booking_reminder": (BookingReminderDue(
+        family_id="f-martin", commune="heillecourt", child_ids=["c-zoe"], service_id="s", prestation_id="p-cantine",
+        prestation_label="Restauration scolaire", week_first=dt.date(2026, 12, 7), week_last=dt.date(2026, 12, 11),
+        deadline=dt.datetime(2026, 12, 3, 11, 0, tzinfo=dt.timezone.utc)), "booking"),
     "payment_received": (PaymentSucceeded(payment_id="pay-1", cart_id="k1", family_id="f-martin", amount_cents=1250,
                                           paid_at=T0), "billing"),
     "payment_failed": (PaymentFailed(payment_id="pay-2", cart_id="k1", family_id="f-martin", reason="refused",
@@ -96,7 +100,8 @@ def drafts(session, name):
 
 
 # --- recipients ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["waiting_list_confirmed", "cancellation_processed", "payment_received",
+@pytest.mark.parametrize("name", ["waiting_list_confirmed", "cancellation_processed", "booking_reminder",
+                                  "payment_received",
                                   "payment_failed", "invoice_published", "credit_issued", "request_status_changed"])
 def test_family_messages_go_to_every_responsable(town, name):
     found = drafts(town, name)
@@ -241,6 +246,12 @@ def test_booking_reminder_template():
     assert "aucune réservation n’est encore faite pour Zoé, Léo et Lina la semaine du lundi 7 décembre 2026" in c.text
     assert "jusqu’au jeudi 3 décembre 2026 à 12 h 00 (heure de Paris)" in c.text
     assert f"{PUBLIC_URL}/famille/notifications" in c.text  # optional: says how to turn it off
+
+
+def test_booking_reminder_names_the_children_of_the_event(town):
+    draft = drafts(town, "booking_reminder")[0]
+    assert "aucune réservation n’est encore faite pour Zoé la semaine du lundi 7 décembre 2026" in draft.content.text
+    assert "jusqu’au jeudi 3 décembre 2026 à 12 h 00" in draft.content.text
 
 
 # --- the shared layout ---------------------------------------------------------------------------
