@@ -242,6 +242,9 @@ def test_cart_payment_page_and_start(client, fake):
                        data={"csrf_token": csrf_token(client, f"/factures/paniers/{CART}/paiement")})
     assert resp.status_code == 200 and f'value="tx-cart-{CART}"' in text(resp)
     assert "Continuer vers le paiement" in text(resp)
+    fake.attempts[f"tx-cart-{CART}"]["status"] = "paid"
+    html = text(client.get(f"/factures/paiements/tx-cart-{CART}"))
+    assert "Paiement reçu" in html and 'href="/reservations">Retour à mes réservations' in html
 
 
 def test_cart_being_prepared_polls(client, fake):
