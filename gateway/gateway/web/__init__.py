@@ -39,3 +39,8 @@ BLUEPRINTS += [demandes.bp, demandes_agent.bp]
 from gateway.web import factures  # noqa: E402
 
 BLUEPRINTS += [factures.bp]
+
+# E-mail preferences ("Mes notifications", a family-space tab) and agents' undeliverable addresses.
+from gateway.web import notifications, notifications_agent  # noqa: E402
+
+BLUEPRINTS += [notifications.bp, notifications_agent.bp]

@@ -26,6 +26,7 @@ TABS = [
     ("compte", "Compte famille", "famille.index"),
     ("responsables", "Responsables", "famille.guardians"),
     ("enfants", "Enfants", "famille.children"),
+    ("notifications", "Mes notifications", "famille_notifications.index"),  # gateway/web/notifications.py
 ]
 CHILD_FIELDS = ("given_name", "family_name", "birth_date", "school", "class_name")
 PICKUP_FIELDS = ("name", "phone", "relation")
