@@ -36,6 +36,7 @@ class FakeNotify:
     preferences: list = field(default_factory=default_preferences)
     puts: list = field(default_factory=list)       # the bodies of PUT /internal/me/preferences
     addresses: list = field(default_factory=list)  # UndeliverableAddress rows, all communes
+    households: int = 0                            # identity household reads served
 
     def caller(self, audience: str) -> tokens.Caller:
         return tokens.verify(request.headers.get("Authorization", "").removeprefix("Bearer "), audience, self.secret)
@@ -48,6 +49,7 @@ def make_app(fake: FakeNotify) -> Flask:
     def household():
         caller = fake.caller("identity")
         assert caller.role == "parent" and caller.family_id, caller
+        fake.households += 1
         return jsonify({"family": {"id": caller.family_id, "name": "Martin", "login_email": "p@example.org"},
                         "communes": [], "guardians": [], "children": []})
 

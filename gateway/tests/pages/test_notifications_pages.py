@@ -26,11 +26,11 @@ def refused(email: str, commune: str, family_id: str | None = "fam-9") -> dict:
             "last_refused_at": "2026-12-01T09:30:00Z"}
 
 
-def make_gateway(var, url: str):
+def make_gateway(var, url: str, identity_url: str | None = None):
     from gateway.app import create_app
     from gateway.settings import get_settings
 
-    env = {"NOTIFY_URL": url, "IDENTITY_URL": url, "SERVICE_TOKEN_SECRET": SECRET, "EF_ENV": "test",
+    env = {"NOTIFY_URL": url, "IDENTITY_URL": identity_url or url, "SERVICE_TOKEN_SECRET": SECRET, "EF_ENV": "test",
            "EF_VAR_DIR": str(var), "DATABASE_URL": f"sqlite:///{var / 'gateway.db'}", "LOG_FORMAT": "text"}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
@@ -136,14 +136,12 @@ def test_notify_down_gives_a_french_503_page(tmp_path, user, commune, url):
     down = f"http://127.0.0.1:{closed_port()}"
     fake = FakeNotify(SECRET)
     with serve(make_app(fake)) as identity_url:
-        app, saved = make_gateway(tmp_path, down)
-        os.environ["IDENTITY_URL"] = identity_url  # the household still answers; notify does not
-        from gateway.settings import get_settings
-        get_settings.cache_clear()
+        app, saved = make_gateway(tmp_path, down, identity_url)  # the household answers; notify does not
         try:
             with app.test_client() as c:
                 sign_in(c, user, commune)
                 resp = c.get(url)
                 assert resp.status_code == 503 and "momentanément indisponible" in text(resp)
+                assert fake.households == (1 if user is PARENT else 0)  # identity answered: notify is down
         finally:
             restore(saved)
