@@ -258,3 +258,11 @@ ical_feeds = sa.Table(  # secret, revocable feed URLs: only the token's hash is 
     sa.Column("created_at", UTCDateTime, nullable=False, default=utcnow),
     sa.Column("revoked_at", UTCDateTime, nullable=True),
 )
+
+booking_reminders = sa.Table(  # booking_reminder.due.v1 published once per family, prestation and week
+    "booking_reminders", metadata,
+    sa.Column("family_id", sa.String(64), primary_key=True),
+    sa.Column("prestation_id", ID, sa.ForeignKey("prestations.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("week_first", sa.Date, primary_key=True),
+    sa.Column("sent_at", UTCDateTime, nullable=False, default=utcnow),
+)

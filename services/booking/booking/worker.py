@@ -3,7 +3,7 @@ from servicekit.messaging.worker import Worker
 from servicekit.projections import agents as agents_projection
 from servicekit.projections import families as families_projection
 
-from booking import carts, consumers
+from booking import carts, consumers, reminders
 from booking.db import get_db
 from booking.models import agents, families
 from booking.settings import get_settings
@@ -22,4 +22,5 @@ def create_worker(settings=None, db=None) -> Worker:
     for source, event_type, name, handler in consumers.HANDLERS:
         worker.handler(source, event_type, name=name)(handler)
     worker.every(EXPIRY_EVERY_SECONDS, name="expire_carts")(expire_carts)
+    worker.every(reminders.REMINDERS_EVERY_SECONDS, name="booking_reminders")(reminders.remind_unbooked)
     return worker
