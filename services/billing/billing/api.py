@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from servicekit import web
 from servicekit.web import Problem, current_caller
 
-from billing import cashdesk, config, documents, payflow, pdf, runs
+from billing import cashdesk, config, documents, payflow, pdf, prices, runs
 from billing.access import agent_commune, parent_family
 from billing.provider import get_provider
 
@@ -286,6 +286,11 @@ async def parent_attestation(year, commune=None):
 async def parent_attestation_pdf(year, commune=None):
     data = await _read(pdf.attestation_pdf, _family(), year, commune)
     return _pdf(data, f"attestation-{year}.pdf")
+
+
+@_problems
+async def parent_prices(commune, price_ref=None):
+    return _ok(await _read(prices.family_prices, commune, _family(), price_ref))
 
 
 @_problems
