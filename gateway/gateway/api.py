@@ -7,6 +7,7 @@ the session cookie.
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlencode
 
 from flask import current_app, request
 
@@ -35,12 +36,35 @@ async def list_communes():
 
 async def list_pending_requests():
     """For sibling portals: the token's family's pending requests, as the requests service lists them."""
-    claims = connexion_context.context["token_info"]["claims"]
-    user = user_from_claims(claims)
-    if not user.get("family_id"):
-        raise Problem(403, "Ce compte n'est rattaché à aucune famille.")
+    user = _token_parent()
     reply = await _call("requests", "GET", "/internal/me/requests/pending", clients.caller_for(user))
     return StarletteResponse(reply.body, 200, media_type="application/json")
+
+
+async def list_invoices(status=None, year=None, page=1, per_page=50):
+    """For sibling portals ("Mes factures en ligne"): the token's family's published invoices and
+    credit notes, as billing lists them for that parent (billing decides what the family sees)."""
+    user = _token_parent()
+    query = {"status": status, "year": year, "page": page, "per_page": per_page}
+    path = "/internal/parent/invoices?" + urlencode({k: v for k, v in query.items() if v is not None})
+    reply = await _call("billing", "GET", path, clients.caller_for(user))
+    return StarletteResponse(reply.body, 200, media_type="application/json")
+
+
+async def get_invoice(invoice_id):
+    """One of the token's family's documents with its lines; another family's is billing's 404."""
+    user = _token_parent()
+    path = clients.internal_path("/internal/parent/invoices/{}", invoice_id)
+    reply = await _call("billing", "GET", path, clients.caller_for(user))
+    return StarletteResponse(reply.body, 200, media_type="application/json")
+
+
+def _token_parent() -> dict:
+    """The bearer token's user (already checked for the operation's scopes), who must have a family."""
+    user = user_from_claims(connexion_context.context["token_info"]["claims"])
+    if not user.get("family_id"):
+        raise Problem(403, "Ce compte n'est rattaché à aucune famille.")
+    return user
 
 
 async def _call(service: str, method: str, path: str, caller, **kwargs) -> api_clients.Reply:
