@@ -1,6 +1,7 @@
 """The parents' invoices ("Mes factures"), on billing's parent API. They work without JavaScript.
 
-    /factures                                   "Factures à payer" (tick and pay), "Factures payées", avoirs
+    /factures                                   "Factures à payer" (tick and pay), "Factures payées", avoirs;
+                                                ?payer=<id> ticks only that invoice (sibling portals link there)
     /factures/<id>                              one invoice: lines per child, prestation and date
     /factures/<id>/pdf                          its PDF, streamed from billing (attachment)
     /factures/attestations/<year>/pdf           the yearly payment certificate (taxes, CAF), streamed
@@ -78,7 +79,8 @@ def _render_index(status: int = 200, errors=None, selected=()):
 @bp.get("")
 @auth.login_required
 def index():
-    return _render_index()
+    # `?payer=<id>` (repeatable): only these invoices ticked, e.g. from a sibling portal's "Payer" link.
+    return _render_index(selected=request.args.getlist("payer")[:MAX_SELECTED])
 
 
 @bp.get("/<invoice_id>")

@@ -99,6 +99,14 @@ def test_lists_to_pay_and_paid_with_french_amounts(client):
     assert f'name="facture" value="{SEPT}"' in text(resp) and "Payer les factures sélectionnées" in html
 
 
+def test_a_payer_link_ticks_only_that_invoice(client):
+    # Sibling portals ("Mes factures en ligne") link "Payer" to /factures?payer=<id>.
+    html = text(client.get(f"/factures?payer={OCT}"))
+    assert re.search(rf'value="{OCT}" id="f-\d+" checked', html)
+    assert not re.search(rf'value="{SEPT}" id="f-\d+" checked', html)
+    assert re.search(rf'value="{SEPT}" id="f-\d+" checked', text(client.get("/factures")))  # default: all ticked
+
+
 def test_empty_lists_say_so(client, fake):
     fake.invoices.clear()
     html = plain(text(client.get("/factures")))
