@@ -33,6 +33,9 @@ class CartLineFact(BaseModel):
     payment_mode: PaymentMode
     price_ref: str
     booking_id: str | None = None
+    # The prestation's label as the parent saw it (e.g. "Repas du midi"). Optional: events
+    # published before it was added carry none.
+    prestation_label: str | None = None
 
 
 class CartValidated(EventPayload):

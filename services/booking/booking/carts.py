@@ -276,6 +276,7 @@ def _line_facts(result: checkout.Checkout, rows: Mapping, found: places.Prestati
             "payment_mode": prestation_row["payment_mode"] if prestation_row else PaymentMode.END_OF_MONTH.code,
             "price_ref": prestation_row["price_ref"] if prestation_row else "",
             "booking_id": rows[line.key]["id"] if line.key in rows else None,
+            "prestation_label": prestation_row["label"] if prestation_row else None,
         })
     return facts
 

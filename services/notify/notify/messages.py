@@ -140,6 +140,7 @@ def _cart_validated(session: Session, e: CartValidated) -> Composition:
     names = directory.child_names(session, [line.child_id for line in e.lines])
     lines = sorted(e.lines, key=lambda line: (names.get(line.child_id, ""), line.session_date, line.action))
     rows = [{"child": names.get(line.child_id, "Votre enfant"), "day": line.session_date, "action": line.action,
+             "prestation": line.prestation_label,
              "status": LINE_STATUS.get(line.status, line.status), "held": line.status == "held"} for line in lines]
     # The cart is the validating parent's: write to them, or to the family if their address is unknown.
     parent = [r for r in directory.family_recipients(session, e.family_id) if r.user_id == e.parent_id]

@@ -70,6 +70,7 @@ def test_calendar_then_cart_validated_once_per_idempotency_key(db, world, client
     assert len(confirmed) == 3 and {e["via"] for e in confirmed} == {"cart"}
     [validated] = [e for e in outbox_events(db, "cart.validated.v1") if e["family_id"] == family.family_id]
     assert validated["state"] == "validated" and {l["price_ref"] for l in validated["lines"]} == {"REPAS"}
+    assert {l["prestation_label"] for l in validated["lines"]} == {p["label"]}  # notify names it in the e-mail
 
     # the calendar now shows the dates booked, in words
     r = client.get(f"/internal/parent/children/{family.child_id}/calendar",

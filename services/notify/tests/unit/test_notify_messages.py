@@ -24,9 +24,10 @@ def envelope(payload, source) -> Envelope:
     return Envelope(type=payload.EVENT_TYPE, source=source, data=payload.model_dump(mode="json"))
 
 
-def line(day, status, action="book"):
+def line(day, status, action="book", label=None):
     return CartLineFact(child_id="c-zoe", prestation_id="p-cantine", service_id="s", commune="heillecourt",
-                        session_date=day, action=action, status=status, payment_mode="prepaid", price_ref="r")
+                        session_date=day, action=action, status=status, payment_mode="prepaid", price_ref="r",
+                        prestation_label=label)
 
 
 def cart(*lines, parent="u-lea", state="validated"):
@@ -146,6 +147,23 @@ def test_cart_validated_lists_each_line_and_asks_for_payment_when_places_are_hel
     assert f"\n{PUBLIC_URL}/reservations/panier\n" in c.text
     assert f'href="{PUBLIC_URL}/reservations/panier"' in c.html and "Payer mon panier" in c.html
     assert '<th scope="col"' in c.html and "<caption" in c.html  # a real data table
+
+
+def test_cart_validated_names_each_lines_prestation(town):
+    payload = cart(line(dt.date(2026, 12, 7), "confirmed", label="Repas du midi"),
+                   line(dt.date(2026, 12, 8), "confirmed", label="Accueil du soir"))
+    [draft] = drafts_for(town, envelope(payload, "booking"), PUBLIC_URL)
+    c = draft.content
+    assert "- Zoé, Repas du midi, lundi 7 décembre 2026 : réservation — réservé\n" in c.text
+    assert "- Zoé, Accueil du soir, mardi 8 décembre 2026 : réservation — réservé\n" in c.text
+    assert '<th scope="col" style="text-align:left;padding:6px 8px;border-bottom:2px solid #1e1e1e;">Prestation</th>' in c.html
+    assert ">Repas du midi</td>" in c.html and ">Accueil du soir</td>" in c.html
+
+
+def test_cart_validated_from_an_event_without_labels_has_no_empty_column(town):
+    [draft] = drafts(town, "cart_validated")  # lines published before they carried the label
+    assert ">Prestation</th>" not in draft.content.html
+    assert "- Zoé, lundi 7 décembre 2026 : réservation — réservé\n" in draft.content.text
 
 
 def test_cart_validated_without_held_places_links_to_the_bookings(town):
