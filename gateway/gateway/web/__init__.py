@@ -44,3 +44,8 @@ BLUEPRINTS += [factures.bp]
 from gateway.web import notifications, notifications_agent  # noqa: E402
 
 BLUEPRINTS += [notifications.bp, notifications_agent.bp]
+
+# Agents' billing back office ("Facturation": runs, invoices, offline payments, QF, CSV exports).
+from gateway.web import agent_facturation  # noqa: E402
+
+BLUEPRINTS += [agent_facturation.bp]
