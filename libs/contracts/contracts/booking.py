@@ -88,7 +88,8 @@ class BookingCancelled(EventPayload):
 
 
 class AttendanceRecorded(EventPayload):
-    """The staff marked a child on a séance (a later mark for the same child and date replaces it)."""
+    """The staff marked a child on a séance (a later mark for the same child and date replaces it;
+    so does a later `attendance.removed.v1`)."""
 
     EVENT_TYPE = "attendance.recorded.v1"
     family_id: str
@@ -102,6 +103,28 @@ class AttendanceRecorded(EventPayload):
     payment_mode: PaymentMode
     price_ref: str
     recorded_at: dt.datetime
+
+
+class AttendanceRemoved(EventPayload):
+    """An agent removed a child's mark set by mistake: the child is back to "not marked" on that
+    séance (nothing to price from attendance; a booking stays a booking).
+
+    Marks and removals of one child, prestation and date form one sequence ordered by time: this
+    removal replaces every mark whose `recorded_at` is not after `removed_at`, and a mark recorded
+    after it replaces the removal. Keep `removed_at` as the slot's attendance time so that an older
+    mark delivered late is ignored. Refused by booking once the period is invoiced."""
+
+    EVENT_TYPE = "attendance.removed.v1"
+    family_id: str
+    child_id: str
+    commune: str
+    service_id: str
+    prestation_id: str
+    session_date: dt.date
+    removed_status: Literal["present", "absent_justified", "absent_unjustified"]  # the mark removed
+    payment_mode: PaymentMode
+    price_ref: str
+    removed_at: dt.datetime
 
 
 class WaitingListConfirmed(EventPayload):

@@ -74,13 +74,25 @@ def on_booking_cancelled(session: Session, envelope: Envelope) -> None:
         ledger.credit_cancelled_day(session, event)
 
 
+def record_attendance(session: Session, event, status: str | None, booked: bool | None, at: dt.datetime) -> None:
+    """The day's attendance as of `at` (None: not marked), unless a later mark or removal is known."""
+    key = day_key(event.child_id, event.prestation_id, event.session_date)
+    facts = {"attendance": status, "attendance_booked": booked, "attendance_changed_at": at}
+    stmt = insert_for(session)(booked_days).values(day_key=key, **_slot(event), **facts)
+    newer = sa.or_(booked_days.c.attendance_changed_at.is_(None), booked_days.c.attendance_changed_at <= at)
+    session.execute(stmt.on_conflict_do_update(index_elements=["day_key"], set_=facts, where=newer))
+
+
 def on_attendance_recorded(session: Session, envelope: Envelope) -> None:
     event = envelope.payload(booking.AttendanceRecorded)
-    key = day_key(event.child_id, event.prestation_id, event.session_date)
-    facts = {"attendance": event.status, "attendance_booked": event.booked, "attendance_changed_at": event.recorded_at}
-    stmt = insert_for(session)(booked_days).values(day_key=key, **_slot(event), **facts)
-    newer = sa.or_(booked_days.c.attendance_changed_at.is_(None), booked_days.c.attendance_changed_at <= event.recorded_at)
-    session.execute(stmt.on_conflict_do_update(index_elements=["day_key"], set_=facts, where=newer))
+    record_attendance(session, event, event.status, event.booked, event.recorded_at)
+
+
+def on_attendance_removed(session: Session, envelope: Envelope) -> None:
+    """A mark removed by booking: the day is "not marked" again. The removal's time stays on the row
+    (even when it arrives first) so that the mark it removed, delivered late, never comes back."""
+    event = envelope.payload(booking.AttendanceRemoved)
+    record_attendance(session, event, None, None, event.removed_at)
 
 
 # --- requests ---------------------------------------------------------------------------------------------
@@ -120,5 +132,6 @@ HANDLERS = (  # (source, event type, queue name, handler)
     ("booking", booking.BookingConfirmed.EVENT_TYPE, "bookings_confirmed", on_booking_confirmed),
     ("booking", booking.BookingCancelled.EVENT_TYPE, "bookings_cancelled", on_booking_cancelled),
     ("booking", booking.AttendanceRecorded.EVENT_TYPE, "attendance_recorded", on_attendance_recorded),
+    ("booking", booking.AttendanceRemoved.EVENT_TYPE, "attendance_removed", on_attendance_removed),
     ("requests", requests_contract.QuotientUpdateAccepted.EVENT_TYPE, "quotients_accepted", on_quotient_accepted),
 )

@@ -78,9 +78,11 @@ def _items(session: Session, commune: str, month: Month):
                                    sa.and_(booked_days.c.attendance == "present",
                                            sa.or_(booked_days.c.booking_status.is_(None),
                                                   booked_days.c.booking_status != "confirmed")))
+    # a row with neither a booking nor a mark (a removed mark's trace) has nothing to price
+    something = sa.or_(booked_days.c.booking_status.is_not(None), booked_days.c.attendance.is_not(None))
     return session.execute(sa.select(booked_days).where(
         booked_days.c.commune == commune, booked_days.c.session_date <= month.last_day, invoiced_at_month_end,
-        ~sa.exists(claimed))).mappings().all()
+        something, ~sa.exists(claimed))).mappings().all()
 
 
 def compute_draft(session: Session, commune: str, month: Month, settings_row: Mapping):

@@ -114,19 +114,27 @@ def record(session: Session, caller: Caller, prestation_id: str, session_date: s
     return day_list(session, caller, prestation_id, session_date)
 
 
-def remove(session: Session, caller: Caller, prestation_id: str, session_date: str, child_id: str) -> dict:
+def remove(session: Session, caller: Caller, prestation_id: str, session_date: str, child_id: str,
+           now: dt.datetime | None = None) -> dict:
     """Remove one child's mark set by mistake (the child is back to "not marked"); refused once
-    the period is invoiced. Audited with the status removed."""
+    the period is invoiced. Audited with the status removed, and published
+    (`attendance.removed.v1`, in this transaction) so that billing stops pricing the mark."""
+    now = now or utcnow()
     commune = access.agent_commune(session, caller)
-    _prestation(session, commune, prestation_id)
+    prestation = _prestation(session, commune, prestation_id)
     day = dt.date.fromisoformat(session_date)
     if is_locked(session, commune, day):
         raise Problem(409, LOCKED)
     removed = session.execute(attendance.delete().where(
         attendance.c.prestation_id == prestation_id, attendance.c.session_date == day,
-        attendance.c.child_id == child_id, attendance.c.commune == commune).returning(attendance.c.status)).first()
+        attendance.c.child_id == child_id, attendance.c.commune == commune).returning(
+            attendance.c.status, attendance.c.family_id, attendance.c.recorded_at)).first()
     if removed is None:
         raise Problem(404, "Aucun pointage de cet enfant pour cette séance.")
+    # strictly after the mark it removes (consumers order a slot's marks and removals by time)
+    removed_at = max(now, removed.recorded_at + dt.timedelta(microseconds=1))
+    events.attendance_removed(session, {"family_id": removed.family_id, "child_id": child_id, "session_date": day,
+                                        "status": removed.status}, prestation, removed_at)
     audit.record(session, commune, caller, "attendance.removed", prestation_id=prestation_id, session_date=day,
                  child_id=child_id, status=removed.status)
     return day_list(session, caller, prestation_id, session_date)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from contracts import billing, identity, requests
 from contracts.envelope import Envelope
+from servicekit.types import utcnow
 
 from booking import attendance, audit, carts, events
 from booking.domain.facts import Attendance
@@ -101,6 +102,9 @@ def on_absence_justified(session: Session, envelope: Envelope) -> None:
         .where(attendance_table.c.child_id == event.child_id,
                attendance_table.c.session_date.between(event.first_day, event.last_day)))}
     justified = Attendance.ABSENT_JUSTIFIED.value
+    # the mark is made now: never older than a mark or removal made since the request was accepted
+    # (consumers order a séance's marks and removals by time)
+    recorded_at = max(event.accepted_at, utcnow())
     for row in booked:
         slot = (row["prestation_id"], row["session_date"])
         if marked.get(slot) in (justified, Attendance.PRESENT.value):
@@ -111,7 +115,7 @@ def on_absence_justified(session: Session, envelope: Envelope) -> None:
             continue
         mark = {"prestation_id": slot[0], "session_date": slot[1], "child_id": event.child_id,
                 "commune": event.commune, "family_id": event.family_id, "status": justified, "booked": True,
-                "recorded_by": f"request:{event.request_id}"[:64], "recorded_at": event.accepted_at}
+                "recorded_by": f"request:{event.request_id}"[:64], "recorded_at": recorded_at}
         stmt = _insert(session)(attendance_table).values(**mark)
         session.execute(stmt.on_conflict_do_update(
             index_elements=[attendance_table.c.prestation_id, attendance_table.c.session_date,

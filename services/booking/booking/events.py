@@ -57,6 +57,14 @@ def attendance_recorded(session: Session, mark: Mapping, prestation: Mapping) ->
         price_ref=prestation["price_ref"], recorded_at=mark["recorded_at"]))
 
 
+def attendance_removed(session: Session, mark: Mapping, prestation: Mapping, now: dt.datetime) -> None:
+    add_event(session, SOURCE, contract.AttendanceRemoved(
+        family_id=mark["family_id"], child_id=mark["child_id"], commune=prestation["commune"],
+        service_id=prestation["service_id"], prestation_id=prestation["id"], session_date=mark["session_date"],
+        removed_status=mark["status"], payment_mode=prestation["payment_mode"], price_ref=prestation["price_ref"],
+        removed_at=now))
+
+
 def cart_validated(session: Session, cart: Mapping, lines: list[dict]) -> None:
     add_event(session, SOURCE, contract.CartValidated(
         cart_id=cart["id"], family_id=cart["family_id"], parent_id=cart["parent_sub"], state=cart["state"],

@@ -6,17 +6,18 @@ import dataclasses
 import datetime as dt
 import io
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import sqlalchemy as sa
 
-from booking_testkit import PARIS_TODAY, auth, envelope, make_world, prestation_body
+from booking_testkit import PARIS_TODAY, auth, envelope, make_world, outbox_events, prestation_body
 from contracts import billing
 from servicekit.types import utcnow
 
 from booking import catalogue, consumers
-from booking.models import agents, attendance, children, enrolments
+from booking.models import agents, attendance, bookings, children, enrolments
 
 pytestmark = pytest.mark.integration
 
@@ -52,6 +53,10 @@ def test_a_prestation_or_service_with_attendance_is_never_deleted(db, world, cli
     assert client.delete(f"/internal/agent/prestations/{unused['id']}", headers=world.agent_headers).status_code == 204
 
 
+def _removals(db, prestation_id: str) -> list[dict]:
+    return [e for e in outbox_events(db, "attendance.removed.v1") if e["prestation_id"] == prestation_id]
+
+
 def test_an_agent_removes_a_mark_set_by_mistake_until_the_period_is_invoiced(db, world, client):
     p = world.prestation()
     walk_in, other_child = world.family(), world.family()
@@ -64,8 +69,19 @@ def test_an_agent_removes_a_mark_set_by_mistake_until_the_period_is_invoiced(db,
     entry = client.get("/internal/agent/audit", headers=world.agent_headers).json()["items"][0]
     assert entry["action"] == "attendance.removed"
     assert entry["details"]["child_id"] == walk_in.child_id and entry["details"]["status"] == "present"
+    # published in the same transaction, for billing: after the mark it removes
+    [removed] = _removals(db, p["id"])
+    [mark] = [e for e in outbox_events(db, "attendance.recorded.v1") if e["child_id"] == walk_in.child_id]
+    assert (removed["child_id"], removed["family_id"], removed["removed_status"], removed["session_date"]) == (
+        walk_in.child_id, walk_in.family_id, "present", PARIS_TODAY().isoformat())
+    assert (removed["commune"], removed["service_id"], removed["price_ref"]) == (
+        world.commune, world.service_id, p["price_ref"])
+    assert dt.datetime.fromisoformat(removed["removed_at"]) > dt.datetime.fromisoformat(mark["recorded_at"])
     r = client.delete(f"{path}/{walk_in.child_id}", headers=world.agent_headers)
     assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json")
+    _mark(client, world, p["id"], walk_in.child_id)  # marked again: a new mark, later than the removal
+    again = [e for e in outbox_events(db, "attendance.recorded.v1") if e["child_id"] == walk_in.child_id][-1]
+    assert dt.datetime.fromisoformat(again["recorded_at"]) > dt.datetime.fromisoformat(removed["removed_at"])
 
     other = make_world(db, client)
     assert client.delete(f"{path}/{other_child.child_id}", headers=other.agent_headers).status_code == 404
@@ -77,6 +93,33 @@ def test_an_agent_removes_a_mark_set_by_mistake_until_the_period_is_invoiced(db,
     with db.read() as s:
         assert s.execute(sa.select(attendance.c.status).where(attendance.c.child_id == other_child.child_id)
                          ).scalar_one() == "absent_unjustified"
+    assert len(_removals(db, p["id"])) == 1  # nothing published by the refusals (404, 403, 409)
+
+
+def test_a_justification_accepted_before_a_removal_is_marked_after_it(db, world, client):
+    """requests accepted the justification earlier than the agent removed the mark, but booking
+    marks it later: its mark must come after the removal, or billing would keep "not marked"."""
+    from contracts import requests as requests_contract
+
+    p = world.prestation()
+    family = world.family()
+    today = PARIS_TODAY()
+    with db.transaction() as s:
+        s.execute(bookings.insert().values(
+            id=str(uuid.uuid4()), commune=world.commune, family_id=family.family_id, child_id=family.child_id,
+            service_id=world.service_id, prestation_id=p["id"], session_date=today, status="confirmed",
+            created_at=utcnow(), updated_at=utcnow()))
+    accepted_at = utcnow()
+    path = _mark(client, world, p["id"], family.child_id, "absent_unjustified")
+    assert client.delete(f"{path}/{family.child_id}", headers=world.agent_headers).status_code == 200
+    [removed] = _removals(db, p["id"])
+    with db.transaction() as s:
+        consumers.on_absence_justified(s, envelope(requests_contract.AbsenceJustificationAccepted(
+            request_id="req-1", family_id=family.family_id, commune=world.commune, child_id=family.child_id,
+            first_day=today, last_day=today, reason="Varicelle", accepted_at=accepted_at), "requests"))
+    marked = [e for e in outbox_events(db, "attendance.recorded.v1") if e["child_id"] == family.child_id][-1]
+    assert marked["status"] == "absent_justified"
+    assert dt.datetime.fromisoformat(marked["recorded_at"]) > dt.datetime.fromisoformat(removed["removed_at"])
 
 
 def test_one_child_of_the_commune_by_id(db, world, client):
