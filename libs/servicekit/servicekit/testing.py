@@ -9,14 +9,18 @@
   guest), deleted at the end of the test; AMQP_TEST_HOST (default 127.0.0.1:5672) says where.
 - `wait_until(predicate, timeout)`: poll until `predicate()` is truthy (never sleep to wait
   for an event in a test).
+- `migrated_pg_database(prefix, migrations_dir)` and `service_app(package, env)`: the two
+  context managers every service's integration testkit builds its module fixtures from.
 """
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import TypeVar
 
 import pytest
@@ -72,6 +76,62 @@ def drop_pg_database(url: str) -> None:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         admin.dispose()
+
+
+@contextmanager
+def migrated_pg_database(prefix: str, migrations_dir: str) -> Iterator[str]:
+    """A fresh PostgreSQL database with a service's migrations applied; dropped on exit."""
+    from servicekit import migrations
+
+    url = create_pg_database(prefix)
+    try:
+        migrations.upgrade(migrations_dir, url)
+        yield url
+    finally:
+        drop_pg_database(url)
+
+
+@contextmanager
+def environment(values: Mapping[str, str | None]) -> Iterator[None]:
+    """Set (or, for None, unset) environment variables; restore the previous values on exit."""
+    saved = {key: os.environ.get(key) for key in values}
+    try:
+        for key, value in values.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@contextmanager
+def service_app(package: str, env: Mapping[str, str | None]) -> Iterator:
+    """A service's real app built from `env`: `<package>.settings.get_settings` and
+    `<package>.db.get_db` are cached per process, so they are cleared on entry and on exit
+    (the next module builds from its own environment); the app's database is disposed."""
+    settings = importlib.import_module(f"{package}.settings")
+    database = importlib.import_module(f"{package}.db")
+
+    def forget() -> None:
+        settings.get_settings.cache_clear()
+        database.get_db.cache_clear()
+
+    with environment(env):
+        forget()
+        try:
+            application = importlib.import_module(f"{package}.app").create_app()
+            try:
+                yield application
+            finally:
+                application.db.dispose()
+        finally:
+            forget()
 
 
 @pytest.fixture

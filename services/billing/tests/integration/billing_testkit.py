@@ -24,10 +24,10 @@ import sqlalchemy as sa
 from contracts import booking as booking_contract
 from contracts import identity as identity_contract
 from contracts.envelope import Envelope
-from servicekit import migrations, tokens
+from servicekit import tokens
 from servicekit.db import Database
 from servicekit.messaging.tables import outbox
-from servicekit.testing import create_pg_database, drop_pg_database
+from servicekit.testing import migrated_pg_database, service_app
 from servicekit.types import utcnow
 
 from billing import payflow, projections
@@ -49,10 +49,8 @@ RETURN_URL = "https://famille.example/paiement/retour"
 
 @pytest.fixture(scope="module")
 def db_url():
-    url = create_pg_database("billing_it")
-    migrations.upgrade(MIGRATIONS, url)
-    yield url
-    drop_pg_database(url)
+    with migrated_pg_database("billing_it", MIGRATIONS) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -72,24 +70,9 @@ def provider():
 
 @pytest.fixture(scope="module")
 def app(db_url, provider):
-    from billing import db as billing_db, settings as billing_settings
-
-    saved = {k: os.environ.get(k) for k in ("BILLING_DATABASE_URL", "SERVICE_TOKEN_SECRET", "EF_ENV")}
-    os.environ.update(BILLING_DATABASE_URL=db_url, SERVICE_TOKEN_SECRET=SECRET, EF_ENV="test")
-    billing_settings.get_settings.cache_clear()
-    billing_db.get_db.cache_clear()
-    from billing.app import create_app
-
-    application = create_app()
-    yield application
-    application.db.dispose()
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    billing_settings.get_settings.cache_clear()
-    billing_db.get_db.cache_clear()
+    with service_app("billing", {"BILLING_DATABASE_URL": db_url, "SERVICE_TOKEN_SECRET": SECRET,
+                                 "EF_ENV": "test"}) as application:
+        yield application
 
 
 @pytest.fixture(scope="module")

@@ -17,10 +17,10 @@ import pytest
 import sqlalchemy as sa
 
 from contracts.envelope import Envelope
-from servicekit import migrations, tokens
+from servicekit import tokens
 from servicekit.db import Database
 from servicekit.messaging.tables import outbox
-from servicekit.testing import create_pg_database, drop_pg_database
+from servicekit.testing import migrated_pg_database, service_app
 from servicekit.types import utcnow
 
 from booking.domain.deadlines import PARIS
@@ -35,10 +35,8 @@ PARIS_TODAY = lambda: utcnow().astimezone(PARIS).date()  # noqa: E731
 
 @pytest.fixture(scope="module")
 def db_url():
-    url = create_pg_database("booking_it")
-    migrations.upgrade(MIGRATIONS, url)
-    yield url
-    drop_pg_database(url)
+    with migrated_pg_database("booking_it", MIGRATIONS) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -50,24 +48,9 @@ def db(db_url):
 
 @pytest.fixture(scope="module")
 def app(db_url):
-    from booking import db as booking_db, settings as booking_settings
-
-    saved = {k: os.environ.get(k) for k in ("BOOKING_DATABASE_URL", "SERVICE_TOKEN_SECRET", "EF_ENV")}
-    os.environ.update(BOOKING_DATABASE_URL=db_url, SERVICE_TOKEN_SECRET=SECRET, EF_ENV="test")
-    booking_settings.get_settings.cache_clear()
-    booking_db.get_db.cache_clear()
-    from booking.app import create_app
-
-    application = create_app()
-    yield application
-    application.db.dispose()
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    booking_settings.get_settings.cache_clear()
-    booking_db.get_db.cache_clear()
+    with service_app("booking", {"BOOKING_DATABASE_URL": db_url, "SERVICE_TOKEN_SECRET": SECRET,
+                                 "EF_ENV": "test"}) as application:
+        yield application
 
 
 @pytest.fixture(scope="module")

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 import pytest
 import sqlalchemy as sa
 
-from servicekit import migrations, tokens
+from servicekit import tokens
 from servicekit.db import Database
 from servicekit.messaging.tables import outbox
-from servicekit.testing import create_pg_database, drop_pg_database
+from servicekit.testing import migrated_pg_database, service_app
 from servicekit.types import utcnow
 
 from demandes import seed
@@ -33,10 +33,8 @@ EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 
 @pytest.fixture(scope="module")
 def db_url():
-    url = create_pg_database("requests_it")
-    migrations.upgrade(MIGRATIONS, url)
-    yield url
-    drop_pg_database(url)
+    with migrated_pg_database("requests_it", MIGRATIONS) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -53,30 +51,12 @@ def storage_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def app(db_url, storage_dir):
-    from demandes import db as requests_db, settings as requests_settings
-
-    keys = ("REQUESTS_DATABASE_URL", "SERVICE_TOKEN_SECRET", "EF_ENV", "REQUESTS_STORAGE_DIR", "REQUESTS_CLAMD_SOCKET",
-            "REQUESTS_CLAMD_HOST", "REQUESTS_MAX_FILE_BYTES", "PUBLIC_URL")
-    saved = {k: os.environ.get(k) for k in keys}
-    for key in ("REQUESTS_CLAMD_SOCKET", "REQUESTS_CLAMD_HOST"):
-        os.environ.pop(key, None)
-    os.environ.update(REQUESTS_DATABASE_URL=db_url, SERVICE_TOKEN_SECRET=SECRET, EF_ENV="test",
-                      REQUESTS_STORAGE_DIR=str(storage_dir), REQUESTS_MAX_FILE_BYTES=str(1024 * 1024),
-                      PUBLIC_URL="https://famille.example.org")
-    requests_settings.get_settings.cache_clear()
-    requests_db.get_db.cache_clear()
-    from demandes.app import create_app
-
-    application = create_app()
-    yield application
-    application.db.dispose()
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    requests_settings.get_settings.cache_clear()
-    requests_db.get_db.cache_clear()
+    env = {"REQUESTS_DATABASE_URL": db_url, "SERVICE_TOKEN_SECRET": SECRET, "EF_ENV": "test",
+           "REQUESTS_STORAGE_DIR": str(storage_dir), "REQUESTS_MAX_FILE_BYTES": str(1024 * 1024),
+           "PUBLIC_URL": "https://famille.example.org",
+           "REQUESTS_CLAMD_SOCKET": None, "REQUESTS_CLAMD_HOST": None}  # no scanner unless a test starts one
+    with service_app("demandes", env) as application:
+        yield application
 
 
 @pytest.fixture(scope="module")
