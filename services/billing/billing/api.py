@@ -13,14 +13,15 @@ from starlette.concurrency import run_in_threadpool
 
 from urllib.parse import urlencode
 
-from connexion import NoContent
+from connexion import NoContent, request
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from servicekit import web
+from servicekit import idempotency, web
 from servicekit.web import Problem, current_caller
 
 from billing import cashdesk, config, documents, payflow, pdf, prices, runs
 from billing.access import agent_commune, parent_family
+from billing.models import idempotency_keys
 from billing.provider import get_provider
 
 JSON = {"Content-Type": "application/json"}
@@ -224,8 +225,11 @@ async def list_payments(family_id=None, method=None, received_from=None, receive
 
 @_problems
 async def record_payment(body):
+    """The same Idempotency-Key (same agent) answers the payment it recorded: a double click records one."""
     commune, agent = _agent()
-    return _ok(await _write(cashdesk.record_offline, commune, body, agent), 201)
+    key = idempotency.key_from(request)
+    return _ok(await _write(idempotency.once, idempotency_keys, agent, "record_payment", key, body,
+                            cashdesk.record_offline, commune, body, agent), 201)
 
 
 @_problems

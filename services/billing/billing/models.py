@@ -5,6 +5,7 @@ booking projection) and what they decided (runs, invoices, payments, transaction
 """
 import sqlalchemy as sa
 
+from servicekit import idempotency
 from servicekit.db import declarative_base
 from servicekit.projections import agents as agents_projection
 from servicekit.projections import families as families_projection
@@ -18,6 +19,10 @@ families = families_projection.define_table(metadata)
 
 # identity's current agents per commune: an agent's call is refused once they are removed.
 agents = agents_projection.define_table(metadata)
+
+# Answers of creating POSTs per Idempotency-Key (servicekit.idempotency; kept 24 h): an agent's
+# offline payment submitted twice is recorded once.
+idempotency_keys = idempotency.define_table(metadata)
 
 
 def _now_column(name: str = "created_at") -> sa.Column:

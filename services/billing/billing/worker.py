@@ -2,17 +2,18 @@
 
 Consumers: identity's families, agents and children (projections); booking's bookings and
 attendance (the monthly run's input) and validated carts (prepaid payments).
-Jobs: `recheck_payments` (attempts left open: re-asked, carts past their hold failed, expired
+Jobs: `purge_idempotency_keys` (hourly: keys older than 24 h), `recheck_payments` (attempts left open: re-asked, carts past their hold failed, expired
 after 3 hours) and `scheduled_runs` (a draft of last month's run on the commune's schedule day).
 """
 from contracts import booking as booking_contract
+from servicekit import idempotency
 from servicekit.messaging.worker import Worker
 from servicekit.projections import agents as agents_projection
 from servicekit.projections import families as families_projection
 
 from billing import payflow, projections, runs
 from billing.db import get_db
-from billing.models import agents, families
+from billing.models import agents, families, idempotency_keys
 from billing.provider import get_provider
 from billing.settings import get_settings
 
@@ -36,6 +37,11 @@ def create_worker(settings=None, db=None) -> Worker:
     @worker.every(settings.billing_recheck_interval, name="announce_published")
     def announce_published(database):
         runs.announce_published(database)
+
+    @worker.every(3600, name="purge_idempotency_keys")
+    def purge_idempotency_keys(database):
+        with database.transaction() as session:
+            idempotency.purge(session, idempotency_keys)
 
     @worker.every(settings.billing_schedule_interval, name="scheduled_runs")
     def scheduled_runs(database):

@@ -215,3 +215,24 @@ def test_a_cart_receipt_is_paid_from_the_cart_only(world, client):
                        headers=world.headers)
     assert desk.status_code == 422
     assert world.invoices(family, "to_pay")[0]["due_cents"] == 900
+
+
+def test_an_offline_payment_sent_twice_with_one_idempotency_key_is_recorded_once(world, client):
+    world.grid("REPAS", "Repas", [{"upper_qf": None, "price_cents": 500}])
+    family = world.family()
+    month, weekdays = past_month()
+    world.book(family, weekdays[0], "REPAS")
+    world.run(month)
+    body = {"family_id": family.family_id, "method": "cheque", "amount_cents": 300, "reference": "1234567"}
+    headers = {**world.headers, "Idempotency-Key": "agent-form-key-0123456789"}
+    first = client.post("/internal/agent/payments", json=body, headers=headers)
+    again = client.post("/internal/agent/payments", json=body, headers=headers)
+    assert first.status_code == again.status_code == 201, again.text
+    assert again.json()["id"] == first.json()["id"] and again.json()["number"] == first.json()["number"]
+    listed = client.get("/internal/agent/payments", params={"family_id": family.family_id}, headers=world.headers)
+    assert listed.json()["total"] == 1
+    assert [i["due_cents"] for i in world.invoices(family, "to_pay")] == [200]
+    other = client.post("/internal/agent/payments", json={**body, "amount_cents": 100}, headers=headers)
+    assert other.status_code == 422 and "clé d'idempotence" in other.json()["detail"]
+    bad = client.post("/internal/agent/payments", json=body, headers={**world.headers, "Idempotency-Key": "court"})
+    assert bad.status_code == 400
