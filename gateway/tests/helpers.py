@@ -14,6 +14,7 @@ from werkzeug.serving import make_server
 
 from servicekit import migrations
 from servicekit.settings import load
+from servicekit.testing import environment
 
 from gateway.settings import GatewaySettings
 
@@ -34,6 +35,26 @@ def make_settings(tmp_path: Path, **env: str) -> GatewaySettings:
 
 def migrate(settings: GatewaySettings) -> None:
     migrations.upgrade(MIGRATIONS, settings.database_url)
+
+
+@contextlib.contextmanager
+def gateway_app(var: Path, **env: str):
+    """The gateway's Flask app on its own migrated SQLite database under `var`, built from `env`
+    (the services' URLs the test serves; identity defaults to a closed port). The environment
+    is set for the app's lifetime, since views read settings through `get_settings`."""
+    from gateway.app import create_app
+    from gateway.settings import get_settings
+
+    full = {"IDENTITY_URL": f"http://127.0.0.1:{closed_port()}", "EF_ENV": "test", "EF_VAR_DIR": str(var),
+            "DATABASE_URL": f"sqlite:///{var / 'gateway.db'}", "LOG_FORMAT": "text", **env}
+    with environment(full):
+        get_settings.cache_clear()
+        try:
+            settings = make_settings(var, **full)
+            migrate(settings)
+            yield create_app(settings).app
+        finally:
+            get_settings.cache_clear()
 
 
 def closed_port() -> int:

@@ -3,7 +3,6 @@
 Catalogue, closures, enrolments, attendance; the desk pages are in test_agent_reservations_desk.py."""
 from __future__ import annotations
 
-import os
 import re
 import secrets
 
@@ -11,7 +10,7 @@ import pytest
 
 from agent_reservations_fakebooking import (CANTINE, HUGO, LEA, LUDRES_REPAS, OTHER_CHILD, REPAS, SOIR, TODAY, ZOE,
                                             FakeAgentBooking, make_app)
-from helpers import closed_port, make_settings, migrate, serve
+from helpers import closed_port, gateway_app, serve
 from pageflows import csrf_token, sign_in, text
 
 SECRET = "agent-resa-pages-secret-" + secrets.token_hex(8)
@@ -30,26 +29,10 @@ def fake():
 
 @pytest.fixture(scope="module")
 def app(fake, tmp_path_factory):
-    from gateway.app import create_app
-    from gateway.settings import get_settings
-
     var = tmp_path_factory.mktemp("gateway-agent-reservations")
-    with serve(make_app(fake)) as booking_url:
-        env = {"BOOKING_URL": booking_url, "IDENTITY_URL": f"http://127.0.0.1:{closed_port()}",
-               "SERVICE_TOKEN_SECRET": SECRET, "EF_ENV": "test", "EF_VAR_DIR": str(var),
-               "DATABASE_URL": f"sqlite:///{var / 'gateway.db'}", "LOG_FORMAT": "text"}
-        saved = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)
-        get_settings.cache_clear()
-        settings = make_settings(var, **env)
-        migrate(settings)
-        yield create_app(settings).app
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        get_settings.cache_clear()
+    with serve(make_app(fake)) as booking_url, \
+            gateway_app(var, BOOKING_URL=booking_url, SERVICE_TOKEN_SECRET=SECRET) as application:
+        yield application
 
 
 @pytest.fixture

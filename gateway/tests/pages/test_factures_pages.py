@@ -9,7 +9,7 @@ import secrets
 import pytest
 
 from factures_fakebilling import BANK, CART, OCT, OTHERS, PAID, PDF, SEPT, FakeBilling, make_app
-from helpers import closed_port, make_settings, migrate, serve
+from helpers import closed_port, gateway_app, serve
 from pageflows import csrf_token, login_target, sign_in, text
 
 SECRET = "factures-pages-secret-" + secrets.token_hex(8)
@@ -24,28 +24,11 @@ def fake():
 
 @pytest.fixture(scope="module")
 def app(fake, tmp_path_factory):
-    from gateway.app import create_app
-    from gateway.settings import get_settings
-
     var = tmp_path_factory.mktemp("gateway-factures")
-    with serve(make_app(fake)) as billing_url:
-        env = {"BILLING_URL": billing_url, "IDENTITY_URL": f"http://127.0.0.1:{closed_port()}",
-               "BOOKING_URL": f"http://127.0.0.1:{closed_port()}",
-               "SERVICE_TOKEN_SECRET": SECRET, "EF_ENV": "test", "EF_VAR_DIR": str(var),
-               "DATABASE_URL": f"sqlite:///{var / 'gateway.db'}", "LOG_FORMAT": "text",
-               "PUBLIC_URL": "https://famille.example.org"}
-        saved = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)
-        get_settings.cache_clear()
-        settings = make_settings(var, **env)
-        migrate(settings)
-        yield create_app(settings).app
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        get_settings.cache_clear()
+    with serve(make_app(fake)) as billing_url, \
+            gateway_app(var, BILLING_URL=billing_url, BOOKING_URL=f"http://127.0.0.1:{closed_port()}",
+                        SERVICE_TOKEN_SECRET=SECRET, PUBLIC_URL="https://famille.example.org") as application:
+        yield application
 
 
 @pytest.fixture

@@ -3,12 +3,11 @@
 identity's household for the family-space header)."""
 from __future__ import annotations
 
-import os
 import secrets
 
 import pytest
 
-from helpers import closed_port, make_settings, migrate, serve
+from helpers import closed_port, gateway_app, serve
 from notifications_fakenotify import FAMILY, FakeNotify, make_app
 from pageflows import csrf_token, sign_in, text
 
@@ -26,29 +25,8 @@ def refused(email: str, commune: str, family_id: str | None = "fam-9") -> dict:
             "last_refused_at": "2026-12-01T09:30:00Z"}
 
 
-def make_gateway(var, url: str, identity_url: str | None = None):
-    from gateway.app import create_app
-    from gateway.settings import get_settings
-
-    env = {"NOTIFY_URL": url, "IDENTITY_URL": identity_url or url, "SERVICE_TOKEN_SECRET": SECRET, "EF_ENV": "test",
-           "EF_VAR_DIR": str(var), "DATABASE_URL": f"sqlite:///{var / 'gateway.db'}", "LOG_FORMAT": "text"}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    get_settings.cache_clear()
-    settings = make_settings(var, **env)
-    migrate(settings)
-    return create_app(settings).app, saved
-
-
-def restore(saved: dict) -> None:
-    from gateway.settings import get_settings
-
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-    get_settings.cache_clear()
+def notify_gateway(var, url: str, identity_url: str | None = None):
+    return gateway_app(var, NOTIFY_URL=url, IDENTITY_URL=identity_url or url, SERVICE_TOKEN_SECRET=SECRET)
 
 
 @pytest.fixture(scope="module")
@@ -59,9 +37,8 @@ def fake():
 @pytest.fixture(scope="module")
 def app(fake, tmp_path_factory):
     with serve(make_app(fake)) as url:
-        app, saved = make_gateway(tmp_path_factory.mktemp("gateway-notifications"), url)
-        yield app
-        restore(saved)
+        with notify_gateway(tmp_path_factory.mktemp("gateway-notifications"), url) as app:
+            yield app
 
 
 @pytest.fixture
@@ -136,12 +113,9 @@ def test_notify_down_gives_a_french_503_page(tmp_path, user, commune, url):
     down = f"http://127.0.0.1:{closed_port()}"
     fake = FakeNotify(SECRET)
     with serve(make_app(fake)) as identity_url:
-        app, saved = make_gateway(tmp_path, down, identity_url)  # the household answers; notify does not
-        try:
-            with app.test_client() as c:
-                sign_in(c, user, commune)
-                resp = c.get(url)
-                assert resp.status_code == 503 and "momentanément indisponible" in text(resp)
-                assert fake.households == (1 if user is PARENT else 0)  # identity answered: notify is down
-        finally:
-            restore(saved)
+        # the household answers; notify does not
+        with notify_gateway(tmp_path, down, identity_url) as app, app.test_client() as c:
+            sign_in(c, user, commune)
+            resp = c.get(url)
+            assert resp.status_code == 503 and "momentanément indisponible" in text(resp)
+            assert fake.households == (1 if user is PARENT else 0)  # identity answered: notify is down
