@@ -7,6 +7,9 @@ JavaScript; static/js/reservations.js only counts the ticked dates aloud and cop
     /reservations/panier                            the cart; remove a line; "Valider" -> result
     /reservations/agenda                            iCal feeds (reservations_feed.py)
 
+The calendar and the period view show the family's price of each prestation, asked of billing
+(reservations_prices.py; nothing shown when billing cannot say).
+
 Every id taken from the browser goes to booking through `clients.internal_path` or a JSON
 body; booking decides what the family may see and book (another family's child is a 404).
 """
@@ -19,6 +22,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from gateway import auth, clients, idempotency
 from gateway.clients import ServiceError
 from gateway.web import reservations_view as view
+from gateway.web.reservations_prices import family_prices
 
 bp = Blueprint("reservations", __name__, url_prefix="/reservations")
 
@@ -149,6 +153,7 @@ def _calendar_page(service_id: str, status: int = 200, errors=None):
         calendars.append({"child": child, "name": _name(child), "prestations": prestations})
     return render_template(
         "reservations/calendrier.html", service=service, calendars=calendars, chosen=chosen, month=month,
+        prices=family_prices(service) if calendars else {},
         month_label=view.month_label(month), previous=view.shift_month(month, -1), next=view.shift_month(month, 1),
         month_name=view.month_label, problems=problems, errors=errors or [], cart=cart,
         cart_count=_cart_count(cart), awaiting_payment=cart.get("state") == "awaiting_payment",
@@ -262,6 +267,7 @@ def _previews(values: dict, children: dict[str, dict]) -> list[dict]:
 def _render_period(service, enrolled, values, errors, previews=None, status=200):
     return render_template("reservations/periode.html", service=service, enrolled=enrolled, values=values,
                            errors=errors, previews=previews, weekday_choices=WEEKDAY_CHOICES, name=_name,
+                           prices=family_prices(service),
                            total=sum(len(p["lines"]) for p in previews or [])), status
 
 

@@ -9,7 +9,10 @@ import secrets
 
 import pytest
 
+from flask import Flask, request
+
 from helpers import closed_port, make_settings, migrate, serve
+from servicekit import tokens
 from pageflows import csrf_token, login_target, sign_in, text
 from reservations_fakebooking import (ALSH, CANTINE, FAMILY, HUGO, LEA, MERCREDI, OTHER_CHILD, REPAS, FakeBooking,
                                       make_app)
@@ -27,14 +30,45 @@ def fake():
     return FakeBooking(SECRET)
 
 
+class FakePrices:
+    """billing's GET /internal/parent/prices: the family's price per price reference (or down)."""
+
+    def __init__(self):
+        self.prices = {"CANTINE-REPAS": 350, "ALSH-JOURNEE": 1275}
+        self.down = False
+        self.calls: list[tuple[tokens.Caller, list[tuple[str, str]]]] = []
+
+
 @pytest.fixture(scope="module")
-def app(fake, tmp_path_factory):
+def prices():
+    return FakePrices()
+
+
+def prices_app(prices: FakePrices) -> Flask:
+    app = Flask("fakeprices")
+
+    @app.get("/internal/parent/prices")
+    def family_prices():
+        caller = tokens.verify(request.headers["Authorization"].removeprefix("Bearer "), "billing", SECRET)
+        prices.calls.append((caller, list(request.args.items(multi=True))))
+        if prices.down:
+            return {"detail": "indisponible"}, 503
+        refs = request.args.getlist("price_ref")
+        return {"commune": request.args["commune"], "qf_known": True,
+                "prices": [{"price_ref": r, "label": r, "price_cents": c} for r, c in prices.prices.items() if r in refs]}
+
+    return app
+
+
+@pytest.fixture(scope="module")
+def app(fake, prices, tmp_path_factory):
     from gateway.app import create_app
     from gateway.settings import get_settings
 
     var = tmp_path_factory.mktemp("gateway-reservations")
-    with serve(make_app(fake)) as booking_url:
+    with serve(make_app(fake)) as booking_url, serve(prices_app(prices)) as billing_url:
         env = {"BOOKING_URL": booking_url, "IDENTITY_URL": f"http://127.0.0.1:{closed_port()}",
+               "BILLING_URL": billing_url,
                "SERVICE_TOKEN_SECRET": SECRET, "EF_ENV": "test", "EF_VAR_DIR": str(var),
                "DATABASE_URL": f"sqlite:///{var / 'gateway.db'}", "LOG_FORMAT": "text",
                "PUBLIC_URL": "https://famille.example.org"}
@@ -53,8 +87,9 @@ def app(fake, tmp_path_factory):
 
 
 @pytest.fixture
-def client(app, fake, monkeypatch):
+def client(app, fake, prices, monkeypatch):
     fake.__init__(SECRET)  # a fresh family state for each test
+    prices.__init__()
     # Dates of this year are written without the year: the pages' "today" is fixed.
     monkeypatch.setattr("gateway.web.reservations.today", lambda: dt.date(2027, 2, 20))
     with app.test_client() as c:
@@ -161,10 +196,11 @@ def test_calendar_shows_each_state_in_words_with_icon_and_deadline(client, fake)
     # Every state has an icon beside its words (never colour alone).
     for cell in cells.values():
         assert re.search(r'<span class="reservations-icon" aria-hidden="true">[^<]+</span>', cell)
-    # Wednesdays (no canteen) are left out, with one sentence saying so; the price reference is shown.
+    # Wednesdays (no canteen) are left out, with one sentence saying so; the family's price is shown.
     assert "Pas d'accueil le mercredi, le samedi et le dimanche" in html
     assert "mercredi 10 mars" not in html
-    assert "Référence tarifaire : CANTINE-REPAS" in html and "de 11 h 45 à 13 h 30" in html
+    assert "Facturé en fin de mois · 3,50 € la séance · de 11 h 45 à 13 h 30" in plain(html)
+    assert "CANTINE-REPAS" not in html  # a code means nothing to parents
 
 
 def test_calendar_checkboxes_have_labels_naming_date_prestation_and_child(client):
@@ -496,3 +532,80 @@ def test_wednesday_only_calendar_says_so(client):
     html = text(client.get(calendar_url(service=ALSH)))
     assert "Accueil le mercredi seulement : les autres jours ne sont pas affichés." in html
     assert "Payé à la réservation" in html and f"{LEA}|{MERCREDI}|2027-03-10|book" in html
+
+
+# --- prices (billing) ----------------------------------------------------------------------------
+def test_each_bookable_date_shows_its_deadline_and_the_familys_price(client, fake, prices):
+    fake.states.update({(LEA, REPAS, "2027-03-09"): "booked", (LEA, REPAS, "2027-03-12"): "full",
+                        (LEA, REPAS, "2027-03-05"): "past_deadline"})
+    html = text(client.get(calendar_url()))
+    bookable = plain(day_block(html, MONDAY))
+    assert "Réservable jusqu'au dimanche 7 mars à 9 h" in bookable and "Tarif : 3,50 €" in bookable
+    assert "Tarif : 3,50 €" in plain(day_block(html, "2027-03-12"))  # full: a waiting list at that price
+    for iso in ("2027-03-09", "2027-03-05"):  # booked or past its deadline: nothing to book, no price
+        assert "€" not in day_block(html, iso)
+    # Asked once per page, as the parent, with the service's commune and its prestations' references.
+    [(caller, args)] = prices.calls
+    assert caller.role == "parent" and caller.family_id == FAMILY
+    assert ("commune", "heillecourt") in args and ("price_ref", "CANTINE-REPAS") in args
+    assert ("price_ref", "ALSH-JOURNEE") not in args  # another service's prestation
+
+
+def test_prices_in_french_format_on_the_wednesday_calendar_and_the_period_view(client, prices):
+    html = plain(text(client.get(calendar_url(ALSH, children=(LEA,)))))
+    assert "Tarif : 12,75 €" in html
+    html = plain(text(client.get(f"/reservations/services/{CANTINE}/periode")))
+    assert "(Facturé en fin de mois, 3,50 € la séance)" in html
+
+
+def test_without_billing_the_calendar_shows_no_price_and_no_reference(client, prices):
+    prices.down = True
+    resp = client.get(calendar_url())
+    html = text(resp)
+    assert resp.status_code == 200 and "Réservable jusqu'au dimanche 7 mars à 9 h" in day_block(html, MONDAY)
+    assert "€" not in html.split("<h1>", 1)[1].split("Voir le panier")[0] and "CANTINE-REPAS" not in html
+    assert "la séance" not in text(client.get(f"/reservations/services/{CANTINE}/periode"))
+    prices.down, prices.prices = False, {}  # billing has no grid for the reference: nothing either
+    assert "€" not in day_block(text(client.get(calendar_url())), MONDAY)
+
+
+def test_billing_unreachable_is_no_price_either(client, monkeypatch):
+    import requests
+
+    from gateway import clients
+
+    closed = clients.ServiceClient("billing", f"http://127.0.0.1:{closed_port()}", SECRET, requests.Session())
+    monkeypatch.setattr("gateway.web.reservations_prices.clients.billing", lambda: closed)
+    resp = client.get(calendar_url())
+    assert resp.status_code == 200 and "€" not in day_block(text(resp), MONDAY)
+
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+
+
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed")
+def test_calendar_with_prices_has_no_serious_axe_violation_at_360_and_1280_px(app, client, fake, tmp_path):
+    from axe_playwright_python.sync_playwright import Axe
+    from playwright.sync_api import sync_playwright
+
+    fake.states.update({(LEA, REPAS, "2027-03-09"): "booked", (LEA, REPAS, "2027-03-12"): "full"})
+    cookie = client.get_cookie("ef_session").value
+    shots = os.environ.get("EF_SCREENSHOTS_DIR") or str(tmp_path)
+    with serve(app) as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                     args=["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"])
+        try:
+            for width in (360, 1280):
+                context = browser.new_context(viewport={"width": width, "height": 900}, locale="fr-FR")
+                context.add_cookies([{"name": "ef_session", "value": cookie, "url": url}])
+                page = context.new_page()
+                for name, path in (("calendrier", calendar_url()), ("periode", f"/reservations/services/{CANTINE}/periode")):
+                    page.goto(url + path)
+                    bad = [v["id"] for v in Axe().run(page).response["violations"]
+                           if v.get("impact") in ("serious", "critical")]
+                    assert not bad, f"{path} at {width} px: {bad}"
+                    assert page.evaluate("document.documentElement.scrollWidth") <= width, f"{path} at {width} px"
+                    page.screenshot(path=os.path.join(shots, f"{name}-{width}.png"), full_page=True)
+                context.close()
+        finally:
+            browser.close()
