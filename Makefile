@@ -28,7 +28,7 @@ test: install-system
 	@scripts/test.sh
 
 test-unit: install
-	@$(PYTEST) -q libs services gateway tests/contract tests/deploy tests/integration -m "not integration"
+	@$(PYTEST) -q libs services gateway examples tests/contract tests/deploy tests/integration -m "not integration"
 
 test-e2e: install-system
 	@$(PYTEST) tests/e2e tests/interop

@@ -6,7 +6,7 @@ PYTEST=".venv/bin/python -m pytest"
 stage() { echo; echo "=== $1"; shift; "$@"; }
 
 stage "unit, integration (PostgreSQL, RabbitMQ), contract and deploy tests" \
-  $PYTEST libs services gateway tests/contract tests/deploy tests/integration
+  $PYTEST libs services gateway examples tests/contract tests/deploy tests/integration
 stage "every API fuzzed against its own OpenAPI document (schemathesis, real PostgreSQL)" \
   $PYTEST tests/fuzz
 stage "OpenID Connect interoperability and end-to-end journeys (headless Chromium)" \
