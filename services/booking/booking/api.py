@@ -8,12 +8,15 @@ cart move or a concurrent write that lost (unique key, deadlock) as 409 — neve
 """
 from __future__ import annotations
 
+import asyncio
+import functools
+
 from connexion import NoContent, request
 
 from servicekit.operations import Operations
 from servicekit.web import Problem, current_caller
 
-from booking import attendance, carts, catalogue, desk, enrolments, idempotency, parents
+from booking import attendance, carts, catalogue, desk, dossiers, enrolments, idempotency, parents
 from booking import audit as audit_trail
 from booking.domain.cart import IllegalTransition
 
@@ -142,7 +145,13 @@ async def list_enrolments(child_id=None, service_id=None, page=1, per_page=50):
 
 @_problems
 async def create_enrolment(body):
-    return _ok(await _write(*_once("enrolment.create", enrolments.enrol), body), 201)
+    # Ask requests about the child's dossier first, off the event loop and outside the
+    # transaction (booking.dossiers: fails closed, 503, when requests does not answer).
+    target = await _read(enrolments.enrolment_target, current_caller(), body)
+    dossier = await asyncio.to_thread(dossiers.fetch, target["family_id"], target["commune"],
+                                      target["service_id"], target["child_id"])
+    return _ok(await _write(*_once("enrolment.create", functools.partial(enrolments.enrol, dossier=dossier)),
+                            body), 201)
 
 
 @_problems

@@ -14,7 +14,7 @@ from servicekit.problems import Problem
 from servicekit.tokens import Caller
 from servicekit.types import isoformat_utc, utcnow
 
-from booking import access, audit, carts, store
+from booking import access, audit, carts, dossiers, store
 from booking.catalogue import _paged, _range, _service
 from booking.domain.cart import Cart, LineStatus
 from booking.domain.enrolment import Enrolment
@@ -65,19 +65,37 @@ def list_enrolments(session: Session, caller: Caller, child_id: str | None = Non
     return _paged(session, query, page, per_page, (enrolments.c.first, enrolments.c.id), enrolment_view)
 
 
-def enrol(session: Session, caller: Caller, body: Mapping[str, Any], now: dt.datetime | None = None) -> dict:
-    """Enrol a child in a service for a period; with fixed weekdays, book them over the whole
-    period at once (agents' bookings are confirmed and invoiced at the end of the month)."""
-    now = now or utcnow()
+def enrolment_target(session: Session, caller: Caller, body: Mapping[str, Any]) -> dict:
+    """Whose dossier an enrolment needs (the child's family, the agent's commune), before asking
+    requests about it; 403/404 as `enrol` would answer."""
     commune = access.agent_commune(session, caller)
     child = access.commune_child(session, commune, body["child_id"])
     _service(session, commune, body["service_id"])
+    return {"commune": commune, "family_id": child["family_id"], "child_id": child["child_id"],
+            "service_id": body["service_id"]}
+
+
+def enrol(session: Session, caller: Caller, body: Mapping[str, Any], now: dt.datetime | None = None, *,
+          dossier: dossiers.Dossier) -> dict:
+    """Enrol a child in a service for a period; with fixed weekdays, book them over the whole
+    period at once (agents' bookings are confirmed and invoiced at the end of the month).
+    `dossier` is requests' answer about this child and service (booking.dossiers): an incomplete
+    one refuses the enrolment, naming the documents."""
+    now = now or utcnow()
+    commune = access.agent_commune(session, caller)
+    child = access.commune_child(session, commune, body["child_id"])
+    service = _service(session, commune, body["service_id"])
     first, last = _range(body["first"], body["last"])
     try:
         enrolment = Enrolment(child["child_id"], body["service_id"], first, last,
                               frozenset(body.get("fixed_weekdays") or ()))
     except ValueError as exc:
         raise Problem(422, str(exc)) from None
+    if (dossier.family_id, dossier.child_id, dossier.service_id, dossier.commune) != (
+            child["family_id"], child["child_id"], enrolment.service_id, commune):
+        raise Problem(409, "L'enfant a changé de famille pendant la vérification de son dossier. Réessayez.")
+    if not dossier.complete:
+        raise dossiers.refusal(dossier, child["given_name"], service["label"])
     overlapping = session.execute(sa.select(enrolments.c.id).where(
         enrolments.c.child_id == enrolment.child_id, enrolments.c.service_id == enrolment.service_id,
         enrolments.c.first <= last, enrolments.c.last >= first)).first()
