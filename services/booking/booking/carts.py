@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,10 +28,11 @@ from booking.domain import checkout
 from booking.domain.cancellations import refund_for
 from booking.domain.cart import Cart, CartLine, CartState, IllegalTransition, LineOutcome, LineStatus
 from booking.domain.catalogue import PaymentMode
+from booking.domain.facts import BookingStatus
 from booking.domain.period import PeriodRequest, plan_period
 from booking.domain.policy import Action
 from booking.domain.reasons import Reason
-from booking.models import cart_lines, carts, children, prestations
+from booking.models import cart_lines, carts, children, families, prestations
 
 MAX_LINES = 500
 VALIDATE = "cart.validate"  # the Idempotency-Key's operation
@@ -68,8 +69,11 @@ def _save_cart(session: Session, row: Mapping, cart: Cart, now: dt.datetime, com
               "updated_at": now}
     if commune is not None or not cart.lines:
         values["commune"] = commune if cart.lines else None
-    session.execute(carts.update().where(carts.c.id == row["id"]).values(**values))
-    session.execute(cart_lines.delete().where(cart_lines.c.cart_id == row["id"]))
+    if row.get(NEW):  # not stored yet (_editable_cart): one INSERT with its values, no lines to delete
+        session.execute(carts.insert().values({**{k: v for k, v in row.items() if k != NEW}, **values}))
+    else:
+        session.execute(carts.update().where(carts.c.id == row["id"]).values(**values))
+        session.execute(cart_lines.delete().where(cart_lines.c.cart_id == row["id"]))
     outcomes = {o.line.key: o for o in cart.outcomes}
     if cart.lines:
         session.execute(cart_lines.insert(), [
@@ -80,15 +84,36 @@ def _save_cart(session: Session, row: Mapping, cart: Cart, now: dt.datetime, com
             for n, line in enumerate(cart.lines)])
 
 
+_OUTCOMES = (cart_lines.update()
+             .where(cart_lines.c.cart_id == sa.bindparam("line_cart"), cart_lines.c.child_id == sa.bindparam("line_child"),
+                    cart_lines.c.prestation_id == sa.bindparam("line_prestation"),
+                    cart_lines.c.session_date == sa.bindparam("line_date"))
+             .values(outcome=sa.bindparam("new_outcome"), reason=sa.bindparam("new_reason")))
+
+
+def _save_outcomes(session: Session, row: Mapping, cart: Cart, now: dt.datetime) -> None:
+    """A validated cart whose stored lines are unchanged: its state, and every line's outcome in
+    one executemany (instead of deleting and inserting its lines again)."""
+    session.execute(carts.update().where(carts.c.id == row["id"]).values(
+        state=cart.state.code, validated_at=cart.validated_at, hold_expires_at=cart.hold_expires_at, updated_at=now))
+    session.execute(_OUTCOMES, [
+        {"line_cart": row["id"], "line_child": o.line.child_id, "line_prestation": o.line.prestation_id,
+         "line_date": o.line.session_date, "new_outcome": o.status.code, "new_reason": o.reason.code if o.reason else None}
+        for o in cart.outcomes])
+
+
+NEW = "_new"  # marks a cart row made by _editable_cart and not inserted yet
+
+
 def _editable_cart(session: Session, family_id: str, parent_sub: str, now: dt.datetime) -> tuple[dict, Cart]:
-    """The parent's cart, ready for changes: a new one if none, reopened after a failed or
-    expired payment (its unpaid lines come back); refused while a payment is awaited."""
+    """The parent's cart, ready for changes: a new one if none (inserted by `_save_cart`),
+    reopened after a failed or expired payment (its unpaid lines come back); refused while a
+    payment is awaited."""
     row = _cart_row(session, parent_sub, lock=True)
     if row is None or row["family_id"] != family_id:
         row = {"id": str(uuid.uuid4()), "family_id": family_id, "parent_sub": parent_sub, "commune": None,
                "state": CartState.OPEN.code, "validated_at": None, "hold_expires_at": None,
-               "created_at": now, "updated_at": now}
-        session.execute(carts.insert().values(**row))
+               "created_at": now, "updated_at": now, NEW: True}
         return row, Cart(row["id"], parent_sub)
     cart = _domain_cart(session, row)
     if cart.state is CartState.AWAITING_PAYMENT:
@@ -99,17 +124,25 @@ def _editable_cart(session: Session, family_id: str, parent_sub: str, now: dt.da
 
 
 # --- views --------------------------------------------------------------------------------------------------
-def cart_view(session: Session, row: Mapping | None, cart: Cart | None = None, skipped: Iterable = ()) -> dict:
+def cart_view(session: Session, row: Mapping | None, cart: Cart | None = None, skipped: Iterable = (),
+              known: LineFacts | None = None) -> dict:
+    """The cart as the API shows it. `known`: the prestations and children the caller already
+    read (only the missing ones are read here)."""
     if row is None:
         return {"id": None, "state": CartState.OPEN.code, "state_label": CartState.OPEN.label, "commune": None,
                 "validated_at": None, "hold_expires_at": None, "lines": [], "skipped": []}
     cart = cart or _domain_cart(session, row)
     outcomes = {o.line.key: o for o in cart.outcomes}
     lines = cart.lines or tuple(o.line for o in cart.outcomes)
-    ids = {line.prestation_id for line in lines}
-    prest = {r["id"]: r for r in session.execute(sa.select(prestations).where(prestations.c.id.in_(ids))).mappings()}
-    kids = {r["child_id"]: r for r in session.execute(
-        sa.select(children).where(children.c.child_id.in_({line.child_id for line in lines}))).mappings()}
+    prest, kids = (dict(known.prestations), dict(known.children)) if known else ({}, {})
+    missing = {line.prestation_id for line in lines} - prest.keys()
+    if missing:
+        prest.update((r["id"], r) for r in session.execute(
+            sa.select(prestations).where(prestations.c.id.in_(missing))).mappings())
+    missing = {line.child_id for line in lines} - kids.keys()
+    if missing:
+        kids.update((r["child_id"], r) for r in session.execute(
+            sa.select(*_CHILD_COLUMNS).where(children.c.child_id.in_(missing))).mappings())
     items = []
     for line in lines:
         p, c, outcome = prest.get(line.prestation_id), kids.get(line.child_id), outcomes.get(line.key)
@@ -138,23 +171,43 @@ def get_cart(session: Session, caller: Caller) -> dict:
 
 
 # --- changing lines ---------------------------------------------------------------------------------------
-def _check_lines(session: Session, family_id: str, lines: list[CartLine], commune: str | None) -> str:
+@dataclass(frozen=True)
+class LineFacts:
+    """What `_check_lines` read about a cart's lines, reused by `cart_view`."""
+    commune: str
+    prestations: Mapping[str, Mapping]  # id -> prestations row
+    children: Mapping[str, Mapping]  # child_id -> child_id, given_name, family_name
+
+
+_CHILD_COLUMNS = (children.c.child_id, children.c.given_name, children.c.family_name)
+
+
+def _own_children(session: Session, family_id: str, child_ids: Iterable[str]) -> dict[str, Mapping]:
+    """The family's current children among `child_ids` (one statement), or 404 if any is not."""
+    ids = set(child_ids)
+    found = {r["child_id"]: r for r in session.execute(sa.select(*_CHILD_COLUMNS).where(
+        children.c.child_id.in_(ids), children.c.family_id == family_id, children.c.removed_at.is_(None))).mappings()}
+    if len(found) != len(ids):
+        raise Problem(404, access.CHILD_NOT_FOUND)
+    return found
+
+
+def _check_lines(session: Session, family_id: str, lines: list[CartLine], commune: str | None) -> LineFacts:
     """Every line is for the family's own child and a prestation of one of its communes (the
-    cart's commune if it has lines already). Returns that commune."""
-    communes = set(access.family_communes(session, family_id))
-    for child_id in {line.child_id for line in lines}:
-        access.own_child(session, family_id, child_id)
+    cart's commune if it has lines already). Two statements whatever the number of lines."""
+    kids = _own_children(session, family_id, {line.child_id for line in lines})
     ids = {line.prestation_id for line in lines}
-    found = {r["id"]: r["commune"] for r in session.execute(
-        sa.select(prestations.c.id, prestations.c.commune).where(prestations.c.id.in_(ids))).mappings()}
-    for prestation_id in ids:
-        if found.get(prestation_id) not in communes:
-            raise Problem(404, "Cette prestation est introuvable.")
-    used = set(found.values()) | ({commune} if commune else set())
+    found = {r["id"]: r for r in session.execute(
+        sa.select(prestations).join(families, sa.and_(families.c.commune == prestations.c.commune,
+                                                      families.c.family_id == family_id))
+        .where(prestations.c.id.in_(ids))).mappings()}
+    if len(found) != len(ids):
+        raise Problem(404, "Cette prestation est introuvable.")
+    used = {r["commune"] for r in found.values()} | ({commune} if commune else set())
     if len(used) > 1:
         raise Problem(409, "Un panier ne peut contenir que des réservations d'une seule commune : "
                            "validez d'abord votre panier en cours.")
-    return used.pop()
+    return LineFacts(used.pop(), found, kids)
 
 
 def _parse_line(data: Mapping[str, Any]) -> CartLine:
@@ -165,13 +218,14 @@ def _parse_line(data: Mapping[str, Any]) -> CartLine:
 def _store_lines(session: Session, family_id: str, caller: Caller, new_lines: list[CartLine], now: dt.datetime,
                  skipped: Iterable = ()) -> dict:
     row, cart = _editable_cart(session, family_id, caller.sub, now)
-    commune = _check_lines(session, family_id, new_lines, row["commune"] if cart.lines else None) if new_lines else None
+    facts = _check_lines(session, family_id, new_lines, row["commune"] if cart.lines else None) if new_lines else None
+    commune = facts.commune if facts else None
     cart = cart_rules.add_lines(cart, new_lines)
     if len(cart.lines) > MAX_LINES:
         raise Problem(422, f"Un panier contient au plus {MAX_LINES} lignes : validez-le d'abord.")
     _save_cart(session, row, cart, now, commune or row["commune"])
     row = {**row, "commune": (commune or row["commune"]) if cart.lines else None}
-    return cart_view(session, row, cart, skipped)
+    return cart_view(session, row, cart, skipped, facts)
 
 
 def add_lines(session: Session, caller: Caller, body: Mapping[str, Any], now: dt.datetime | None = None) -> dict:
@@ -232,6 +286,14 @@ def run_checkout(session: Session, cart: Cart, family_id: str, commune: str, now
     publish confirmations and cancellations. `by="agent"`: an agent books for the family (fixed
     days): nothing to pay online, every line is confirmed and invoiced."""
     found = store.prestations_by_id(session, {line.prestation_id for line in cart.lines}, commune)
+    result, rows, found, published = _checkout(session, cart, family_id, commune, found, now, by)
+    events.publish(session, published)
+    return result, rows, found
+
+
+def _checkout(session: Session, cart: Cart, family_id: str, commune: str, found: places.PrestationMap,
+              now: dt.datetime, by: str) -> tuple[checkout.Checkout, dict, places.PrestationMap, list]:
+    """`run_checkout` without publishing: returns the events to publish too."""
     if by == "agent":
         found = {pid: ({**row, "payment_mode": PaymentMode.END_OF_MONTH.code},
                        replace(p, payment_mode=PaymentMode.END_OF_MONTH)) for pid, (row, p) in found.items()}
@@ -241,13 +303,17 @@ def run_checkout(session: Session, cart: Cart, family_id: str, commune: str, now
     overrides, resident = store.overrides(session, family_id, child_ids), store.is_resident(session, family_id, commune)
     slots = [(line.prestation_id, line.session_date) for line in cart.lines if line.prestation_id in found]
     locked = places.lock(session, slots, found)
+    # The family's bookings of these dates, read once the séances are locked: a twin cart of the
+    # same child (another guardian) has committed by then, and this one decides on its outcome.
+    current = places.booking_rows(session, [line.key for line in cart.lines])
     snapshot = checkout.Snapshot(
         calendar=calendar, prestations={pid: p for pid, (_, p) in found.items()}, enrolments=enrolments,
-        bookings=store.statuses(session, [line.key for line in cart.lines]), occupancy=locked,
+        bookings={key: BookingStatus(r["status"]) for key, r in current.items()}, occupancy=locked,
         deadline_overrides=overrides, resident=resident)
     result = checkout.validate(cart, snapshot, now)
     occupancy = dict(result.occupancy)
-    rows = places.write_changes(session, result.changes, family_id, found, now, cart.id if by == "parent" else None)
+    rows = places.write_changes(session, result.changes, family_id, found, now, cart.id if by == "parent" else None,
+                                existing=current)
     places.promote(session, result.freed, occupancy, found, now)
     places.save(session, locked, occupancy)
     published = []
@@ -259,8 +325,7 @@ def run_checkout(session: Session, cart: Cart, family_id: str, commune: str, now
         elif outcome.status is LineStatus.CANCELLED:
             refund = refund_for(found[outcome.line.prestation_id][1]).code
             published.append(events.cancelled(row, prestation_row, refund, "parent", now))
-    events.publish(session, published)
-    return result, rows, found
+    return result, rows, found, published
 
 
 def _line_facts(result: checkout.Checkout, rows: Mapping, found: places.PrestationMap, commune: str) -> list[dict]:
@@ -287,11 +352,8 @@ def validate_cart(session: Session, caller: Caller, idempotency_key: str | None 
     reason, atomically. The same Idempotency-Key returns the first answer again."""
     family_id = access.parent_family(caller)
     now = now or utcnow()
-    answer = idempotency.answered(session, caller.sub, VALIDATE, idempotency_key)
-    if answer is not None:
-        return answer
-    row = _cart_row(session, caller.sub, lock=True)
-    answer = idempotency.answered(session, caller.sub, VALIDATE, idempotency_key)  # a twin request committed meanwhile
+    row = _cart_row(session, caller.sub, lock=True)  # twin requests of one parent queue here
+    answer = idempotency.answered(session, caller.sub, VALIDATE, idempotency_key)  # a retry, or a twin that committed
     if answer is not None:
         return answer
     if row is None or row["family_id"] != family_id or row["commune"] is None:
@@ -299,15 +361,25 @@ def validate_cart(session: Session, caller: Caller, idempotency_key: str | None 
     cart = _domain_cart(session, row)
     if cart.state is not CartState.OPEN:
         raise IllegalTransition(cart.state, "valider")
-    _check_lines(session, family_id, list(cart.lines), row["commune"])
-    result, rows, found = run_checkout(session, cart, family_id, row["commune"], now)
+    commune = row["commune"]
+    # The lines were checked when added; checked again (the family, its children and communes may
+    # have changed since) with what the validation and the answer need anyway: 3 statements.
+    kids = _own_children(session, family_id, {line.child_id for line in cart.lines})
+    found = store.prestations_by_id(session, {line.prestation_id for line in cart.lines}, commune, family_id=family_id)
+    if len(found) != len({line.prestation_id for line in cart.lines}):
+        raise Problem(404, "Cette prestation est introuvable.")
+    result, rows, found, published = _checkout(session, cart, family_id, commune, found, now, "parent")
     done = result.cart
-    _save_cart(session, row, done, now, row["commune"])
-    cart_row = {**row, "state": done.state.code, "validated_at": done.validated_at or now,
-                "hold_expires_at": done.hold_expires_at}
+    if done.lines == cart.lines:
+        _save_outcomes(session, row, done, now)
+    else:
+        _save_cart(session, row, done, now, commune)
     if done.state is not CartState.OPEN:
-        events.cart_validated(session, cart_row, _line_facts(result, rows, found, row["commune"]))
-    answer = cart_view(session, row, done)
+        cart_row = {**row, "state": done.state.code, "validated_at": done.validated_at or now,
+                    "hold_expires_at": done.hold_expires_at}
+        published.append(events.validated(cart_row, _line_facts(result, rows, found, commune)))
+    events.publish(session, published)  # the confirmations and cart.validated.v1: one INSERT
+    answer = cart_view(session, row, done, known=LineFacts(commune, {pid: r for pid, (r, _) in found.items()}, kids))
     idempotency.remember(session, caller.sub, VALIDATE, idempotency_key, answer, cart_id=row["id"], now=now)
     return answer
 

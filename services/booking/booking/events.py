@@ -65,8 +65,9 @@ def attendance_removed(session: Session, mark: Mapping, prestation: Mapping, now
         removed_at=now))
 
 
-def cart_validated(session: Session, cart: Mapping, lines: list[dict]) -> None:
-    add_event(session, SOURCE, contract.CartValidated(
+def validated(cart: Mapping, lines: list[dict]) -> contract.CartValidated:
+    return contract.CartValidated(
         cart_id=cart["id"], family_id=cart["family_id"], parent_id=cart["parent_sub"], state=cart["state"],
         validated_at=cart["validated_at"], hold_expires_at=cart["hold_expires_at"],
-        lines=[contract.CartLineFact(**line) for line in lines]))
+        lines=[contract.CartLineFact(**line) for line in lines])
+

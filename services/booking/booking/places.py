@@ -30,21 +30,35 @@ def _insert(session: Session):
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
+_LOCK_COLUMNS = (sessions.c.prestation_id, sessions.c.session_date, sessions.c.capacity, sessions.c.confirmed,
+                 sessions.c.held)
+
+
+def _locked_rows(session: Session, ordered: list[Slot]) -> list:
+    wanted = sa.tuple_(sessions.c.prestation_id, sessions.c.session_date).in_(ordered)
+    return session.execute(sa.select(*_LOCK_COLUMNS).where(wanted)
+                           .order_by(sessions.c.prestation_id, sessions.c.session_date).with_for_update()).all()
+
+
 def lock(session: Session, slots: Iterable[Slot], prestations: PrestationMap) -> dict[Slot, Occupancy]:
-    """The occupancy of each slot, its row created if missing and locked until commit."""
+    """The occupancy of each slot, its row created if missing and locked until commit.
+
+    One statement when every séance row exists (generated opening dates: the usual case); the
+    missing rows are inserted first otherwise (one executemany), then all are locked in order."""
     ordered = sorted(set(slots))
     if not ordered:
         return {}
-    values = [{"prestation_id": p, "session_date": d, "commune": prestations[p][0]["commune"], "confirmed": 0,
-               "held": 0, "generated": False} for p, d in ordered]
-    session.execute(_insert(session)(sessions).values(values).on_conflict_do_nothing())
-    wanted = sa.tuple_(sessions.c.prestation_id, sessions.c.session_date).in_(ordered)
-    rows = session.execute(sa.select(sessions).where(wanted)
-                           .order_by(sessions.c.prestation_id, sessions.c.session_date).with_for_update()).mappings()
+    rows = _locked_rows(session, ordered)
+    if len(rows) < len(ordered):
+        present = {(r.prestation_id, r.session_date) for r in rows}
+        session.execute(_insert(session)(sessions).on_conflict_do_nothing(), [
+            {"prestation_id": p, "session_date": d, "commune": prestations[p][0]["commune"], "confirmed": 0,
+             "held": 0, "generated": False} for p, d in ordered if (p, d) not in present])
+        rows = _locked_rows(session, ordered)
     out = {}
     for row in rows:
-        capacity = row["capacity"] if row["capacity"] is not None else prestations[row["prestation_id"]][1].capacity
-        out[(row["prestation_id"], row["session_date"])] = Occupancy(capacity, row["confirmed"], row["held"])
+        capacity = row.capacity if row.capacity is not None else prestations[row.prestation_id][1].capacity
+        out[(row.prestation_id, row.session_date)] = Occupancy(capacity, row.confirmed, row.held)
     return out
 
 
@@ -77,10 +91,13 @@ def booking_rows(session: Session, keys: Iterable[LineKey]) -> dict[LineKey, dic
 
 
 def write_changes(session: Session, changes: Iterable[tuple[LineKey, BookingStatus | None]], family_id: str,
-                  prestations: PrestationMap, now: dt.datetime, cart_id: str | None = None) -> dict[LineKey, dict]:
-    """Store each booking's new status (None: the booking disappears). Returns the rows after."""
+                  prestations: PrestationMap, now: dt.datetime, cart_id: str | None = None,
+                  existing: Mapping[LineKey, dict] | None = None) -> dict[LineKey, dict]:
+    """Store each booking's new status (None: the booking disappears). Returns the rows after.
+    `existing`: the bookings of these keys as the caller already read them (`booking_rows`)."""
     changes = list(changes)
-    existing = booking_rows(session, [key for key, _ in changes])
+    if existing is None:
+        existing = booking_rows(session, [key for key, _ in changes])
     after: dict[LineKey, dict] = {}
     new_rows = []
     for key, status in changes:

@@ -14,8 +14,8 @@ from booking.domain.catalogue import Prestation
 from booking.domain.closures import CommuneCalendar
 from booking.domain.enrolment import Enrolment
 from booking.domain.facts import BookingStatus
-from booking.models import (bookings, closures, commune_calendars, deadline_overrides, enrolments, guardians,
-                            prestations)
+from booking.models import (bookings, closures, commune_calendars, deadline_overrides, enrolments, families,
+                            guardians, prestations)
 
 
 def calendar(session: Session, commune: str) -> CommuneCalendar:
@@ -35,15 +35,19 @@ def closed_dates(session: Session, commune: str, prestation_ids: Iterable[str]) 
     return out
 
 
-def prestations_by_id(session: Session, ids: Iterable[str],
-                      commune: str | None = None) -> dict[str, tuple[dict, Prestation]]:
-    """id -> (row, domain prestation with its closures); unknown ids (or of another commune) are absent."""
+def prestations_by_id(session: Session, ids: Iterable[str], commune: str | None = None,
+                      family_id: str | None = None) -> dict[str, tuple[dict, Prestation]]:
+    """id -> (row, domain prestation with its closures); unknown ids (or of another commune, or
+    of a commune the family `family_id` is not registered with) are absent."""
     ids = sorted(set(ids))
     if not ids:
         return {}
     query = sa.select(prestations).where(prestations.c.id.in_(ids))
     if commune is not None:
         query = query.where(prestations.c.commune == commune)
+    if family_id is not None:
+        query = query.join(families, sa.and_(families.c.commune == prestations.c.commune,
+                                             families.c.family_id == family_id))
     rows = session.execute(query).mappings().all()
     out = {}
     by_commune: dict[str, list] = {}

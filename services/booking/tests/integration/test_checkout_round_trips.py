@@ -1,6 +1,7 @@
 """Inside "Valider" the séances stay locked until commit, and every round trip there is time the
 other carts of the same dates wait (bench/booking_rush.py): a cart's counters and its events are
-written with one statement each, whatever its number of lines."""
+written with one statement each, and adding lines or validating a cart costs the same number of
+statements whatever its number of lines."""
 import pytest
 import sqlalchemy as sa
 
@@ -65,6 +66,46 @@ def test_a_carts_confirmations_are_one_outbox_insert(db, world):
         sa.event.remove(db.engine, "before_cursor_execute", count)
 
     assert [line["outcome"] for line in answer["lines"]] == ["confirmed"] * 5
-    assert len(inserts) == 2  # the 5 booking.confirmed.v1 at once, then cart.validated.v1
+    assert inserts == [6]  # the 5 booking.confirmed.v1 and cart.validated.v1 in one INSERT
     confirmed = [e for e in outbox_events(db, "booking.confirmed.v1") if e["child_id"] == family.child_id]
     assert sorted(e["session_date"] for e in confirmed) == [d.isoformat() for d in days]
+
+
+def _statements(db, fn):
+    seen = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        seen.append(statement.split(None, 3)[:3])
+
+    sa.event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        with db.transaction() as s:
+            answer = fn(s)
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", count)
+    return answer, seen
+
+
+@pytest.mark.parametrize("lines", [2, 20])
+def test_adding_lines_and_validating_cost_a_fixed_number_of_statements(db, world, lines):
+    prestation_id = world.prestation()["id"]
+    family = world.family()
+    world.enrol(family)
+    days = world.open_dates(prestation_id, lines)
+    with db.transaction() as s:  # the séances' rows exist, as once an agent generated the opening dates
+        places.lock(s, [(prestation_id, day) for day in days], store.prestations_by_id(s, [prestation_id]))
+    body = {"lines": [{"child_id": family.child_id, "prestation_id": prestation_id, "session_date": d.isoformat()}
+                      for d in days]}
+
+    added, add_statements = _statements(db, lambda s: carts.add_lines(s, family.caller, body))
+    answer, validate_statements = _statements(db, lambda s: carts.validate_cart(s, family.caller, f"key-{lines}"))
+
+    assert len(added["lines"]) == lines and added["lines"][0]["prestation_label"]
+    assert [line["outcome"] for line in answer["lines"]] == ["confirmed"] * lines
+    assert answer["lines"][0]["child_name"] and answer["lines"][0]["prestation_label"]
+    # a new cart: its row, the children, the prestations, one INSERT of the cart and one of its lines
+    assert len(add_statements) == 5, add_statements
+    # cart (locked), idempotency key, lines, children, prestations + closures, calendar, enrolments,
+    # overrides, residence, séances (locked), bookings, INSERT bookings, UPDATE counters, outbox +
+    # pg_notify, UPDATE cart + its lines' outcomes, idempotency record
+    assert len(validate_statements) == 19, "\n".join(" ".join(s) for s in validate_statements)

@@ -305,7 +305,7 @@ def test_a_failed_validation_leaves_nothing_half_done(db, world, client, monkeyp
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(carts, "_save_cart", broken)  # fails after bookings and events were written
+    monkeypatch.setattr(carts, "_save_outcomes", broken)  # fails after bookings and counters were written
     with pytest.raises(RuntimeError):
         with db.transaction() as s:
             carts.validate_cart(s, family.caller)
