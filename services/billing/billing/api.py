@@ -197,10 +197,11 @@ async def start_correction(invoice_id, body):
 
 # --- agents: documents, payments, exports ----------------------------------------------------------------------------
 @_problems
-async def list_invoices(month=None, status=None, family_id=None, kind=None, number=None, page=1, per_page=50):
+async def list_invoices(month=None, status=None, family_id=None, family_name=None, kind=None, number=None, page=1,
+                        per_page=50):
     commune, _ = _agent()
     return _ok(await _read(documents.agent_list, commune, page, per_page, month=month, status=status,
-                           family_id=family_id, kind=kind, number=number))
+                           family_id=family_id, family_name=family_name, kind=kind, number=number))
 
 
 @_problems

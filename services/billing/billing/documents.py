@@ -134,13 +134,16 @@ def agent_document(session: Session, commune: str, invoice_id: str) -> Mapping:
 
 
 def agent_query(commune: str, *, month: str | None = None, status: str | None = None, family_id: str | None = None,
-                run_id: str | None = None, kind: str | None = None, number: str | None = None):
+                run_id: str | None = None, kind: str | None = None, number: str | None = None,
+                family_name: str | None = None):
     query = sa.select(invoices).where(invoices.c.commune == commune)
     query = query.where(invoices.c.run_id == run_id) if run_id else query.where(invoices.c.state != "draft")
     if month:
         query = query.where(invoices.c.month == str(Month.parse(month)))
     if family_id:
         query = query.where(invoices.c.family_id == family_id)
+    if family_name:  # part of the family's name, any case; % and _ are taken literally
+        query = query.where(invoices.c.family_name.icontains(family_name, autoescape=True))
     if kind:
         query = query.where(invoices.c.kind == kind)
     if number:

@@ -236,3 +236,23 @@ def test_an_offline_payment_sent_twice_with_one_idempotency_key_is_recorded_once
     assert other.status_code == 422 and "clé d'idempotence" in other.json()["detail"]
     bad = client.post("/internal/agent/payments", json=body, headers={**world.headers, "Idempotency-Key": "court"})
     assert bad.status_code == 400
+
+
+def test_agents_find_invoices_by_part_of_the_familys_name(world, client):
+    world.grid("REPAS", "Repas", [{"upper_qf": None, "price_cents": 500}])
+    tag = unique("x").replace("-", "")[-6:]
+    dupont, durand = world.family(name=f"Dupont_{tag}"), world.family(name=f"Durand{tag}")
+    month, weekdays = past_month()
+    for family in (dupont, durand):
+        world.book(family, weekdays[0], "REPAS")
+    world.run(month)
+
+    def names(text):
+        found = client.get("/internal/agent/invoices", params={"family_name": text}, headers=world.headers)
+        assert found.status_code == 200, found.text
+        return {i["family_name"] for i in found.json()["items"]}
+
+    assert names(f"dupont_{tag}".upper()) == {f"Dupont_{tag}"}
+    assert names(tag) == {f"Dupont_{tag}", f"Durand{tag}"}
+    assert names(f"t_{tag}") == {f"Dupont_{tag}"}   # the underscore is a letter, not a wildcard
+    assert names(f"d%{tag}") == set()
