@@ -101,17 +101,52 @@ def test_every_service_has_web_worker_and_migration_job(resources, service):
     assert job["spec"].get("backoffLimit") is not None
 
 
+def ingress_paths(ingress: dict) -> list[tuple[str, dict, dict]]:
+    """(host, path entry, backend service) of every rule of an Ingress."""
+    return [(rule["host"], p, p["backend"]["service"]) for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]]
+
+
 def test_gateway_has_deployment_migration_and_ingress(resources):
     assert find(resources, "Deployment", "gateway")
     assert find(resources, "Job", "gateway-migrate")
-    ingresses = [r for r in resources if r["kind"] == "Ingress"]
-    assert len(ingresses) == 1
-    backends = [p["backend"]["service"] for rule in ingresses[0]["spec"]["rules"] for p in rule["http"]["paths"]]
-    assert backends and all(b["name"] == "gateway" for b in backends), "only the gateway is exposed"
+    ingresses = {r["metadata"]["name"]: r for r in resources if r["kind"] == "Ingress"}
+    assert set(ingresses) == {"gateway", "billing-payment-notification"}
+    backends = [b for _h, _p, b in ingress_paths(ingresses["gateway"])]
+    assert backends and all(b["name"] == "gateway" for b in backends), "the gateway's Ingress serves the gateway only"
     service = find(resources, "Service", "gateway")
     port_names = {p.get("name") for p in service["spec"]["ports"]} | {p["port"] for p in service["spec"]["ports"]}
     for b in backends:
         assert b["port"].get("name", b["port"].get("number")) in port_names
+
+
+def test_the_payment_notification_url_is_routed_to_billing_and_nothing_else_of_it(resources):
+    """BILLING_NOTIFY_URL (what billing gives the provider with each attempt) reaches billing-web's
+    POST /internal/payments/notify through its own Ingress, and the ingress controller may reach
+    billing-web's pods; no other path of billing is exposed."""
+    from urllib.parse import urlsplit
+
+    notify_url = urlsplit(find(resources, "ConfigMap", "espace-famille-config")["data"]["BILLING_NOTIFY_URL"])
+    assert notify_url.scheme == "https"
+    ingress = find(resources, "Ingress", "billing-payment-notification")
+    [(host, path, backend)] = ingress_paths(ingress)
+    assert (host, path["path"], path["pathType"]) == (notify_url.hostname, notify_url.path, "Exact")
+    assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/rewrite-target"] == "/internal/payments/notify"
+    assert host in {h for tls in ingress["spec"]["tls"] for h in tls["hosts"]}
+    service = find(resources, "Service", backend["name"])
+    assert backend["name"] == "billing-web" and backend["port"]["name"] in {p["name"] for p in service["spec"]["ports"]}
+    # The path billing serves it on, as its own OpenAPI document declares (no service token).
+    spec = yaml.safe_load((ROOT / "services" / "billing" / "billing" / "openapi.yaml").read_text())
+    operation = spec["paths"]["/internal/payments/notify"]["post"]
+    assert operation["operationId"] == "payment_notification" and not operation.get("security")
+    # Every other Ingress path goes to the gateway.
+    others = [b["name"] for r in resources if r["kind"] == "Ingress" and r is not ingress for _h, _p, b in ingress_paths(r)]
+    assert set(others) == {"gateway"}
+    # The NetworkPolicy lets the ingress controller reach billing-web's http port.
+    policy = find(resources, "NetworkPolicy", "billing-notification-from-ingress-controller")
+    assert policy["spec"]["podSelector"]["matchLabels"] == service["spec"]["selector"]
+    [rule] = policy["spec"]["ingress"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": "http"}]
+    assert any(f.get("namespaceSelector") for f in rule["from"])
 
 
 @pytest.mark.parametrize("name,port", [*((f"{s}-web", p) for s, p in SERVICES.items()), ("gateway", 8000)])
