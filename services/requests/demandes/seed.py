@@ -18,7 +18,7 @@ from demandes.db import get_db
 from demandes.domain import effects
 from demandes.domain.documents import check_document_type
 from demandes.domain.forms import check_fields
-from demandes.models import categories, children, document_types, families, reply_templates
+from demandes.models import categories, children, document_types, enrolment_requirements, families, reply_templates
 from demandes.settings import get_settings
 
 COMMUNE = "heillecourt"
@@ -101,8 +101,19 @@ REPLY_TEMPLATES = (
 )
 
 
+# Documents Heillecourt requires before a child's enrolment, per booking service (code): the
+# holiday centre asks for the health form and the insurance. Booking's demo services have fixed
+# ids (booking.seed.stable_id: uuid5 of booking's namespace and "commune:service:code").
+BOOKING_NAMESPACE = uuid.UUID("5b0c6f58-3a4e-4d2b-9a51-3f7d0e2c1b10")
+ENROLMENT_REQUIREMENTS = {"alsh-vacances": ("fiche_sanitaire", "assurance")}
+
+
 def stable_id(*parts: str) -> str:
     return str(uuid.uuid5(NAMESPACE, ":".join(parts)))
+
+
+def booking_service_id(commune: str, code: str) -> str:
+    return str(uuid.uuid5(BOOKING_NAMESPACE, f"{commune}:service:{code}"))
 
 
 def seed_demo(session: Session, commune: str = COMMUNE) -> int:
@@ -131,6 +142,14 @@ def seed_demo(session: Session, commune: str = COMMUNE) -> int:
         if not session.execute(sa.select(reply_templates.c.id).where(reply_templates.c.id == template_id)).first():
             session.execute(reply_templates.insert().values(id=template_id, commune=commune, label=label, body=body,
                                                             created_at=now, updated_at=now))
+    for code, doc_types in ENROLMENT_REQUIREMENTS.items():
+        service_id = booking_service_id(commune, code)
+        for doc_type in doc_types:
+            if not session.execute(sa.select(enrolment_requirements.c.doc_type).where(
+                    enrolment_requirements.c.commune == commune, enrolment_requirements.c.service_id == service_id,
+                    enrolment_requirements.c.doc_type == doc_type)).first():
+                session.execute(enrolment_requirements.insert().values(commune=commune, service_id=service_id,
+                                                                       doc_type=doc_type))
     _seed_family(session, commune, now)
     return made
 
