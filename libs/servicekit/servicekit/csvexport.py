@@ -3,22 +3,27 @@ Excel reads the accents), and cells that a spreadsheet would run as a formula ne
 
 A cell starting with = + - @, a tab or a carriage return (a name typed by a parent, say) is
 prefixed with a quote: the spreadsheet shows it as text instead of evaluating it (CSV injection).
+A plain number ("-12,50", "-3") is left alone: it is no formula, and accounting needs it as a number.
 """
 from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable
 from typing import Any
 
 BOM = "\ufeff"
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+PLAIN_NUMBER = re.compile(r"-?\d+([.,]\d+)?")
 
 
 def cell(value: Any) -> str:
     """The text of one cell, neutralised; None is an empty cell."""
     text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    if text.startswith(FORMULA_STARTS) and not PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
 
 
 def csv_text(header: Iterable[Any], rows: Iterable[Iterable[Any]]) -> str:

@@ -7,16 +7,14 @@ direct debit); an online payment is recorded from its transaction's proof.
 """
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
-import re
 import uuid
 from typing import Iterable, Mapping
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from servicekit import csvexport
 from servicekit.problems import Problem
 from servicekit.types import isoformat_utc, utcnow
 
@@ -161,24 +159,6 @@ def list_payments(session: Session, commune: str, page: int = 1, per_page: int =
 
 
 # --- CSV exports (for the régie's accounting) ------------------------------------------------------------------
-def _csv(header: list[str], rows: Iterable[list]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
-    writer.writerow(header)
-    writer.writerows([_cell(value) for value in row] for row in rows)
-    return out.getvalue()
-
-
-_AMOUNT = re.compile(r"-?\d+,\d\d")
-
-
-def _cell(value):
-    """A text starting like a formula is quoted, so a spreadsheet never evaluates a family's name."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r") and not _AMOUNT.fullmatch(value):
-        return "'" + value
-    return value
-
-
 def _euros(cents: int) -> str:
     sign = "-" if cents < 0 else ""
     return f"{sign}{abs(cents) // 100},{abs(cents) % 100:02d}"
@@ -187,7 +167,7 @@ def _euros(cents: int) -> str:
 def export_payments(session: Session, commune: str, **filters) -> str:
     rows = session.execute(payments_query(commune, **filters).order_by(payments.c.number)).mappings().all()
     parts = _parts(session, [r["id"] for r in rows])
-    return _csv(["numero", "date_reception", "famille", "moyen", "montant_euros", "reference", "factures"],
+    return csvexport.csv_text(["numero", "date_reception", "famille", "moyen", "montant_euros", "reference", "factures"],
                 ([r["number"], r["received_on"].isoformat(), r["family_id"], PaymentMethod(r["method"]).label,
                   _euros(r["amount_cents"]), r["reference"] or "",
                   " ".join(p.number or "" for p in parts[r["id"]])] for r in rows))
@@ -199,7 +179,7 @@ def export_invoices(session: Session, commune: str, **filters) -> str:
     rows = session.execute(agent_query(commune, **filters).order_by(invoices.c.number)).mappings().all()
     labels = {"to_pay": "à payer", "paid": "payée", "credit": "avoir", "cancelled": "annulée", "draft": "brouillon"}
     views = [summary_view(r) for r in rows]
-    return _csv(["numero", "type", "mois", "famille_id", "famille", "date_emission", "echeance", "total_euros",
+    return csvexport.csv_text(["numero", "type", "mois", "famille_id", "famille", "date_emission", "echeance", "total_euros",
                  "avoirs_deduits_euros", "paye_euros", "reste_du_euros", "statut", "prelevement"],
                 ([v["number"] or "", "facture" if v["kind"] == "invoice" else "avoir", v["month"], v["family_id"],
                   v["family_name"], v["issued_on"] or "", v["due_on"] or "", _euros(v["total_cents"]),

@@ -5,8 +5,6 @@ that effect, in the same transaction (so exactly once per request).
 """
 from __future__ import annotations
 
-import csv
-import io
 import uuid
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -17,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from contracts import requests as events
 from servicekit.messaging.outbox import add_event
+from servicekit import csvexport
 from servicekit.problems import Problem
 from servicekit.tokens import Caller
 from servicekit.types import isoformat_utc, utcnow
@@ -415,19 +414,10 @@ def export_csv(session: Session, caller: Caller, **filters) -> str:
              .outerjoin(families, sa.and_(families.c.family_id == requests.c.family_id,
                                           families.c.commune == requests.c.commune))
              .where(*_queue_filters(commune, **filters)).order_by(requests.c.submitted_at, requests.c.id))
-    out = io.StringIO()
-    writer = csv.writer(out, delimiter=";")
-    writer.writerow(CSV_COLUMNS)
-    for r in session.execute(query).mappings():
-        writer.writerow([r["reference"], _csv_safe(r["family_name"] or ""), _csv_safe(r["category_label"]),
-                         states.LABELS[r["status"]], _paris(r["submitted_at"]), _paris(r["decided_at"]),
-                         _csv_safe(r["decision_message"] or "")])
-    return out.getvalue()
-
-
-def _csv_safe(value: str) -> str:
-    """No formula injection when the file is opened in a spreadsheet."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+    return csvexport.csv_text(CSV_COLUMNS, (
+        [r["reference"], r["family_name"], r["category_label"], states.LABELS[r["status"]],
+         _paris(r["submitted_at"]), _paris(r["decided_at"]), r["decision_message"]]
+        for r in session.execute(query).mappings()))
 
 
 def _paris(moment: datetime | None) -> str:

@@ -28,3 +28,8 @@ def test_a_received_csv_is_made_safe_once_whatever_its_bom():
     assert safe == csv_text(["date", "nom"], [["2026-12-01", "=cmd|' /C calc'!A0"]])
     assert made_safe(safe) == safe and made_safe(BOM + received) == safe
     assert made_safe("") == BOM
+
+
+def test_a_negative_amount_stays_a_number_but_a_formula_after_a_minus_does_not():
+    assert cell("-12,50") == "-12,50" and cell("-3") == "-3" and cell("-0.5") == "-0.5"
+    assert cell("-2+3") == "'-2+3" and cell("-A1") == "'-A1" and cell("-12,50 €") == "'-12,50 €"
