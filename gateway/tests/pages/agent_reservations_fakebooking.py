@@ -90,6 +90,9 @@ class FakeAgentBooking:
     calendars: dict = field(default_factory=lambda: {HOME: {"zone": "B", "school_weekdays": [0, 1, 3, 4]}})
     calls: list = field(default_factory=list)
     bodies: list = field(default_factory=list)
+    # child -> booking's answer when requests says the dossier is incomplete, or None when
+    # requests does not answer (booking's 503); see booking/dossiers.py
+    dossier_refusals: dict = field(default_factory=dict)
 
     def caller(self) -> tokens.Caller:
         return tokens.verify(request.headers.get("Authorization", "").removeprefix("Bearer "), "booking", self.secret)
@@ -346,6 +349,12 @@ def make_app(fake: FakeAgentBooking) -> Flask:
         child = fake.mine(fake.children, body["child_id"])
         if child is None or fake.mine(fake.services, body["service_id"]) is None:
             return problem(404, "Cet enfant est introuvable.")
+        if body["child_id"] in fake.dossier_refusals:
+            refusal = fake.dossier_refusals[body["child_id"]]
+            if refusal is None:
+                return problem(503, "Le dossier de l'enfant ne peut pas être vérifié pour le moment (service des "
+                                    "demandes indisponible) : l'inscription n'est pas enregistrée.")
+            return problem(422, refusal["detail"], missing=refusal["missing"])
         if any(e["child_id"] == body["child_id"] and e["service_id"] == body["service_id"]
                for e in fake.enrolments.values()):
             return problem(409, "Cet enfant est déjà inscrit à ce service sur une partie de cette période.")

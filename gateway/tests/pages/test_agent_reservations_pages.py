@@ -326,6 +326,29 @@ def test_find_a_child_and_enrol_with_fixed_weekdays(client, fake):
     assert resp.status_code == 302 and not fake.enrolments
 
 
+def test_an_incomplete_dossier_refuses_the_enrolment_with_booking_s_reason(client, fake, monkeypatch):
+    detail = ("Inscription refusée : le dossier de Léa est incomplet pour « Restauration scolaire ». "
+              "« Fiche sanitaire de liaison » est à fournir. « Attestation d'assurance extrascolaire » n'est plus "
+              "valable : ajoutez un document de l'année scolaire en cours. "
+              "La famille peut les déposer dans son espace (Mes demandes).")
+    missing = [{"doc_type": "fiche_sanitaire", "label": "Fiche sanitaire de liaison", "reason": "missing"},
+               {"doc_type": "assurance", "label": "Attestation d'assurance extrascolaire", "reason": "expired"}]
+    monkeypatch.setitem(fake.dossier_refusals, LEA, {"detail": detail, "missing": missing})
+    url = f"{BASE}/inscriptions/{LEA}"
+    form = {"service_id": CANTINE, "first": "2027-03-15", "last": "2027-07-02", "weekdays": ["0"]}
+    resp = post(client, url, url, form)
+    html = text(resp)
+    assert resp.status_code == 422
+    assert summary(html).strip() == f"L'inscription n'a pas pu être enregistrée {detail}"
+    assert not fake.enrolments and "Inscription enregistrée" not in html
+
+    # requests down: booking refuses (503) and the agent is told it was not recorded
+    monkeypatch.setitem(fake.dossier_refusals, LEA, None)
+    resp = post(client, url, url, form)
+    assert resp.status_code == 503 and not fake.enrolments
+    assert "momentanément indisponible" in plain(text(resp))
+
+
 def test_enrolment_page_finds_the_child_without_a_search_hint(client):
     page = plain(text(client.get(f"{BASE}/inscriptions/{ZOE}")))
     assert "Zoé Durand" in page and "n'est inscrit(e) à aucun service" in page
