@@ -90,10 +90,10 @@ def invoice(invoice_id: str):
     return render_template("factures/facture.html", invoice=doc)
 
 
-def _stream_pdf(path: str, filename: str) -> Response:
-    """Billing's PDF, streamed as it comes, as an attachment."""
+def _stream_pdf(path: str, filename: str, disposition: str = "attachment") -> Response:
+    """Billing's PDF, streamed as it comes: opened by the browser (`inline`) or downloaded."""
     remote = clients.billing().get(path, raw=True, stream=True, timeout=DOWNLOAD_TIMEOUT)
-    headers = {"Content-Disposition": f'attachment; filename="{filename}"',
+    headers = {"Content-Disposition": f'{disposition}; filename="{filename}"',
                "X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store"}
     if remote.headers.get("Content-Length"):
         headers["Content-Length"] = remote.headers["Content-Length"]
@@ -105,7 +105,9 @@ def _stream_pdf(path: str, filename: str) -> Response:
 @auth.login_required
 def pdf(invoice_id: str):
     name = "".join(c for c in invoice_id if c.isalnum() or c in "-_")[:64] or "facture"
-    return _stream_pdf(clients.internal_path("/internal/parent/invoices/{}/pdf", invoice_id), f"facture-{name}.pdf")
+    # Opened in the browser's PDF viewer (which offers to save it); the file name is kept for that.
+    return _stream_pdf(clients.internal_path("/internal/parent/invoices/{}/pdf", invoice_id), f"facture-{name}.pdf",
+                       "inline")
 
 
 @bp.get("/attestations/<int:year>/pdf")

@@ -103,7 +103,7 @@ def test_invoice_page_shows_lines_per_child_prestation_and_date(client):
     assert "Léa Martin" in html and "Hugo Martin" in html
     assert "08/09/2026 Repas Présent 3,50 €" in html
     assert "09/09/2026 Accueil du soir Présent 5,50 €" in html
-    assert "Reste à payer 12,50 €" in html and "Télécharger le PDF" in html
+    assert "Reste à payer 12,50 €" in html and "Ouvrir la facture en PDF" in html
 
 
 def test_another_familys_invoice_and_pdf_are_the_404_page(client):
@@ -112,11 +112,13 @@ def test_another_familys_invoice_and_pdf_are_the_404_page(client):
         assert resp.status_code == 404 and "Page introuvable" in text(resp) and "F-2026-09-0000099" not in text(resp)
 
 
-def test_pdf_downloads_as_an_attachment(client):
+def test_invoice_pdf_opens_in_the_browser(client):
+    assert f'href="/factures/{PAID}/pdf" type="application/pdf">Ouvrir la facture en PDF' in text(client.get(f"/factures/{PAID}"))
     resp = client.get(f"/factures/{PAID}/pdf")
     assert resp.status_code == 200 and resp.data == PDF
     assert resp.headers["Content-Type"] == "application/pdf"
-    assert resp.headers["Content-Disposition"] == f'attachment; filename="facture-{PAID}.pdf"'
+    assert resp.headers["Content-Disposition"] == f'inline; filename="facture-{PAID}.pdf"'
+    assert resp.headers["X-Content-Type-Options"] == "nosniff"
 
 
 def test_yearly_attestation_is_linked_and_downloads(client, monkeypatch):
