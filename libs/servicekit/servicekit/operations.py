@@ -31,8 +31,9 @@ from servicekit.problems import Problem
 
 RETRY = "Cette opération est entrée en conflit avec une autre. Réessayez."
 JSON = {"Content-Type": "application/json"}
-# PostgreSQL's deadlock_detected and serialization_failure: the losing transaction may retry.
-_RETRYABLE_SQLSTATES = ("40P01", "40001")
+# PostgreSQL's deadlock_detected, serialization_failure and lock_not_available (a lock_timeout
+# or NOWAIT that gave up): the losing transaction may retry.
+_RETRYABLE_SQLSTATES = ("40P01", "40001", "55P03")
 
 Refusals = dict[type[Exception], Callable[[Exception], Problem]]
 

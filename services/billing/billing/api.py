@@ -7,16 +7,14 @@ unique key or a deadlock as 409 (retry) — never a 500.
 """
 from __future__ import annotations
 
-import functools
-
 from starlette.concurrency import run_in_threadpool
 
 from urllib.parse import urlencode
 
 from connexion import NoContent, request
-from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from servicekit import idempotency, web
+from servicekit.operations import Operations
 from servicekit.web import Problem, current_caller
 
 from billing import cashdesk, config, documents, payflow, pdf, prices, runs
@@ -24,50 +22,13 @@ from billing.access import agent_commune, parent_family
 from billing.models import idempotency_keys
 from billing.provider import get_provider
 
-JSON = {"Content-Type": "application/json"}
-RETRY = "Cette opération est entrée en conflit avec une autre. Réessayez."
-
-
-def _db():
-    return web.state()["db"]
+# The domain's errors are ValueError subclasses carrying a French `detail`.
+ops = Operations({ValueError: lambda exc: Problem(422, getattr(exc, "detail", None) or str(exc))})
+_problems, _read, _write, _ok = ops.problems, ops.read, ops.write, ops.ok
 
 
 def _notify_url() -> str:
     return web.state()["settings"].notify_url()
-
-
-def _refusal(exc: Exception) -> Problem:
-    if isinstance(exc, IntegrityError):
-        return Problem(409, RETRY)
-    if isinstance(exc, DBAPIError):
-        if getattr(getattr(exc, "orig", None), "sqlstate", None) in ("40P01", "40001", "55P03"):
-            return Problem(409, RETRY)
-        raise exc
-    return Problem(422, getattr(exc, "detail", None) or str(exc))
-
-
-def _problems(fn):
-    @functools.wraps(fn)
-    async def wrapper(*args, **kwargs):
-        try:
-            return await fn(*args, **kwargs)
-        except Problem:
-            raise
-        except (ValueError, IntegrityError, DBAPIError) as exc:
-            raise _refusal(exc) from None
-    return wrapper
-
-
-async def _read(fn, *args, **kwargs):
-    return await _db().run_read(fn, *args, **kwargs)
-
-
-async def _write(fn, *args, **kwargs):
-    return await _db().run_write(fn, *args, **kwargs)
-
-
-def _ok(body, status: int = 200):
-    return body, status, JSON
 
 
 def _pdf(data: bytes, filename: str):

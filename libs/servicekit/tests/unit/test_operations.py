@@ -43,6 +43,7 @@ class _Orig(Exception):
     IntegrityError("INSERT", {}, Exception("duplicate key")),
     DBAPIError("UPDATE", {}, _Orig("40P01")),  # deadlock
     DBAPIError("UPDATE", {}, _Orig("40001")),  # serialization failure
+    DBAPIError("SELECT", {}, _Orig("55P03")),  # lock_timeout / NOWAIT gave up
 ])
 def test_lost_concurrent_writes_are_a_409_to_retry(exc):
     with pytest.raises(Problem) as caught:
