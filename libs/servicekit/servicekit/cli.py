@@ -1,6 +1,7 @@
 """The command line every service shares: `python -m <service> <command>`.
 
-    migrate            apply Alembic migrations (one-shot; run before web and worker)
+    migrate            apply Alembic migrations, then declare the worker's queues and bindings
+                       on the broker (one-shot; run before web and worker; --database-only)
     web                serve the HTTP API with gunicorn (BIND, WEB_CONCURRENCY)
     worker             run the outbox relay, event consumers and scheduled jobs
     dlq list|replay    inspect (a page at a time) and replay dead-lettered events
@@ -73,7 +74,9 @@ def main(spec: ServiceCommands, argv: list[str] | None = None) -> int:
     extra = spec.extra() if not argv or argv[0] not in BUILTIN_COMMANDS else {}
     parser = argparse.ArgumentParser(prog=f"python -m {spec.app_factory.split('.')[0]}")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("migrate", help="apply database migrations")
+    migrate = sub.add_parser("migrate", help="apply database migrations and declare the consumer queues")
+    migrate.add_argument("--database-only", action="store_true",
+                         help="only the database (the queues are then declared when the worker starts)")
     sub.add_parser("web", help="serve the HTTP API")
     sub.add_parser("worker", help="run relay, consumers and jobs")
     mk = sub.add_parser("makemigration", help="autogenerate a migration")
@@ -92,7 +95,9 @@ def main(spec: ServiceCommands, argv: list[str] | None = None) -> int:
         from servicekit import migrations
     if args.command == "migrate":
         migrations.upgrade(spec.migrations_dir, settings.database_url)
-        return 0
+        if args.database_only or spec.worker_factory is None:
+            return 0
+        return declare_queues(spec, settings)
     if args.command == "makemigration":
         migrations.upgrade(spec.migrations_dir, settings.database_url)
         migrations.revision(spec.migrations_dir, settings.database_url, args.message)
@@ -122,6 +127,25 @@ def main(spec: ServiceCommands, argv: list[str] | None = None) -> int:
         return parking.main(args.outbox_args, settings, Database(settings.database_url))
     _help, _configure, run = extra[args.command]
     return run(args) or 0
+
+
+def declare_queues(spec: ServiceCommands, settings: ServiceSettings) -> int:
+    """The consumers' queues and bindings, declared at deployment (Worker.declare_queues): an
+    event published before this service's worker first runs waits in its queue."""
+    from servicekit.messaging.broker import BROKER_ERRORS
+
+    worker = load_object(spec.worker_factory)()  # built to learn its handlers; nothing is started
+    try:
+        queues = worker.declare_queues()
+    except BROKER_ERRORS as exc:
+        print(f"{spec.name} migrate: the database is migrated, but RabbitMQ did not answer "
+              f"({type(exc).__name__}: {exc}), so the consumer queues are not declared: events published "
+              f"before this worker starts would not reach it. Run `migrate` again once the broker is up "
+              f"(or `migrate --database-only`).", file=sys.stderr)
+        return 1
+    if queues:
+        print(f"{spec.name} migrate: {len(queues)} consumer queue(s) declared")
+    return 0
 
 
 def serve(app_factory: str, default_bind: str) -> None:

@@ -24,7 +24,8 @@ from collections.abc import Callable, Sequence
 
 from servicekit.db import Database
 from servicekit.messaging import retention
-from servicekit.messaging.consumer import ConsumerLoop, Handler, HandlerFn
+from servicekit.messaging.broker import close_quietly, connect
+from servicekit.messaging.consumer import ConsumerLoop, Handler, HandlerFn, declare_topology
 from servicekit.messaging.jobs import Job, JobFn, JobRunner
 from servicekit.messaging.names import consumer_queue
 from servicekit.messaging.relay import Relay
@@ -71,6 +72,23 @@ class Worker:
     def queues(self) -> list[str]:
         """The consumer queue names (`<service>.<handler name>`), e.g. for the dlq command."""
         return [h.queue for h in self.handlers]
+
+    def declare_queues(self) -> list[str]:
+        """Declare the consumers' durable queues and bindings (with their delay queues and DLQs)
+        now, as the consumers do when they start, and return their names. `migrate` calls it:
+        a queue exists from the service's first deployment on, so events published before its
+        worker first runs (another service's seed, a worker started later) wait in it instead
+        of reaching only the services whose workers happened to be up (a topic exchange routes
+        a message to the queues bound at the instant it is published; mandatory publishing
+        only notices when there are none at all). Raises BROKER_ERRORS when the broker is away."""
+        if not self.handlers:
+            return []
+        conn = connect(self.settings.amqp_url)
+        try:
+            declare_topology(conn.channel(), self.handlers, self.policy)
+        finally:
+            close_quietly(conn)
+        return self.queues
 
     def handler(self, source: str, event_type: str, name: str) -> Callable[[HandlerFn], HandlerFn]:
         """Register `fn(session, envelope)` for events `event_type` of `source` on queue `<service>.<name>`."""
