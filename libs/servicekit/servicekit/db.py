@@ -6,27 +6,20 @@ commits by itself: `Database.transaction()` commits on success and rolls back on
 
 Web handlers are async (ADR 0007). They run the same sync use cases (a function taking a
 `Session`) with `await db.run_read(fn, ...)` / `await db.run_write(fn, ...)`: one worker thread
-per unit of work, so the event loop never waits on the database. Also available, on an asyncio
-engine (psycopg 3 async / aiosqlite), for code that wants to await statements itself (slower
-per statement on this stack, see ADR 0007):
-- `async with db.aread() as conn`: one-statement reads on an autocommit connection (no
-  BEGIN/ROLLBACK round trips); each statement sees what was committed when it started.
-- `async with db.asnapshot() as session`: several reads in one snapshot, rolled back.
-- `async with db.atransaction() as session`: a unit of work on an `AsyncSession`; sync use
-  cases run in it unchanged with `await session.run_sync(use_case, ...)` (SQLAlchemy's
-  greenlet bridge: no thread, no blocking), the outbox row included.
+per unit of work, so the event loop never waits on the database. There is no asyncio engine:
+ADR 0007 measured the asyncio drivers (psycopg 3 async, aiosqlite) slower per statement than a
+thread hop on this stack.
 """
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
@@ -58,13 +51,11 @@ def is_sqlite(url: str | sa.URL) -> bool:
     return sa.make_url(url).get_backend_name() == "sqlite"
 
 
-def _driver_url(url: str | sa.URL, asynchronous: bool = False) -> sa.URL:
-    """psycopg 3 for PostgreSQL (sync and async); aiosqlite for SQLite when asynchronous."""
+def _driver_url(url: str | sa.URL) -> sa.URL:
+    """psycopg 3 for PostgreSQL."""
     url_obj = sa.make_url(url)
     if url_obj.get_backend_name() == "postgresql" and url_obj.drivername == "postgresql":
         url_obj = url_obj.set(drivername="postgresql+psycopg")
-    if asynchronous and is_sqlite(url_obj):
-        url_obj = url_obj.set(drivername="sqlite+aiosqlite")
     return url_obj
 
 
@@ -85,18 +76,6 @@ def make_engine(url: str, **kwargs) -> Engine:
     return sa.create_engine(url_obj, **_pool_defaults(kwargs))
 
 
-def make_async_engine(url: str, **kwargs) -> AsyncEngine:
-    url_obj = _driver_url(url, asynchronous=True)
-    if is_sqlite(url_obj):
-        engine = create_async_engine(url_obj, connect_args={"timeout": 30}, **kwargs)
-        _listen_sqlite(engine.sync_engine)
-        return engine
-    # pre-ping costs a round trip per checkout; the pool recycles broken connections itself
-    # (psycopg reports them and SQLAlchemy invalidates the pool), so reads stay one round trip.
-    kwargs.setdefault("pool_pre_ping", False)
-    return create_async_engine(url_obj, **_pool_defaults(kwargs))
-
-
 def _listen_sqlite(engine: Engine) -> None:
     event.listen(engine, "connect", _sqlite_pragmas)
     event.listen(engine, "begin", _sqlite_begin)
@@ -108,7 +87,7 @@ def _sqlite_begin(conn):
     # transaction cannot fail half-way with "database is locked".
     options = conn.get_execution_options()
     if options.get("isolation_level") == "AUTOCOMMIT":
-        return  # reads on the async reader: no transaction at all
+        return  # an autocommit connection: no transaction at all
     mode = "IMMEDIATE" if options.get("sqlite_immediate") else "DEFERRED"
     conn.exec_driver_sql(f"BEGIN {mode}")
 
@@ -146,45 +125,8 @@ class Database:
         writer = self.engine.execution_options(sqlite_immediate=True)
         self._write_sessions = sessionmaker(writer, expire_on_commit=False)
         self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
-        self._async_engine: AsyncEngine | None = None
 
-    # --- async (web handlers) -------------------------------------------------------------
-    @property
-    def async_engine(self) -> AsyncEngine:
-        """Made on first use, in the process (and event loop) that serves requests."""
-        if self._async_engine is None:
-            self._async_engine = make_async_engine(self.url, **self._engine_kwargs)
-            writer = self._async_engine.execution_options(sqlite_immediate=True)
-            self._async_write_sessions = async_sessionmaker(writer, expire_on_commit=False)
-            self._async_read_sessions = async_sessionmaker(self._async_engine, expire_on_commit=False)
-            self._async_reader = self._async_engine.execution_options(isolation_level="AUTOCOMMIT")
-        return self._async_engine
-
-    @asynccontextmanager
-    async def aread(self) -> AsyncIterator[AsyncConnection]:
-        """A connection for reads, in autocommit: one round trip per statement."""
-        self.async_engine
-        async with self._async_reader.connect() as conn:
-            yield conn
-
-    @asynccontextmanager
-    async def asnapshot(self) -> AsyncIterator[AsyncSession]:
-        """Several reads in one transaction (one snapshot; no write lock on SQLite); rolled back."""
-        self.async_engine
-        async with self._async_read_sessions() as session:
-            async with session.begin():
-                yield session
-                await session.rollback()
-
-    @asynccontextmanager
-    async def atransaction(self) -> AsyncIterator[AsyncSession]:
-        """One unit of work: commit if the block succeeds, roll back if it raises."""
-        self.async_engine
-        async with self._async_write_sessions() as session:
-            async with session.begin():
-                yield session
-
-    # --- sync use cases from async handlers (the fast path) -------------------------------
+    # --- sync use cases from async handlers (ADR 0007) --------------------------------------
     async def run_read(self, fn: Callable[..., T], *args, snapshot: bool = False, **kwargs) -> T:
         """`fn(session, *args, **kwargs)` for reading, from an async handler: in a worker thread,
         so the event loop never waits on the database (a 100 ms query delays nobody else).
@@ -211,10 +153,6 @@ class Database:
         with self.transaction() as session:
             return fn(session, *args, **kwargs)
 
-    async def aping(self) -> None:
-        async with self.aread() as conn:
-            await conn.execute(sa.text("SELECT 1"))
-
     @property
     def is_sqlite(self) -> bool:
         return is_sqlite(self.url)
@@ -240,7 +178,3 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
-
-    async def adispose(self) -> None:
-        if self._async_engine is not None:
-            await self._async_engine.dispose()

@@ -104,28 +104,18 @@ def is_current_agent(session, table: sa.Table, caller: Caller) -> bool:
     return _allowed(caller, session.execute(_current_row(table, caller)).scalar())
 
 
-async def ais_current_agent(conn, table: sa.Table, caller: Caller) -> bool:
-    """`is_current_agent` on an AsyncConnection or AsyncSession."""
-    if caller.role not in AGENT_ROLES or not caller.commune:
-        return False
-    return _allowed(caller, (await conn.execute(_current_row(table, caller))).scalar())
-
-
 def agent_access_refused(session, table: sa.Table, caller: Caller) -> bool:
     """True if the call must be refused (403, REFUSAL): the caller claims to be an agent of a
     commune that identity says they no longer (or never) work for. Other roles pass."""
     return caller.role in AGENT_ROLES and not is_current_agent(session, table, caller)
 
 
-async def aagent_access_refused(conn, table: sa.Table, caller: Caller) -> bool:
-    return caller.role in AGENT_ROLES and not await ais_current_agent(conn, table, caller)
-
-
 # --- the web layer -----------------------------------------------------------------------------
 class AgentCheckMiddleware:
     """ASGI middleware placed after connexion's security check (the caller is known) and before
     the operation: an agent or admin claim that identity no longer backs is refused with 403.
-    Other callers pass without a query; an agent call costs one primary-key read."""
+    Other callers pass without a query; an agent call costs one primary-key read, in a worker
+    thread like the operations' own reads (`Database.run_read`, ADR 0007)."""
 
     def __init__(self, app, table: sa.Table, db):
         self.app = app
@@ -137,9 +127,7 @@ class AgentCheckMiddleware:
             context = scope.get("extensions", {}).get("connexion_context") or {}
             caller = (context.get("token_info") or {}).get("caller")
             if isinstance(caller, Caller) and caller.role in AGENT_ROLES:
-                async with self.db.aread() as conn:
-                    refused = await aagent_access_refused(conn, self.table, caller)
-                if refused:
+                if await self.db.run_read(agent_access_refused, self.table, caller):
                     raise Problem(403, REFUSAL)
         await self.app(scope, receive, send)
 

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from contracts.envelope import Envelope
 from contracts.identity import AgentAssigned, AgentRemoved
 from servicekit.db import Database, declarative_base
+from servicekit.problems import Problem
 from servicekit.projections import agents as ap
 from servicekit.tokens import Caller
 
@@ -96,23 +97,31 @@ def test_only_agent_claims_are_refused(projection):
             assert not ap.is_current_agent(session, table, caller)
 
 
-def test_async_check_on_postgresql(pg_url):
-    from sqlalchemy.ext.asyncio import create_async_engine
+def test_the_web_check_refuses_a_removed_agent_and_lets_others_through(projection):
+    """AgentCheckMiddleware, as connexion calls it (the caller in the scope), on both databases:
+    its read runs in a worker thread (Database.run_read), no asyncio driver involved."""
+    db, table = projection
+    apply(db, table, assigned(), removed(T0 + timedelta(minutes=1), user="u-1", commune="ludres"),
+          assigned(user="u-3"))
+    reached = []
 
-    base = declarative_base()
-    table = ap.define_table(base.metadata)
-    db = Database(pg_url)
-    base.metadata.create_all(db.engine)
-    apply(db, table, assigned())
-    db.dispose()
+    async def app(scope, receive, send):
+        reached.append(scope["who"])
 
-    async def check():
-        engine = create_async_engine(pg_url.replace("postgresql://", "postgresql+psycopg://"))
+    check = ap.AgentCheckMiddleware(app, table, db)
+
+    async def call(caller, who):
+        scope = {"type": "http", "who": who, "extensions": {"connexion_context": {"token_info": {"caller": caller}}}}
         try:
-            async with engine.connect() as conn:
-                return (await ap.ais_current_agent(conn, table, AGENT),
-                        await ap.aagent_access_refused(conn, table, Caller(sub="u-2", role="agent", commune="ludres")))
-        finally:
-            await engine.dispose()
+            await check(scope, None, None)
+        except Problem as problem:
+            return problem.status
+        return 200
 
-    assert asyncio.run(check()) == (True, True)
+    async def calls():
+        return [await call(AGENT, "removed agent"), await call(Caller(sub="u-3", role="agent", commune="ludres"),
+                                                                "current agent"),
+                await call(Caller(sub="p", role="parent", family_id="f"), "parent")]
+
+    assert asyncio.run(calls()) == [403, 200, 200]
+    assert reached == ["current agent", "parent"]
