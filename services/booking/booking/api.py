@@ -281,8 +281,12 @@ async def add_cart_period(body):
 
 @_problems
 async def validate_cart():
-    key = request.headers.get("Idempotency-Key")
-    return _ok(await _write(carts.validate_cart, current_caller(), key))
+    key, caller = request.headers.get("Idempotency-Key"), current_caller()
+    try:  # the séances locked only for the claim of their places and the commit
+        answer = await _write(carts.validate_cart, caller, key, optimistic=True)
+    except carts.Contended:  # places decided on were taken meanwhile: again, séances locked first
+        answer = await _write(carts.validate_cart, caller, key)
+    return _ok(answer)
 
 
 @_problems

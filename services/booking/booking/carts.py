@@ -286,14 +286,28 @@ def run_checkout(session: Session, cart: Cart, family_id: str, commune: str, now
     publish confirmations and cancellations. `by="agent"`: an agent books for the family (fixed
     days): nothing to pay online, every line is confirmed and invoiced."""
     found = store.prestations_by_id(session, {line.prestation_id for line in cart.lines}, commune)
-    result, rows, found, published = _checkout(session, cart, family_id, commune, found, now, by)
+    result, rows, found, published, _ = _checkout(session, cart, family_id, commune, found, now, by)
     events.publish(session, published)
     return result, rows, found
 
 
+class Contended(Exception):
+    """An optimistic validation found that places it decided on were taken meanwhile: its
+    transaction must roll back, and the cart be validated again with the séances locked first."""
+
+
+Pending = tuple[dict, dict] | None  # places to `places.claim` before commit: (peeked, decided)
+
+
 def _checkout(session: Session, cart: Cart, family_id: str, commune: str, found: places.PrestationMap,
-              now: dt.datetime, by: str) -> tuple[checkout.Checkout, dict, places.PrestationMap, list]:
-    """`run_checkout` without publishing: returns the events to publish too."""
+              now: dt.datetime, by: str, optimistic: bool = False
+              ) -> tuple[checkout.Checkout, dict, places.PrestationMap, list, Pending]:
+    """`run_checkout` without publishing: returns the events to publish too.
+
+    `optimistic`: a cart of new bookings is decided on the séances as committed now, without
+    locking them; the places are claimed at the end of the transaction (the pending claim
+    returned; `Contended` if they are gone). Anything else (cancellations, dates the family has
+    bookings for, séances without rows yet) locks the séances first."""
     if by == "agent":
         found = {pid: ({**row, "payment_mode": PaymentMode.END_OF_MONTH.code},
                        replace(p, payment_mode=PaymentMode.END_OF_MONTH)) for pid, (row, p) in found.items()}
@@ -302,20 +316,38 @@ def _checkout(session: Session, cart: Cart, family_id: str, commune: str, found:
     calendar, enrolments = store.calendar(session, commune), store.enrolments_of(session, child_ids)
     overrides, resident = store.overrides(session, family_id, child_ids), store.is_resident(session, family_id, commune)
     slots = [(line.prestation_id, line.session_date) for line in cart.lines if line.prestation_id in found]
+    keys = [line.key for line in cart.lines]
+    cart_id = cart.id if by == "parent" else None
+
+    def decide(occupancy, current):
+        return checkout.validate(cart, checkout.Snapshot(
+            calendar=calendar, prestations={pid: p for pid, (_, p) in found.items()}, enrolments=enrolments,
+            bookings={key: BookingStatus(r["status"]) for key, r in current.items()}, occupancy=occupancy,
+            deadline_overrides=overrides, resident=resident), now)
+
+    if optimistic and all(line.action is Action.BOOK for line in cart.lines):
+        peeked = places.peek(session, slots, found)
+        if peeked is not None:
+            current = places.booking_rows(session, keys)
+            result = decide(peeked, current)
+            if not any(key in current for key, _ in result.changes):  # only new bookings: INSERTs
+                rows = places.write_changes(session, result.changes, family_id, found, now, cart_id, existing={})
+                return result, rows, found, _published(result, rows, found, by, now), (peeked, dict(result.occupancy))
     locked = places.lock(session, slots, found)
     # The family's bookings of these dates, read once the séances are locked: a twin cart of the
     # same child (another guardian) has committed by then, and this one decides on its outcome.
-    current = places.booking_rows(session, [line.key for line in cart.lines])
-    snapshot = checkout.Snapshot(
-        calendar=calendar, prestations={pid: p for pid, (_, p) in found.items()}, enrolments=enrolments,
-        bookings={key: BookingStatus(r["status"]) for key, r in current.items()}, occupancy=locked,
-        deadline_overrides=overrides, resident=resident)
-    result = checkout.validate(cart, snapshot, now)
+    current = places.booking_rows(session, keys)
+    result = decide(locked, current)
     occupancy = dict(result.occupancy)
-    rows = places.write_changes(session, result.changes, family_id, found, now, cart.id if by == "parent" else None,
-                                existing=current)
+    rows = places.write_changes(session, result.changes, family_id, found, now, cart_id, existing=current)
     places.promote(session, result.freed, occupancy, found, now)
     places.save(session, locked, occupancy)
+    return result, rows, found, _published(result, rows, found, by, now), None
+
+
+def _published(result: checkout.Checkout, rows: Mapping, found: places.PrestationMap, by: str,
+               now: dt.datetime) -> list:
+    """The cart's booking.confirmed / booking.cancelled events."""
     published = []
     for outcome in result.cart.outcomes:
         row = rows.get(outcome.line.key)
@@ -325,7 +357,7 @@ def _checkout(session: Session, cart: Cart, family_id: str, commune: str, found:
         elif outcome.status is LineStatus.CANCELLED:
             refund = refund_for(found[outcome.line.prestation_id][1]).code
             published.append(events.cancelled(row, prestation_row, refund, "parent", now))
-    return result, rows, found, published
+    return published
 
 
 def _line_facts(result: checkout.Checkout, rows: Mapping, found: places.PrestationMap, commune: str) -> list[dict]:
@@ -347,9 +379,14 @@ def _line_facts(result: checkout.Checkout, rows: Mapping, found: places.Prestati
 
 
 def validate_cart(session: Session, caller: Caller, idempotency_key: str | None = None,
-                  now: dt.datetime | None = None) -> dict:
+                  now: dt.datetime | None = None, *, optimistic: bool = False) -> dict:
     """"Valider": every line confirmed, held for payment, waiting-listed or refused with its
-    reason, atomically. The same Idempotency-Key returns the first answer again."""
+    reason, atomically. The same Idempotency-Key returns the first answer again.
+
+    `optimistic` (the API's first attempt): the séances are locked only at the end, for the
+    claim of their places and the commit, so that carts of the same dates wait for each other
+    that long only; raises `Contended` (roll back, then validate again without it) when the
+    places decided on were taken meanwhile."""
     family_id = access.parent_family(caller)
     now = now or utcnow()
     row = _cart_row(session, caller.sub, lock=True)  # twin requests of one parent queue here
@@ -368,7 +405,8 @@ def validate_cart(session: Session, caller: Caller, idempotency_key: str | None 
     found = store.prestations_by_id(session, {line.prestation_id for line in cart.lines}, commune, family_id=family_id)
     if len(found) != len({line.prestation_id for line in cart.lines}):
         raise Problem(404, "Cette prestation est introuvable.")
-    result, rows, found, published = _checkout(session, cart, family_id, commune, found, now, "parent")
+    result, rows, found, published, pending = _checkout(session, cart, family_id, commune, found, now, "parent",
+                                                        optimistic)
     done = result.cart
     if done.lines == cart.lines:
         _save_outcomes(session, row, done, now)
@@ -381,6 +419,8 @@ def validate_cart(session: Session, caller: Caller, idempotency_key: str | None 
     events.publish(session, published)  # the confirmations and cart.validated.v1: one INSERT
     answer = cart_view(session, row, done, known=LineFacts(commune, {pid: r for pid, (r, _) in found.items()}, kids))
     idempotency.remember(session, caller.sub, VALIDATE, idempotency_key, answer, cart_id=row["id"], now=now)
+    if pending is not None and not places.claim(session, *pending, found):
+        raise Contended
     return answer
 
 

@@ -4,6 +4,10 @@ decisions, waiting lists promoted when places free up.
 Every function runs inside the caller's transaction. `lock` takes the séances' rows with
 SELECT ... FOR UPDATE in (prestation, date) order, so concurrent carts queue on the same rows
 instead of over-booking them, and never deadlock on each other.
+
+A cart of bookings can also be decided on `peek`ed rows (no lock) and its places taken by `claim`
+at the very end of its transaction: the rows are then locked only for the claim and the commit,
+not for every write of the validation, and `claim` refuses when the places decided on are gone.
 """
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from booking import audit, events
 from booking.domain import waiting_list
-from booking.domain.capacity import Occupancy, Slot
+from booking.domain.capacity import NoPlaceLeft, Occupancy, Slot, reapply
 from booking.domain.cart import LineKey
 from booking.domain.catalogue import Prestation
 from booking.domain.facts import BookingStatus
@@ -40,6 +44,42 @@ def _locked_rows(session: Session, ordered: list[Slot]) -> list:
                            .order_by(sessions.c.prestation_id, sessions.c.session_date).with_for_update()).all()
 
 
+def _occupancies(rows, prestations: PrestationMap) -> dict[Slot, Occupancy]:
+    out = {}
+    for row in rows:
+        capacity = row.capacity if row.capacity is not None else prestations[row.prestation_id][1].capacity
+        out[(row.prestation_id, row.session_date)] = Occupancy(capacity, row.confirmed, row.held)
+    return out
+
+
+def peek(session: Session, slots: Iterable[Slot], prestations: PrestationMap) -> dict[Slot, Occupancy] | None:
+    """The occupancy of each slot as committed now, without locking; None if a séance has no row yet."""
+    ordered = sorted(set(slots))
+    if not ordered:
+        return {}
+    rows = session.execute(sa.select(*_LOCK_COLUMNS).where(
+        sa.tuple_(sessions.c.prestation_id, sessions.c.session_date).in_(ordered))).all()
+    return _occupancies(rows, prestations) if len(rows) == len(ordered) else None
+
+
+def claim(session: Session, before: Mapping[Slot, Occupancy], after: Mapping[Slot, Occupancy],
+          prestations: PrestationMap) -> bool:
+    """Take the places a validation decided on `before` (peeked, unlocked) -> `after`: lock the
+    changed séances in order, apply the same change to them as they are now, and save the
+    counters. False (nothing written) if a séance no longer has the room: the caller rolls back
+    and validates again with the séances locked first (`lock`)."""
+    changed = sorted(slot for slot, occ in after.items() if occ != before[slot])
+    if not changed:
+        return True
+    fresh = _occupancies(_locked_rows(session, changed), prestations)
+    try:
+        now = {slot: reapply(fresh[slot], before[slot], after[slot]) for slot in changed}
+    except NoPlaceLeft:
+        return False
+    save(session, fresh, now)
+    return True
+
+
 def lock(session: Session, slots: Iterable[Slot], prestations: PrestationMap) -> dict[Slot, Occupancy]:
     """The occupancy of each slot, its row created if missing and locked until commit.
 
@@ -55,11 +95,7 @@ def lock(session: Session, slots: Iterable[Slot], prestations: PrestationMap) ->
             {"prestation_id": p, "session_date": d, "commune": prestations[p][0]["commune"], "confirmed": 0,
              "held": 0, "generated": False} for p, d in ordered if (p, d) not in present])
         rows = _locked_rows(session, ordered)
-    out = {}
-    for row in rows:
-        capacity = row.capacity if row.capacity is not None else prestations[row.prestation_id][1].capacity
-        out[(row.prestation_id, row.session_date)] = Occupancy(capacity, row.confirmed, row.held)
-    return out
+    return _occupancies(rows, prestations)
 
 
 _SAVE_COUNTS = (sessions.update()

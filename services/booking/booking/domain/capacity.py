@@ -50,3 +50,16 @@ class Occupancy:
 
     def release_confirmed(self) -> Occupancy:
         return replace(self, confirmed=self.confirmed - 1)
+
+
+def reapply(fresh: Occupancy, before: Occupancy, after: Occupancy) -> Occupancy:
+    """The change `before -> after` (decided on a séance read without its lock) applied to the
+    séance as it is now (`fresh`, locked). Refuses (NoPlaceLeft) when it would take more places
+    than are left: the decision was made on places that are gone."""
+    confirmed = fresh.confirmed + after.confirmed - before.confirmed
+    held = fresh.held + after.held - before.held
+    result = replace(fresh, confirmed=confirmed, held=held)
+    taken = (after.confirmed + after.held) - (before.confirmed + before.held)
+    if taken > 0 and fresh.capacity is not None and confirmed + held > fresh.capacity:
+        raise NoPlaceLeft
+    return result

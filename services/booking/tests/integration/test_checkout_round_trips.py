@@ -9,7 +9,7 @@ from booking_testkit import outbox_events
 
 from booking import carts, places, store
 from booking.domain.capacity import Occupancy
-from booking.models import sessions
+from booking.models import bookings, sessions
 
 pytestmark = pytest.mark.integration
 
@@ -75,7 +75,7 @@ def _statements(db, fn):
     seen = []
 
     def count(conn, cursor, statement, parameters, context, executemany):
-        seen.append(statement.split(None, 3)[:3])
+        seen.append(" ".join(statement.split()))
 
     sa.event.listen(db.engine, "before_cursor_execute", count)
     try:
@@ -108,4 +108,58 @@ def test_adding_lines_and_validating_cost_a_fixed_number_of_statements(db, world
     # cart (locked), idempotency key, lines, children, prestations + closures, calendar, enrolments,
     # overrides, residence, séances (locked), bookings, INSERT bookings, UPDATE counters, outbox +
     # pg_notify, UPDATE cart + its lines' outcomes, idempotency record
-    assert len(validate_statements) == 19, "\n".join(" ".join(s) for s in validate_statements)
+    assert len(validate_statements) == 19, "\n".join(validate_statements)
+
+
+def test_the_apis_validation_locks_the_seances_only_to_claim_their_places(db, world, client, monkeypatch):
+    """The API validates optimistically first: the séances are locked by the last two statements
+    before the commit (lock in order, counters), not from the middle of the validation."""
+    prestation_id = world.prestation(capacity=30)["id"]
+    family = world.family()
+    world.enrol(family)
+    days = world.open_dates(prestation_id, 20)
+    with db.transaction() as s:
+        places.lock(s, [(prestation_id, day) for day in days], store.prestations_by_id(s, [prestation_id]))
+    body = {"lines": [{"child_id": family.child_id, "prestation_id": prestation_id, "session_date": d.isoformat()}
+                      for d in days]}
+    assert client.post("/internal/parent/cart/lines", headers=family.headers, json=body).status_code == 200
+
+    answer, seen = _statements(db, lambda s: carts.validate_cart(s, family.caller, "key-opt", optimistic=True))
+
+    assert [line["outcome"] for line in answer["lines"]] == ["confirmed"] * 20
+    assert len(seen) == 20, "\n".join(seen)
+    locking = [n for n, text in enumerate(seen) if "FOR UPDATE" in text and "FROM sessions" in text]
+    assert locking == [len(seen) - 2] and seen[-1].startswith("UPDATE sessions")  # then COMMIT
+    assert any(text.startswith("SELECT sessions.") and "FOR UPDATE" not in text for text in seen[:-2])  # the peek
+    with db.read() as s:
+        counts = s.execute(sa.select(sessions.c.confirmed).where(sessions.c.prestation_id == prestation_id)).scalars()
+        assert sorted(counts) == [1] * 20
+
+
+def test_the_api_validates_again_locked_first_when_the_places_were_taken(world, client, monkeypatch, db):
+    prestation_id = world.prestation(capacity=5)["id"]
+    family = world.family()
+    world.enrol(family)
+    days = world.open_dates(prestation_id, 3)
+    with db.transaction() as s:
+        places.lock(s, [(prestation_id, day) for day in days], store.prestations_by_id(s, [prestation_id]))
+    assert client.post("/internal/parent/cart/lines", headers=family.headers, json={"lines": [
+        {"child_id": family.child_id, "prestation_id": prestation_id, "session_date": d.isoformat()}
+        for d in days]}).status_code == 200
+    claims = []
+
+    def lost(*args):  # another cart took the places between the peek and the claim
+        claims.append(args)
+        return False
+
+    monkeypatch.setattr(places, "claim", lost)
+    answer = client.post("/internal/parent/cart/validate", headers={**family.headers, "Idempotency-Key": "k-lost"})
+
+    assert answer.status_code == 200, answer.text
+    assert [line["outcome"] for line in answer.json()["lines"]] == ["confirmed"] * 3
+    assert len(claims) == 1  # the second attempt locked the séances first: nothing to claim
+    with db.read() as s:
+        assert s.execute(sa.select(sa.func.count()).select_from(bookings)
+                         .where(bookings.c.child_id == family.child_id)).scalar() == 3
+        assert sorted(s.execute(sa.select(sessions.c.confirmed).where(
+            sessions.c.prestation_id == prestation_id)).scalars()) == [1, 1, 1]
