@@ -1,6 +1,7 @@
 """The agents' cash desk pages of "Facturation" (routes on `agent_facturation.bp`).
 
-    /agent/facturation/factures                          invoices and credit notes: number, month, status, kind
+    /agent/facturation/factures                          invoices and credit notes: number, family name, month,
+                                                         status, kind
     /agent/facturation/factures/export.csv               the same filters as CSV (billing's export)
     /agent/facturation/factures/<id>                     one document: lines, payments, PDF, corrective run
     /agent/facturation/factures/<id>/pdf                 its PDF, streamed from billing
@@ -108,6 +109,9 @@ def _invoice_filters() -> tuple[dict, dict]:
     family = (request.args.get("famille") or "").strip()[:64]
     if family:
         params["family_id"] = family
+    name = (request.args.get("nom") or "").strip()[:100]
+    if name:
+        params["family_name"] = name
     return params, errors
 
 
@@ -126,7 +130,7 @@ def invoices():
                 raise
             errors = {"numero": exc.detail}
     total = int(listing.get("total") or 0)
-    export = {k: v for k, v in request.args.to_dict(flat=True).items() if k in ("mois", "statut", "type", "famille")}
+    export = {k: v for k, v in request.args.to_dict(flat=True).items() if k in ("mois", "statut", "type", "famille", "nom")}
     return render_template("agent/facturation/factures.html", commune=commune(), items=listing.get("items") or [],
                            total=total, page=page, has_next=page * PER_PAGE < total, args=request.args,
                            errors=errors, statuses=STATUS_FILTERS, kinds=KIND_FILTERS,

@@ -198,6 +198,7 @@ def make_app(fake: FakeBilling) -> Flask:
                  and (not a.get("number") or i["number"] == a["number"])
                  and (not a.get("status") or i["status"] == a["status"])
                  and (not a.get("family_id") or i["family_id"] == a["family_id"])
+                 and (not a.get("family_name") or a["family_name"].lower() in i["family_name"].lower())
                  and (not a.get("kind") or i["kind"] == a["kind"]) and (not a.get("month") or i["month"] == a["month"])]
         return _page(items)
 

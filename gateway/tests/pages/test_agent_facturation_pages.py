@@ -157,6 +157,9 @@ def test_invoice_search_detail_pdf_and_csv(client, fake):
     assert sent(fake, "GET", "/internal/agent/invoices")[-1][2] == {
         "number": inv["number"], "month": "2026-09", "status": "to_pay", "page": "1", "per_page": "25"}
     assert 'href="/agent/facturation/factures/export.csv?statut=to_pay&mois=2026-09"' in html
+    html = plain(text(client.get("/agent/facturation/factures?nom=bern")))
+    assert sent(fake, "GET", "/internal/agent/invoices")[-1][2]["family_name"] == "bern"
+    assert "1 document" in html and "Bernard" in html and inv["number"] not in html
     resp = client.get("/agent/facturation/factures?numero=F-12")
     assert resp.status_code == 422 and "numéro complet" in field_error(text(resp), "numero")
     html = plain(text(client.get(f"/agent/facturation/factures/{inv['id']}")))
