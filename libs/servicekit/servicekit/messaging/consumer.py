@@ -12,7 +12,9 @@ commit fails, the transaction rolls back and the batch is processed again with o
 per message (inbox row and handler inside it), so that a failing handler only undoes its own
 work; if that commit fails too (e.g. a deferred constraint), each message gets a transaction
 of its own. A handler may thus run again after its first run was rolled back: effects stay
-once per event (inbox), delivery at least once.
+once per event (inbox), delivery at least once. A transaction that fails because its database
+connection was lost (PostgreSQL restarted, the connection was cut) is run again at once on a
+new connection: the worker's pool does not ping a connection before each transaction.
 
 A message whose handler failed is re-published (with confirms) to a delay queue
 `<queue>.retry.<ms>` whose TTL dead-letters it back to `<queue>`, with `x-retries` + 1; after
@@ -35,6 +37,7 @@ from datetime import datetime, timezone
 
 import amqp
 import kombu
+import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
@@ -208,7 +211,7 @@ class ConsumerLoop:
     def _process(self, batch: list[Item]) -> list[Outcome]:
         if len(batch) > 1:
             try:
-                return self._transaction(batch)
+                return self._transaction_on_a_live_connection(batch)
             except Exception as exc:
                 log.info("batch of %d messages rolled back (%s); again with one savepoint each",
                          len(batch), describe_error(exc))
@@ -223,10 +226,22 @@ class ConsumerLoop:
 
     def _alone(self, item: Item) -> Outcome:
         try:
-            [outcome] = self._transaction([item])
+            [outcome] = self._transaction_on_a_live_connection([item])
             return outcome
         except Exception as exc:
             return exc
+
+    def _transaction_on_a_live_connection(self, batch: list[Item]) -> list[Outcome]:
+        """`_transaction`, once more on a new connection if the database connection was lost
+        (SQLAlchemy then discards the pool's older connections too)."""
+        try:
+            return self._transaction(batch)
+        except sa.exc.DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            log.warning("consumer: database connection lost (%s); the batch again on a new connection",
+                        describe_error(exc))
+            return self._transaction(batch)
 
     def _transaction(self, batch: list[Item]) -> list[Outcome]:
         """The fast path: one inbox insert for the batch, the handlers, one commit. Raises

@@ -13,7 +13,12 @@ confirms (one wait per batch), then in the database:
 PostgreSQL: the rows are claimed with `FOR UPDATE SKIP LOCKED` inside the round's transaction,
 so several relays (worker replicas) can run at once without publishing a row twice. The relay
 sleeps on LISTEN `outbox_<service>` (sent by `add_event` in the writing transaction) and also
-polls every POLL_SECONDS_POSTGRES in case a notification is missed.
+polls every POLL_SECONDS_POSTGRES in case a notification is missed. A round is four round trips
+to PostgreSQL (BEGIN, claim, mark, COMMIT) and one to the broker (the batch's confirms): the
+relay has its own connection, opened with `synchronous_commit=off` (losing a mark in a
+PostgreSQL crash only means publishing those rows again, which consumers ignore) and without
+the pool's pre-ping (a round that fails because its connection was lost runs again at once on
+a new connection).
 SQLite (single worker, development): rows are read, published, then marked in a short write
 transaction (the write lock is not held while waiting for the broker); it polls every
 POLL_SECONDS_SQLITE.
@@ -41,8 +46,9 @@ import kombu
 import psycopg
 import sqlalchemy as sa
 from psycopg import sql
+from sqlalchemy.orm import sessionmaker
 
-from servicekit.db import Database
+from servicekit.db import Database, make_engine
 from servicekit.messaging import metrics
 from servicekit.messaging.broker import BROKER_ERRORS, Backoff, close_quietly, connect, events_exchange
 from servicekit.messaging.confirms import ConfirmingPublisher, Outgoing, PublishResult
@@ -105,6 +111,7 @@ class Relay:
         self._conn: kombu.Connection | None = None
         self._publisher: ConfirmingPublisher | None = None
         self._declared: set[str] = set()
+        self._sessions: sessionmaker | None = None
 
     # --- one round -----------------------------------------------------------------------
     def relay_once(self) -> int:
@@ -118,10 +125,18 @@ class Relay:
             with self.db.transaction() as session:
                 self._record(session, rows, results)
             return len(rows)
-        with self.db.transaction() as session:
-            # Losing this commit in a PostgreSQL crash only means publishing the rows again
-            # (consumers deduplicate), so it need not wait for the disk flush.
-            session.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))
+        try:
+            return self._relay_round()
+        except sa.exc.DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            # Lost connection (no pre-ping): once more on a new one. Rows it had published
+            # are published again; consumers ignore the duplicates.
+            log.warning("outbox relay: database connection lost (%s); the round again", exc.orig)
+            return self._relay_round()
+
+    def _relay_round(self) -> int:
+        with self._relay_sessions().begin() as session:
             rows = self._claim(session, lock=True)
             if not rows:
                 return 0
@@ -183,6 +198,14 @@ class Relay:
             session.execute(outbox.update().where(outbox.c.seq == row.seq).values(
                 attempts=attempts, last_error=result.error, next_attempt_at=now + timedelta(seconds=delay)))
 
+    def _relay_sessions(self) -> sessionmaker:
+        """Sessions on the relay's own PostgreSQL connection (see the module's docstring)."""
+        if self._sessions is None:
+            engine = make_engine(self.db.url, pool_size=1, max_overflow=0, pool_pre_ping=False,
+                                 connect_args={"options": "-c synchronous_commit=off"})
+            self._sessions = sessionmaker(engine, expire_on_commit=False)
+        return self._sessions
+
     # --- broker connection -----------------------------------------------------------------
     def _ensure_publisher(self) -> ConfirmingPublisher:
         if self._publisher is None:
@@ -192,9 +215,14 @@ class Relay:
         return self._publisher
 
     def disconnect(self) -> None:
+        """Close the broker connection and the relay's own database connection (both are
+        opened again on the next round)."""
         close_quietly(self._conn)
         self._conn = None
         self._publisher = None
+        if self._sessions is not None:
+            self._sessions.kw["bind"].dispose()
+            self._sessions = None
 
     def _heartbeat(self) -> None:
         if self._conn is not None:

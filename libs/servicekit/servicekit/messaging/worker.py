@@ -11,7 +11,10 @@
     worker.run()   # blocks until SIGTERM/SIGINT or worker.stop()
 
 Each part runs in its own thread with its own broker connection (py-amqp connections are not
-thread-safe). The relay always runs: every service database has an outbox; so do the hourly
+thread-safe). On PostgreSQL the relay and the consumers use connections of their own, without
+the pool's pre-ping (`events_db`): both run a transaction that failed because its connection
+was lost again at once on a new connection, so a ping's round trip before every transaction
+buys nothing. The relay always runs: every service database has an outbox; so do the hourly
 retention jobs (published outbox events older than OUTBOX_RETENTION_HOURS, inbox rows older
 than INBOX_RETENTION_DAYS: servicekit.messaging.retention).
 """
@@ -61,6 +64,7 @@ class Worker:
         # when there are no handlers): tests and start-up scripts can wait on it.
         self.ready = threading.Event()
         self._stop = threading.Event()
+        self.events_db = db if db.is_sqlite else Database(db.url, **{**db._engine_kwargs, "pool_pre_ping": False})
         for job in retention.jobs(settings):  # outbox and inbox retention
             self.every(job.seconds, name=job.name)(job.fn)
 
@@ -116,11 +120,11 @@ class Worker:
         """Run the relay, the consumers and the jobs until stop() or SIGTERM/SIGINT (once: a
         stopped Worker stays stopped, so a stop() that comes before run() is not lost)."""
         restore = self._install_signal_handlers()
-        relay = Relay(self.service, self.db, self.settings.amqp_url, max_attempts=self.settings.outbox_max_attempts)
+        relay = Relay(self.service, self.events_db, self.settings.amqp_url, max_attempts=self.settings.outbox_max_attempts)
         threads = [self._thread("relay", relay.run)]
         if self.handlers:
             for n in range(self.consumer_threads):
-                consumers = ConsumerLoop(self.service, self.db, self.settings.amqp_url, self.handlers,
+                consumers = ConsumerLoop(self.service, self.events_db, self.settings.amqp_url, self.handlers,
                                          self.policy, self.prefetch, self.ready)
                 threads.append(self._thread(f"consumers-{n}", consumers.run))
         else:
@@ -139,6 +143,8 @@ class Worker:
                 if t.is_alive():
                     log.error("worker thread %s did not stop within %.0fs", t.name, JOIN_SECONDS)
             restore()
+            if self.events_db is not self.db:
+                self.events_db.dispose()
             log.info("worker %s stopped", self.service)
 
     def stop(self) -> None:

@@ -157,3 +157,51 @@ def test_worker_parks_after_the_configured_number_of_attempts(pg_database, modul
         # Two refusals 0.5 s apart, then parked (the default would keep trying for minutes).
         row = wait_until(lambda: (r := outbox_state(pg_database)[event_id]).parked_at is not None and r, timeout=15)
     assert row.attempts == 2 and row.published_at is None
+
+
+def relay_engine(relay):
+    return relay._relay_sessions().kw["bind"]
+
+
+def test_a_relay_round_on_postgres_is_claim_and_mark_on_its_own_connection_without_ping_or_flush(
+        pg_database, broker):
+    """Issue 11: the relay leg's round trips. No pre-ping and no `SET LOCAL synchronous_commit`
+    per round: the relay's connection has `synchronous_commit=off` for good."""
+    source = unique_service()
+    broker.bind_probe(source)
+    write_events(pg_database, source, 3)
+    relay = Relay(source, pg_database, broker.url)
+    try:
+        engine = relay_engine(relay)
+        assert engine is not pg_database.engine
+        assert engine.pool._pre_ping is False
+        statements = []
+        sa.event.listen(engine, "before_cursor_execute",
+                        lambda _c, _cur, statement, *_a: statements.append(statement.split()[0].upper()))
+        assert relay.relay_once() == 3
+        assert statements == ["SELECT", "UPDATE"]  # the claim and the mark
+        with relay._relay_sessions()() as s:
+            assert s.execute(sa.text("SHOW synchronous_commit")).scalar_one() == "off"
+    finally:
+        relay.disconnect()
+    with pg_database.read() as s:  # everyone else's transactions still wait for the flush
+        assert s.execute(sa.text("SHOW synchronous_commit")).scalar_one() == "on"
+
+
+def test_relay_runs_a_round_again_at_once_when_postgres_cut_its_connection(pg_database, broker):
+    source = unique_service()
+    probe = broker.bind_probe(source)
+    [first] = write_events(pg_database, source, 1)
+    relay = Relay(source, pg_database, broker.url)
+    try:
+        assert relay.relay_once() == 1
+        with relay._relay_sessions()() as s:
+            backend = s.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+        with pg_database.transaction() as s:  # as a PostgreSQL restart or a failover would
+            s.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+        [second] = write_events(pg_database, source, 1)
+        assert relay.relay_once() == 1  # no error: the round ran again on a new connection
+    finally:
+        relay.disconnect()
+    assert [m.properties["message_id"] for m in broker.get_all(probe)] == [first, second]
+    assert all(row.published_at is not None for row in outbox_state(pg_database).values())
