@@ -26,7 +26,9 @@ SERVICES = {"identity": 8001, "booking": 8002, "billing": 8003, "requests": 8004
 # Who owns a database (the gateway keeps one small table of its own).
 DATABASE_OWNERS = {svc: (f"{svc}-migrate", f"{svc}-web", f"{svc}-worker") for svc in SERVICES} | {
     "gateway": ("gateway-migrate", "gateway")}
-DATABASE_OWNERS["identity"] += ("identity-setup", "identity-seed")  # identity's one-shot commands
+DATABASE_OWNERS["identity"] += ("identity-setup", "identity-seed", "mesfactures-setup")  # identity's one-shot commands
+# One-shot containers running another component's image (the portal's client registered by identity).
+IMAGE_OF = {"mesfactures-setup": "identity"}
 BACKING = {"postgres", "rabbitmq"}
 INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
 
@@ -112,7 +114,7 @@ def test_images_come_from_the_shared_dockerfile(services):
         build = svc.get("build")
         assert build, f"{name} has no build section"
         assert build["dockerfile"] == "deploy/Dockerfile" and build["context"] == "."
-        component = name.rsplit("-", 1)[0] if "-" in name else name
+        component = IMAGE_OF.get(name) or (name.rsplit("-", 1)[0] if "-" in name else name)
         assert build["args"]["SERVICE"] == component, name
         assert svc["image"].startswith(f"espace-famille/{component}:"), name
     assert (ROOT / "deploy" / "Dockerfile").is_file()
@@ -219,7 +221,7 @@ def test_all_processes_share_one_broker_vhost_with_the_configured_user(services)
     expected = (f"amqp://{rabbit['RABBITMQ_DEFAULT_USER']}:{rabbit['RABBITMQ_DEFAULT_PASS']}"
                 f"@rabbitmq:5672/{rabbit['RABBITMQ_DEFAULT_VHOST']}")
     for name, svc in services.items():
-        if name not in BACKING | {"mailcatcher", "fakebank"}:  # the dev tools use no broker
+        if name not in BACKING | {"mailcatcher", "fakebank", "mesfactures"}:  # dev tools and the portal use no broker
             assert env_of(svc).get("AMQP_URL") == expected, name
 
 
@@ -333,3 +335,20 @@ def test_gateway_client_is_registered_before_the_gateway_starts(services):
     assert depends_on(services["gateway"])["identity-setup"]["condition"] == "service_completed_successfully"
     # The demo seed is opt-in (profile), never part of a plain `up`.
     assert services["identity-seed"]["profiles"] == ["demo"] and services["identity-seed"]["command"] == ["seed-demo"]
+
+
+def test_the_sibling_portal_is_registered_at_identity_then_runs_after_the_gateway(services):
+    setup, portal = services["mesfactures-setup"], services["mesfactures"]
+    command = setup["command"]
+    assert command[:3] == ["ensure-client", "--client-id", "mesfactures"] and "--first-party" not in command
+    assert command[command.index("--scopes") + 1] == "openid invoices:read"
+    assert command[command.index("--backchannel-logout-uri") + 1] == "http://mesfactures:8010/auth/backchannel-logout"
+    assert command[command.index("--redirect-uri") + 1] == "http://127.0.0.1:8010/auth/callback"
+    assert command[command.index("--post-logout-redirect-uri") + 1] == "http://127.0.0.1:8010/"
+    env = env_of(portal)
+    assert env["MESFACTURES_CLIENT_SECRET"] == env_of(setup)["MESFACTURES_CLIENT_SECRET"]
+    assert env["MESFACTURES_API_URL"] == env["MESFACTURES_PROVIDER_INTERNAL_URL"] == "http://gateway:8000"
+    assert env["OIDC_ISSUER"] == env["PUBLIC_URL"] + "/oidc"
+    assert depends_on(portal)["mesfactures-setup"]["condition"] == "service_completed_successfully"
+    assert depends_on(portal)["gateway"]["condition"] == "service_healthy"
+    assert "mesfactures" in (ROOT / "deploy" / "Dockerfile").read_text()
