@@ -7,7 +7,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from identity.models import AgentAssignment, Commune, User
-from identity.oidc.scopes import claim_names
+from authlib.oauth2.rfc6749.util import scope_to_list
+
+from identity.oidc.scopes import API_SCOPES, claim_names
 
 
 def user_claims(db_session: Session, user: User, scopes: str | list[str] | None) -> dict:
@@ -28,6 +30,15 @@ def user_claims(db_session: Session, user: User, scopes: str | list[str] | None)
         claims["agent_of"] = _agent_of(db_session, user)
         claims["platform_role"] = user.platform_role
     return claims
+
+
+def access_token_claims(db_session: Session, user: User, scopes: str | None) -> dict:
+    """What an access token carries besides the standard claims: with a scope of the platform's
+    public API (its family's invoices or requests), the user's family (`family_id`, `communes`),
+    so that the gateway asks the services as that parent; otherwise nothing."""
+    if not set(scope_to_list(scopes) or []) & set(API_SCOPES):
+        return {}
+    return _family_claims(db_session, user)
 
 
 def _agent_of(db_session: Session, user: User) -> list[dict]:

@@ -11,7 +11,9 @@ SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
 }
 
 # Scopes of the platform's public API (the gateway's /api, which checks them per operation:
-# gateway/openapi/gateway.yaml). They release no claims; they let a client call the API.
+# gateway/openapi/gateway.yaml). They release no claims in id_tokens or userinfo; they let a
+# client call the API, and its access tokens name the user's family (`family_id`, `communes`:
+# claims.access_token_claims) so that the gateway reads that family's data and no other.
 API_SCOPES: tuple[str, ...] = ("invoices:read", "requests:read")
 
 # Shown on the consent page (French, plain words).

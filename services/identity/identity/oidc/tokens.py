@@ -21,7 +21,7 @@ from identity import audit
 from identity.models import User
 from identity.oidc import keys
 from servicekit import token_hash
-from identity.oidc.claims import user_claims
+from identity.oidc.claims import access_token_claims, user_claims
 from identity.oidc.context import now
 from identity.oidc.models import OAuthClient, Token
 
@@ -45,6 +45,7 @@ def mint_access_token(session: Session, settings, client: OAuthClient, user: Use
     jti = uuid.uuid4().hex
     exp = issued + settings.oidc_access_token_ttl
     claims = {
+        **access_token_claims(session, user, scope),  # the family, for the public API's scopes
         "iss": settings.oidc_issuer, "sub": user.sub, "aud": access_token_audience(settings, client.client_id),
         "client_id": client.client_id, "scope": scope, "iat": issued, "exp": exp, "jti": jti,
     }

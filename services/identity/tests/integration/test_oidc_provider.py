@@ -447,6 +447,25 @@ def test_a_client_gets_only_the_api_scopes_it_was_granted(provider):
     assert verify(provider, refreshed.json["access_token"], PUBLIC_URL, typ="at+jwt")["scope"] == "openid invoices:read"
 
 
+def test_an_api_scope_access_token_names_the_users_family_and_others_do_not(provider, monkeypatch):
+    # The gateway asks billing or requests as the token's parent: it needs the family in the token.
+    from identity.oidc import claims
+
+    family = {"family_id": "fam-42", "communes": [{"slug": "heillecourt", "name": "Heillecourt"}]}
+    monkeypatch.setattr(claims, "_households_family_claims", lambda: lambda _s, _user: family)
+    with provider.db.transaction() as s:
+        ensure_client(s, "invoices-app", "invoices-secret", "Portail factures", ["http://127.0.0.1:8101/cb"], True,
+                      scopes="openid invoices:read")
+    b = Browser(provider)
+    code = b.code(client_id="invoices-app", redirect_uri="http://127.0.0.1:8101/cb", scope="openid invoices:read")
+    token = b.exchange(code, client=("invoices-app", "invoices-secret"), redirect_uri="http://127.0.0.1:8101/cb").json
+    access = verify(provider, token["access_token"], PUBLIC_URL, typ="at+jwt")
+    assert access["family_id"] == "fam-42" and access["communes"] == family["communes"]
+    assert "family_id" not in verify(provider, token["id_token"], "invoices-app")  # no profile scope: no claim
+    gateway_token = b.tokens(scope="openid profile")["access_token"]
+    assert "family_id" not in verify(provider, gateway_token, PUBLIC_URL, typ="at+jwt")
+
+
 def test_the_consent_page_says_in_french_what_each_api_scope_shares(provider):
     with provider.db.transaction() as s:
         ensure_client(s, "demo-portal", "demo-portal-secret", "Portail factures", [PORTAL_REDIRECT], False,
