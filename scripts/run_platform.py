@@ -4,10 +4,11 @@
     python scripts/run_platform.py stop  [--var-dir var]
 
 `run` checks that RabbitMQ (and PostgreSQL with --db postgres) answer, migrates every service,
-seeds the demo commune, registers the gateway's OIDC client, then starts every process (web
-and worker of each service, the gateway, the mail catcher) under honcho with one log stream,
-waits until the gateway reports every service ready and prints the URLs. Ctrl-C (or `stop`)
-stops everything. The end-to-end tests start the platform with this same script.
+seeds the demo commune, registers the OIDC clients of the gateway and of the sibling portal, then
+starts every process (web and worker of each service, the gateway, the mail catcher, the simulated
+bank, the portal "Mes factures en ligne") under honcho with one log stream, waits until the
+gateway reports every service ready and the portal answers, and prints the URLs. Ctrl-C (or
+`stop`) stops everything. The end-to-end tests start the platform with this same script.
 """
 from __future__ import annotations
 
@@ -35,7 +36,9 @@ SERVICES = {
 }
 MAIL_SMTP_OFFSET, MAIL_HTTP_OFFSET = 25, 80
 FAKEBANK_OFFSET = 90  # the simulated bank (devtools/fakebank), billing's payment provider in development
-SECRET_NAMES = ("SERVICE_TOKEN_SECRET", "GATEWAY_SECRET_KEY", "GATEWAY_OIDC_SECRET", "IDENTITY_SECRET_KEY")
+MESFACTURES_OFFSET = 10  # the sibling portal "Mes factures en ligne" (examples/mesfactures)
+SECRET_NAMES = ("SERVICE_TOKEN_SECRET", "GATEWAY_SECRET_KEY", "GATEWAY_OIDC_SECRET", "IDENTITY_SECRET_KEY",
+                "MESFACTURES_CLIENT_SECRET", "MESFACTURES_SECRET_KEY")
 
 
 def log(msg: str) -> None:
@@ -77,6 +80,9 @@ def build_env(args, var_dir: Path) -> dict[str, str]:
         MAILCATCHER_HTTP_PORT=str(base + MAIL_HTTP_OFFSET),
         MAILCATCHER_URL=f"http://127.0.0.1:{base + MAIL_HTTP_OFFSET}",
         FAKEBANK_URL=f"http://127.0.0.1:{base + FAKEBANK_OFFSET}",
+        # The sibling portal: its own address; identity (OIDC_ISSUER) and the API are the gateway's.
+        MESFACTURES_PUBLIC_URL=f"http://127.0.0.1:{base + MESFACTURES_OFFSET}",
+        MESFACTURES_CLIENT_ID="mesfactures",
         WEB_CONCURRENCY=os.environ.get("WEB_CONCURRENCY", "1"),
         PYTHONUNBUFFERED="1",
     )
@@ -151,6 +157,12 @@ def prepare(env: dict[str, str]) -> None:
               "--secret-env", "GATEWAY_OIDC_SECRET", "--redirect-uri", f"{public}/auth/callback",
               "--post-logout-redirect-uri", f"{public}/",
               "--backchannel-logout-uri", f"{env['GATEWAY_INTERNAL_URL']}/auth/backchannel-logout", "--first-party"], env)
+    log("registering the OpenID Connect client of the sibling portal Mes factures en ligne")
+    portal = env["MESFACTURES_PUBLIC_URL"]
+    run_step([PYTHON, "-m", "identity", "ensure-client", "--client-id", env["MESFACTURES_CLIENT_ID"],
+              "--name", "Mes factures en ligne", "--secret-env", "MESFACTURES_CLIENT_SECRET",
+              "--redirect-uri", f"{portal}/auth/callback", "--post-logout-redirect-uri", f"{portal}/",
+              "--backchannel-logout-uri", f"{portal}/auth/backchannel-logout", "--scopes", "openid invoices:read"], env)
 
 
 def procfile(args, env: dict[str, str]) -> str:
@@ -161,6 +173,7 @@ def procfile(args, env: dict[str, str]) -> str:
         lines.append(f"{name}-worker: {PYTHON} -m {pkg} worker")
     lines.append(f"mailcatcher: {PYTHON} -m mailcatcher")
     lines.append(f"fakebank: {PYTHON} -m fakebank --port {base + FAKEBANK_OFFSET}")
+    lines.append(f"mesfactures: BIND=127.0.0.1:{base + MESFACTURES_OFFSET} {PYTHON} -m mesfactures web")
     return "\n".join(lines) + "\n"
 
 
@@ -185,6 +198,7 @@ Espace Famille is running.
   Web UI (parents and agents)  {public}/
   Caught e-mails (dev only)    {public}/dev/mails
   Simulated bank (dev only)    {env['FAKEBANK_URL']}/
+  Mes factures en ligne        {env['MESFACTURES_PUBLIC_URL']}/  (sibling portal: same account, single sign-on)
   Platform health              {public}/health
   OpenID Connect discovery     {env['OIDC_ISSUER']}/.well-known/openid-configuration
   Services (internal)          identity {env['IDENTITY_URL']}  booking {env['BOOKING_URL']}  billing {env['BILLING_URL']}
@@ -214,7 +228,7 @@ def cmd_run(args) -> int:
 
     signal.signal(signal.SIGINT, forward)
     signal.signal(signal.SIGTERM, forward)
-    if wait_ready(f"{env['PUBLIC_URL']}/health", proc):
+    if wait_ready(f"{env['PUBLIC_URL']}/health", proc) and wait_ready(f"{env['MESFACTURES_PUBLIC_URL']}/health", proc):
         print(banner(env), flush=True)
     elif proc.poll() is None:
         log("the platform did not report ready in time: see the logs above")
