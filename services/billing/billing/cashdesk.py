@@ -22,7 +22,7 @@ from billing import config, ledger
 from billing.domain.allocation import PaymentMethod, allocate_payment, OpenInvoice
 from billing.domain.calendar import Month
 from billing.domain.numbering import Series
-from billing.models import allocations, invoices, payments
+from billing.models import allocations, families, invoices, payments
 from billing.timeutil import paris_today
 
 OFFLINE_METHODS = (PaymentMethod.CASH, PaymentMethod.CHEQUE, PaymentMethod.CESU, PaymentMethod.HOLIDAY_VOUCHERS,
@@ -104,8 +104,9 @@ def record_offline(session: Session, commune: str, body: Mapping, agent: str) ->
     return get_payment(session, commune, result["id"])
 
 
-def payment_view(row: Mapping, parts: list) -> dict:
+def payment_view(row: Mapping, parts: list, family_name: str | None = None) -> dict:
     return {"id": row["id"], "number": row["number"], "commune": row["commune"], "family_id": row["family_id"],
+            "family_name": family_name,
             "method": row["method"], "method_label": PaymentMethod(row["method"]).label,
             "amount_cents": row["amount_cents"], "received_on": row["received_on"].isoformat(),
             "reference": row["reference"], "recorded_by": row["recorded_by"],
@@ -131,7 +132,16 @@ def get_payment(session: Session, commune: str, payment_id: str) -> dict:
                           ).mappings().first()
     if row is None:
         raise Problem(404, "Ce paiement est introuvable.")
-    return payment_view(row, _parts(session, [payment_id])[payment_id])
+    names = _family_names(session, commune, [row["family_id"]])
+    return payment_view(row, _parts(session, [payment_id])[payment_id], names.get(row["family_id"]))
+
+
+def _family_names(session: Session, commune: str, family_ids: list[str]) -> dict[str, str | None]:
+    """identity's family names (billing's projection) by id, for the agents' lists."""
+    if not family_ids:
+        return {}
+    return dict(session.execute(sa.select(families.c.family_id, families.c.family_name).where(
+        families.c.commune == commune, families.c.family_id.in_(set(family_ids)))).all())
 
 
 def payments_query(commune: str, *, family_id: str | None = None, method: str | None = None,
@@ -154,8 +164,9 @@ def list_payments(session: Session, commune: str, page: int = 1, per_page: int =
     rows = session.execute(query.order_by(payments.c.received_on.desc(), payments.c.number.desc())
                            .limit(per_page).offset((page - 1) * per_page)).mappings().all()
     parts = _parts(session, [r["id"] for r in rows])
-    return {"items": [payment_view(r, parts[r["id"]]) for r in rows], "total": total, "page": page,
-            "per_page": per_page}
+    names = _family_names(session, commune, [r["family_id"] for r in rows])
+    return {"items": [payment_view(r, parts[r["id"]], names.get(r["family_id"])) for r in rows], "total": total,
+            "page": page, "per_page": per_page}
 
 
 # --- CSV exports (for the régie's accounting) ------------------------------------------------------------------

@@ -230,7 +230,7 @@ def test_an_offline_payment_sent_twice_with_one_idempotency_key_is_recorded_once
     assert first.status_code == again.status_code == 201, again.text
     assert again.json()["id"] == first.json()["id"] and again.json()["number"] == first.json()["number"]
     listed = client.get("/internal/agent/payments", params={"family_id": family.family_id}, headers=world.headers)
-    assert listed.json()["total"] == 1
+    assert listed.json()["total"] == 1 and listed.json()["items"][0]["family_name"] == family.name
     assert [i["due_cents"] for i in world.invoices(family, "to_pay")] == [200]
     other = client.post("/internal/agent/payments", json={**body, "amount_cents": 100}, headers=headers)
     assert other.status_code == 422 and "clé d'idempotence" in other.json()["detail"]
