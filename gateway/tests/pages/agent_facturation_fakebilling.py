@@ -255,7 +255,7 @@ def make_app(fake: FakeBilling) -> Flask:
                 left -= take
         fake.counter += 1
         payment = {"id": f"pay-{fake.counter}", "number": f"P-2026-10-{fake.counter:07d}", "commune": fake.commune(),
-                   "family_id": body["family_id"], "method": body["method"],
+                   "family_id": body["family_id"], "family_name": "Martin", "method": body["method"],
                    "method_label": METHOD_LABELS[body["method"]], "amount_cents": body["amount_cents"],
                    "received_on": body.get("received_on") or "2026-10-05", "reference": body.get("reference"),
                    "recorded_by": fake.caller().sub, "transaction_id": None,

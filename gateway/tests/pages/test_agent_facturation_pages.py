@@ -210,6 +210,7 @@ def test_a_cheque_typed_french_style_is_recorded_once(client, fake):
     assert calls[1][3] == key and len(fake.payments) == 1
     html = plain(text(client.get(first.headers["Location"])))
     assert "Paiement P-2026-10-" in html and "enregistré" in html and "Chèque" in html and "12,50 €" in html
+    assert f'href="/agent/facturation/paiements?famille={FAMILY}">Martin<' in text(client.get(first.headers["Location"]))
     assert inv["number"] in html
     assert "12,50 €" in plain(text(client.get(f"/agent/facturation/factures/{inv['id']}")))
 
