@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 
 from authlib.integrations.base_client import OAuthError
 from flask import Flask, abort, g, jsonify, redirect, render_template, request, session, url_for
@@ -25,6 +26,7 @@ from mesfactures.settings import Settings, from_env
 log = logging.getLogger(__name__)
 
 SESSION_KEY = "portal_session"
+FRESH_TOKEN_SECONDS = 30
 CSRF_KEY = "csrf"
 
 
@@ -65,12 +67,18 @@ def create_app(settings: Settings | None = None) -> Flask:
         if g.user is None:
             return render_template("accueil.html")
         api = app.extensions["mesfactures_api"]
-        token = g.user["access_token"]
+        token_user = g.user
+        token = token_user["access_token"]
         try:
             to_pay, paid = api.list(token, "to_pay"), api.list(token, "paid")
         except TokenRejected:
-            # Expired or revoked (identity's session ended): a new sign-in, silent while the SSO session lasts.
             _forget()
+            if time.time() - _obtained_at(token_user) < FRESH_TOKEN_SECONDS:
+                # A token just issued and already refused: signing in again would loop.
+                log.warning("the gateway refuses a fresh access token")
+                return render_template("erreur.html", message="Le service des factures refuse la connexion. "
+                                                              "Réessayez plus tard."), 503
+            # Expired or revoked (identity's session ended): a new sign-in, silent while the SSO session lasts.
             return redirect(url_for("login"))
         except NoFamily as exc:
             return render_template("erreur.html", message=exc.detail), 403
@@ -114,7 +122,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         name = claims.get("name") or " ".join(filter(None, (claims.get("given_name"), claims.get("family_name"))))
         session[SESSION_KEY] = _store().create(sub=claims["sub"], sid=claims.get("sid"), data={
             "sub": claims["sub"], "name": name or None, "access_token": token["access_token"],
-            "id_token": token.get("id_token")})
+            "id_token": token.get("id_token"), "obtained_at": time.time()})
         return redirect(url_for("index"))
 
     @app.post("/auth/logout")
@@ -175,6 +183,10 @@ def _forget() -> None:
     if session_id:
         _store().delete(session_id)
     g.user = None
+
+
+def _obtained_at(user: dict) -> float:
+    return float(user.get("obtained_at") or 0)
 
 
 def _unavailable():

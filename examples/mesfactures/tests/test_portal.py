@@ -77,13 +77,21 @@ def test_a_refused_consent_comes_back_to_a_french_page(client):
     assert resp.status_code == 400 and "Se connecter" in text(resp)
 
 
-def test_a_rejected_token_signs_in_again(client, identity, api):
+def test_a_rejected_token_signs_in_again(client, identity, api, monkeypatch):
     sign_in(client, identity)
     api.answer_status = 401
+    monkeypatch.setattr("mesfactures.app.FRESH_TOKEN_SECONDS", 0)  # the token has lived long enough
     resp = client.get("/")
     assert resp.status_code == 302 and resp.headers["Location"] == "/auth/login"
     api.answer_status = 200
     assert "Se connecter avec mon compte" in text(client.get("/"))  # the local session is gone
+
+
+def test_a_fresh_token_refused_is_an_error_page_not_a_sign_in_loop(client, identity, api):
+    sign_in(client, identity)
+    api.answer_status = 401
+    resp = client.get("/")
+    assert resp.status_code == 503 and "refuse la connexion" in text(resp)
 
 
 def test_an_account_without_a_family_gets_a_french_403(client, identity, api):
