@@ -42,6 +42,9 @@ def test_agent_registers_a_family_then_sees_it_with_its_status(client, identity,
 
     detail = text(client.get(f"/agent/familles/{_family_id(row)}"))
     assert "Famille Lefèvre" in detail and "Camille" in detail and "Utilisé" in detail
+    # Its billing: QF, invoices and payments in "Facturation".
+    assert f'href="/agent/facturation/familles/{_family_id(row)}/quotient"' in detail
+    assert f'href="/agent/facturation/factures?famille={_family_id(row)}"' in detail
 
 
 def test_expired_link_status_and_resend(client, identity, agent, commune):
