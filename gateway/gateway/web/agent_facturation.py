@@ -83,7 +83,7 @@ def _mois_fr(value) -> str:
     return month_words(value)
 
 
-@bp.app_context_processor
+@bp.context_processor
 def _billing_words():
     return {"run_states": RUN_STATES, "run_kinds": RUN_KINDS, "doc_statuses": DOC_STATUSES,
             "method_words": METHOD_WORDS}
