@@ -257,21 +257,25 @@ def export_payments():
                          f"paiements-{_slug()}-{_today().isoformat()}.csv")
 
 
-def _family_of_number(number: str) -> str | None:
+def _invoice_of_number(number: str) -> dict | None:
     found = clients.billing().get("/internal/agent/invoices", params={"number": number, "per_page": 1},
                                   as_agent=True).get("items") or []
-    return found[0]["family_id"] if found else None
+    return found[0] if found else None
 
 
-def _new_payment_page(family_id: str, errors: dict | None = None, values: dict | None = None, status: int = 200):
+def _new_payment_page(family_id: str, errors: dict | None = None, values: dict | None = None, status: int = 200,
+                      chosen: str | None = None):
+    """The form: the family's open invoices to tick (a prepaid cart's receipt is paid from the cart only:
+    not listed), the invoice the agent came from ticked, else all of them."""
     billing = clients.billing()
     account = billing.get(clients.internal_path("/internal/agent/families/{}/account", family_id), as_agent=True)
     owed = billing.get("/internal/agent/invoices", as_agent=True,
                        params={"family_id": family_id, "status": "to_pay", "kind": "invoice", "per_page": 50})
-    values = values or {"received_on": _today().isoformat(), "factures": [i["id"] for i in owed.get("items") or []]}
+    owed = [i for i in owed.get("items") or [] if not i.get("cart_id")]
+    ticked = [chosen] if chosen and any(i["id"] == chosen for i in owed) else [i["id"] for i in owed]
+    values = values or {"received_on": _today().isoformat(), "factures": ticked}
     return render_template("agent/facturation/paiement_nouveau.html", commune=commune(), account=account,
-                           family_id=family_id, owed=owed.get("items") or [], methods=METHODS, errors=errors or {},
-                           values=values), status
+                           family_id=family_id, owed=owed, methods=METHODS, errors=errors or {}, values=values), status
 
 
 @bp.get("/paiements/nouveau")
@@ -279,18 +283,20 @@ def _new_payment_page(family_id: str, errors: dict | None = None, values: dict |
 def new_payment():
     family_id = (request.args.get("famille") or "").strip()[:64]
     number = (request.args.get("numero") or "").strip().upper()[:20]
+    chosen = None
     if not family_id and number:
         if not NUMBER.match(number):
             flash("Saisissez un numéro de facture complet, par exemple F-2026-09-0000123.", "error")
             return redirect(url_for("agent_facturation.payments"))
-        family_id = _family_of_number(number) or ""
-        if not family_id:
+        invoice = _invoice_of_number(number)
+        if invoice is None:
             flash(f"Aucune facture {number} dans cette commune.", "error")
             return redirect(url_for("agent_facturation.payments"))
+        family_id, chosen = invoice["family_id"], invoice["id"]
     if not family_id:
         flash("Indiquez le numéro d'une facture de la famille qui paie.", "error")
         return redirect(url_for("agent_facturation.payments"))
-    return _new_payment_page(family_id)
+    return _new_payment_page(family_id, chosen=chosen)
 
 
 @bp.post("/paiements")

@@ -191,11 +191,19 @@ def test_a_corrective_run_from_an_invoice(client, fake):
 
 # --- payments -----------------------------------------------------------------------------------------------
 def test_a_cheque_typed_french_style_is_recorded_once(client, fake):
+    older = fake.invoice(total=700)
     inv = fake.invoice(total=2500)
+    receipt = fake.invoice(total=900)
+    receipt["cart_id"] = "cart-1"  # paid from the cart only: not offered here
     resp = client.get(f"/agent/facturation/paiements/nouveau?numero={inv['number']}")
     assert resp.status_code == 200
     html = text(resp)
-    assert f'name="facture" value="{inv["id"]}" id="facture-1" checked' in html
+    # The invoice the agent came from is ticked; the family's other one is offered, not ticked.
+    assert f'name="facture" value="{inv["id"]}" id="facture-2" checked' in html
+    assert f'name="facture" value="{older["id"]}" id="facture-1">' in html and receipt["id"] not in html
+    # From the family (no invoice chosen): every open invoice is ticked.
+    assert f'value="{older["id"]}" id="facture-1" checked' in text(client.get(
+        f"/agent/facturation/paiements/nouveau?famille={FAMILY}"))
     key = re.search(r'name="idempotency_key" value="([^"]+)"', html).group(1)
     form = {"csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', html).group(1), "idempotency_key": key,
             "famille": FAMILY, "facture": inv["id"], "method": "cheque", "amount": "12,50",
