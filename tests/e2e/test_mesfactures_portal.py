@@ -143,7 +143,8 @@ def test_sso_into_the_portal_lists_the_invoice_and_logout_from_the_portal_ends_b
     page.get_by_role("link", name=re.compile(rf"^Payer la facture {re.escape(invoice_number)}")).click()
     page.wait_for_url(re.compile(re.escape(platform.base_url) + r"/factures\?payer="))
     ticked = page.locator("input[name=facture]:checked")
-    assert ticked.count() == 1 and invoice_number in page.locator(f"label[for='{ticked.get_attribute('id')}']").inner_text()
+    label = page.locator(f"label[for='{ticked.get_attribute('id')}']")
+    assert ticked.count() == 1 and invoice_number in label.inner_text()
     a11y(page)
 
     # Logging out of the portal ends identity's session, and with it the family space's.

@@ -6,12 +6,11 @@ from urllib.parse import parse_qs, urlsplit
 
 from flask import Flask, jsonify, request
 
+from mesfactures.settings import Settings
+
+# The gateway's test helpers (FakeIdentity, serve, SigningKey, closed_port) are reused, not copied.
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "gateway" / "tests"))
-
-from helpers import FakeIdentity, serve  # noqa: E402
-
-from mesfactures.settings import Settings  # noqa: E402
 
 ISSUER = "http://famille.test/oidc"
 CLIENT_ID, CLIENT_SECRET = "mesfactures", "mesfactures-test-secret"
