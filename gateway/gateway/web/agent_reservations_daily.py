@@ -15,7 +15,7 @@ import datetime as dt
 from flask import flash, redirect, render_template, request, url_for
 
 from gateway import auth, clients, idempotency
-from gateway.clients import ServiceError
+from gateway.clients import ServiceError, ServiceUnavailable
 from gateway.web import agent_reservations_rules as rules
 from gateway.web.agent_reservations import (bp, day_words, form_refusal, parse_day, prestation_choices, prestations,
                                             services, summary_of, today)
@@ -104,6 +104,10 @@ def _outcome_words(bookings: list[dict], names: dict[str, str]) -> str:
     return " ; ".join(parts)
 
 
+ENROLMENT_UNAVAILABLE = ("L'inscription n'est pas enregistrée : le service des réservations ou la vérification du "
+                         "dossier de l'enfant est momentanément indisponible. Réessayez dans quelques minutes.")
+
+
 @bp.post("/inscriptions/<child_id>")
 @auth.agent_required
 def enrol(child_id: str):
@@ -126,6 +130,10 @@ def enrol(child_id: str):
     try:
         created = clients.booking().post("/internal/agent/enrolments", json=body, as_agent=True,
                                          idempotency_key=idempotency.submitted())
+    except ServiceUnavailable:
+        # booking down, or requests unable to check the child's dossier (booking fails closed):
+        # either way nothing is recorded; the form keeps what the agent typed.
+        return _render_child(child_id, values, {}, summary_of({}, [ENROLMENT_UNAVAILABLE]), 503)
     except ServiceError as exc:
         errors, extra = form_refusal(exc)
         return _render_child(child_id, values, errors, summary_of(errors, extra), exc.status)

@@ -342,11 +342,13 @@ def test_an_incomplete_dossier_refuses_the_enrolment_with_booking_s_reason(clien
     assert summary(html).strip() == f"L'inscription n'a pas pu être enregistrée {detail}"
     assert not fake.enrolments and "Inscription enregistrée" not in html
 
-    # requests down: booking refuses (503) and the agent is told it was not recorded
+    # requests down: booking refuses (503); the agent is told nothing was recorded, on the form
     monkeypatch.setitem(fake.dossier_refusals, LEA, None)
     resp = post(client, url, url, form)
+    html = text(resp)
     assert resp.status_code == 503 and not fake.enrolments
-    assert "momentanément indisponible" in plain(text(resp))
+    assert "L'inscription n'est pas enregistrée" in summary(html) and "dossier de l'enfant" in summary(html)
+    assert 'value="2027-03-15"' in html  # what the agent typed is kept
 
 
 def test_enrolment_page_finds_the_child_without_a_search_hint(client):
