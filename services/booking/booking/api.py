@@ -147,10 +147,13 @@ async def list_enrolments(child_id=None, service_id=None, page=1, per_page=50):
 async def create_enrolment(body):
     # Ask requests about the child's dossier first, off the event loop and outside the
     # transaction (booking.dossiers: fails closed, 503, when requests does not answer).
-    target = await _read(enrolments.enrolment_target, current_caller(), body)
+    key = request.headers.get("Idempotency-Key")
+    target = await _read(enrolments.enrolment_target, current_caller(), body, key)
+    if target.get("answer") is not None:  # a retry of an enrolment already made: its first answer
+        return _ok(target["answer"], 201)
     dossier = await asyncio.to_thread(dossiers.fetch, target["family_id"], target["commune"],
                                       target["service_id"], target["child_id"])
-    return _ok(await _write(*_once("enrolment.create", functools.partial(enrolments.enrol, dossier=dossier)),
+    return _ok(await _write(*_once(enrolments.ENROL, functools.partial(enrolments.enrol, dossier=dossier)),
                             body), 201)
 
 

@@ -14,7 +14,7 @@ from servicekit.problems import Problem
 from servicekit.tokens import Caller
 from servicekit.types import isoformat_utc, utcnow
 
-from booking import access, audit, carts, dossiers, store
+from booking import access, audit, carts, dossiers, idempotency, store
 from booking.catalogue import _paged, _range, _service
 from booking.domain.cart import Cart, LineStatus
 from booking.domain.enrolment import Enrolment
@@ -65,14 +65,20 @@ def list_enrolments(session: Session, caller: Caller, child_id: str | None = Non
     return _paged(session, query, page, per_page, (enrolments.c.first, enrolments.c.id), enrolment_view)
 
 
-def enrolment_target(session: Session, caller: Caller, body: Mapping[str, Any]) -> dict:
+ENROL = "enrolment.create"  # the Idempotency-Key's operation
+
+
+def enrolment_target(session: Session, caller: Caller, body: Mapping[str, Any],
+                     idempotency_key: str | None = None) -> dict:
     """Whose dossier an enrolment needs (the child's family, the agent's commune), before asking
-    requests about it; 403/404 as `enrol` would answer."""
+    requests about it; 403/404 as `enrol` would answer. `answer`: the first answer when this
+    Idempotency-Key already made the enrolment (a retry needs no new check)."""
     commune = access.agent_commune(session, caller)
     child = access.commune_child(session, commune, body["child_id"])
     _service(session, commune, body["service_id"])
     return {"commune": commune, "family_id": child["family_id"], "child_id": child["child_id"],
-            "service_id": body["service_id"]}
+            "service_id": body["service_id"],
+            "answer": idempotency.answered(session, caller.sub, ENROL, idempotency_key)}
 
 
 def enrol(session: Session, caller: Caller, body: Mapping[str, Any], now: dt.datetime | None = None, *,

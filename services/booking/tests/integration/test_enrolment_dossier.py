@@ -91,6 +91,24 @@ def test_requests_failing_refuses_the_enrolment_with_a_503(db, world, requests_s
     assert enrolments_of(db, family) == 0
 
 
+def test_a_retried_enrolment_gets_its_first_answer_without_a_new_check(db, world, requests_standin):
+    family = world.family()
+    key = {"Idempotency-Key": "enrol-once"}
+    today = PARIS_TODAY()
+    body = {"child_id": family.child_id, "service_id": world.service_id, "first": today.isoformat(),
+            "last": (today + dt.timedelta(days=60)).isoformat()}
+    first = world.client.post("/internal/agent/enrolments", json=body, headers={**world.agent_headers, **key})
+    assert first.status_code == 201, first.text
+    asked = len(requests_standin.asked)
+    requests_standin.down = True  # the retry (a double click, the gateway's retry) needs no check
+    try:
+        again = world.client.post("/internal/agent/enrolments", json=body, headers={**world.agent_headers, **key})
+    finally:
+        requests_standin.down = False
+    assert again.status_code == 201 and again.json() == first.json()
+    assert len(requests_standin.asked) == asked and enrolments_of(db, family) == 1
+
+
 def test_requests_unreachable_refuses_the_enrolment_with_a_503(db, world, monkeypatch):
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
