@@ -13,12 +13,11 @@ import logging
 from datetime import timedelta
 from pathlib import Path
 
-import connexion
 from connexion.resolver import RelativeResolver
 from flask import Flask, request, url_for
 from flask_wtf.csrf import CSRFProtect
 
-from servicekit import asgi_guard, forwarded, web as service_web
+from servicekit import api_stack, asgi_guard, forwarded, web as service_web
 from servicekit.db import Database
 
 from gateway import api, api_clients, auth, errors, oidc, sessions
@@ -61,7 +60,7 @@ def create_app(settings: GatewaySettings | None = None, db: Database | None = No
     _configure(flask_app, settings, db)
     provider = flask_app.extensions["oidc_provider"]
     # Async operations taking identity's access token are checked by auth.connexion_security.
-    api = connexion.AsyncApp(__name__, specification_dir=Path(__file__).resolve().parent,
+    api = api_stack.AsyncApp(__name__, specification_dir=Path(__file__).resolve().parent,
                              security_map=auth.connexion_security(lambda: provider, settings), lifespan=_lifespan)
     asgi_guard.install(api)  # malformed requests: 400 before connexion (servicekit.asgi_guard)
     api.add_api(SPEC, resolver=RelativeResolver("gateway.api"), strict_validation=True,

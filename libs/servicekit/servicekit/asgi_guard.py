@@ -62,6 +62,10 @@ class RequestGuard(SpecMiddleware):
         self.app = app
         # (compiled path template, its number of literal segments, methods the specs declare on it)
         self._routes: list[tuple[re.Pattern[str], int, frozenset[str]]] = []
+        # Paths without parameters (`/internal/communes`) and their methods, computed on first
+        # use: one dict look-up instead of trying every template on each request.
+        self._concrete_paths: set[str] = set()
+        self._concrete: dict[str, frozenset[str]] | None = None
 
     # --- SpecMiddleware: connexion registers every API of the app here ---------------------------
     def add_api(self, specification, base_path: str | None = None, **kwargs: t.Any) -> None:
@@ -77,10 +81,19 @@ class RequestGuard(SpecMiddleware):
         regex = "[^/]+".join(re.escape(part) for part in parts)
         literal_segments = sum(1 for segment in template.split("/") if segment and not _PATH_PARAMETER.search(segment))
         self._routes.append((re.compile(regex + r"\Z", re.DOTALL), literal_segments, frozenset(methods)))
+        if len(parts) == 1:
+            self._concrete_paths.add(template)
+        self._concrete = None
 
     def allowed_methods(self, path: str) -> set[str]:
         """The methods of the path templates matching `path`; a concrete path wins over a
         templated one (OpenAPI path matching). Empty when no spec declares the path."""
+        if self._concrete is None:
+            self._concrete = {concrete: frozenset(self._scan(concrete)) for concrete in self._concrete_paths}
+        known = self._concrete.get(path)
+        return set(known) if known is not None else self._scan(path)
+
+    def _scan(self, path: str) -> set[str]:
         matches = [(literal, methods) for pattern, literal, methods in self._routes if pattern.match(path)]
         if not matches:
             return set()

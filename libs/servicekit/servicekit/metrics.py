@@ -29,10 +29,20 @@ BROKER_REACHABLE = Gauge("broker_reachable", "1 when RabbitMQ accepted a connect
                          ["service"], multiprocess_mode="livemin")
 
 
+# The labelled children of the two request metrics, by (service, method, endpoint, status): the
+# labels are bounded, and `labels()` takes a lock and builds its key on every call.
+_REQUEST_CHILDREN: dict[tuple, tuple] = {}
+
+
 def observe(service: str, method: str, endpoint: str, status: int, seconds: float) -> None:
     """One served request; `endpoint` must be a bounded label (operationId or route rule)."""
-    HTTP_REQUESTS.labels(service, method, endpoint, str(status)).inc()
-    HTTP_LATENCY.labels(service, method, endpoint).observe(seconds)
+    key = (service, method, endpoint, status)
+    children = _REQUEST_CHILDREN.get(key)
+    if children is None:
+        children = _REQUEST_CHILDREN[key] = (HTTP_REQUESTS.labels(service, method, endpoint, str(status)),
+                                             HTTP_LATENCY.labels(service, method, endpoint))
+    children[0].inc()
+    children[1].observe(seconds)
 
 
 def _registry():

@@ -2,8 +2,10 @@
 
 Why async (ADR 0007): connexion's FlaskApp hops from its ASGI middleware to Flask through a
 thread for every request and rebuilds Flask views each time; a read cost 6.6x what bare Flask
-costs. Internal JSON APIs are served by `connexion.AsyncApp` with `async def` operations that
-run their sync use cases (functions of a SQLAlchemy Session) with `await db.run_read(fn, ...)`
+costs. Internal JSON APIs are served by connexion's AsyncApp (`servicekit.api_stack.AsyncApp`:
+connexion's middleware minus what no API uses, each request routed once) with `async def`
+operations that run their sync use cases (functions of a SQLAlchemy Session) with
+`await db.run_read(fn, ...)`
 or `await db.run_write(fn, ...)`: one worker thread per unit of work, so neither a slow query
 nor CPU-heavy work (password hashing) holds the event loop.
 
@@ -40,7 +42,7 @@ from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from servicekit import asgi_guard, context, health, metrics, problems, tokens
+from servicekit import api_stack, asgi_guard, context, health, metrics, problems, tokens
 from servicekit.db import Database
 from servicekit.settings import ServiceSettings
 
@@ -149,7 +151,7 @@ def create_app(settings: ServiceSettings, db: Database, spec_file: str | Path | 
     """Build the service's app. `spec_file` is its OpenAPI document; operationIds are resolved
     relative to `resolver_package` (e.g. "booking.api"). `pages` is an optional Flask app."""
     handler = _service_token_handler(settings.service, settings.service_token_secret)
-    api = connexion.AsyncApp(settings.service, security_map={"bearer": handler})
+    api = api_stack.AsyncApp(settings.service, security_map={"bearer": handler})
     asgi_guard.install(api)  # malformed requests: 400 before connexion (servicekit.asgi_guard)
     if spec_file is not None:
         api.add_api(

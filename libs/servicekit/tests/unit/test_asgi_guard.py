@@ -164,6 +164,18 @@ def test_a_concrete_path_wins_over_a_templated_one():
     assert guard.allowed_methods("/s/2026-12-01") == {"GET", "HEAD", "PUT"}
 
 
+def test_a_concrete_path_is_answered_without_trying_every_template(monkeypatch):
+    guard = asgi_guard.RequestGuard(app=None)
+    guard.add_route("/s/{day}", ["PUT", "GET"])
+    guard.add_route("/s/generate", ["POST"])
+    assert guard.allowed_methods("/s/generate") == {"POST"}  # the look-up table is built here
+    monkeypatch.setattr(guard, "_scan", lambda path: pytest.fail(f"templates tried for {path}"))
+    assert guard.allowed_methods("/s/generate") == {"POST"}
+    guard.add_route("/s/generate", ["GET"])  # a later API on the same path: the table is rebuilt
+    monkeypatch.undo()
+    assert guard.allowed_methods("/s/generate") == {"GET", "HEAD", "POST"}
+
+
 @pytest.mark.parametrize("kind", APPS)
 def test_a_method_a_concrete_path_does_not_declare_is_405_not_the_templated_operation(kind):
     spec = {**SPEC, "paths": {**SPEC["paths"], "/things/special": {"post": {

@@ -1,0 +1,77 @@
+"""servicekit.api_stack: connexion's AsyncApp with the middleware an API needs (issue 6).
+
+What it drops or moves must not change what a client sees: the spec documents are still
+served, validation and security still apply, an operation still gets its parameters."""
+import textwrap
+
+import pytest
+from connexion.resolver import RelativeResolver
+from connexion.decorators import StarletteDecorator
+from connexion.middleware.response_validation import ResponseValidationMiddleware
+from connexion.middleware.routing import RoutingMiddleware
+from connexion.middleware.swagger_ui import SwaggerUIMiddleware
+from starlette.testclient import TestClient
+
+from servicekit import api_stack
+
+SPEC = textwrap.dedent("""
+    openapi: 3.0.3
+    info: {title: stack probe, version: "1"}
+    paths:
+      /internal/echo/{word}:
+        get:
+          operationId: echo
+          parameters:
+            - {name: word, in: path, required: true, schema: {type: string, maxLength: 5}}
+            - {name: times, in: query, schema: {type: integer, minimum: 1, default: 1}}
+          responses: {"200": {description: ok}}
+""")
+
+
+async def echo(word, times):
+    return {"echo": [word] * times}
+
+
+@pytest.fixture
+def spec_file(tmp_path):
+    path = tmp_path / "openapi.yaml"
+    path.write_text(SPEC)
+    return path
+
+
+def make(spec_file):
+    app = api_stack.AsyncApp(__name__)
+    app.add_api(spec_file, resolver=RelativeResolver(__name__), strict_validation=True, validate_responses=False, pythonic_params=True)
+    return app
+
+
+def test_operations_get_their_parameters_and_validation_still_applies(spec_file):
+    client = TestClient(make(spec_file))
+    assert client.get("/internal/echo/abc", params={"times": 2}).json() == {"echo": ["abc", "abc"]}
+    assert client.get("/internal/echo/abc").json() == {"echo": ["abc"]}
+    assert client.get("/internal/echo/toolong").status_code == 400  # maxLength
+    assert client.get("/internal/echo/abc", params={"times": 0}).status_code == 400  # minimum
+    assert client.get("/internal/echo/abc", params={"other": 1}).status_code == 400  # strict validation
+
+
+def test_an_operation_is_decorated_once_not_on_every_request(spec_file, monkeypatch):
+    built = []
+    decorate = StarletteDecorator.decorate
+    monkeypatch.setattr(StarletteDecorator, "decorate", lambda self, fn: built.append(fn) or decorate(self, fn))
+    client = TestClient(make(spec_file))
+    for word in ("a", "b", "c"):
+        assert client.get(f"/internal/echo/{word}").json() == {"echo": [word]}
+    assert len(built) == 1
+
+
+def test_spec_documents_are_served_after_routing_and_no_response_validation(spec_file):
+    app = make(spec_file)
+    stack = [getattr(m, "func", m) for m in app.middleware.middlewares]
+    assert ResponseValidationMiddleware not in stack
+    assert SwaggerUIMiddleware not in stack  # connexion's, in front of the routing
+    assert stack.index(api_stack.SpecDocuments) == stack.index(RoutingMiddleware) + 1
+    client = TestClient(app)
+    document = client.get("/openapi.json")
+    assert document.status_code == 200 and document.json()["info"]["title"] == "stack probe"
+    assert client.get("/ui/").status_code == 200
+    assert client.get("/nowhere").status_code == 404
