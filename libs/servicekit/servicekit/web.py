@@ -5,9 +5,8 @@ thread for every request and rebuilds Flask views each time; a read cost 6.6x wh
 costs. Internal JSON APIs are served by connexion's AsyncApp (`servicekit.api_stack.AsyncApp`:
 connexion's middleware minus what no API uses, each request routed once) with `async def`
 operations that run their sync use cases (functions of a SQLAlchemy Session) with
-`await db.run_read(fn, ...)`
-or `await db.run_write(fn, ...)`: one worker thread per unit of work, so neither a slow query
-nor CPU-heavy work (password hashing) holds the event loop.
+`await db.run_read(fn, ...)` or `await db.run_write(fn, ...)`: one worker thread per unit of
+work, so neither a slow query nor CPU-heavy work (password hashing) holds the event loop.
 
 Each service app gives, besides its own API:
 - `/health/live` (the process answers) and `/health/ready`;
