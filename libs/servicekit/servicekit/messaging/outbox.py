@@ -1,21 +1,23 @@
 """Writing events: into the caller's transaction, never straight to the broker.
 
 `add_event` (`add_events` for several) inserts the envelope into the service's `outbox` table
-with the business change. The relay (servicekit.messaging.relay) publishes it after commit. On PostgreSQL a
-`pg_notify` in the same transaction wakes the relay at commit time (and only if it commits).
+with the business change. The relay (servicekit.messaging.relay) publishes it after commit. On
+PostgreSQL the relay is woken by a NOTIFY sent once the transaction has committed (and only if
+it commits), from outside it: a NOTIFY inside it would serialize the commits of every notifying
+transaction of the cluster (servicekit.messaging.wakeup).
 """
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from contracts.envelope import Envelope, EventPayload
 from servicekit.context import get_correlation_id
 from servicekit.messaging.names import exchange_name, notify_channel
 from servicekit.messaging.tables import outbox
+from servicekit.messaging.wakeup import wake_after_commit
 
 
 def add_event(session: Session, source: str, payload: EventPayload, *,
@@ -26,9 +28,9 @@ def add_event(session: Session, source: str, payload: EventPayload, *,
 
 def add_events(session: Session, source: str, payloads: Iterable[EventPayload], *,
                causation_id: str | None = None, correlation_id: str | None = None) -> list[Envelope]:
-    """Record several events of `source` in the current transaction, in order: one INSERT and one
-    wake-up of the relay for all of them (a use case that emits one event per line, inside locks
-    held until commit, pays one round trip instead of two per event)."""
+    """Record several events of `source` in the current transaction, in order: one INSERT for all
+    of them (a use case that emits one event per line, inside locks held until commit, pays one
+    round trip), and one wake-up of the relay after the commit."""
     correlation_id = correlation_id if correlation_id is not None else get_correlation_id()
     envelopes = [Envelope(type=payload.EVENT_TYPE, source=source, data=payload.model_dump(mode="json"),
                           correlation_id=correlation_id, causation_id=causation_id) for payload in payloads]
@@ -40,7 +42,7 @@ def add_events(session: Session, source: str, payloads: Iterable[EventPayload], 
          "body": envelope.model_dump_json(), "created_at": envelope.time.astimezone(timezone.utc), "attempts": 0}
         for envelope in envelopes])
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(sa.text("SELECT pg_notify(:channel, '')"), {"channel": notify_channel(source)})
+        wake_after_commit(session, notify_channel(source))
     return envelopes
 
 

@@ -12,8 +12,9 @@ confirms (one wait per batch), then in the database:
 
 PostgreSQL: the rows are claimed with `FOR UPDATE SKIP LOCKED` inside the round's transaction,
 so several relays (worker replicas) can run at once without publishing a row twice. The relay
-sleeps on LISTEN `outbox_<service>` (sent by `add_event` in the writing transaction) and also
-polls every POLL_SECONDS_POSTGRES in case a notification is missed. A round is four round trips
+sleeps on LISTEN `outbox_<service>` (sent once a transaction that added events committed:
+servicekit.messaging.wakeup) and also polls every POLL_SECONDS_POSTGRES in case a notification
+is missed. A round is four round trips
 to PostgreSQL (BEGIN, claim, mark, COMMIT) and one to the broker (the batch's confirms): the
 relay has its own connection, opened with `synchronous_commit=off` (losing a mark in a
 PostgreSQL crash only means publishing those rows again, which consumers ignore) and without

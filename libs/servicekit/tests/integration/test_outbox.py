@@ -123,3 +123,38 @@ def test_several_events_are_written_in_order_with_one_statement(database):
     assert [json.loads(row.body)["data"]["thing_id"] for row in rows] == [f"t{i}" for i in range(5)]
     assert {json.loads(row.body)["correlation_id"] for row in rows} == {"corr-many"}
     assert add_events(s, "catalog", []) == []
+
+
+def test_on_postgres_the_relay_is_woken_after_the_commit_not_by_a_notify_inside_the_transaction(pg_database):
+    """Issue 11: a NOTIFY inside the writing transaction makes PostgreSQL serialize the commits
+    of every notifying transaction (a cluster-wide lock held through the disk flush). The wake-up
+    is sent after the commit, on another connection, and only for a transaction that committed."""
+    from servicekit.messaging.names import notify_channel
+
+    source = f"wake{uuid.uuid4().hex[:8]}"
+    listener = psycopg.connect(sa.make_url(pg_database.url).set(drivername="postgresql")
+                               .render_as_string(hide_password=False), autocommit=True)
+    statements = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement.split()[0].upper())
+
+    sa.event.listen(pg_database.engine, "before_cursor_execute", count)
+    try:
+        listener.execute(f'LISTEN "{notify_channel(source)}"')
+        with pytest.raises(RuntimeError):
+            with pg_database.transaction() as s:
+                add_event(s, source, ThingCreated(thing_id="t0", name="rolled back"))
+                raise RuntimeError("the use case fails")
+        assert list(listener.notifies(timeout=0.5)) == []  # nothing committed, nobody woken
+
+        with pg_database.transaction() as s:
+            statements.clear()
+            add_event(s, source, ThingCreated(thing_id="t1", name="n1"))
+            add_event(s, source, ThingCreated(thing_id="t2", name="n2"))
+            assert statements == ["INSERT", "INSERT"]  # no pg_notify in the transaction
+        woken = list(listener.notifies(timeout=5, stop_after=1))
+        assert [n.channel for n in woken] == [notify_channel(source)]
+    finally:
+        sa.event.remove(pg_database.engine, "before_cursor_execute", count)
+        listener.close()
