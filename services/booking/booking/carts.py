@@ -75,8 +75,8 @@ def _save_cart(session: Session, row: Mapping, cart: Cart, now: dt.datetime, com
         session.execute(carts.update().where(carts.c.id == row["id"]).values(**values))
         session.execute(cart_lines.delete().where(cart_lines.c.cart_id == row["id"]))
     outcomes = {o.line.key: o for o in cart.outcomes}
-    if cart.lines:
-        session.execute(cart_lines.insert(), [
+    if cart.lines:  # RETURNING: one multi-row INSERT (psycopg's executemany: one statement per line)
+        session.execute(cart_lines.insert().returning(cart_lines.c.position), [
             {"cart_id": row["id"], "child_id": line.child_id, "prestation_id": line.prestation_id,
              "session_date": line.session_date, "action": line.action.value, "position": n,
              "outcome": outcomes[line.key].status.code if line.key in outcomes else None,
@@ -91,11 +91,26 @@ _OUTCOMES = (cart_lines.update()
              .values(outcome=sa.bindparam("new_outcome"), reason=sa.bindparam("new_reason")))
 
 
+_OUTCOMES_PG = sa.text(
+    "UPDATE cart_lines AS l SET outcome = v.outcome, reason = v.reason "
+    "FROM unnest(CAST(:children AS varchar[]), CAST(:prestations AS varchar[]), CAST(:dates AS date[]), "
+    "CAST(:outcomes AS varchar[]), CAST(:reasons AS varchar[])) AS v(child_id, prestation_id, session_date, outcome, reason) "
+    "WHERE l.cart_id = :cart AND l.child_id = v.child_id AND l.prestation_id = v.prestation_id "
+    "AND l.session_date = v.session_date")
+
+
 def _save_outcomes(session: Session, row: Mapping, cart: Cart, now: dt.datetime) -> None:
     """A validated cart whose stored lines are unchanged: its state, and every line's outcome in
-    one executemany (instead of deleting and inserting its lines again)."""
+    one statement (instead of deleting and inserting its lines again)."""
     session.execute(carts.update().where(carts.c.id == row["id"]).values(
         state=cart.state.code, validated_at=cart.validated_at, hold_expires_at=cart.hold_expires_at, updated_at=now))
+    if places.is_postgresql(session):  # one UPDATE over arrays (psycopg's executemany: one per line)
+        outcomes = cart.outcomes
+        session.execute(_OUTCOMES_PG, {
+            "cart": row["id"], "children": [o.line.child_id for o in outcomes],
+            "prestations": [o.line.prestation_id for o in outcomes], "dates": [o.line.session_date for o in outcomes],
+            "outcomes": [o.status.code for o in outcomes], "reasons": [o.reason.code if o.reason else None for o in outcomes]})
+        return
     session.execute(_OUTCOMES, [
         {"line_cart": row["id"], "line_child": o.line.child_id, "line_prestation": o.line.prestation_id,
          "line_date": o.line.session_date, "new_outcome": o.status.code, "new_reason": o.reason.code if o.reason else None}
@@ -281,12 +296,13 @@ def add_period(session: Session, caller: Caller, body: Mapping[str, Any], now: d
 
 # --- validation -----------------------------------------------------------------------------------------------
 def run_checkout(session: Session, cart: Cart, family_id: str, commune: str, now: dt.datetime, *,
-                 by: str = "parent") -> tuple[checkout.Checkout, dict, places.PrestationMap]:
+                 by: str = "parent", new_id=None) -> tuple[checkout.Checkout, dict, places.PrestationMap]:
     """Decide and store every line of `cart` (its slots locked), promote freed waiting lists,
     publish confirmations and cancellations. `by="agent"`: an agent books for the family (fixed
-    days): nothing to pay online, every line is confirmed and invoiced."""
+    days): nothing to pay online, every line is confirmed and invoiced. `new_id`: see
+    `places.write_changes`."""
     found = store.prestations_by_id(session, {line.prestation_id for line in cart.lines}, commune)
-    result, rows, found, published, _ = _checkout(session, cart, family_id, commune, found, now, by)
+    result, rows, found, published, _ = _checkout(session, cart, family_id, commune, found, now, by, new_id=new_id)
     events.publish(session, published)
     return result, rows, found
 
@@ -300,7 +316,7 @@ Pending = tuple[dict, dict] | None  # places to `places.claim` before commit: (p
 
 
 def _checkout(session: Session, cart: Cart, family_id: str, commune: str, found: places.PrestationMap,
-              now: dt.datetime, by: str, optimistic: bool = False
+              now: dt.datetime, by: str, optimistic: bool = False, new_id=None
               ) -> tuple[checkout.Checkout, dict, places.PrestationMap, list, Pending]:
     """`run_checkout` without publishing: returns the events to publish too.
 
@@ -331,7 +347,8 @@ def _checkout(session: Session, cart: Cart, family_id: str, commune: str, found:
             current = places.booking_rows(session, keys)
             result = decide(peeked, current)
             if not any(key in current for key, _ in result.changes):  # only new bookings: INSERTs
-                rows = places.write_changes(session, result.changes, family_id, found, now, cart_id, existing={})
+                rows = places.write_changes(session, result.changes, family_id, found, now, cart_id, existing={},
+                                            new_id=new_id)
                 return result, rows, found, _published(result, rows, found, by, now), (peeked, dict(result.occupancy))
     locked = places.lock(session, slots, found)
     # The family's bookings of these dates, read once the séances are locked: a twin cart of the
@@ -339,7 +356,8 @@ def _checkout(session: Session, cart: Cart, family_id: str, commune: str, found:
     current = places.booking_rows(session, keys)
     result = decide(locked, current)
     occupancy = dict(result.occupancy)
-    rows = places.write_changes(session, result.changes, family_id, found, now, cart_id, existing=current)
+    rows = places.write_changes(session, result.changes, family_id, found, now, cart_id, existing=current,
+                                new_id=new_id)
     places.promote(session, result.freed, occupancy, found, now)
     places.save(session, locked, occupancy)
     return result, rows, found, _published(result, rows, found, by, now), None

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -102,18 +102,34 @@ _SAVE_COUNTS = (sessions.update()
                 .where(sessions.c.prestation_id == sa.bindparam("slot_prestation"),
                        sessions.c.session_date == sa.bindparam("slot_date"))
                 .values(confirmed=sa.bindparam("new_confirmed"), held=sa.bindparam("new_held")))
+_SAVE_COUNTS_PG = sa.text(
+    "UPDATE sessions AS s SET confirmed = v.confirmed, held = v.held "
+    "FROM unnest(CAST(:prestations AS varchar[]), CAST(:dates AS date[]), CAST(:confirmed AS integer[]), "
+    "CAST(:held AS integer[])) AS v(prestation_id, session_date, confirmed, held) "
+    "WHERE s.prestation_id = v.prestation_id AND s.session_date = v.session_date")
+
+
+def is_postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
 
 
 def save(session: Session, before: Mapping[Slot, Occupancy], after: Mapping[Slot, Occupancy]) -> None:
-    """Write the changed counters in one executemany: the séances stay locked until commit, so
-    every round trip here is time other carts of the same dates wait."""
+    """Write the changed counters in one statement (PostgreSQL: one UPDATE over arrays; psycopg's
+    executemany would send one per séance): the séances stay locked until commit, so every round
+    trip here is time other carts of the same dates wait."""
     changed = []
     for (prestation_id, day), occ in after.items():
         old = before.get((prestation_id, day))
         if old is None or (old.confirmed, old.held) != (occ.confirmed, occ.held):
             changed.append({"slot_prestation": prestation_id, "slot_date": day, "new_confirmed": occ.confirmed,
                             "new_held": occ.held})
-    if changed:
+    if not changed:
+        return
+    if is_postgresql(session):
+        session.execute(_SAVE_COUNTS_PG, {
+            "prestations": [c["slot_prestation"] for c in changed], "dates": [c["slot_date"] for c in changed],
+            "confirmed": [c["new_confirmed"] for c in changed], "held": [c["new_held"] for c in changed]})
+    else:
         session.execute(_SAVE_COUNTS, changed)
 
 
@@ -128,9 +144,11 @@ def booking_rows(session: Session, keys: Iterable[LineKey]) -> dict[LineKey, dic
 
 def write_changes(session: Session, changes: Iterable[tuple[LineKey, BookingStatus | None]], family_id: str,
                   prestations: PrestationMap, now: dt.datetime, cart_id: str | None = None,
-                  existing: Mapping[LineKey, dict] | None = None) -> dict[LineKey, dict]:
+                  existing: Mapping[LineKey, dict] | None = None,
+                  new_id: Callable[[LineKey], str] | None = None) -> dict[LineKey, dict]:
     """Store each booking's new status (None: the booking disappears). Returns the rows after.
-    `existing`: the bookings of these keys as the caller already read them (`booking_rows`)."""
+    `existing`: the bookings of these keys as the caller already read them (`booking_rows`).
+    `new_id`: the id of a new booking (default a random one; the demo seed's are stable)."""
     changes = list(changes)
     if existing is None:
         existing = booking_rows(session, [key for key, _ in changes])
@@ -146,7 +164,7 @@ def write_changes(session: Session, changes: Iterable[tuple[LineKey, BookingStat
         waiting_since = now if status is BookingStatus.WAITING else None
         if row is None:
             prestation_row = prestations[prestation_id][0]
-            row = {"id": str(uuid.uuid4()), "commune": prestation_row["commune"], "family_id": family_id,
+            row = {"id": new_id(key) if new_id else str(uuid.uuid4()), "commune": prestation_row["commune"], "family_id": family_id,
                    "child_id": child_id, "service_id": prestation_row["service_id"], "prestation_id": prestation_id,
                    "session_date": day, "status": status.value, "cart_id": cart_id, "waiting_since": waiting_since,
                    "created_at": now, "updated_at": now}
@@ -159,7 +177,7 @@ def write_changes(session: Session, changes: Iterable[tuple[LineKey, BookingStat
                                     updated_at=now))
         after[key] = row
     if new_rows:
-        session.execute(bookings.insert(), new_rows)  # one round trip for a cart's new bookings
+        session.execute(bookings.insert().returning(bookings.c.id), new_rows)  # RETURNING: one multi-row INSERT
     return after
 
 

@@ -37,7 +37,9 @@ def add_events(session: Session, source: str, payloads: Iterable[EventPayload], 
     if not envelopes:
         return []
     exchange = exchange_name(source)
-    session.execute(outbox.insert(), [
+    # RETURNING makes SQLAlchemy send one multi-row INSERT ("insertmanyvalues") where psycopg's
+    # executemany would send one statement per event.
+    session.execute(outbox.insert().returning(outbox.c.event_id), [
         {"event_id": envelope.id, "exchange": exchange, "routing_key": envelope.type,
          "body": envelope.model_dump_json(), "created_at": envelope.time.astimezone(timezone.utc), "attempts": 0}
         for envelope in envelopes])
