@@ -26,8 +26,18 @@ bookings than its capacity (overbooked must be 0) and that the counters agree wi
 Baseline, same run, same database: pgbench, one-row INSERT per transaction, 16 clients, before
 and after the rush. Goal (issue 8): ≥ 1,000 confirmed bookings/s.
 
-Not measured: the gateway hop. The gateway's booking pages validate a cart for a signed-in parent
-(identity session, CSRF); driving hundreds of signed-in browser sessions is not done here.
+`--via gateway` (and `both`, the default: one rush each, each on its own fresh database, in the
+same run): the same parents go through the gateway's booking pages as a browser does, the gateway
+started as in production too (`python -m gateway web`, 2 workers, its own SQLite database). Each
+parent has a signed-in gateway session: the session cookie is signed with the gateway's secret
+key as after an identity sign-in (as the gateway's page tests do: gateway/tests/helpers.py
+`session_cookie`), with its CSRF token, so identity takes no part. The parent posts the
+calendar's form (`POST /reservations/services/<service>/panier`: 20 `ligne` checkboxes and the
+csrf_token, answered by a 302 to the calendar, not followed) then "Valider" (`POST
+/reservations/panier/valider` with the csrf_token and the form's idempotency_key, answered by the
+result page; a 409 page is posted again with the same key). The confirmed bookings are counted
+in booking's database afterwards. Not measured: the pages a browser loads around these two POSTs
+(the calendar after the redirect, the cart page before "Valider").
 """
 from __future__ import annotations
 
@@ -52,11 +62,12 @@ import requests
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from booking_common import (agent_token, booking_command, booking_env, create_database, free_port,  # noqa: E402
-                            load_average, parent_token, start_booking, stop)
+from booking_common import (PY, SECRET, agent_token, booking_command, booking_env, create_database,  # noqa: E402
+                            free_port, load_average, parent_token, start_booking, stop, wait_ok)
 
 COMMUNE = "rush"
 AGENT = "bench-agent"
+GATEWAY_SECRET = "bench-booking-rush-gateway-secret-key-0123456789"
 
 
 def engine_for(url: str) -> sa.Engine:
@@ -202,7 +213,57 @@ async def parent_flow(http, base: str, token: str, lines: list[dict], stats: dic
         return
 
 
-async def rush(base: str, plans: list[tuple[str, list[dict]]], concurrency: int) -> dict:
+# --- through the gateway's pages ---------------------------------------------------------------------------
+def gateway_session(sub: str, family_id: str) -> tuple[str, str]:
+    """A signed-in gateway session for this parent, as after an identity sign-in: the `ef_session`
+    cookie (signed with the gateway's key, as Flask does) and the CSRF token its forms carry."""
+    import secrets
+
+    from flask import Flask
+    from flask.sessions import SecureCookieSessionInterface
+    from itsdangerous import URLSafeTimedSerializer
+
+    app = Flask("bench")
+    app.secret_key = GATEWAY_SECRET
+    raw_csrf = secrets.token_hex(20)
+    now = time.time()
+    user = {"sub": sub, "email": f"{sub}@example.org", "name": "Parent Rush", "family_id": family_id,
+            "communes": [{"slug": COMMUNE, "name": "Rush"}], "agent_of": [], "platform_role": None}
+    data = {"user": user, "auth_at": now, "seen_at": now, "gsid": secrets.token_urlsafe(16), "_permanent": True,
+            "csrf_token": raw_csrf}
+    cookie = SecureCookieSessionInterface().get_signing_serializer(app).dumps(data)
+    return cookie, URLSafeTimedSerializer(GATEWAY_SECRET, salt="wtf-csrf-token").dumps(raw_csrf)
+
+
+async def gateway_parent_flow(http, base: str, session: tuple[str, str], service_id: str, lines: list[dict],
+                              stats: dict) -> None:
+    cookie, csrf = session
+    headers = {"Cookie": f"ef_session={cookie}"}
+    form = [("csrf_token", csrf), ("mois", lines[0]["session_date"][:7])]
+    form += [("ligne", f"{line['child_id']}|{line['prestation_id']}|{line['session_date']}|book") for line in lines]
+    t0 = time.perf_counter()
+    async with http.post(f"{base}/reservations/services/{service_id}/panier", data=form, headers=headers,
+                         allow_redirects=False) as r:
+        await r.read()
+        stats["add_status"][r.status] += 1
+        if r.status != 302:
+            return
+    stats["add_latency"].append(time.perf_counter() - t0)
+    key = uuid.uuid4().hex  # the form's idempotency_key (rendered with the cart page)
+    for attempt in range(5):
+        t0 = time.perf_counter()
+        async with http.post(f"{base}/reservations/panier/valider", headers=headers,
+                             data={"csrf_token": csrf, "idempotency_key": key}, allow_redirects=False) as r:
+            await r.read()
+            status = r.status
+        stats["validate_latency"].append(time.perf_counter() - t0)
+        stats["validate_status"][status] += 1
+        if status != 409:
+            return
+        stats["retries"] += 1
+
+
+async def rush(base: str, plans: list[tuple], concurrency: int, via: str = "booking", service_id: str = "") -> dict:
     import aiohttp
 
     stats = {"add_status": Counter(), "validate_status": Counter(), "outcomes": Counter(), "retries": 0,
@@ -212,11 +273,14 @@ async def rush(base: str, plans: list[tuple[str, list[dict]]], concurrency: int)
         started = time.perf_counter()
         slots = asyncio.Semaphore(concurrency)  # `concurrency` parents at a time, each on its own connection:
 
-        async def parent(token, lines):  # the latencies are the server's, not a wait for a free connection
+        async def parent(credentials, lines):  # the latencies are the server's, not a wait for a free connection
             async with slots:
-                await parent_flow(http, base, token, lines, stats)
+                if via == "gateway":
+                    await gateway_parent_flow(http, base, credentials, service_id, lines, stats)
+                else:
+                    await parent_flow(http, base, credentials, lines, stats)
 
-        await asyncio.gather(*(parent(token, lines) for token, lines in plans))
+        await asyncio.gather(*(parent(credentials, lines) for credentials, lines in plans))
         stats["seconds"] = time.perf_counter() - started
     return stats
 
@@ -242,7 +306,23 @@ def check_capacity(engine: sa.Engine) -> dict:
             "outbox": events}
 
 
-def measure(args) -> dict:
+def start_gateway(var: Path, booking_port: int) -> tuple[subprocess.Popen, int]:
+    """`python -m gateway migrate` then `web` (2 workers, SQLite in `var`), calling this booking."""
+    env = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL") and k != "PROMETHEUS_MULTIPROC_DIR"}
+    port = free_port()
+    env.update(EF_ENV="development", EF_VAR_DIR=str(var / "gateway"), LOG_FORMAT="text", LOG_LEVEL="WARNING",
+               WEB_CONCURRENCY="2", SERVICE_TOKEN_SECRET=SECRET, GATEWAY_SECRET_KEY=GATEWAY_SECRET,
+               BOOKING_URL=f"http://127.0.0.1:{booking_port}", IDENTITY_URL=f"http://127.0.0.1:{free_port()}",
+               BIND=f"127.0.0.1:{port}")
+    (var / "gateway").mkdir()
+    subprocess.run([PY, "-m", "gateway", "migrate"], env=env, cwd=var, check=True, stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen([PY, "-m", "gateway", "web"], env=env, cwd=var, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    wait_ok(f"http://127.0.0.1:{port}/health/live", proc)
+    return proc, port
+
+
+def measure(args, via: str = "booking") -> dict:
     var = Path(tempfile.mkdtemp(prefix="bench-booking-rush-"))
     url, drop = create_database("bench_booking_rush")
     env = booking_env(url, var)
@@ -256,6 +336,10 @@ def measure(args) -> dict:
         procs.append(start_booking(env, var, port))
         base = f"http://127.0.0.1:{port}"
         service_id, prestations = setup_catalogue(base, engine, args)
+        if via == "gateway":
+            gateway, gateway_port = start_gateway(var, port)
+            procs.append(gateway)
+            base = f"http://127.0.0.1:{gateway_port}"
         parents = setup_parents(engine, service_id, args.parents)
         rng = random.Random(8)
         plans = []
@@ -263,18 +347,20 @@ def measure(args) -> dict:
             prestation_id, days = prestations[i % len(prestations)]
             lines = [{"child_id": child_id, "prestation_id": prestation_id, "session_date": d}
                      for d in sorted(rng.sample(days, args.lines))]
-            plans.append((parent_token(family_id, sub), lines))
+            plans.append((gateway_session(sub, family_id) if via == "gateway" else parent_token(family_id, sub), lines))
         raw_before = pgbench(url, var, args.pgbench_seconds)
         spy = profile(procs[0].pid, args.profile) if args.profile else None
-        cpu_before = cpu_seconds(procs[0].pid, engine)
-        stats = asyncio.run(rush(base, plans, args.concurrency))
-        stats["cpu"] = cpu_used(cpu_before, cpu_seconds(procs[0].pid, engine))
+        cpu_before = {proc.pid: cpu_seconds(proc.pid, engine) for proc in procs}
+        stats = asyncio.run(rush(base, plans, args.concurrency, via, service_id))
+        stats["cpu"] = cpu_used(cpu_before[procs[0].pid], cpu_seconds(procs[0].pid, engine))
+        if via == "gateway":
+            stats["cpu"]["gateway"] = cpu_used(cpu_before[procs[1].pid], cpu_seconds(procs[1].pid, engine))["web"]
         if spy:
             spy.send_signal(signal.SIGINT)
             spy.wait(60)
         raw_after = pgbench(url, var, args.pgbench_seconds)
         checks = check_capacity(engine)
-        return {"stats": stats, "checks": checks, "raw": (raw_before, raw_after), "load": load_average()}
+        return {"stats": stats, "checks": checks, "raw": (raw_before, raw_after), "load": load_average(), "via": via}
     finally:
         stop(procs)
         engine.dispose()
@@ -288,50 +374,83 @@ def ms(values: list[float], q: float) -> str:
     return f"{values[min(len(values) - 1, int(q * len(values)))] * 1000:.0f} ms"
 
 
-def report(result: dict, args) -> str:
+def figures(result: dict, args) -> dict:
     s, c = result["stats"], result["checks"]
-    confirmed_lines = s["outcomes"].get("confirmed", 0)
-    per_s = confirmed_lines / s["seconds"]
-    validations = s["validate_status"].get(200, 0)
-    raw = statistics.mean(result["raw"])
-    goal = "met" if per_s >= 1000 else "NOT met"
+    gateway = result["via"] == "gateway"
+    # Through the gateway the answers are pages: the confirmed bookings are counted in the database
+    # (the same figure as the outcomes of the JSON answers when direct; the bench's own database).
+    confirmed = c["confirmed"] if gateway else s["outcomes"].get("confirmed", 0)
+    answered = s["validate_status"].get(200, 0) + (s["validate_status"].get(422, 0) if gateway else 0)
+    cpu = s["cpu"]
+    cpu_total = cpu["web"] + cpu["pg"] + cpu.get("gateway", 0.0)
+    return {"per_s": confirmed / s["seconds"], "validations_per_s": answered / s["seconds"], "confirmed": confirmed,
+            "p50": ms(s["validate_latency"], 0.5), "p99": ms(s["validate_latency"], 0.99),
+            "add_p50": ms(s["add_latency"], 0.5), "add_p99": ms(s["add_latency"], 0.99),
+            "cpu_web": cpu["web"] * 1000 / args.parents, "cpu_pg": cpu["pg"] * 1000 / args.parents,
+            "cpu_gateway": cpu.get("gateway", 0.0) * 1000 / args.parents,
+            "estimate": confirmed / cpu_total * os.cpu_count() if cpu_total else 0.0,
+            "raw": statistics.mean(result["raw"])}
+
+
+WHERE = {"booking": "booking's API (`/internal/parent/cart/lines`, `/internal/parent/cart/validate`)",
+         "gateway": "the gateway's pages (`POST /reservations/services/<service>/panier`, "
+                    "`POST /reservations/panier/valider`; session cookie + CSRF)"}
+
+
+def report(result: dict, args) -> str:
+    s, c, f = result["stats"], result["checks"], figures(result, args)
+    gateway = result["via"] == "gateway"
+    goal = "met" if f["per_s"] >= 1000 else "NOT met"
+    statuses = "302 + result page 200 (422: every line refused)" if gateway else "200"
+    cpu_label = " / gateway web" if gateway else ""
+    cpu_value = f"{f['cpu_web']:.0f} ms / {f['cpu_pg']:.0f} ms" + (f" / {f['cpu_gateway']:.0f} ms" if gateway else "")
     lines = [
-        f"### Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+        f"#### {'Through the gateway' if gateway else 'Direct to booking'}",
         "",
-        f"Command: `.venv/bin/python bench/booking_rush.py --parents {args.parents} --lines {args.lines} "
-        f"--pool {args.pool} --prestations {args.prestations} --capacity-ratio {args.capacity_ratio} "
-        f"--concurrency {args.concurrency}`",
-        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; load average at "
-        f"the end: {result['load']}",
-        f"Setup: {args.parents} parents, carts of {args.lines} dates among {args.pool} open dates of "
-        f"{args.prestations} prestation(s), {args.concurrency} parents at a time, booking web with 2 workers; "
-        "measured at booking's API (the gateway hop is not measured).",
+        f"Measured at {WHERE[result['via']]}; load average at the end: {result['load']}.",
         "",
         "| figure | value |",
         "|---|---:|",
         f"| rush duration (first cart line to last answer) | {s['seconds']:.2f} s |",
-        f"| **confirmed bookings/s** (goal ≥ 1,000: {goal}) | **{per_s:.0f}** |",
-        f"| validations/s (carts of {args.lines}) | {validations / s['seconds']:.1f} |",
-        f"| validation p50 / p99 | {ms(s['validate_latency'], 0.5)} / {ms(s['validate_latency'], 0.99)} |",
-        f"| CPU per cart (lines + validation): booking web / PostgreSQL backends | "
-        f"{s['cpu']['web'] * 1000 / args.parents:.0f} ms / {s['cpu']['pg'] * 1000 / args.parents:.0f} ms |",
+        f"| **confirmed bookings/s** (goal ≥ 1,000: {goal}) | **{f['per_s']:.0f}** |",
+        f"| validations/s (carts of {args.lines}) | {f['validations_per_s']:.1f} |",
+        f"| validation p50 / p99 | {f['p50']} / {f['p99']} |",
+        f"| add lines p50 / p99 | {f['add_p50']} / {f['add_p99']} |",
+        f"| CPU per cart (lines + validation): booking web / PostgreSQL backends{cpu_label} | {cpu_value} |",
         f"| → confirmed bookings/s if this machine's {os.cpu_count()} CPUs were ours alone "
-        f"(CPU-bound estimate) | {confirmed_lines / (s['cpu']['web'] + s['cpu']['pg']) * os.cpu_count():.0f} |",
-        f"| add lines p50 / p99 | {ms(s['add_latency'], 0.5)} / {ms(s['add_latency'], 0.99)} |",
-        f"| line outcomes | {dict(s['outcomes'])} |",
-        f"| HTTP statuses (lines / validate), 409 retries | {dict(s['add_status'])} / {dict(s['validate_status'])}, "
-        f"{s['retries']} |",
+        f"(CPU-bound estimate) | {f['estimate']:.0f} |",
+        f"| line outcomes (JSON answers; pages: see the database) | {dict(s['outcomes']) or '–'} |",
+        f"| HTTP statuses (lines / validate; expected {statuses}), 409 retries | {dict(s['add_status'])} / "
+        f"{dict(s['validate_status'])}, {s['retries']} |",
         f"| **overbooked séances** (must be 0) | **{c['overbooked']}** |",
         f"| séances whose counters disagree with the bookings | {c['counter_mismatch']} |",
         f"| confirmed bookings in the database / full dates / outbox events | {c['confirmed']} / {c['full_dates']} / "
         f"{c['outbox']} |",
         f"| raw PostgreSQL one-row INSERT transactions/s (pgbench -c16, before / after) | "
         f"{result['raw'][0]:.0f} / {result['raw'][1]:.0f} |",
-        f"| validations/s ÷ raw one-row transactions/s (one cart = one transaction) | "
-        f"{validations / s['seconds'] / raw:.4f} |",
         "",
     ]
     return "\n".join(lines)
+
+
+def summary(results: list[dict], args) -> str:
+    rows = ["| | " + " | ".join("through the gateway" if r["via"] == "gateway" else "direct to booking"
+                               for r in results) + " |",
+            "|---|" + "---:|" * len(results)]
+    figs = [figures(r, args) for r in results]
+
+    def row(label, fmt):
+        rows.append(f"| {label} | " + " | ".join(fmt(f, r) for f, r in zip(figs, results)) + " |")
+
+    row("**confirmed bookings/s** (goal ≥ 1,000)", lambda f, r: f"**{f['per_s']:.0f}**")
+    row("validation p50 / p99", lambda f, r: f"{f['p50']} / {f['p99']}")
+    row("**overbooked séances**", lambda f, r: f"**{r['checks']['overbooked']}**")
+    row("raw PostgreSQL one-row tx/s (mean before/after)", lambda f, r: f"{f['raw']:.0f}")
+    row("CPU per cart: booking / PostgreSQL / gateway",
+        lambda f, r: f"{f['cpu_web']:.0f} / {f['cpu_pg']:.0f} / {f['cpu_gateway']:.0f} ms")
+    row("CPU-bound estimate (bookings/s, both CPUs ours)", lambda f, r: f"{f['estimate']:.0f}")
+    row("load average at the end", lambda f, r: r["load"])
+    return "\n".join(rows)
 
 
 def main() -> int:
@@ -343,10 +462,26 @@ def main() -> int:
     parser.add_argument("--capacity-ratio", type=float, default=0.7)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--pgbench-seconds", type=int, default=5)
+    parser.add_argument("--via", choices=("booking", "gateway", "both"), default="both")
     parser.add_argument("--profile", type=Path, help="py-spy collapsed stacks of the web workers during the rush")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    text = report(measure(args), args)
+    results = [measure(args, via) for via in (("booking", "gateway") if args.via == "both" else (args.via,))]
+    text = "\n".join([
+        f"### Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+        "",
+        f"Command: `.venv/bin/python bench/booking_rush.py --parents {args.parents} --lines {args.lines} "
+        f"--pool {args.pool} --prestations {args.prestations} --capacity-ratio {args.capacity_ratio} "
+        f"--concurrency {args.concurrency} --via {args.via}`",
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}. Setup: "
+        f"{args.parents} parents, carts of {args.lines} dates among {args.pool} open dates of {args.prestations} "
+        f"prestation(s), {args.concurrency} parents at a time, booking web (and gateway web) with 2 workers each, "
+        "a fresh database per rush.",
+        "",
+        summary(results, args),
+        "",
+        *(report(r, args) for r in results),
+    ])
     print(text)
     if args.out:
         with args.out.open("a") as f:
