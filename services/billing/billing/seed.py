@@ -5,6 +5,15 @@ morning and evening care, Wednesday and holiday leisure centres) by QF bracket, 
 QF, and the demo family and children (identity's fixed ids, also announced later by identity's
 events, which find the same rows) so that a fresh `make run` can price carts at once.
 Idempotent: what exists is left as it is.
+
+`--with-history` (what `make run` does, unless EF_DEMO_HISTORY=0): the demo family's past too,
+the same facts booking's `seed-demo --with-history` books and marks (`contracts.demo`), written as
+booking's events would write them (`booked_days`: same day keys, booking ids and moments, so that
+those events, arriving later, change nothing); then each past month invoiced with the real use
+cases (`runs.start_run` then `runs.finalise_run`: numbers, dates, `period.locked.v1` to booking;
+the commune's settings publish on the 1st of the next month, so that last month's invoice is out)
+and every month but the last paid at the régie (`cashdesk.record_offline`: a cheque, then direct
+debits); last month's invoice is left to pay online. A month with a finalised run is left alone.
 """
 from __future__ import annotations
 
@@ -12,11 +21,18 @@ import datetime as dt
 import sys
 import uuid
 
+import sqlalchemy as sa
+from contracts import demo as history
 from servicekit.types import utcnow
 
+from billing import cashdesk, config, ledger, runs
 from billing.config import insert_for
 from billing.db import get_db
-from billing.models import children, families, family_accounts, price_grids
+from billing.domain.dates import DayRule, InvoiceDateSettings
+from billing.models import (billing_settings, booked_days, children, families, family_accounts, invoices,
+                            invoicing_runs, price_grids)
+from billing.projections import day_key
+from billing.timeutil import paris_today
 from billing.settings import get_settings
 
 COMMUNE = "heillecourt"
@@ -57,14 +73,69 @@ def seed(session) -> None:
                                                    updated_at=now).on_conflict_do_nothing())
 
 
-def _run(_args) -> int:
+SEEDER = "seed-demo"
+PAYMENTS = (("cheque", "Chèque n° 0004217"), ("direct_debit", "Prélèvement SEPA"))  # the first month, the others
+
+
+def seed_history(session, today: dt.date | None = None) -> list[str]:
+    """The demo family's past days and their invoices (see the module's docstring). Returns the
+    months invoiced now."""
+    today = today or paris_today()
+    past = history.past_days(today)
+    insert = insert_for(session)
+    for day in past:  # exactly what booking.confirmed.v1 then attendance.recorded.v1 write (projections.py)
+        session.execute(insert(booked_days).values(
+            day_key=day_key(day.child_id, day.prestation_id, day.day), commune=history.COMMUNE,
+            family_id=history.FAMILY_ID, child_id=day.child_id, prestation_id=day.prestation_id,
+            price_ref=day.price_ref, payment_mode="end_of_month", session_date=day.day, booking_id=day.booking_id,
+            booking_status="confirmed", refund=None, booking_changed_at=day.booked_at, attendance=day.status,
+            attendance_booked=True, attendance_changed_at=day.marked_at).on_conflict_do_nothing())
+    # the demo commune publishes on the 1st (not the default 5th): last month's invoice is out today
+    dates = InvoiceDateSettings(publication=DayRule(1, 1))
+    session.execute(insert(billing_settings).values(commune=history.COMMUNE, **{
+        **config.DEFAULT_SETTINGS, "dates": config.dates_to_json(dates)}, updated_at=utcnow()).on_conflict_do_nothing())
+    done = set(session.execute(sa.select(invoicing_runs.c.month).where(
+        invoicing_runs.c.commune == history.COMMUNE, invoicing_runs.c.kind == "monthly",
+        invoicing_runs.c.state == "finalised")).scalars())
+    months = history.past_months(today)
+    invoiced = []
+    for month in months:
+        if month in done:
+            continue
+        run = runs.start_run(session, history.COMMUNE, month, SEEDER)
+        runs.finalise_run(session, history.COMMUNE, run["id"], SEEDER)
+        invoiced.append(month)
+    for n, month in enumerate(months[:-1]):  # paid at the régie; last month's is to pay online
+        row = session.execute(sa.select(invoices).where(
+            invoices.c.commune == history.COMMUNE, invoices.c.family_id == history.FAMILY_ID,
+            invoices.c.kind == "invoice", invoices.c.origin == "monthly", invoices.c.month == month,
+            invoices.c.state == "published")).mappings().first()
+        if row is None or ledger.owed(row) <= 0:
+            continue
+        method, reference = PAYMENTS[min(n, 1)]
+        cashdesk.record_offline(session, history.COMMUNE, {
+            "family_id": history.FAMILY_ID, "method": method, "amount_cents": ledger.owed(row),
+            "invoice_ids": [row["id"]], "reference": reference, "received_on": today.isoformat()}, SEEDER)
+    return invoiced
+
+
+def _run(args) -> int:
     if get_settings().is_production:
         print("seed-demo refuses to run when EF_ENV=production", file=sys.stderr)
         return 2
     with get_db().transaction() as session:
         seed(session)
     print(f"billing: demo price grids and QF for {COMMUNE}")
+    if args.with_history:
+        with get_db().transaction() as session:
+            months = seed_history(session)
+        print(f"billing: the demo family's past days; invoiced now: {', '.join(months) or 'nothing'}")
     return 0
 
 
-COMMANDS = {"seed-demo": ("demo price grids and the demo family's QF (not in production)", lambda _p: None, _run)}
+def _arguments(parser) -> None:
+    parser.add_argument("--with-history", action="store_true",
+                        help="also the demo family's past days, invoiced and paid but last month (contracts.demo)")
+
+
+COMMANDS = {"seed-demo": ("demo price grids and the demo family's QF (not in production)", _arguments, _run)}

@@ -80,15 +80,25 @@ def day_list(session: Session, caller: Caller, prestation_id: str, session_date:
 
 def record(session: Session, caller: Caller, prestation_id: str, session_date: str, body: Mapping[str, Any],
            now: dt.datetime | None = None) -> dict:
-    now = now or utcnow()
     commune = access.agent_commune(session, caller)
-    prestation = _prestation(session, commune, prestation_id)
-    day = dt.date.fromisoformat(session_date)
+    mark(session, commune, caller, _prestation(session, commune, prestation_id), dt.date.fromisoformat(session_date),
+         body["marks"], now)
+    return day_list(session, caller, prestation_id, session_date)
+
+
+def mark(session: Session, commune: str, by: Caller | str, prestation: Mapping, day: dt.date,
+         marks: list[Mapping[str, Any]], now: dt.datetime | None = None) -> int:
+    """Record the marks of one séance for `by` (the staff's agent, or the demo seed), whose access to
+    `commune` is already checked; each change published (`attendance.recorded.v1`) in this
+    transaction. Returns how many marks changed."""
+    now = now or utcnow()
+    prestation_id = prestation["id"]
+    sub = by.sub if isinstance(by, Caller) else by
     if day > now.astimezone(PARIS).date():
         raise Problem(422, "On ne peut pointer qu'une séance du jour ou passée.")
     if is_locked(session, commune, day):
         raise Problem(409, LOCKED)
-    marks = {m["child_id"]: Attendance(m["status"]).value for m in body["marks"]}
+    marks = {m["child_id"]: Attendance(m["status"]).value for m in marks}
     booked = set(session.execute(sa.select(bookings.c.child_id).where(
         bookings.c.prestation_id == prestation_id, bookings.c.session_date == day,
         bookings.c.status.in_(BOOKED))).scalars())
@@ -102,16 +112,16 @@ def record(session: Session, caller: Caller, prestation_id: str, session_date: s
             continue
         mark = {"prestation_id": prestation_id, "session_date": day, "child_id": child_id, "commune": commune,
                 "family_id": child["family_id"], "status": status, "booked": child_id in booked,
-                "recorded_by": caller.sub, "recorded_at": now}
+                "recorded_by": sub, "recorded_at": now}
         stmt = insert(attendance).values(**mark)
         session.execute(stmt.on_conflict_do_update(
             index_elements=[attendance.c.prestation_id, attendance.c.session_date, attendance.c.child_id],
             set_={k: stmt.excluded[k] for k in ("status", "booked", "recorded_by", "recorded_at")}))
         events.attendance_recorded(session, mark, prestation)
         changed += 1
-    audit.record(session, commune, caller, "attendance.recorded", prestation_id=prestation_id, session_date=day,
+    audit.record(session, commune, by, "attendance.recorded", prestation_id=prestation_id, session_date=day,
                  changed=changed)
-    return day_list(session, caller, prestation_id, session_date)
+    return changed
 
 
 def remove(session: Session, caller: Caller, prestation_id: str, session_date: str, child_id: str,

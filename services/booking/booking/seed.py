@@ -2,6 +2,12 @@
 in the database, its séances generated, and the demo family's children enrolled. Idempotent:
 what exists is left as it is.
 
+`--with-history` (what `make run` does, unless EF_DEMO_HISTORY=0): the demo family's past too
+(`contracts.demo`: Léa's canteen days and Hugo's evening care from the rentrée to the end of last
+month), booked by an agent (the real checkout, with the demo's stable booking ids) and marked by
+the staff (the real attendance use case), so their events reach billing through the outbox like
+real ones; billing's `seed-demo --with-history` already knows the same facts and invoices them.
+
 The demo family and children are identity's demo seed (fixed ids, also announced by identity's
 events, which arrive later and find the same rows): booking's seed writes them explicitly so a
 fresh `make run` can enrol and book at once, whatever the order the workers start in.
@@ -17,14 +23,17 @@ from sqlalchemy.orm import Session
 
 from servicekit.types import utcnow
 
-from booking import audit, carts, codec, places, store
+from contracts import demo as history
+
+from booking import attendance, audit, carts, codec, places, store
 from booking.db import get_db
 from booking.domain import demo_catalogue as demo
-from booking.domain.cart import Cart
+from booking.domain.cart import Cart, CartLine
 from booking.domain.enrolment import Enrolment
 from booking.domain.openings import opening_dates
 from booking.domain.period import fixed_days_plan
-from booking.models import children, commune_calendars, enrolments, families, prestations, services, sessions
+from booking.models import (attendance as marks, bookings, children, commune_calendars, enrolments, families,
+                            prestations, services, sessions)
 from booking.settings import get_settings
 
 NAMESPACE = uuid.UUID("5b0c6f58-3a4e-4d2b-9a51-3f7d0e2c1b10")
@@ -124,13 +133,54 @@ def _book_fixed_days(session: Session, commune: str, enrolment: Enrolment, now: 
                      service_id=enrolment.service_id, lines=len(lines))
 
 
-def seed_demo(session: Session) -> int:
+def seed_history(session: Session, today: dt.date | None = None) -> tuple[int, int]:
+    """The demo family's past (`contracts.demo.past_days`): each day booked as an agent books fixed
+    days (`carts.run_checkout`, at `BOOKED_AT`, with the demo's stable booking id) then marked by
+    the staff (`attendance.record`, the evening of the day). Days already booked or marked, and
+    periods billing has locked, are left alone. Returns (days booked, days marked)."""
+    today = today or utcnow().astimezone(demo.PARIS).date()
+    past = history.past_days(today)
+    if not past:
+        return 0, 0
+    booked = {tuple(r) for r in session.execute(  # by the history, or (a demo re-seeded months later) fixed days
+        sa.select(bookings.c.child_id, bookings.c.prestation_id, bookings.c.session_date).where(
+            bookings.c.family_id == DEMO_FAMILY["family_id"], bookings.c.session_date <= past[-1].day))}
+    lines = tuple(CartLine(d.child_id, d.prestation_id, d.day) for d in past
+                  if (d.child_id, d.prestation_id, d.day) not in booked)
+    if lines:
+        by_key = {(d.child_id, d.prestation_id, d.day): d.booking_id for d in past}
+        result, _rows, _found = carts.run_checkout(
+            session, Cart(stable_id(demo.COMMUNE_SLUG, "history-cart"), SEEDER, lines=lines),
+            DEMO_FAMILY["family_id"], demo.COMMUNE_SLUG, history.BOOKED_AT, by="agent", new_id=by_key.__getitem__)
+        refused = [o for o in result.cart.outcomes if o.status.code != "confirmed"]
+        if refused:
+            raise RuntimeError(f"seed-demo: {len(refused)} past day(s) not booked: {refused[:3]}")
+        audit.record(session, demo.COMMUNE_SLUG, SEEDER, "demo.history_booked", lines=len(lines))
+    marked = {(r.child_id, r.prestation_id, r.session_date) for r in session.execute(
+        sa.select(marks.c.child_id, marks.c.prestation_id, marks.c.session_date).where(
+            marks.c.family_id == DEMO_FAMILY["family_id"], marks.c.session_date <= past[-1].day))}
+    todo: dict[tuple[str, dt.date], list[history.PastDay]] = {}
+    for d in past:
+        if (d.child_id, d.prestation_id, d.day) not in marked and not attendance.is_locked(
+                session, demo.COMMUNE_SLUG, d.day):
+            todo.setdefault((d.prestation_id, d.day), []).append(d)
+    found = store.prestations_by_id(session, [code_id for code_id, _ in todo])
+    for (prestation_id, day), days in todo.items():
+        attendance.mark(session, demo.COMMUNE_SLUG, SEEDER, found[prestation_id][0], day,
+                        [{"child_id": d.child_id, "status": d.status} for d in days], now=days[0].marked_at)
+    return len(lines), sum(len(days) for days in todo.values())
+
+
+def seed_demo(session: Session, with_history: bool = False, today: dt.date | None = None) -> int:
     service_ids = seed_catalogue(session)
-    return seed_family(session, service_ids)
+    made = seed_family(session, service_ids)
+    if with_history:
+        seed_history(session, today)
+    return made
 
 
 # --- command line -------------------------------------------------------------------------------------------------
-def _run(_args) -> int:
+def _run(args) -> int:
     if get_settings().is_production:
         print("seed-demo refuses to run when EF_ENV=production", file=sys.stderr)
         return 2
@@ -138,7 +188,16 @@ def _run(_args) -> int:
         made = seed_demo(session)
     print(f"seed-demo: Heillecourt's catalogue (4 services, 6 prestations, 2026-2027); "
           f"demo children Léa and Hugo Martin enrolled ({made} new enrolment(s))")
+    if args.with_history:
+        with get_db().transaction() as session:
+            booked, marked = seed_history(session)
+        print(f"seed-demo: the demo family's past school days ({booked} booked, {marked} marked now)")
     return 0
 
 
-COMMANDS = {"seed-demo": ("Heillecourt's demo catalogue and the demo family's enrolments", lambda parser: None, _run)}
+def _arguments(parser) -> None:
+    parser.add_argument("--with-history", action="store_true",
+                        help="also the demo family's past days, booked and marked (contracts.demo)")
+
+
+COMMANDS = {"seed-demo": ("Heillecourt's demo catalogue and the demo family's enrolments", _arguments, _run)}
