@@ -9,6 +9,10 @@ starts every process (web and worker of each service, the gateway, the mail catc
 bank, the portal "Mes factures en ligne") under honcho with one log stream, waits until the
 gateway reports every service ready and the portal answers, and prints the URLs. Ctrl-C (or
 `stop`) stops everything. The end-to-end tests start the platform with this same script.
+
+The demo family's past (booked and marked days since the rentrée, September to last month
+invoiced, all but last month paid) is seeded too unless `EF_DEMO_HISTORY=0` (the end-to-end tests
+turn it off: their journeys bill the demo family's past months themselves).
 """
 from __future__ import annotations
 
@@ -148,9 +152,10 @@ def prepare(env: dict[str, str]) -> None:
         run_step([PYTHON, "-m", "gateway", "migrate"], env)
     log("seeding the demo commune (Heillecourt)")
     run_step([PYTHON, "-m", "identity", "seed-demo"], env)
-    run_step([PYTHON, "-m", "booking", "seed-demo"], env)  # catalogue; Léa and Hugo enrolled
+    history = ["--with-history"] if env.get("EF_DEMO_HISTORY", "1") != "0" else []  # the demo family's past
+    run_step([PYTHON, "-m", "booking", "seed-demo", *history], env)  # catalogue; Léa and Hugo enrolled
     run_step([PYTHON, "-m", "demandes", "seed-demo"], env)  # request categories, document types, replies
-    run_step([PYTHON, "-m", "billing", "seed-demo"], env)  # price grids of the catalogue, the demo QF
+    run_step([PYTHON, "-m", "billing", "seed-demo", *history], env)  # price grids, the demo QF; past invoices
     log("registering the gateway's OpenID Connect client")
     public = env["PUBLIC_URL"]
     run_step([PYTHON, "-m", "identity", "ensure-client", "--client-id", "gateway", "--name", "Espace Famille",

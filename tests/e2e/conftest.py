@@ -82,7 +82,9 @@ def platform(tmp_path_factory):
     log_path = var_dir / "platform.log"
     # Its own broker vhost: another platform on this machine (a `make run`) must not consume its events.
     vhost, amqp_url = create_vhost("e2e")
-    env = dict(os.environ, EF_PG_PREFIX=f"ef_e2e_{os.getpid()}", AMQP_URL=amqp_url, OPERATOR_TOKEN=OPERATOR_TOKEN)
+    # EF_DEMO_HISTORY=0: the journeys bill the demo family's past months themselves (no seeded invoices)
+    env = dict(os.environ, EF_PG_PREFIX=f"ef_e2e_{os.getpid()}", AMQP_URL=amqp_url, OPERATOR_TOKEN=OPERATOR_TOKEN,
+               EF_DEMO_HISTORY="0")
     cmd = [sys.executable, str(ROOT / "scripts" / "run_platform.py"), "run", "--port-base", str(PORT_BASE),
            "--var-dir", str(var_dir), "--db", os.environ.get("EF_E2E_DB", "sqlite")]
     log_file = open(log_path, "w")
