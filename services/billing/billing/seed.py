@@ -7,9 +7,10 @@ events, which find the same rows) so that a fresh `make run` can price carts at 
 Idempotent: what exists is left as it is.
 
 `--with-history` (what `make run` does, unless EF_DEMO_HISTORY=0): the demo family's past too,
-the same facts booking's `seed-demo --with-history` books and marks (`contracts.demo`), written as
-booking's events would write them (`booked_days`: same day keys, booking ids and moments, so that
-those events, arriving later, change nothing); then each past month invoiced with the real use
+the same facts booking's `seed-demo --with-history` books and marks (`contracts.demo`), written by
+the projection's own code as booking's events write them (`booked_days`: same day keys, booking ids
+and moments, so that those events, arriving later, change nothing; a fact booking already sent
+that is newer stays); then each past month invoiced with the real use
 cases (`runs.start_run` then `runs.finalise_run`: numbers, dates, `period.locked.v1` to booking;
 the commune's settings publish on the 1st of the next month, so that last month's invoice is out)
 and every month but the last paid at the régie (`cashdesk.record_offline`: a cheque, then direct
@@ -20,18 +21,18 @@ from __future__ import annotations
 import datetime as dt
 import sys
 import uuid
+from types import SimpleNamespace
 
 import sqlalchemy as sa
 from contracts import demo as history
 from servicekit.types import utcnow
 
-from billing import cashdesk, config, ledger, runs
+from billing import cashdesk, config, ledger, projections, runs
 from billing.config import insert_for
 from billing.db import get_db
 from billing.domain.dates import DayRule, InvoiceDateSettings
-from billing.models import (billing_settings, booked_days, children, families, family_accounts, invoices,
+from billing.models import (billing_settings, children, families, family_accounts, invoices,
                             invoicing_runs, price_grids)
-from billing.projections import day_key
 from billing.timeutil import paris_today
 from billing.settings import get_settings
 
@@ -83,13 +84,12 @@ def seed_history(session, today: dt.date | None = None) -> list[str]:
     today = today or paris_today()
     past = history.past_days(today)
     insert = insert_for(session)
-    for day in past:  # exactly what booking.confirmed.v1 then attendance.recorded.v1 write (projections.py)
-        session.execute(insert(booked_days).values(
-            day_key=day_key(day.child_id, day.prestation_id, day.day), commune=history.COMMUNE,
-            family_id=history.FAMILY_ID, child_id=day.child_id, prestation_id=day.prestation_id,
-            price_ref=day.price_ref, payment_mode="end_of_month", session_date=day.day, booking_id=day.booking_id,
-            booking_status="confirmed", refund=None, booking_changed_at=day.booked_at, attendance=day.status,
-            attendance_booked=True, attendance_changed_at=day.marked_at).on_conflict_do_nothing())
+    for day in past:  # what booking.confirmed.v1 then attendance.recorded.v1 write, by the projection's code
+        fact = SimpleNamespace(commune=history.COMMUNE, family_id=history.FAMILY_ID, child_id=day.child_id,
+                               prestation_id=day.prestation_id, price_ref=day.price_ref, payment_mode="end_of_month",
+                               session_date=day.day)
+        projections.record_booking(session, projections._slot(fact), day.booking_id, "confirmed", None, day.booked_at)
+        projections.record_attendance(session, fact, day.status, True, day.marked_at)
     # the demo commune publishes on the 1st (not the default 5th): last month's invoice is out today
     dates = InvoiceDateSettings(publication=DayRule(1, 1))
     session.execute(insert(billing_settings).values(commune=history.COMMUNE, **{
@@ -115,7 +115,7 @@ def seed_history(session, today: dt.date | None = None) -> list[str]:
         method, reference = PAYMENTS[min(n, 1)]
         cashdesk.record_offline(session, history.COMMUNE, {
             "family_id": history.FAMILY_ID, "method": method, "amount_cents": ledger.owed(row),
-            "invoice_ids": [row["id"]], "reference": reference, "received_on": today.isoformat()}, SEEDER)
+            "invoice_ids": [row["id"]], "reference": reference}, SEEDER)  # received today
     return invoiced
 
 

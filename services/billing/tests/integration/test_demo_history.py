@@ -100,7 +100,24 @@ def test_bookings_events_arriving_later_change_nothing(db):
     assert _family_invoices(db) == invoices_before
 
 
-def test_a_month_later_december_is_invoiced_and_november_stays_to_pay_online():
-    # without a database: which months a later `make run` adds (never before the rentrée)
-    assert history.past_months(dt.date(2026, 9, 30)) == []
-    assert history.past_months(dt.date(2027, 1, 4))[-1] == "2026-12"
+def test_a_month_later_december_is_invoiced_november_paid_and_facts_booking_sent_since_stay(db):
+    _seed(db)
+    lea_day = next(d for d in history.past_days(dt.date(2027, 1, 5)) if d.day.month == 12 and d.child_id == history.LEA)
+    real_id, real_at = "booked-by-the-fixed-days", dt.datetime(2026, 12, 1, 19, 0, tzinfo=dt.timezone.utc)
+    with db.transaction() as s:  # December's canteen days were booked as fixed days on the first `make run`
+        projections.on_booking_confirmed(s, envelope(booking_contract.BookingConfirmed(
+            booking_id=real_id, via="agent", confirmed_at=real_at, family_id=history.FAMILY_ID,
+            child_id=lea_day.child_id, commune=history.COMMUNE, service_id="cantine",
+            prestation_id=lea_day.prestation_id, session_date=lea_day.day, payment_mode="end_of_month",
+            price_ref=lea_day.price_ref), "booking"))
+    assert _seed(db, today=dt.date(2027, 1, 5)) == ["2026-12"]
+    with db.read() as s:
+        row = s.execute(sa.select(booked_days).where(booked_days.c.day_key == projections.day_key(
+            lea_day.child_id, lea_day.prestation_id, lea_day.day))).mappings().one()
+    assert (row["booking_id"], row["attendance"]) == (real_id, "present")  # the newer fact stays; the mark is added
+    found = {i["month"]: i for i in _family_invoices(db)}
+    december = [d for d in history.past_days(dt.date(2027, 1, 5)) if d.day.month == 12]
+    assert found["2026-12"]["total_cents"] == sum(GRID[d.price_ref][BRACKET] for d in december) > 0
+    assert found["2026-11"]["paid_cents"] == found["2026-11"]["total_cents"]
+    assert found["2026-12"]["paid_cents"] == 0
+    assert history.past_months(dt.date(2026, 9, 30)) == []  # never before the rentrée
