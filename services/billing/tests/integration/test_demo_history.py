@@ -53,7 +53,8 @@ def test_the_past_months_are_invoiced_numbered_paid_and_the_last_one_is_to_pay(d
     assert {i["month"]: i["total_cents"] for i in found} == expected
     with db.read() as s:
         lines = s.execute(sa.select(invoice_lines.c.invoice_id, sa.func.count(),
-                                    sa.func.sum(invoice_lines.c.amount_cents)).group_by(invoice_lines.c.invoice_id)).all()
+                                    sa.func.sum(invoice_lines.c.amount_cents))
+                          .group_by(invoice_lines.c.invoice_id)).all()
     per_invoice = {invoice_id: (count, total) for invoice_id, count, total in lines}
     for invoice in found:  # one line per booked day (absences at 0 €), adding up to the total
         days = [d for d in history.past_days(TODAY) if d.day.strftime("%Y-%m") == invoice["month"]]
