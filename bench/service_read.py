@@ -78,6 +78,28 @@ def start_platform(url: str, var: Path) -> tuple[dict, list[subprocess.Popen]]:
     return urls, procs
 
 
+def worker_cpu(proc: subprocess.Popen) -> float:
+    """CPU seconds (user + system) used so far by the worker processes of a gunicorn master."""
+    children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    ticks = 0
+    for pid in children:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def measured(url: str, args, procs: dict[str, subprocess.Popen]) -> dict:
+    """wrk on `url`, with the CPU each server's workers spent per request meanwhile (µs)."""
+    before = {name: worker_cpu(proc) for name, proc in procs.items()}
+    result = wrk(url, args.duration, args.connections, args.threads)
+    result["cpu_us"] = {name: (worker_cpu(proc) - before[name]) * 1e6 / max(result["requests"], 1)
+                        for name, proc in procs.items()}
+    return result
+
+
 def measure(kind: str, args) -> dict:
     var = Path(tempfile.mkdtemp(prefix=f"bench-read-{kind}-"))
     url, drop = prepare_database(kind, var)
@@ -88,9 +110,10 @@ def measure(kind: str, args) -> dict:
         assert bodies["bare"] == bodies["identity"] == bodies["gateway"], bodies
         for u in urls.values():  # warm-up: every worker, every pool
             wrk(u, 3, args.connections, args.threads)
+        servers = {"identity": procs[1], "gateway": procs[2]}
         rounds = []
         for _ in range(args.rounds):
-            rounds.append({name: wrk(u, args.duration, args.connections, args.threads) for name, u in urls.items()})
+            rounds.append({name: measured(u, args, servers) for name, u in urls.items()})
         return {"rounds": rounds, "items": len(bodies["bare"]["items"])}
     finally:
         for proc in procs:
@@ -118,6 +141,7 @@ def report(results: dict, args) -> str:
         "| gateway req/s (p50 / p99) | gateway / identity (goal ≥ 0.5) |",
         "|---|---|---:|---:|---:|---:|---:|",
     ]
+    cpu_lines: list[str] = []
     for kind, result in results.items():
         for i, r in enumerate(result["rounds"], 1):
             b, d, g = r["bare"], r["identity"], r["gateway"]
@@ -127,10 +151,28 @@ def report(results: dict, args) -> str:
                 f"**{d['rps'] / b['rps']:.2f}** | {g['rps']:.0f} ({g['p50']} / {g['p99']}) | "
                 f"**{g['rps'] / d['rps']:.2f}** |" + (f" non-2xx: {errors}" if errors else ""))
         med = lambda key: statistics.median(r[key]["rps"] for r in result["rounds"])  # noqa: E731
+        for i, r in enumerate(result["rounds"], 1):
+            cpu_lines.append(_cpu_line(kind, i, r))
         lines.append(f"| {kind} | median | {med('bare'):.0f} | {med('identity'):.0f} | "
                      f"**{med('identity') / med('bare'):.2f}** | {med('gateway'):.0f} | "
                      f"**{med('gateway') / med('identity'):.2f}** |")
+    lines += [
+        "",
+        "CPU per request (user + system of each server's workers during the run, µs): X = identity's for",
+        "a direct read, X' = identity's and Y = the gateway's for a read through the gateway. When CPU is",
+        "what limits, gateway / identity tends to X / (X' + Y): the figure less moved by other processes.",
+        "",
+        "| db | round | identity direct X | identity via gateway X' | gateway Y | X / (X' + Y) |",
+        "|---|---|---:|---:|---:|---:|",
+        *cpu_lines,
+    ]
     return "\n".join(lines) + "\n"
+
+
+def _cpu_line(kind: str, i: int, r: dict) -> str:
+    x = r["identity"]["cpu_us"]["identity"]
+    x_via, y = r["gateway"]["cpu_us"]["identity"], r["gateway"]["cpu_us"]["gateway"]
+    return f"| {kind} | {i} | {x:.0f} | {x_via:.0f} | {y:.0f} | **{x / (x_via + y):.2f}** |"
 
 
 def main() -> int:
