@@ -136,7 +136,7 @@ def _book_fixed_days(session: Session, commune: str, enrolment: Enrolment, now: 
 def seed_history(session: Session, today: dt.date | None = None) -> tuple[int, int]:
     """The demo family's past (`contracts.demo.past_days`): each day booked as an agent books fixed
     days (`carts.run_checkout`, at `BOOKED_AT`, with the demo's stable booking id) then marked by
-    the staff (`attendance.record`, the evening of the day). Days already booked or marked, and
+    the staff (`attendance.mark`, the evening of the day). Days already booked or marked, and
     periods billing has locked, are left alone. Returns (days booked, days marked)."""
     today = today or utcnow().astimezone(demo.PARIS).date()
     past = history.past_days(today)
