@@ -285,6 +285,14 @@ async def rush(base: str, plans: list[tuple], concurrency: int, via: str = "book
     return stats
 
 
+def rollbacks(engine: sa.Engine) -> int:
+    """Transactions of the bench's database rolled back so far: in a rush, the optimistic
+    validations that lost their places (booking.carts.Contended) and were validated again."""
+    with engine.connect() as conn:
+        return conn.execute(sa.text("SELECT xact_rollback FROM pg_stat_database WHERE datname = current_database()")
+                            ).scalar_one()
+
+
 def check_capacity(engine: sa.Engine) -> dict:
     with engine.connect() as conn:
         over = conn.execute(sa.text(
@@ -351,6 +359,7 @@ def measure(args, via: str = "booking") -> dict:
         raw_before = pgbench(url, var, args.pgbench_seconds)
         spy = profile(procs[0].pid, args.profile) if args.profile else None
         cpu_before = {proc.pid: cpu_seconds(proc.pid, engine) for proc in procs}
+        rolled_back = rollbacks(engine)
         stats = asyncio.run(rush(base, plans, args.concurrency, via, service_id))
         stats["cpu"] = cpu_used(cpu_before[procs[0].pid], cpu_seconds(procs[0].pid, engine))
         if via == "gateway":
@@ -359,6 +368,7 @@ def measure(args, via: str = "booking") -> dict:
             spy.send_signal(signal.SIGINT)
             spy.wait(60)
         raw_after = pgbench(url, var, args.pgbench_seconds)
+        stats["rolled_back"] = rollbacks(engine) - rolled_back  # read once pgbench is done: the statistics are flushed
         checks = check_capacity(engine)
         return {"stats": stats, "checks": checks, "raw": (raw_before, raw_after), "load": load_average(), "via": via}
     finally:
@@ -422,6 +432,8 @@ def report(result: dict, args) -> str:
         f"| line outcomes (JSON answers; pages: see the database) | {dict(s['outcomes']) or '–'} |",
         f"| HTTP statuses (lines / validate; expected {statuses}), 409 retries | {dict(s['add_status'])} / "
         f"{dict(s['validate_status'])}, {s['retries']} |",
+        f"| validations rolled back and done again locked first (optimistic attempts that lost their places) | "
+        f"{s['rolled_back']} |",
         f"| **overbooked séances** (must be 0) | **{c['overbooked']}** |",
         f"| séances whose counters disagree with the bookings | {c['counter_mismatch']} |",
         f"| confirmed bookings in the database / full dates / outbox events | {c['confirmed']} / {c['full_dates']} / "
@@ -445,6 +457,7 @@ def summary(results: list[dict], args) -> str:
     row("**confirmed bookings/s** (goal ≥ 1,000)", lambda f, r: f"**{f['per_s']:.0f}**")
     row("validation p50 / p99", lambda f, r: f"{f['p50']} / {f['p99']}")
     row("**overbooked séances**", lambda f, r: f"**{r['checks']['overbooked']}**")
+    row("validations done again locked first", lambda f, r: str(r["stats"]["rolled_back"]))
     row("raw PostgreSQL one-row tx/s (mean before/after)", lambda f, r: f"{f['raw']:.0f}")
     row("CPU per cart: booking / PostgreSQL / gateway",
         lambda f, r: f"{f['cpu_web']:.0f} / {f['cpu_pg']:.0f} / {f['cpu_gateway']:.0f} ms")
