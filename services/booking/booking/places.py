@@ -83,19 +83,20 @@ def claim(session: Session, before: Mapping[Slot, Occupancy], after: Mapping[Slo
 def lock(session: Session, slots: Iterable[Slot], prestations: PrestationMap) -> dict[Slot, Occupancy]:
     """The occupancy of each slot, its row created if missing and locked until commit.
 
-    One statement when every séance row exists (generated opening dates: the usual case); the
-    missing rows are inserted first otherwise (one executemany), then all are locked in order."""
+    The rows missing are inserted first (in order, ON CONFLICT DO NOTHING: a twin insert of another
+    cart is waited for), then every row is locked in order: no row is locked before an insert
+    that could wait for another cart (which would deadlock)."""
     ordered = sorted(set(slots))
     if not ordered:
         return {}
-    rows = _locked_rows(session, ordered)
-    if len(rows) < len(ordered):
-        present = {(r.prestation_id, r.session_date) for r in rows}
+    present = {(r.prestation_id, r.session_date) for r in session.execute(sa.select(
+        sessions.c.prestation_id, sessions.c.session_date).where(
+        sa.tuple_(sessions.c.prestation_id, sessions.c.session_date).in_(ordered)))}
+    if len(present) < len(ordered):
         session.execute(_insert(session)(sessions).on_conflict_do_nothing(), [
             {"prestation_id": p, "session_date": d, "commune": prestations[p][0]["commune"], "confirmed": 0,
              "held": 0, "generated": False} for p, d in ordered if (p, d) not in present])
-        rows = _locked_rows(session, ordered)
-    return _occupancies(rows, prestations)
+    return _occupancies(_locked_rows(session, ordered), prestations)
 
 
 _SAVE_COUNTS = (sessions.update()

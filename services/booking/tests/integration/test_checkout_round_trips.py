@@ -106,10 +106,10 @@ def test_adding_lines_and_validating_cost_a_fixed_number_of_statements(db, world
     # a new cart: its row, the children, the prestations, one INSERT of the cart and one of its lines
     assert len(add_statements) == 5, add_statements
     # cart (locked), idempotency key, lines, children, prestations + closures, calendar, enrolments,
-    # overrides, residence, séances (locked), bookings, INSERT bookings, UPDATE counters, outbox
-    # (the relay is woken after the commit, not by a pg_notify in it), UPDATE cart + its lines'
-    # outcomes, idempotency record
-    assert len(validate_statements) == 18, "\n".join(validate_statements)
+    # overrides, residence, séances (which exist, then locked), bookings, INSERT bookings, UPDATE
+    # counters, outbox (the relay is woken after the commit, not by a pg_notify in it), UPDATE
+    # cart + its lines' outcomes, idempotency record
+    assert len(validate_statements) == 19, "\n".join(validate_statements)
 
 
 def test_the_apis_validation_locks_the_seances_only_to_claim_their_places(db, world, client, monkeypatch):

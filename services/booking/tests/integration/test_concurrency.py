@@ -131,3 +131,47 @@ def test_200_parents_for_10_places_with_a_waiting_list(db, world, client, optimi
     assert outcomes == {"confirmed": PLACES, "waiting_listed": PARENTS - PLACES}
     assert stored == {"confirmed": PLACES, "waiting": PARENTS - PLACES}
     assert counter == (PLACES, 0) and len(confirmed_events) == PLACES
+
+
+def test_carts_of_many_dates_without_seance_rows_never_deadlock(db, world, client):
+    """The séances' rows do not exist yet (opening dates not generated): every cart creates the
+    ones it needs, then locks them all in order. 40 carts of 5 overlapping dates each, at once:
+    none fails (a row locked before another cart's insert is waited for would deadlock)."""
+    import random
+
+    p = world.prestation(capacity=25)
+    days = world.open_dates(p["id"], 8)
+    parents = many_families(db, world, 40)
+    rng, now = random.Random(8), utcnow()
+    cart_rows = [{"id": str(uuid.uuid4()), "family_id": caller.family_id, "parent_sub": caller.sub,
+                  "commune": world.commune, "state": "open", "created_at": now, "updated_at": now}
+                 for _, caller in parents]
+    with db.transaction() as s:
+        s.execute(carts_table.insert(), cart_rows)
+        s.execute(cart_lines.insert(), [
+            {"cart_id": row["id"], "child_id": child_id, "prestation_id": p["id"], "session_date": day,
+             "action": "book", "position": n}
+            for row, (child_id, _) in zip(cart_rows, parents) for n, day in enumerate(rng.sample(days, 5))])
+    start = threading.Barrier(len(parents))
+    errors, answers = [], []
+
+    def validate(caller):
+        start.wait()
+        try:
+            with db.transaction() as s:
+                answers.append(carts.validate_cart(s, caller))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=validate, args=(caller,)) for _, caller in parents]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == []
+    confirmed = Counter(line["session_date"] for a in answers for line in a["lines"] if line["outcome"] == "confirmed")
+    with db.read() as s:
+        counters = {r.session_date.isoformat(): r.confirmed for r in s.execute(
+            sa.select(sessions.c.session_date, sessions.c.confirmed).where(sessions.c.prestation_id == p["id"]))}
+    assert {day: n for day, n in counters.items() if n} == dict(confirmed)
+    assert max(counters.values()) <= 25
