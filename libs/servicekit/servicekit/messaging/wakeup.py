@@ -10,7 +10,8 @@ So `add_events` only records, in the session, which relays to wake; once the tra
 committed, a background thread of the process sends the `NOTIFY` on its own autocommit
 connection (a transaction that writes nothing: no disk flush under that lock). Wake-ups that
 come while it is sending are merged into the next one: at most one NOTIFY per channel per round
-trip, however many transactions commit. The rows are committed before their wake-up is sent, so
+trip, however many transactions commit. The connection is closed after IDLE_CLOSE_SECONDS
+without a wake-up (a test run touches many databases; a process that rarely writes keeps none). The rows are committed before their wake-up is sent, so
 the relay's next claim sees them. If the wake-up cannot be sent (database unreachable), the
 relay still finds the rows by polling (POLL_SECONDS_POSTGRES); delivery never depends on it.
 """
@@ -28,6 +29,7 @@ from sqlalchemy.orm import Session
 log = logging.getLogger(__name__)
 
 SESSION_KEY = "servicekit.wake_relays"  # session.info: {conninfo: {channel, ...}}
+IDLE_CLOSE_SECONDS = 30.0
 
 
 def wake_after_commit(session: Session, channel: str) -> None:
@@ -69,7 +71,8 @@ class Waker:
         while True:
             with self._cond:
                 while not self._pending:
-                    self._cond.wait()
+                    if not self._cond.wait(IDLE_CLOSE_SECONDS) and not self._pending:
+                        self._close()  # idle: give the connection back until the next wake-up
                 channels, self._pending = self._pending, set()
             self._send(channels)
 

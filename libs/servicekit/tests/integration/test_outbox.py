@@ -158,3 +158,23 @@ def test_on_postgres_the_relay_is_woken_after_the_commit_not_by_a_notify_inside_
     finally:
         sa.event.remove(pg_database.engine, "before_cursor_execute", count)
         listener.close()
+
+
+def test_the_wakeup_thread_notifies_then_gives_its_connection_back_when_idle(pg_database, monkeypatch):
+    from servicekit.messaging import wakeup
+    from servicekit.testing import wait_until
+
+    monkeypatch.setattr(wakeup, "IDLE_CLOSE_SECONDS", 0.2)
+    conninfo = sa.make_url(pg_database.url).set(drivername="postgresql").render_as_string(hide_password=False)
+    listener = psycopg.connect(conninfo, autocommit=True)
+    try:
+        listener.execute('LISTEN "wake_idle_test"')
+        waker = wakeup.Waker(conninfo)
+        waker.wake({"wake_idle_test"})
+        assert [n.channel for n in listener.notifies(timeout=5, stop_after=1)] == ["wake_idle_test"]
+        wait_until(lambda: waker._conn is None, timeout=5)  # closed once idle
+        waker.wake({"wake_idle_test"})  # and opened again for the next wake-up
+        assert [n.channel for n in listener.notifies(timeout=5, stop_after=1)] == ["wake_idle_test"]
+        wait_until(lambda: waker.sent == 2, timeout=5)  # counted once execute() returned
+    finally:
+        listener.close()
