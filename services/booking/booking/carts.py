@@ -323,7 +323,8 @@ def _checkout(session: Session, cart: Cart, family_id: str, commune: str, found:
     `optimistic`: a cart of new bookings is decided on the séances as committed now, without
     locking them; the places are claimed at the end of the transaction (the pending claim
     returned; `Contended` if they are gone). Anything else (cancellations, dates the family has
-    bookings for, séances without rows yet) locks the séances first."""
+    bookings for, lines that would be waiting-listed, séances without rows yet) locks the
+    séances first."""
     if by == "agent":
         found = {pid: ({**row, "payment_mode": PaymentMode.END_OF_MONTH.code},
                        replace(p, payment_mode=PaymentMode.END_OF_MONTH)) for pid, (row, p) in found.items()}
@@ -346,7 +347,10 @@ def _checkout(session: Session, cart: Cart, family_id: str, commune: str, found:
         if peeked is not None:
             current = places.booking_rows(session, keys)
             result = decide(peeked, current)
-            if not any(key in current for key, _ in result.changes):  # only new bookings: INSERTs
+            # Only new bookings (INSERTs), and none put on a waiting list: a place freed since the
+            # peek would leave it waiting beside a free place; the locked séance decides those.
+            if not any(key in current for key, _ in result.changes) and not any(
+                    o.status is LineStatus.WAITING_LISTED for o in result.cart.outcomes):
                 rows = places.write_changes(session, result.changes, family_id, found, now, cart_id, existing={},
                                             new_id=new_id)
                 return result, rows, found, _published(result, rows, found, by, now), (peeked, dict(result.occupancy))

@@ -164,3 +164,30 @@ def test_the_api_validates_again_locked_first_when_the_places_were_taken(world, 
                          .where(bookings.c.child_id == family.child_id)).scalar() == 3
         assert sorted(s.execute(sa.select(sessions.c.confirmed).where(
             sessions.c.prestation_id == prestation_id)).scalars()) == [1, 1, 1]
+
+
+def test_a_line_waiting_listed_on_a_stale_peek_is_decided_again_on_the_locked_seance(db, world, monkeypatch):
+    """The optimistic peek saw the date full (a place was freed since): the line is not left on the
+    waiting list beside a free place, the locked séance decides it (confirmed)."""
+    from booking.domain.capacity import Occupancy
+
+    prestation_id = world.prestation(capacity=1, waiting_list=True)["id"]
+    family = world.family()
+    world.enrol(family)
+    day = world.open_dates(prestation_id, 1)[0]
+    with db.transaction() as s:
+        places.lock(s, [(prestation_id, day)], store.prestations_by_id(s, [prestation_id]))
+        carts.add_lines(s, family.caller, {"lines": [
+            {"child_id": family.child_id, "prestation_id": prestation_id, "session_date": day.isoformat()}]})
+    real_peek = places.peek
+
+    def stale(session, slots, found):  # what the séance looked like a moment ago: full
+        return {slot: Occupancy(occ.capacity, occ.capacity, 0) for slot, occ in real_peek(session, slots, found).items()}
+
+    monkeypatch.setattr(places, "peek", stale)
+    with db.transaction() as s:
+        answer = carts.validate_cart(s, family.caller, "key-stale", optimistic=True)
+
+    assert [line["outcome"] for line in answer["lines"]] == ["confirmed"]
+    with db.read() as s:
+        assert s.execute(sa.select(sessions.c.confirmed).where(sessions.c.prestation_id == prestation_id)).scalar() == 1
