@@ -153,19 +153,21 @@ def _unique(recipients: list[Recipient]) -> list[Recipient]:
 
 
 def family_recipients(session: Session, family_id: str) -> list[Recipient]:
-    """The family's current responsables with a known address; the registration address if none."""
+    """The family's current responsables. One whose own address notify has not learnt (the first
+    responsable, known from family.activated until an event carries their address) is written to
+    at the registration address, which is that first responsable's login e-mail; with no current
+    responsable known yet, the registration address alone."""
     g, u = family_guardians.c, user_emails.c
     rows = session.execute(
         sa.select(g.user_id, sa.func.coalesce(g.email, u.email).label("email"), u.given_name)
         .select_from(family_guardians.outerjoin(user_emails, u.user_id == g.user_id))
         .where(g.family_id == family_id, g.active.is_(True))
         .order_by(g.changed_at, g.guardian_key)).all()
-    found = _unique([Recipient(r.email, r.user_id, r.given_name) for r in rows if r.email])
-    if found:
-        return found
     contact = session.execute(sa.select(family_contacts.c.email).where(family_contacts.c.family_id == family_id)
                               ).scalar()
-    return [Recipient(contact)] if contact else []
+    if not rows:
+        return [Recipient(contact)] if contact else []
+    return _unique([Recipient(r.email or contact, r.user_id, r.given_name) for r in rows if r.email or contact])
 
 
 def agent_recipients(session: Session, commune: str) -> list[Recipient]:

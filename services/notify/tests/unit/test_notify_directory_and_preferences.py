@@ -3,7 +3,7 @@ from datetime import timedelta
 
 import pytest
 
-from contracts.identity import (AgentAssigned, AgentRemoved, FamilyRegistered, GuardianAdded, GuardianRemoved,
+from contracts.identity import (AgentAssigned, AgentRemoved, FamilyActivated, FamilyRegistered, GuardianAdded, GuardianRemoved,
                                PasswordChanged, PasswordResetRequested)
 from servicekit.tokens import Caller
 
@@ -30,6 +30,20 @@ def test_a_registered_family_is_written_to_at_its_registration_address_until_a_g
     feed(session, GuardianAdded(guardian_id="g1", family_id="f1", user_id="u1", changed_at=T0),
          PasswordChanged(user_id="u1", email="new-roy@example.org", changed_at=T0, reason="activation"))
     assert emails(directory.family_recipients(session, "f1")) == ["new-roy@example.org"]
+
+
+def test_the_first_responsable_keeps_the_registration_address_when_a_second_one_joins(session):
+    """The first responsable is known by family.activated (no address) until an event carries theirs:
+    a second guardian arriving with an address must not take the family's mail away from them."""
+    feed(session, FamilyRegistered(family_id="f2", commune="heillecourt", family_name="Martin",
+                                   email="first@example.org"),
+         FamilyActivated(family_id="f2", commune="heillecourt", user_id="u-first"))
+    envelope = identity(GuardianAdded(guardian_id="g2", family_id="f2", user_id="u-second",
+                                      changed_at=T0 + timedelta(days=1)))
+    directory.HANDLERS["directory_guardian_added"][1](
+        session, envelope.model_copy(update={"data": envelope.data | {"email": "second@example.org"}}))
+    assert [(r.email, r.user_id) for r in directory.family_recipients(session, "f2")] == [
+        ("first@example.org", "u-first"), ("second@example.org", "u-second")]
 
 
 def test_a_removed_guardian_gets_nothing_even_if_known_through_the_activation(session):
