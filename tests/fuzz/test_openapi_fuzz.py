@@ -56,12 +56,19 @@ def _slug(text: str) -> str:
 def _make_test(target: fuzzkit.Target, api: fuzzkit.Api):
     schema = schemathesis.openapi.from_dict(api.raw)
     schema.app = target.app
+    concrete_paths = {path for path in api.raw.get("paths") or {} if "{" not in path}
 
     @schema.parametrize()
     @HYPOTHESIS
     def test(case, fuzz_platform):
         caller = target.caller_for(case)
         target.with_known_values(case)
+        if case.path not in concrete_paths and case.formatted_path in concrete_paths:
+            # A parameter spelling a concrete sibling (`pending` in `/me/requests/{request_id}`)
+            # addresses that path's operation: OpenAPI matches the concrete path first (the 405
+            # the guard then answers is tested in libs/servicekit). Which values Hypothesis draws
+            # shifts with any change to the code under test (it mines the code's constants).
+            return
         response = case.call(headers=target.headers_for(caller, case))
         fuzzkit.record_response(target.name, response.status_code)
         case.validate_response(response, checks=CHECKS)
