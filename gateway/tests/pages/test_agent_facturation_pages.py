@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from agent_facturation_fakebilling import FAMILY, PDF, FakeBilling, make_app
-from helpers import closed_port, make_settings, migrate, serve
+from helpers import gateway_app, serve
 from pageflows import csrf_token, field_error, flashes, sign_in, text
 
 SECRET = "agent-facturation-pages-secret-" + secrets.token_hex(8)
@@ -28,26 +28,10 @@ def fake():
 
 @pytest.fixture(scope="module")
 def app(fake, tmp_path_factory):
-    from gateway.app import create_app
-    from gateway.settings import get_settings
-
     var = tmp_path_factory.mktemp("gateway-agent-facturation")
-    with serve(make_app(fake)) as billing_url:
-        env = {"BILLING_URL": billing_url, "IDENTITY_URL": f"http://127.0.0.1:{closed_port()}",
-               "SERVICE_TOKEN_SECRET": SECRET, "EF_ENV": "test", "EF_VAR_DIR": str(var),
-               "DATABASE_URL": f"sqlite:///{var / 'gateway.db'}", "LOG_FORMAT": "text"}
-        saved = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)
-        get_settings.cache_clear()
-        settings = make_settings(var, **env)
-        migrate(settings)
-        yield create_app(settings).app
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        get_settings.cache_clear()
+    with serve(make_app(fake)) as billing_url, \
+            gateway_app(var, BILLING_URL=billing_url, SERVICE_TOKEN_SECRET=SECRET) as application:
+        yield application
 
 
 @pytest.fixture

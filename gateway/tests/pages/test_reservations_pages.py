@@ -11,7 +11,7 @@ import pytest
 
 from flask import Flask, request
 
-from helpers import closed_port, make_settings, migrate, serve
+from helpers import closed_port, gateway_app, serve
 from servicekit import tokens
 from pageflows import csrf_token, login_target, sign_in, text
 from reservations_fakebooking import (ALSH, CANTINE, FAMILY, HUGO, LEA, MERCREDI, OTHER_CHILD, REPAS, FakeBooking,
@@ -62,28 +62,11 @@ def prices_app(prices: FakePrices) -> Flask:
 
 @pytest.fixture(scope="module")
 def app(fake, prices, tmp_path_factory):
-    from gateway.app import create_app
-    from gateway.settings import get_settings
-
     var = tmp_path_factory.mktemp("gateway-reservations")
-    with serve(make_app(fake)) as booking_url, serve(prices_app(prices)) as billing_url:
-        env = {"BOOKING_URL": booking_url, "IDENTITY_URL": f"http://127.0.0.1:{closed_port()}",
-               "BILLING_URL": billing_url,
-               "SERVICE_TOKEN_SECRET": SECRET, "EF_ENV": "test", "EF_VAR_DIR": str(var),
-               "DATABASE_URL": f"sqlite:///{var / 'gateway.db'}", "LOG_FORMAT": "text",
-               "PUBLIC_URL": "https://famille.example.org"}
-        saved = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)
-        get_settings.cache_clear()
-        settings = make_settings(var, **env)
-        migrate(settings)
-        yield create_app(settings).app
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        get_settings.cache_clear()
+    with serve(make_app(fake)) as booking_url, serve(prices_app(prices)) as billing_url, \
+            gateway_app(var, BOOKING_URL=booking_url, BILLING_URL=billing_url, SERVICE_TOKEN_SECRET=SECRET,
+                        PUBLIC_URL="https://famille.example.org") as application:
+        yield application
 
 
 @pytest.fixture
