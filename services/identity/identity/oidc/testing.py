@@ -74,32 +74,15 @@ class Provider:
 def running_provider(database_url: str, **env):
     """Migrate `database_url` and build identity's app on it (env vars restored afterwards)."""
     from servicekit import migrations
-
-    from identity import db as identity_db, settings as identity_settings
+    from servicekit.testing import service_app
 
     migrations.upgrade(MIGRATIONS, database_url)
     wanted = {"IDENTITY_DATABASE_URL": database_url, "EF_ENV": "test", "OIDC_ISSUER": ISSUER,
               "PUBLIC_URL": PUBLIC_URL, **env}
-    saved = {k: os.environ.get(k) for k in wanted}
-    os.environ.update(wanted)
-    identity_settings.get_settings.cache_clear()
-    identity_db.get_db.cache_clear()
-    try:
-        from identity.app import create_app
-
-        app = create_app()
+    with service_app("identity", wanted) as app:
         flask_app = app.app
         flask_app.config["TESTING"] = True
         yield Provider(app, flask_app, flask_app.config["OIDC_DB"], flask_app.config["OIDC_SETTINGS"])
-        flask_app.config["OIDC_DB"].dispose()
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        identity_settings.get_settings.cache_clear()
-        identity_db.get_db.cache_clear()
 
 
 # --- a browser and a relying party, for the flow tests -----------------------------------------
