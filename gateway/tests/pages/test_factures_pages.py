@@ -69,6 +69,13 @@ def test_navigation_shows_mes_factures(client):
 
 
 # --- lists and one invoice -------------------------------------------------------------------
+def test_the_page_title_is_plain_text(client):
+    """The credits and attestations sections belong to the page, not inside its <title>."""
+    html = text(client.get("/factures"))
+    assert "<title>Mes factures — Espace Famille</title>" in html
+    assert html.count('<section aria-labelledby="attestations">') == 1
+
+
 def test_lists_to_pay_and_paid_with_french_amounts(client):
     resp = client.get("/factures")
     html = plain(text(resp))
