@@ -52,6 +52,19 @@ class CartValidated(EventPayload):
     lines: list[CartLineFact]
 
 
+class CartAbandoned(EventPayload):
+    """A parent gave up paying a cart awaiting payment ("Abandonner ce paiement"): booking has
+    released its held places (the cart is failed, or expired if the hold had run out). Billing
+    closes the cart's open payment attempt and cancels its receipt; money arriving later for it
+    becomes a credit, as after an expired hold."""
+
+    EVENT_TYPE = "cart.abandoned.v1"
+    cart_id: str
+    family_id: str
+    validated_at: dt.datetime        # which validation of the cart (billing's receipt is per validation)
+    abandoned_at: dt.datetime
+
+
 class BookingConfirmed(EventPayload):
     """A child's date is booked for good (end-of-month line, payment received, waiting list)."""
 

@@ -16,7 +16,7 @@ from connexion import NoContent, request
 from servicekit.operations import Operations
 from servicekit.web import Problem, current_caller
 
-from booking import attendance, carts, catalogue, desk, dossiers, enrolments, idempotency, parents
+from booking import abandon, attendance, carts, catalogue, desk, dossiers, enrolments, idempotency, parents
 from booking import audit as audit_trail
 from booking.domain.cart import IllegalTransition
 
@@ -290,6 +290,11 @@ async def validate_cart():
     except carts.Contended:  # places decided on were taken meanwhile: again, séances locked first
         answer = await _write(carts.validate_cart, caller, key)
     return _ok(answer)
+
+
+@_problems
+async def abandon_cart_payment():
+    return _ok(await _write(abandon.abandon_payment, current_caller()))
 
 
 @_problems

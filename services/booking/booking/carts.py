@@ -418,6 +418,9 @@ def validate_cart(session: Session, caller: Caller, idempotency_key: str | None 
     if row is None or row["family_id"] != family_id or row["commune"] is None:
         raise Problem(422, "Le panier est vide.")
     cart = _domain_cart(session, row)
+    if cart.state in (CartState.EXPIRED, CartState.FAILED):  # "Valider" again: the unpaid lines come back
+        cart = cart_rules.reopen(cart)
+        _save_cart(session, row, cart, now)
     if cart.state is not CartState.OPEN:
         raise IllegalTransition(cart.state, "valider")
     commune = row["commune"]

@@ -71,3 +71,8 @@ def validated(cart: Mapping, lines: list[dict]) -> contract.CartValidated:
         validated_at=cart["validated_at"], hold_expires_at=cart["hold_expires_at"],
         lines=[contract.CartLineFact(**line) for line in lines])
 
+
+
+def abandoned(cart: Mapping, now: dt.datetime) -> contract.CartAbandoned:
+    return contract.CartAbandoned(cart_id=cart["id"], family_id=cart["family_id"], validated_at=cart["validated_at"],
+                                  abandoned_at=now)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 
 from .capacity import Occupancy, Slot
 from .cart import (Cart, CartLine, CartState, IllegalTransition, LineKey, LineOutcome, LineStatus,
-                   after_validation, mark_expired, mark_failed, mark_paid, merge_lines)
+                   after_validation, is_expired, mark_expired, mark_failed, mark_paid, merge_lines)
 from .catalogue import PaymentMode, Prestation
 from .closures import CommuneCalendar
 from .eligibility import ON_WAITING_LIST, line_refusal
@@ -134,6 +134,17 @@ def settle_failed(cart: Cart, occupancy: Mapping[Slot, Occupancy]) -> Checkout:
 
 def settle_expired(cart: Cart, occupancy: Mapping[Slot, Occupancy], now: dt.datetime) -> Checkout:
     return _release(mark_expired(cart, now), occupancy)
+
+
+def settle_abandoned(cart: Cart, occupancy: Mapping[Slot, Occupancy], now: dt.datetime) -> Checkout:
+    """The parent gave up paying ("Abandonner ce paiement"): the held places are released at once,
+    as after a failed payment (state failed: the unpaid lines come back to an open cart when the
+    parent returns to it), or as after expiry if the hold had already run out."""
+    if is_expired(cart, now):
+        return settle_expired(cart, occupancy, now)
+    if cart.state is not CartState.AWAITING_PAYMENT:
+        raise IllegalTransition(cart.state, "abandonner le paiement")
+    return settle_failed(cart, occupancy)
 
 
 def _release(cart: Cart, occupancy: Mapping[Slot, Occupancy]) -> Checkout:

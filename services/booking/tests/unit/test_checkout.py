@@ -8,7 +8,8 @@ from booking.domain.capacity import Occupancy
 from booking.domain.closures import CommuneCalendar
 from booking.domain.cart import Cart, CartLine, CartState, IllegalTransition, LineStatus
 from booking.domain.catalogue import PaymentMode
-from booking.domain.checkout import Snapshot, settle_expired, settle_failed, settle_paid, validate
+from booking.domain.cart import reopen
+from booking.domain.checkout import Snapshot, settle_abandoned, settle_expired, settle_failed, settle_paid, validate
 from booking.domain.enrolment import Enrolment
 from booking.domain.facts import BookingStatus
 from booking.domain.policy import Action
@@ -69,6 +70,25 @@ def test_prepaid_lines_hold_their_places_until_paid_or_released(prestation):
         settle_expired(result.cart, result.occupancy, NOW + dt.timedelta(minutes=30))
     expired = settle_expired(result.cart, result.occupancy, NOW + dt.timedelta(minutes=60))
     assert expired.cart.state is CartState.EXPIRED and expired.occupancy[("p", THU)] == Occupancy(2)
+
+
+def test_a_parent_who_gives_up_paying_releases_the_held_places_at_once(prestation):
+    p = prestation(payment_mode=PaymentMode.PREPAID)
+    result = validate(Cart("k", "parent", lines=(book(THU), book(FRI))), snapshot(p, {
+        ("p", THU): Occupancy(2), ("p", FRI): Occupancy(1)}), NOW)
+    abandoned = settle_abandoned(result.cart, result.occupancy, NOW + dt.timedelta(minutes=5))
+    assert abandoned.cart.state is CartState.FAILED  # as after a failed payment, well before the hold's end
+    assert abandoned.occupancy == {("p", THU): Occupancy(2), ("p", FRI): Occupancy(1)}
+    assert abandoned.freed == (("p", THU), ("p", FRI))
+    assert abandoned.changes == ((book(THU).key, None), (book(FRI).key, None))
+    assert reopen(abandoned.cart).lines == (book(THU), book(FRI))  # the unpaid dates come back to the cart
+    late = settle_abandoned(result.cart, result.occupancy, NOW + dt.timedelta(minutes=60))
+    assert late.cart.state is CartState.EXPIRED  # the hold had run out: the same as the expiry job
+    for settled in (abandoned, late):  # once released, there is nothing left to give up
+        with pytest.raises(IllegalTransition):
+            settle_abandoned(settled.cart, settled.occupancy, NOW)
+    with pytest.raises(IllegalTransition):  # nothing held: nothing to abandon
+        settle_abandoned(Cart("k", "parent", lines=(book(THU),)), {}, NOW)
 
 
 def test_full_dates_are_waiting_listed_or_refused(prestation):

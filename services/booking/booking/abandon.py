@@ -1,0 +1,45 @@
+"""A parent gives up a cart awaiting payment ("Abandonner ce paiement").
+
+The held places are released at once, exactly as the expiry job releases them
+(`carts._held_context` / `carts._settle`, rule `checkout.settle_abandoned`): the cart becomes
+`failed` (as after a failed payment; `expired` if its hold had already run out), so its unpaid
+lines come back to an open cart when the parent returns to it. cart.abandoned.v1 tells billing
+to close the cart's open payment attempt.
+
+The parent's current cart row is locked (FOR UPDATE) like billing's payment outcome locks it,
+so the two are serialised: a payment settled first leaves nothing to abandon (409); a payment
+arriving after the abandon finds the cart failed and is recorded as payment.after_expiry
+(billing turns the money into a credit). A second click answers the released cart as it is.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy.orm import Session
+
+from servicekit.problems import Problem
+from servicekit.tokens import Caller
+from servicekit.types import utcnow
+
+from booking import access, carts, events
+from booking.domain import checkout
+from booking.domain.cart import CartState
+
+NOTHING_TO_ABANDON = "Votre panier n'attend aucun paiement : il n'y a rien à abandonner."
+RELEASED = (CartState.FAILED.code, CartState.EXPIRED.code)
+
+
+def abandon_payment(session: Session, caller: Caller, now: dt.datetime | None = None) -> dict:
+    """Release the held places of the parent's cart awaiting payment; the cart as the API shows it."""
+    family_id = access.parent_family(caller)
+    now = now or utcnow()
+    row = carts._cart_row(session, caller.sub, lock=True)
+    if row is None or row["family_id"] != family_id or row["state"] == CartState.OPEN.code:
+        raise Problem(409, NOTHING_TO_ABANDON)
+    if row["state"] in RELEASED:  # a second click, or the hold ran out meanwhile: nothing more to do
+        return carts.cart_view(session, row)
+    cart, locked, found = carts._held_context(session, row)
+    settled = checkout.settle_abandoned(cart, locked, now)
+    carts._settle(session, row, settled, locked, found, now, "payment")
+    events.publish(session, [events.abandoned(row, now)])
+    return carts.cart_view(session, {**row, "state": settled.cart.state.code}, settled.cart)
