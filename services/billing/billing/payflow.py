@@ -344,6 +344,44 @@ def on_cart_validated(session: Session, envelope: Envelope) -> None:
             subject="cart", invoice_ids=[receipt_id], cart_id=event.cart_id, hold_expires_at=event.hold_expires_at)
 
 
+class CartNotSeenYet(Exception):
+    """cart.abandoned.v1 came before the cart.validated.v1 it follows (another queue): retried later."""
+
+
+def on_cart_abandoned(session: Session, envelope: Envelope) -> None:
+    """booking released an awaiting cart at the parent's request: its open attempt is closed
+    (abandoned; a payment notified later is a late payment, kept as a credit) and its receipt
+    cancelled, credits given back, as after an expired hold but at once (booking is not told:
+    it released the cart itself). If the payment was recorded first (the two crossed: booking
+    recorded it as payment.after_expiry), what the family gave for the released places comes
+    back as a credit note. Idempotent."""
+    event = envelope.payload(booking_contract.CartAbandoned)
+    receipt = session.execute(sa.select(invoices).where(
+        invoices.c.cart_id == event.cart_id, invoices.c.cart_validated_at == event.validated_at,
+        invoices.c.family_id == event.family_id).with_for_update()).mappings().first()
+    if receipt is None:
+        raise CartNotSeenYet(f"cart {event.cart_id}: no receipt for its validation yet")
+    now = utcnow()
+    txs = session.execute(sa.select(payment_transactions).where(payment_transactions.c.cart_id == event.cart_id)
+                          .order_by(payment_transactions.c.id).with_for_update()).mappings().all()
+    for row in txs:
+        if receipt["id"] in row["invoice_ids"] and TransactionState(row["state"]).is_open:
+            _save_tx(session, replace(domain_tx(row), state=TransactionState.ABANDONED, decided_at=now),
+                     failure="abandoned", last_checked_at=now)
+    if receipt["state"] != "published":
+        return
+    if receipt["paid_cents"] == 0:
+        _cancel_receipt(session, receipt["id"])
+        return
+    credit_key = f"abandon:{receipt['id']}"
+    if session.execute(sa.select(invoice_lines.c.id).where(invoice_lines.c.day_key == credit_key)).first():
+        return
+    ledger.issue_credit_note(
+        session, receipt["commune"], event.family_id, receipt["paid_cents"] + receipt["credited_cents"],
+        f"Panier abandonné — reçu {receipt['number']}", "cart", day_key=credit_key,
+        note=f"cart {event.cart_id}: paid after its places were released")
+
+
 def _cancel_receipt(session: Session, receipt_id: str) -> None:
     ledger.reverse_credit_uses(session, receipt_id)
     session.execute(invoices.update().where(invoices.c.id == receipt_id, invoices.c.paid_cents == 0)

@@ -29,6 +29,8 @@ def create_worker(settings=None, db=None) -> Worker:
         worker.handler(source, event_type, name=name)(handler)
     worker.handler("booking", booking_contract.CartValidated.EVENT_TYPE, name="carts_validated")(
         payflow.on_cart_validated)
+    worker.handler("booking", booking_contract.CartAbandoned.EVENT_TYPE, name="carts_abandoned")(
+        payflow.on_cart_abandoned)
 
     @worker.every(settings.billing_recheck_interval, name="recheck_payments")
     def recheck_payments(database):

@@ -201,6 +201,8 @@ class World:
         handler = {h[1]: h[3] for h in projections.HANDLERS}.get(env.type)
         if env.type == booking_contract.CartValidated.EVENT_TYPE:
             handler = payflow.on_cart_validated
+        if env.type == booking_contract.CartAbandoned.EVENT_TYPE:
+            handler = payflow.on_cart_abandoned
         with self.db.transaction() as s:
             handler(s, env)
         return env

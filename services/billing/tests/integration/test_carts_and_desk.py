@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 import sqlalchemy as sa
 
 from contracts import booking as booking_contract
 from servicekit.types import utcnow
 
 from billing import payflow
-from billing.models import payment_transactions
+from billing.models import invoices, payment_transactions
 from billing_testkit import RETURN_URL, bank_notification, notify, outbox_events, past_month, unique
 
 
@@ -79,6 +80,54 @@ def test_a_refused_payment_reopens_the_cart_and_a_late_payment_becomes_a_credit(
     assert _events(world, "payment.succeeded.v1", cart_id) == []
     [credit] = world.invoices(family, "credit")
     assert credit["remaining_credit_cents"] == 1000
+
+
+def _abandon(world, family, cart_id):
+    with world.db.read() as s:
+        validated_at = s.execute(sa.select(invoices.c.cart_validated_at).where(invoices.c.cart_id == cart_id)).scalar()
+    return world.deliver(booking_contract.CartAbandoned(cart_id=cart_id, family_id=family.family_id,
+                                                        validated_at=validated_at, abandoned_at=utcnow()), "booking")
+
+
+def test_an_abandoned_cart_closes_its_attempt_and_a_payment_after_it_becomes_a_credit(world, client):
+    world.grid("ALSH", "Mercredi", [{"upper_qf": None, "price_cents": 1000}])
+    family = world.family()
+    cart_id = _cart(world, family, _days(1))
+    attempt = client.post(f"/internal/parent/carts/{cart_id}/payment", json={"return_url": RETURN_URL},
+                          headers=family.headers).json()
+    _abandon(world, family, cart_id)
+    _abandon(world, family, cart_id)  # delivered twice: nothing more
+    status = client.get(f"/internal/parent/carts/{cart_id}/payment", headers=family.headers).json()
+    assert status["status"] == "abandoned" and status["redirect"] is None
+    assert world.invoices(family, "to_pay") == []
+    with world.db.read() as s:
+        assert s.execute(sa.select(invoices.c.state).where(invoices.c.cart_id == cart_id)).scalar() == "cancelled"
+    assert _events(world, "payment.failed.v1", cart_id) == []  # booking released the cart itself
+    # the bank then says paid: the money is kept as a credit, booking is not told
+    assert notify(client, bank_notification(attempt, "paid")).json()["effect"] == "late_payment"
+    assert _events(world, "payment.succeeded.v1", cart_id) == []
+    [credit] = world.invoices(family, "credit")
+    assert credit["remaining_credit_cents"] == 1000
+
+
+def test_a_payment_recorded_before_the_abandon_comes_back_as_a_credit_note(world, client):
+    world.grid("ALSH", "Mercredi", [{"upper_qf": None, "price_cents": 1000}])
+    family = world.family()
+    cart_id = _cart(world, family, _days(1))
+    attempt = client.post(f"/internal/parent/carts/{cart_id}/payment", json={"return_url": RETURN_URL},
+                          headers=family.headers).json()
+    assert notify(client, bank_notification(attempt, "paid")).json()["effect"] == "payment"
+    _abandon(world, family, cart_id)  # booking had released the places first: payment.after_expiry there
+    _abandon(world, family, cart_id)
+    [credit] = world.invoices(family, "credit")
+    assert credit["total_cents"] == 1000 and credit["remaining_credit_cents"] == 1000
+
+
+def test_an_abandon_before_billing_saw_the_cart_is_retried(world):
+    family = world.family()
+    with pytest.raises(payflow.CartNotSeenYet):
+        world.deliver(booking_contract.CartAbandoned(cart_id=unique("cart"), family_id=family.family_id,
+                                                     validated_at=utcnow(), abandoned_at=utcnow()), "booking")
 
 
 def test_credits_cover_a_cart_so_no_payment_page(world, client):
