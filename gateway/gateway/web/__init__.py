@@ -21,7 +21,7 @@ from gateway.web import activation, agent, famille, invitation  # noqa: E402
 BLUEPRINTS += [activation.bp, famille.bp, invitation.bp, agent.bp]
 
 # Parents' booking pages ("Mes réservations") and the public iCalendar feed.
-from gateway.web import reservations, reservations_feed  # noqa: E402
+from gateway.web import reservations, reservations_abandon, reservations_feed  # noqa: E402,F401
 
 BLUEPRINTS += [reservations.bp, reservations_feed.public_bp]
 

@@ -257,6 +257,16 @@ def make_app(fake: FakeBooking) -> Flask:
             fake.idempotency[key] = answer
         return answer
 
+    @app.post("/internal/parent/cart/abandon")
+    def abandon():
+        if fake.cart["state"] == "failed":
+            return fake.cart_view()  # a second click: the cart as it is
+        if fake.cart["state"] != "awaiting_payment":
+            return problem(409, "Votre panier n'attend aucun paiement : il n'y a rien à abandonner.")
+        fake.cart["state"] = "failed"
+        fake.cart.pop("hold_expires_at", None)
+        return fake.cart_view()
+
     @app.route("/internal/parent/children/<child_id>/feed", methods=["GET", "POST", "DELETE"])
     def feed(child_id):
         if fake.own_child(child_id) is None:

@@ -238,6 +238,8 @@ def test_cart_payment_link_from_booking_pages_exists(app):
 def test_cart_payment_page_and_start(client, fake):
     html = plain(text(client.get(f"/factures/paniers/{CART}/paiement")))
     assert "Montant à payer : 7,80 €" in html and "Payer en ligne" in html
+    assert 'href="/reservations/panier/abandonner">Abandonner ce paiement</a>' in text(
+        client.get(f"/factures/paniers/{CART}/paiement"))  # giving up is offered on the payment step too
     resp = client.post(f"/factures/paniers/{CART}/paiement",
                        data={"csrf_token": csrf_token(client, f"/factures/paniers/{CART}/paiement")})
     assert resp.status_code == 200 and f'value="tx-cart-{CART}"' in text(resp)
