@@ -32,11 +32,17 @@ ended_sessions = sa.Table(
     sa.Column("ended_at", sa.DateTime(timezone=True), nullable=False, index=True),
 )
 
+# Asked on every signed-in request: one statement, built once, on an autocommit connection
+# (no ORM Session, no BEGIN/ROLLBACK): ~140 µs instead of ~470 µs per request (bench/gateway_cart.py).
+_ENDED = (sa.select(ended_sessions.c.sid, ended_sessions.c.ended_at)
+          .where(ended_sessions.c.sid.in_(sa.bindparam("keys", expanding=True))))
+
 
 class EndedSessions:
     def __init__(self, db: Database, keep: timedelta = timedelta(hours=13)):
         self.db = db
         self.keep = keep
+        self._reader = db.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     def end(self, sid: str) -> None:
         """identity ended the session `sid`: every gateway session carrying it is refused."""
@@ -63,9 +69,8 @@ class EndedSessions:
         keys = [k for k in (sid, SUBJECT_PREFIX + sub if sub else None, local) if k]
         if not keys:
             return False
-        with self.db.read() as s:
-            rows = s.execute(sa.select(ended_sessions.c.sid, ended_sessions.c.ended_at)
-                             .where(ended_sessions.c.sid.in_(keys))).all()
+        with self._reader.connect() as conn:
+            rows = conn.execute(_ENDED, {"keys": keys}).all()
         for key, ended_at in rows:
             if key in (sid, local):
                 return True

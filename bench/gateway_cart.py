@@ -1,0 +1,159 @@
+"""CPU per cart of the gateway's booking pages, in process (issue 6, the booking rush's second half).
+
+    .venv/bin/python bench/gateway_cart.py [--carts 300] [--repeats 5] [--lines 20] [--profile]
+
+Builds the gateway's app as `python -m gateway web` does (EF_ENV=development, SQLite in a
+temporary directory), replaces the calls to booking by canned replies of the right shape, and
+sends what a parent of bench/booking_rush.py --via gateway sends, straight to the ASGI app on a
+uvloop loop: `POST /reservations/services/<id>/panier` (20 `ligne` and the CSRF token, answered
+by a 302) then `POST /reservations/panier/valider` (answered by the result page). No socket,
+no booking: what is left is the gateway's own work per cart (session, CSRF, form, flash,
+templates, the edge and the WSGI hop). Prints the best of `--repeats` rounds of CPU time per
+cart (two requests); `--profile` prints cProfile's top functions instead.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import os
+import secrets
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+SERVICE = "svc-cantine"
+CHILD, PRESTATION = "child-lea", "prest-repas"
+
+
+def build_app(lines: int):
+    var = Path(tempfile.mkdtemp(prefix="bench-gateway-cart-"))
+    os.environ.update(EF_ENV="development", EF_VAR_DIR=str(var), LOG_FORMAT="text", LOG_LEVEL="WARNING")
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    import gateway
+    from servicekit import migrations
+
+    from gateway import clients
+    from gateway.app import create_app
+    from gateway.settings import get_settings
+
+    settings = get_settings()
+    migrations.upgrade(Path(gateway.__file__).resolve().parent.parent / "migrations", settings.database_url)
+    first = dt.date.today() + dt.timedelta(days=30)
+    dates = [(first + dt.timedelta(days=i)).isoformat() for i in range(lines)]
+    cart_lines = [{"child_id": CHILD, "prestation_id": PRESTATION, "session_date": d, "action": "book"} for d in dates]
+    done = {"id": "cart-1", "state": "validated", "hold_expires_at": None,
+            "lines": [{**line, "outcome": "confirmed", "reason": None, "outcome_label": "Réservation confirmée",
+                       "child_name": "Léa Martin", "prestation_label": "Repas"} for line in cart_lines]}
+    replies = {"/internal/parent/cart/lines": {"id": "cart-1", "state": "open", "lines": cart_lines},
+               "/internal/parent/cart/validate": done}
+
+    def canned(self, method, path, **kwargs):
+        # What ServiceClient.request does before the HTTP call (the caller's token), then the reply.
+        clients.service_token(clients.caller_for(clients.auth.current_user()), self.service, self.secret)
+        return replies[path]
+
+    clients.ServiceClient.request = canned
+    app = create_app(settings)
+    return app, settings, dates
+
+
+def session(settings, family_id: str = "fam-1") -> tuple[str, str]:
+    from flask import Flask
+    from flask.sessions import SecureCookieSessionInterface
+    from itsdangerous import URLSafeTimedSerializer
+
+    signer = Flask("bench")
+    signer.secret_key = settings.gateway_secret_key
+    raw_csrf = secrets.token_hex(20)
+    now = time.time()
+    user = {"sub": "parent-1", "email": "parent@example.org", "name": "Parent Rush", "family_id": family_id,
+            "communes": [{"slug": "heillecourt", "name": "Heillecourt"}], "agent_of": [], "platform_role": None}
+    data = {"user": user, "auth_at": now, "seen_at": now, "gsid": secrets.token_urlsafe(16), "_permanent": True,
+            "csrf_token": raw_csrf}
+    cookie = SecureCookieSessionInterface().get_signing_serializer(signer).dumps(data)
+    return cookie, URLSafeTimedSerializer(settings.gateway_secret_key, salt="wtf-csrf-token").dumps(raw_csrf)
+
+
+async def post(app, path: str, form: list[tuple[str, str]], cookie: str) -> tuple[int, bytes]:
+    body = urlencode(form).encode()
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+             "headers": [(b"host", b"127.0.0.1:8000"), (b"user-agent", b"bench"), (b"accept", b"*/*"),
+                         (b"content-type", b"application/x-www-form-urlencoded"),
+                         (b"content-length", str(len(body)).encode()), (b"cookie", f"ef_session={cookie}".encode())],
+             "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000)}
+    sent: list[dict] = []
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receive():
+        if messages:
+            return messages.pop()
+        await asyncio.sleep(3600)
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
+
+
+async def one_cart(app, cookie: str, csrf: str, dates: list[str]) -> None:
+    form = [("csrf_token", csrf), ("mois", dates[0][:7])]
+    form += [("ligne", f"{CHILD}|{PRESTATION}|{d}|book") for d in dates]
+    status, _ = await post(app, f"/reservations/services/{SERVICE}/panier", form, cookie)
+    assert status == 302, status
+    status, page = await post(app, "/reservations/panier/valider",
+                              [("csrf_token", csrf), ("idempotency_key", secrets.token_hex(16))], cookie)
+    assert status == 200 and "confirm".encode() in page.lower(), (status, page[:500])
+
+
+async def measure(app, credentials, dates, carts: int, repeats: int) -> list[float]:
+    for _ in range(30):
+        await one_cart(app, *credentials, dates)
+    rounds = []
+    for _ in range(repeats):
+        started = time.process_time()
+        for _ in range(carts):
+            await one_cart(app, *credentials, dates)
+        rounds.append((time.process_time() - started) / carts * 1e6)
+    return rounds
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--carts", type=int, default=300)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--lines", type=int, default=20)
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+    app, settings, dates = build_app(args.lines)
+    credentials = session(settings)
+    import uvloop
+
+    if args.profile:
+        import cProfile
+        import pstats
+
+        uvloop.run(measure(app, credentials, dates, 10, 1))
+        profiler = cProfile.Profile()
+        profiler.enable()
+        uvloop.run(measure(app, credentials, dates, args.carts, 1))
+        profiler.disable()
+        stats = pstats.Stats(profiler)
+        stats.sort_stats("tottime").print_stats(40)
+        stats.sort_stats("cumulative").print_stats(80)
+        return 0
+    rounds = uvloop.run(measure(app, credentials, dates, args.carts, args.repeats))
+    print(f"gateway cart ({args.lines} lines: POST panier -> 302, POST valider -> result page), in process, "
+          "booking's replies canned:")
+    print(f"  best {min(rounds):.0f} µs of CPU per cart; rounds: {', '.join(f'{r:.0f}' for r in rounds)}"
+          f" · load average {os.getloadavg()[0]:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
