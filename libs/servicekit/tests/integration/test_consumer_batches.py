@@ -12,7 +12,7 @@ from servicekit.messaging import dlq, inbox
 from servicekit.messaging.worker import Worker
 from servicekit.testing import wait_until
 from sk_messaging_helpers import ThingCreated, children, count_effects, effects, parents, running, settings_for, \
-    unique_service
+    things, unique_service
 
 pytestmark = pytest.mark.integration
 
@@ -138,6 +138,39 @@ def test_a_batch_whose_commit_fails_is_split_until_only_the_culprit_is_retried(p
         wait_until(lambda: consumed(service, queue, "ok") == 3 and consumed(service, queue, "retried") == 1)
     with pg_database.read() as s:
         assert sorted(s.execute(sa.select(children.c.parent_id)).scalars()) == ["p1", "p2", "p3"]
+    assert broker.depth(queue) == 0 and broker.depth(f"{queue}.retry.60000") == 1
+
+
+def test_a_batch_s_handlers_write_without_waiting_and_a_late_error_still_falls_on_its_own_message(
+        pg_database, broker, module_vhost_url):
+    """The fast path runs in pipeline mode: a handler's plain INSERT does not wait for its
+    result, so a duplicate key shows only at the end of the batch; the batch is then redone
+    with one savepoint per message and only the culprit is retried."""
+    service = unique_service()
+    queue = f"{service}.store"
+    with pg_database.transaction() as s:
+        s.execute(things.insert().values(id="taken", name="before"))
+    modes = []
+
+    def new_worker():
+        worker = Worker(settings_for(service, pg_database, module_vhost_url), pg_database, max_retries=1,
+                        retry_delays_ms=(60000,), consumer_threads=1)
+
+        @worker.handler("upstream", ThingCreated.EVENT_TYPE, "store")
+        def store(session, envelope):
+            modes.append(session.connection().connection.driver_connection.pgconn.pipeline_status != 0)
+            session.execute(things.insert().values(id=envelope.data["thing_id"], name=envelope.data["name"]))
+        return worker
+
+    envelopes = [thing("a", "t1"), thing("b", "t2"), thing("dup", "taken"), thing("c", "t3")]
+    queued_while_stopped(new_worker, broker, queue, envelopes)
+    with running(new_worker()):
+        wait_until(lambda: consumed(service, queue, "ok") == 3 and consumed(service, queue, "retried") == 1)
+    assert modes[:4] == [True] * 4  # the first try, in one pipelined transaction
+    assert modes[4:] == [False] * 4  # again, one savepoint each: errors where they happen
+    with pg_database.read() as s:
+        assert dict(s.execute(sa.select(things.c.id, things.c.name)).all()) == {
+            "taken": "before", "t1": "a", "t2": "b", "t3": "c"}
     assert broker.depth(queue) == 0 and broker.depth(f"{queue}.retry.60000") == 1
 
 
