@@ -13,7 +13,16 @@ stack around them, measured on the gateway's `GET /api/communes` (ADR 0007):
 - an operation's decorators (parameters, response) and its parameter parser are built once per
   operation: connexion's `AsyncOperation` rebuilds them on every request (four `functools.wraps`,
   an `inspect` signature and a URI parser each time); the request itself is still read from
-  connexion's context on every call.
+  connexion's context on every call;
+- an operation whose spec declares no request body (every GET) takes its arguments from the path
+  and the query only (`_NoBodyParameters`): connexion's parameter decorator reads the body and
+  parses it as a form on every request, for every operation, and passed a form's file fields on
+  as arguments even to an operation that declares no body (a file named like a query parameter
+  replaced that parameter, unvalidated);
+- request validation builds an operation's parameter validator (and its URI parser) once, and
+  for an operation without a request body goes no further than validating the parameters
+  (`_RequestValidation`): connexion built both on every request, then looked for a body schema
+  and a content type that such an operation does not have.
 
 Everything else (error handling, security, strict request validation, lifespan, context) is
 connexion's default stack, in its order, so `MiddlewarePosition`s keep their meaning (except
@@ -21,6 +30,7 @@ connexion's default stack, in its order, so `MiddlewarePosition`s keep their mea
 """
 from __future__ import annotations
 
+import enum
 import functools
 import typing as t
 
@@ -28,15 +38,19 @@ import connexion
 from connexion.apps.asynchronous import AsyncApi, AsyncASGIApp, AsyncOperation
 from connexion.context import receive, scope
 from connexion.decorators import StarletteDecorator
+from connexion.decorators.parameter import AsyncParameterDecorator, prep_kwargs, unwrap_decorators
 from connexion.middleware.abstract import ROUTING_CONTEXT
 from connexion.middleware.context import ContextMiddleware
 from connexion.middleware.exceptions import ExceptionMiddleware
 from connexion.middleware.lifespan import LifespanMiddleware
-from connexion.middleware.request_validation import RequestValidationMiddleware
+from connexion.middleware.main import MiddlewarePosition
+from connexion.middleware.request_validation import (RequestValidationAPI, RequestValidationMiddleware,
+                                                     RequestValidationOperation)
 from connexion.middleware.routing import RoutingMiddleware
 from connexion.middleware.security import SecurityMiddleware
 from connexion.middleware.server_error import ServerErrorMiddleware
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
+from connexion.utils import inspect_function_arguments
 
 
 class SpecDocuments(SwaggerUIMiddleware):
@@ -54,23 +68,83 @@ class SpecDocuments(SwaggerUIMiddleware):
         await super().__call__(scope, receive, send)
 
 
+class _ValidationOperation(RequestValidationOperation):
+    """connexion's request validation of one operation, its parameter validator built once."""
+
+    @functools.cached_property
+    def _parameters(self):
+        op = self._operation
+        return self._validator_map["parameter"](
+            op.parameters, uri_parser=op._uri_parser_class(op.parameters, op.body_definition()),
+            strict_validation=self.strict_validation, security_query_params=self.security_query_params)
+
+    async def __call__(self, scope, receive, send) -> None:
+        if self._operation.is_request_body_defined:  # content type and body: connexion's own checks
+            await super().__call__(scope, receive, send)
+            return
+        self._parameters.validate(scope)  # raises connexion's 400 problems, as in super().__call__
+        await self.next_app(scope, receive, send)
+
+
+class _ValidationAPI(RequestValidationAPI):
+    def make_operation(self, operation) -> _ValidationOperation:
+        return _ValidationOperation(self.next_app, operation=operation, strict_validation=self.strict_validation,
+                                    validator_map=self.validator_map)
+
+
+class _RequestValidation(RequestValidationMiddleware):
+    api_cls = _ValidationAPI
+
+
+class _Position(enum.Enum):
+    """connexion finds a `MiddlewarePosition` in the stack by its class: this one's request validation."""
+
+    BEFORE_VALIDATION = _RequestValidation
+
+
 MIDDLEWARES = [
     ServerErrorMiddleware,
     ExceptionMiddleware,
     RoutingMiddleware,
     SpecDocuments,
     SecurityMiddleware,
-    RequestValidationMiddleware,
+    _RequestValidation,
     LifespanMiddleware,
     ContextMiddleware,
 ]
-"""connexion's default stack minus response validation, spec documents after the routing."""
+"""connexion's default stack minus response validation, spec documents after the routing,
+request validation that builds each operation's parameter validator once."""
+
+
+class _NoBodyParameters(AsyncParameterDecorator):
+    """connexion's parameter decorator for an operation without a request body: the path and query
+    arguments by connexion's own `prep_kwargs`, with no body read and no form parsed."""
+
+    def __call__(self, function: t.Callable) -> t.Callable:
+        arguments, has_kwargs = inspect_function_arguments(unwrap_decorators(function))
+        sanitize = self.sanitize_fn
+
+        @functools.wraps(function)
+        async def wrapper(request):
+            kwargs = prep_kwargs(request, request_body=None, files={}, arguments=arguments, has_kwargs=has_kwargs,
+                                 sanitize=sanitize)
+            return await function(**kwargs)
+
+        return wrapper
 
 
 class _DecoratedOnce(StarletteDecorator):
     """connexion's Starlette decorator, with the parameter and response decorators built once."""
 
     _parser = None
+
+    def __init__(self, *, has_body: bool = True, **kwargs: t.Any) -> None:
+        super().__init__(**kwargs)
+        self.has_body = has_body
+
+    @property
+    def _parameter_decorator_cls(self) -> type[AsyncParameterDecorator]:
+        return super()._parameter_decorator_cls if self.has_body else _NoBodyParameters
 
     @property
     def uri_parser(self):
@@ -91,14 +165,19 @@ class _DecoratedOnce(StarletteDecorator):
 
 
 class _Operation(AsyncOperation):
+    has_body = True
+
     @functools.cached_property
     def fn(self) -> t.Callable:  # connexion's property rebuilds this on every request
-        return _DecoratedOnce(pythonic_params=self.pythonic_params, jsonifier=self.jsonifier)(self._fn)
+        return _DecoratedOnce(has_body=self.has_body, pythonic_params=self.pythonic_params,
+                              jsonifier=self.jsonifier)(self._fn)
 
 
 class _Api(AsyncApi):
     def make_operation(self, operation) -> _Operation:
-        return _Operation.from_operation(operation, pythonic_params=self.pythonic_params, jsonifier=self.jsonifier)
+        made = _Operation.from_operation(operation, pythonic_params=self.pythonic_params, jsonifier=self.jsonifier)
+        made.has_body = operation.is_request_body_defined
+        return made
 
 
 class _ASGIApp(AsyncASGIApp):
@@ -114,3 +193,9 @@ class AsyncApp(connexion.AsyncApp):
         # connexion.AsyncApp builds its inner app in __init__; nothing is registered on it yet.
         self._middleware_app = _ASGIApp()
         self.middleware.app = self._middleware_app
+
+    def add_middleware(self, middleware_class, position: MiddlewarePosition = MiddlewarePosition.BEFORE_CONTEXT,
+                       **options: t.Any) -> None:
+        if position is MiddlewarePosition.BEFORE_VALIDATION:
+            position = _Position.BEFORE_VALIDATION
+        super().add_middleware(middleware_class, position=position, **options)

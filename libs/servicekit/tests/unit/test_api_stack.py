@@ -25,11 +25,28 @@ SPEC = textwrap.dedent("""
             - {name: word, in: path, required: true, schema: {type: string, maxLength: 5}}
             - {name: times, in: query, schema: {type: integer, minimum: 1, default: 1}}
           responses: {"200": {description: ok}}
+      /internal/notes:
+        post:
+          operationId: add_note
+          requestBody:
+            required: true
+            content:
+              application/json:
+                schema:
+                  type: object
+                  required: [text]
+                  properties: {text: {type: string, maxLength: 10}}
+                  additionalProperties: false
+          responses: {"200": {description: ok}}
 """)
 
 
 async def echo(word, times):
     return {"echo": [word] * times}
+
+
+async def add_note(body):
+    return {"noted": body["text"]}
 
 
 @pytest.fixture
@@ -75,3 +92,57 @@ def test_spec_documents_are_served_after_routing_and_no_response_validation(spec
     assert document.status_code == 200 and document.json()["info"]["title"] == "stack probe"
     assert client.get("/ui/").status_code == 200
     assert client.get("/nowhere").status_code == 404
+
+
+def test_an_operation_with_a_body_still_gets_it_validated(spec_file):
+    client = TestClient(make(spec_file))
+    assert client.post("/internal/notes", json={"text": "hello"}).json() == {"noted": "hello"}
+    assert client.post("/internal/notes", json={"text": "far too long"}).status_code == 400
+    assert client.post("/internal/notes", json={"other": "x"}).status_code == 400
+    assert client.post("/internal/notes", content=b"text=x",
+                       headers={"Content-Type": "application/x-www-form-urlencoded"}).status_code == 415
+
+
+def test_a_form_sent_to_an_operation_without_a_body_sets_none_of_its_parameters(spec_file):
+    # connexion parsed the form of every request and passed a file field named like a query
+    # parameter to the operation, unvalidated (here: `times` an upload, a 500).
+    client = TestClient(make(spec_file))
+    response = client.request("GET", "/internal/echo/abc", files={"times": ("t.txt", b"3")})
+    assert response.status_code == 200 and response.json() == {"echo": ["abc"]}
+
+
+def test_parameter_validators_are_built_once_per_operation(spec_file, monkeypatch):
+    from connexion.validators.parameter import ParameterValidator
+
+    built = []
+    init = ParameterValidator.__init__
+    monkeypatch.setattr(ParameterValidator, "__init__", lambda self, *a, **kw: built.append(1) or init(self, *a, **kw))
+    client = TestClient(make(spec_file))
+    for word in ("a", "b", "c"):
+        assert client.get(f"/internal/echo/{word}").json() == {"echo": [word]}
+    assert client.get("/internal/echo/abc", params={"times": 0}).status_code == 400
+    assert len(built) == 1
+
+
+def test_a_middleware_before_validation_is_placed_and_run_there(spec_file):
+    from connexion.middleware import MiddlewarePosition
+
+    seen = []
+
+    class Probe:
+        def __init__(self, app):
+            self.app = app
+
+        async def __call__(self, scope, receive, send):
+            if scope["type"] == "http":
+                seen.append(scope["path"])
+            await self.app(scope, receive, send)
+
+    app = api_stack.AsyncApp(__name__)
+    app.add_middleware(Probe, position=MiddlewarePosition.BEFORE_VALIDATION)
+    app.add_api(spec_file, resolver=RelativeResolver(__name__), strict_validation=True, validate_responses=False,
+                pythonic_params=True)
+    stack = [getattr(m, "func", m) for m in app.middleware.middlewares]
+    assert stack.index(Probe) + 1 == stack.index(api_stack._RequestValidation)
+    assert TestClient(app).get("/internal/echo/abc").status_code == 200
+    assert seen == ["/internal/echo/abc"]
