@@ -6,7 +6,10 @@ reconnects with `Backoff`; nothing else in the kit needs to know how kombu repor
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+import amqp
 import amqp.exceptions
 import kombu
 import kombu.exceptions
@@ -16,6 +19,10 @@ from servicekit.messaging.names import exchange_name
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 20
+# py-amqp reads each frame with three recv calls sized to it (header, payload, end octet), nine
+# per message; reading up to this many bytes at once leaves the rest in its read buffer for the
+# next frames. Small enough that the buffer's slicing stays cheap.
+READ_CHUNK_BYTES = 4096
 
 
 class BrokerUnavailable(Exception):
@@ -38,7 +45,40 @@ def connect(url: str) -> kombu.Connection:
     except BaseException:
         close_quietly(conn)
         raise
+    read_in_chunks(conn.connection)
     return conn
+
+
+def read_in_chunks(connection: amqp.Connection, size: int = READ_CHUNK_BYTES) -> bool:
+    """Have py-amqp read up to `size` bytes per recv call instead of one frame part per call
+    (its transport keeps what it read beyond the frame for the next ones). False if this
+    py-amqp does not read through `_quick_recv` and `_read_buffer` (nothing changed)."""
+    transport = connection.transport
+    recv = getattr(transport, "_quick_recv", None)
+    if recv is None or not hasattr(transport, "_read_buffer"):
+        return False
+    transport._quick_recv = lambda n: recv(max(n, size))
+    return True
+
+
+@contextmanager
+def writes_coalesced(connection: amqp.Connection) -> Iterator[None]:
+    """Send what the block writes on `connection` with one socket write at the end instead of
+    one per message (py-amqp calls sendall for every publish). If the block raises, nothing
+    of it is sent (the caller drops the connection: its channel's publish count is off)."""
+    transport = connection.transport
+    write = getattr(transport, "_write", None)
+    if write is None:
+        yield
+        return
+    chunks: list[bytes] = []
+    transport._write = lambda data: chunks.append(bytes(data))
+    try:
+        yield
+    finally:
+        transport._write = write
+    if chunks:
+        transport.write(b"".join(chunks))  # py-amqp's own write: marks the transport down on failure
 
 
 def close_quietly(conn: kombu.Connection | None) -> None:

@@ -1,6 +1,6 @@
 """Publishing batches with publisher confirms and `mandatory` on one py-amqp channel.
 
-A batch is written to the socket without waiting, then the publisher drains the connection
+A batch is written to the socket without waiting (one write for all of it), then the publisher drains the connection
 until the broker has acked or nacked every message of the batch (one round-trip per batch,
 not per message). A `mandatory` message that no queue takes comes back as basic.return
 (always before its basic.ack), so it is reported as unroutable instead of being dropped.
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import amqp
 
-from servicekit.messaging.broker import BrokerUnavailable
+from servicekit.messaging.broker import BrokerUnavailable, writes_coalesced
 
 CONFIRM_TIMEOUT_SECONDS = 10.0
 
@@ -123,10 +123,11 @@ class ConfirmingPublisher:
         tracker = self._tracker
         tracker.start_batch()
         tags = []
-        for message in messages:
-            tags.append(tracker.published(message.message_id))
-            self.channel.basic_publish(message.to_amqp(), exchange=message.exchange,
-                                       routing_key=message.routing_key, mandatory=message.mandatory)
+        with writes_coalesced(self.channel.connection):  # one socket write for the batch
+            for message in messages:
+                tags.append(tracker.published(message.message_id))
+                self.channel.basic_publish(message.to_amqp(), exchange=message.exchange,
+                                           routing_key=message.routing_key, mandatory=message.mandatory)
         deadline = time.monotonic() + self.timeout
         while tracker.pending:
             remaining = deadline - time.monotonic()
