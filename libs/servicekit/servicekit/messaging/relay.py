@@ -14,8 +14,8 @@ PostgreSQL: the rows are claimed with `FOR UPDATE SKIP LOCKED` inside the round'
 so several relays (worker replicas) can run at once without publishing a row twice. The relay
 sleeps on LISTEN `outbox_<service>` (sent once a transaction that added events committed:
 servicekit.messaging.wakeup) and also polls every POLL_SECONDS_POSTGRES in case a notification
-is missed. A round is four round trips
-to PostgreSQL (BEGIN, claim, mark, COMMIT) and one to the broker (the batch's confirms): the
+is missed. A round is three round trips to PostgreSQL (BEGIN with the claim, the mark, COMMIT:
+pipeline mode, servicekit.messaging.pipeline) and one to the broker (the batch's confirms): the
 relay has its own connection, opened with `synchronous_commit=off` (losing a mark in a
 PostgreSQL crash only means publishing those rows again, which consumers ignore) and without
 the pool's pre-ping (a round that fails because its connection was lost runs again at once on
@@ -54,6 +54,7 @@ from servicekit.messaging import metrics
 from servicekit.messaging.broker import BROKER_ERRORS, Backoff, close_quietly, connect, events_exchange
 from servicekit.messaging.confirms import ConfirmingPublisher, Outgoing, PublishResult
 from servicekit.messaging.names import notify_channel
+from servicekit.messaging.pipeline import NO_WAIT, pipelined
 from servicekit.messaging.tables import outbox
 
 log = logging.getLogger(__name__)
@@ -137,7 +138,7 @@ class Relay:
             return self._relay_round()
 
     def _relay_round(self) -> int:
-        with self._relay_sessions().begin() as session:
+        with self._relay_sessions().begin() as session, pipelined(session):
             rows = self._claim(session, lock=True)
             if not rows:
                 return 0
@@ -177,7 +178,8 @@ class Relay:
         published = [row.seq for row, result in zip(rows, results) if result.ok]
         if published:
             session.execute(outbox.update().where(outbox.c.seq.in_(published))
-                            .values(published_at=now, last_error=None, next_attempt_at=None))
+                            .values(published_at=now, last_error=None, next_attempt_at=None)
+                            .execution_options(**NO_WAIT))
         for row, result in zip(rows, results):
             if result.ok:
                 metrics.EVENTS_PUBLISHED.labels(self.service, row.routing_key).inc()

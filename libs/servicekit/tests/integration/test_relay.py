@@ -1,6 +1,7 @@
 import json
 import threading
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 
@@ -164,7 +165,7 @@ def relay_engine(relay):
 
 
 def test_a_relay_round_on_postgres_is_claim_and_mark_on_its_own_connection_without_ping_or_flush(
-        pg_database, broker):
+        pg_database, broker, monkeypatch):
     """Issue 11: the relay leg's round trips. No pre-ping and no `SET LOCAL synchronous_commit`
     per round: the relay's connection has `synchronous_commit=off` for good."""
     source = unique_service()
@@ -178,8 +179,14 @@ def test_a_relay_round_on_postgres_is_claim_and_mark_on_its_own_connection_witho
         statements = []
         sa.event.listen(engine, "before_cursor_execute",
                         lambda _c, _cur, statement, *_a: statements.append(statement.split()[0].upper()))
+        waits = []
+        original = psycopg.Pipeline.sync
+        monkeypatch.setattr(psycopg.Pipeline, "sync", lambda self: (waits.append(1), original(self))[1])
         assert relay.relay_once() == 3
         assert statements == ["SELECT", "UPDATE"]  # the claim and the mark
+        # Pipeline mode: BEGIN goes out with the claim (its one wait); the mark waits for nothing
+        # but the end of the block: three round trips with the COMMIT, not four.
+        assert len(waits) == 1
         with relay._relay_sessions()() as s:
             assert s.execute(sa.text("SHOW synchronous_commit")).scalar_one() == "off"
     finally:
