@@ -12,13 +12,17 @@
 (b) Consumer drain: `--drain-events` events queued (valid envelopes), then a consumer worker
     drains them (inbox row + a one-row handler each, acked after commit); events/s from its
     first handler call to its last commit, beside raw kombu consume + ack of the same messages
-    (first callback to last ack).
+    (first callback to last ack; the mean of one raw drain before the consumer's and one after).
+    The databases are settled first (VACUUM ANALYZE, CHECKPOINT, no autovacuum worker running:
+    the state is printed), so that what the load phases left does not run during the drain.
 (c) Relay throughput: `--throughput-events` outbox rows published (batched confirms) and
     marked, beside raw kombu publishing with a confirm wait per message.
 (d) `--knee`: short runs at rising offered rates for each path (outbox 10/tx, outbox 1/tx, raw
     kombu) until its backlog grows; each row says whether p99 exceeded `--knee-p99` ms.
 Each load run also reports, per event, the CPU time of the relay and consumer processes and
 the time their threads spent runnable but waiting for a CPU (/proc schedstat).
+`--trace`: the relay and the consumer stamp each event's steps (bench/event_trace.py) and a
+table of where the time goes is printed after each load run.
 `--profile DIR`: py-spy samples the consumer worker during (a) and (b); a summary of where its
 CPU time goes is printed, the raw stacks are kept in DIR.
 
@@ -51,6 +55,7 @@ import kombu
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+import event_trace
 from contracts.envelope import Envelope, EventPayload
 from servicekit.db import Database, declarative_base
 from servicekit.messaging.broker import close_quietly, connect, events_exchange
@@ -107,7 +112,10 @@ def paced(ticks_per_second: float, duration: float):
 # --- subprocess roles -----------------------------------------------------------------------
 def run_relay() -> None:
     settings = ServiceSettings(service=PRODUCER, database_url=os.environ["BENCH_DB"], amqp_url=os.environ["BENCH_AMQP"])
+    trace = event_trace.install_relay() if os.environ.get("BENCH_TRACE") else None
     Worker(settings, Database(settings.database_url)).run()
+    if trace is not None:
+        event_trace.dump(trace, os.environ["BENCH_TRACE"] + "/relay.json")
 
 
 def consumer_worker(database_url: str, amqp_url: str) -> Worker:
@@ -126,6 +134,7 @@ def consumer_worker(database_url: str, amqp_url: str) -> Worker:
 
 
 def run_consumer(out: str) -> None:
+    trace = event_trace.install_consumer() if os.environ.get("BENCH_TRACE") else None
     worker = consumer_worker(os.environ["BENCH_DB"], os.environ["BENCH_AMQP"])
     committed: dict[str, float] = {}
     cpu: list[float] = []  # process CPU time at the first and the last commit
@@ -147,6 +156,8 @@ def run_consumer(out: str) -> None:
 
     worker.run()
     Path(out).write_text(json.dumps({"committed": committed, "cpu": cpu}))
+    if trace is not None:
+        event_trace.dump(trace, os.environ["BENCH_TRACE"] + "/consumer.json")
 
 
 def run_raw_consumer(out: str, queue: str, expected: int) -> None:
@@ -357,6 +368,12 @@ def bench_load(producer_db: Database, consumer_db: Database, amqp_url: str, load
         stop(relay)
         stop(consumer)
     consumed_at = json.loads(out.read_text())["committed"]
+    if os.environ.get("BENCH_TRACE"):
+        trace_dir = Path(os.environ["BENCH_TRACE"])
+        print(f"\n{load}:", file=sys.stderr)
+        print("\n".join(event_trace.breakdown(commits, json.loads((trace_dir / "relay.json").read_text()),
+                                              json.loads((trace_dir / "consumer.json").read_text()), consumed_at)),
+              file=sys.stderr)
     samples = [(t - started, consumed_at[e] - t) for e, t in commits.items()]
     result = {"load": load, "achieved": achieved, "outbox": window_stats(samples, duration),
               "sched": {name: {"cpu": cpu / len(commits), "runqueue": wait / len(commits)}
@@ -414,15 +431,55 @@ def fill(amqp_url: str, exchange: str, routing_key: str, queue: str, bodies: lis
     wait_until(lambda: queue_info(amqp_url, queue).message_count == len(bodies), timeout=60, interval=0.2)
 
 
-def bench_drain(consumer_db: Database, amqp_url: str, n: int, workdir: Path, profile_dir: Path | None) -> dict:
+def settle(dbs: list[Database], timeout: float = 60) -> str:
+    """Before a drain: VACUUM ANALYZE the bench's tables and CHECKPOINT (what the load phases left
+    for autovacuum and the checkpointer is done now, not during the drain), then wait until no
+    autovacuum worker runs (at most `timeout` s). Returns the state it left, for the report."""
+    started = time.monotonic()
+    for db in dbs:
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(sa.text("VACUUM ANALYZE orders, receipts, inbox, outbox"))
+    with dbs[0].engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(sa.text("CHECKPOINT"))
+        running = lambda: conn.execute(sa.text(  # noqa: E731
+            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'")).scalar_one()
+        while running() and time.monotonic() - started < timeout:
+            time.sleep(0.5)
+        workers = running()
+    return (f"VACUUM ANALYZE + CHECKPOINT done in {time.monotonic() - started:.1f} s, {workers} autovacuum "
+            f"worker(s) running, load average {os.getloadavg()[0]:.2f}")
+
+
+def raw_drain(amqp_url: str, bodies: list[tuple[str, bytes]], workdir: Path) -> dict:
+    """Raw kombu consume + ack of `bodies` queued beforehand: events/s and CPU per event."""
+    n = len(bodies)
+    queue = "bench.raw.drain"
+    with kombu.Connection(amqp_url) as kconn:
+        kombu.Queue(queue, durable=True, auto_delete=False)(kconn.default_channel).declare()
+    fill(amqp_url, "", queue, queue, bodies)
+    raw_out = workdir / "raw_drain.json"
+    raw_consumer = spawn("_raw_consumer", str(raw_out), queue, str(n), env={"BENCH_AMQP": amqp_url})
+    raw_consumer.stdout.readline()
+    raw_consumer.wait(300)
+    raw = json.loads(raw_out.read_text())
+    assert raw["count"] == n
+    return {"rate": (n - 1) / (raw["last"] - raw["first"]), "cpu": (raw["cpu"][1] - raw["cpu"][0]) / (n - 1)}
+
+
+def bench_drain(dbs: list[Database], amqp_url: str, n: int, workdir: Path, profile_dir: Path | None) -> dict:
+    """The consumer's drain between two raw kombu drains of the same messages (the raw figure
+    is their mean: the machine's state moves between phases), on settled databases."""
+    consumer_db = dbs[1]
     reset(consumer_db)
+    state = settle(dbs)
+    bodies = [envelope_body(i) for i in range(n)]
+    raw_before = raw_drain(amqp_url, bodies, workdir)
     worker = consumer_worker(consumer_db.url, amqp_url)
     conn = connect(amqp_url)
     try:
         declare_topology(conn.channel(), worker.handlers, worker.policy)
     finally:
         close_quietly(conn)
-    bodies = [envelope_body(i) for i in range(n)]
     fill(amqp_url, events_exchange(PRODUCER).name, OrderPlaced.EVENT_TYPE, CONSUMER_QUEUE, bodies)
 
     out = workdir / "drain.json"
@@ -441,20 +498,11 @@ def bench_drain(consumer_db: Database, amqp_url: str, n: int, workdir: Path, pro
     times = sorted(stamps.values())
     first_batch = sum(1 for t in times if t == times[0])
     kit_rate = (n - first_batch) / (times[-1] - times[0])
-
-    queue = "bench.raw.drain"
-    with kombu.Connection(amqp_url) as kconn:
-        kombu.Queue(queue, durable=True, auto_delete=False)(kconn.default_channel).declare()
-    fill(amqp_url, "", queue, queue, bodies)
-    raw_out = workdir / "raw_drain.json"
-    raw_consumer = spawn("_raw_consumer", str(raw_out), queue, str(n), env={"BENCH_AMQP": amqp_url})
-    raw_consumer.stdout.readline()
-    raw_consumer.wait(300)
-    raw = json.loads(raw_out.read_text())
-    assert raw["count"] == n
-    return {"n": n, "kit": kit_rate, "raw": (n - 1) / (raw["last"] - raw["first"]),
+    raw_after = raw_drain(amqp_url, bodies, workdir)
+    return {"n": n, "kit": kit_rate, "raw": (raw_before["rate"] + raw_after["rate"]) / 2,
+            "raw_each": (raw_before["rate"], raw_after["rate"]),
             "kit_cpu": (drained["cpu"][1] - drained["cpu"][0]) / (n - first_batch),
-            "raw_cpu": (raw["cpu"][1] - raw["cpu"][0]) / (n - 1)}
+            "raw_cpu": (raw_before["cpu"] + raw_after["cpu"]) / 2, "state": state}
 
 
 def bench_throughput(producer_db: Database, amqp_url: str, n: int) -> dict:
@@ -622,6 +670,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--profile", type=Path, help="sample the consumer with py-spy, raw stacks into this directory")
     parser.add_argument("--prefetch", type=int, help="the consumer Worker's prefetch (default: the Worker's)")
     parser.add_argument("--consumer-threads", type=int, help="the consumer Worker's threads (default: the Worker's)")
+    parser.add_argument("--trace", action="store_true",
+                        help="stamp each event's steps in the relay and consumer (bench/event_trace.py) and print "
+                             "where the time goes after each load run (stderr)")
     parser.add_argument("--skip", action="append", default=[], choices=["load", "drain", "throughput"])
     args = parser.parse_args(argv)
     loads = args.load or [Load(1000, 10), Load(300, 1)]
@@ -631,6 +682,8 @@ def main(argv: list[str]) -> int:
             parser.error("--profile needs py-spy (pip install py-spy)")
         args.profile.mkdir(parents=True, exist_ok=True)
 
+    if args.trace:
+        os.environ["BENCH_TRACE"] = tempfile.mkdtemp(prefix="events-trace-")
     for name in ("prefetch", "consumer_threads"):
         if getattr(args, name):
             os.environ[f"BENCH_{name.upper()}"] = str(getattr(args, name))
@@ -648,7 +701,7 @@ def main(argv: list[str]) -> int:
                     results.append(bench_load(dbs[0], dbs[1], amqp_url, load, args.duration, Path(tmp), args.profile))
                     print(f"load {load} done, load average {os.getloadavg()[0]:.2f}", file=sys.stderr)
             if "drain" not in args.skip:
-                drain = bench_drain(dbs[1], amqp_url, args.drain_events, Path(tmp), args.profile)
+                drain = bench_drain(dbs, amqp_url, args.drain_events, Path(tmp), args.profile)
                 print(f"drain done, load average {os.getloadavg()[0]:.2f}", file=sys.stderr)
             if "throughput" not in args.skip:
                 thr = bench_throughput(dbs[0], amqp_url, args.throughput_events)
@@ -685,11 +738,13 @@ def main(argv: list[str]) -> int:
             print(f"(the producer committed only {r['achieved']:.0f} of {r['load'].rate:.0f} events/s: "
                   "the machine could not offer the load, so this run does not test the goal at that rate)")
     if drain:
-        print(f"\n(b) consumer drain of {drain['n']} queued events")
+        print(f"\n(b) consumer drain of {drain['n']} queued events ({drain['state']})")
         print("| path | events/s | CPU of the consuming process per event |\n|---|---|---|")
         print(f"| consumer worker: inbox row + one-row handler, ack after commit (PostgreSQL) | {drain['kit']:.0f} | "
               f"{drain['kit_cpu'] * 1e6:.0f} us |")
-        print(f"| raw kombu consume + ack | {drain['raw']:.0f} | {drain['raw_cpu'] * 1e6:.0f} us |")
+        print(f"| raw kombu consume + ack (mean of a drain before and one after: "
+              f"{drain['raw_each'][0]:.0f} / {drain['raw_each'][1]:.0f}) | {drain['raw']:.0f} | "
+              f"{drain['raw_cpu'] * 1e6:.0f} us |")
         print(f"ratio consumer/raw: {drain['kit'] / drain['raw']:.2f} (goal >= 0.5)")
     if thr:
         print(f"\n(c) publish throughput ({thr['n']} events each)")

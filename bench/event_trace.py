@@ -1,0 +1,142 @@
+"""One event's timeline through the outbox -> relay -> consumer path (bench/events.py --trace).
+
+The relay and consumer worker processes of the benchmark stamp, per event, the moments of the
+path (time.time(), same clock as the producer's commit stamp), by wrapping servicekit's methods
+from the outside (nothing in servicekit knows about it):
+relay: woken (LISTEN returned or the previous round ended), rows claimed, publishes written,
+       confirms in, round committed;
+consumer: delivery read off the socket, its batch started, batch committed (the bench's own
+       stamp), batch acked.
+`breakdown` turns them, with the producer's commit times, into the median / p90 / p99 of each
+step, so that a latency can be read as "where the milliseconds go".
+"""
+from __future__ import annotations
+
+import json
+import statistics
+import threading
+import time
+from collections import deque
+from pathlib import Path
+
+
+class _StampingDeque(deque):
+    def __init__(self, stamps: dict):
+        super().__init__()
+        self._stamps = stamps
+
+    def append(self, item) -> None:
+        message = item[1]
+        self._stamps[message.properties.get("message_id")] = time.time()
+        super().append(item)
+
+
+def install_consumer() -> dict:
+    from servicekit.messaging.consumer import ConsumerLoop
+
+    trace = {"received": {}, "batch_started": {}, "acked": {}, "batch_size": {}}
+    lock = threading.Lock()
+    init, process = ConsumerLoop.__init__, ConsumerLoop._process_pending
+
+    def patched_init(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        self._deliveries = _StampingDeque(trace["received"])
+
+    def patched_process(self):
+        ids = [m.properties.get("message_id") for _, m in list(self._deliveries)[: self.batch_size]]
+        started = time.time()
+        process(self)
+        done = time.time()
+        with lock:
+            for event_id in ids:
+                trace["batch_started"][event_id] = started
+                trace["acked"][event_id] = done
+                trace["batch_size"][event_id] = len(ids)
+
+    ConsumerLoop.__init__, ConsumerLoop._process_pending = patched_init, patched_process
+    return trace
+
+
+def install_relay() -> dict:
+    from servicekit.messaging import relay as relay_module
+    from servicekit.messaging.confirms import ConfirmingPublisher
+
+    trace = {"rounds": [], "event_round": {}}
+    current: dict = {}
+    claim, publish, relay_round = (relay_module.Relay._claim, ConfirmingPublisher.publish,
+                                   relay_module.Relay._relay_round)
+
+    def patched_round(self):
+        current.clear()
+        current["start"] = time.time()
+        n = relay_round(self)
+        if n:
+            current["committed"] = time.time()
+            trace["rounds"].append(dict(current))
+        return n
+
+    def patched_claim(self, session, *, lock):
+        rows = claim(self, session, lock=lock)
+        current["claimed"] = time.time()
+        for row in rows:
+            trace["event_round"][row.event_id] = len(trace["rounds"])
+        current["n"] = len(rows)
+        return rows
+
+    def patched_publish(self, messages):
+        current["publishing"] = time.time()
+        results = publish(self, messages)
+        current["confirmed"] = time.time()
+        return results
+
+    relay_module.Relay._relay_round, relay_module.Relay._claim = patched_round, patched_claim
+    ConfirmingPublisher.publish = patched_publish
+    return trace
+
+
+def dump(trace: dict, path: str) -> None:
+    Path(path).write_text(json.dumps(trace))
+
+
+def _pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
+
+
+def breakdown(commits: dict[str, float], relay: dict, consumer: dict, consumer_committed: dict) -> list[str]:
+    """Per-step latency table (ms) over the events traced at both ends."""
+    rounds = relay["rounds"]
+    steps: dict[str, list[float]] = {name: [] for name in (
+        "commit -> relay round starts (wake-up, or the previous round)", "round start -> rows claimed",
+        "claimed -> publishing", "publishing -> confirms in", "confirms in -> relay committed",
+        "publishing -> consumer read the delivery", "delivery read -> its batch starts",
+        "batch start -> consumer commit", "consumer commit -> acked", "total: commit -> consumer commit")}
+    names = list(steps)
+    sizes = []
+    for event_id, committed in commits.items():
+        r = relay["event_round"].get(event_id)
+        if r is None or r >= len(rounds) or event_id not in consumer["received"] or event_id not in consumer_committed:
+            continue
+        rd = rounds[r]
+        if "confirmed" not in rd:
+            continue
+        received, started = consumer["received"][event_id], consumer["batch_started"][event_id]
+        values = [rd["start"] - committed, rd["claimed"] - rd["start"], rd["publishing"] - rd["claimed"],
+                  rd["confirmed"] - rd["publishing"], rd["committed"] - rd["confirmed"],
+                  received - rd["publishing"], started - received, consumer_committed[event_id] - started,
+                  consumer["acked"][event_id] - consumer_committed[event_id], consumer_committed[event_id] - committed]
+        for name, v in zip(names, values):
+            steps[name].append(v)
+        sizes.append(consumer["batch_size"][event_id])
+    if not sizes:
+        return ["(no event traced at both ends)"]
+    lines = [f"timeline of {len(sizes)} events (ms; 'publishing -> confirms in' can exceed the consumer's "
+             "read: the delivery does not wait for the confirm)",
+             "| step | p50 | p90 | p99 |", "|---|---|---|---|"]
+    for name, values in steps.items():
+        lines.append(f"| {name} | {statistics.median(values) * 1e3:.1f} | {_pct(values, 90) * 1e3:.1f} | "
+                     f"{_pct(values, 99) * 1e3:.1f} |")
+    relay_sizes = [rd.get("n", 0) for rd in rounds]
+    lines.append(f"relay rounds with rows: {len(rounds)}, rows per round p50 {statistics.median(relay_sizes):.0f}; "
+                 f"consumer batch size (per event) p50 {statistics.median(sizes):.0f}, max {max(sizes)}")
+    return lines
