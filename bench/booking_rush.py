@@ -86,9 +86,11 @@ def pgbench(url: str, var: Path, seconds: int, clients: int = 16) -> float:
 
 
 def profile(pid: int, out: Path) -> subprocess.Popen:
-    """py-spy samples the booking web workers (children of `pid`) into `out` (collapsed stacks)."""
+    """py-spy samples the booking web workers (children of `pid`) into `out` (collapsed stacks);
+    `--gil`: only the thread holding the GIL, so the stacks show where the CPU goes, not where
+    threads wait for the database."""
     spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid),
-                            "--subprocesses", "--format", "raw", "--rate", "100", "--nonblocking", "-o", str(out)],
+                            "--subprocesses", "--format", "raw", "--rate", "100", "--nonblocking", "--gil", "-o", str(out)],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(2)  # py-spy attaches
     return spy

@@ -18,7 +18,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from servicekit.bulk import insert_rows
 from servicekit.problems import Problem
+from servicekit.queries import one_of
 from servicekit.tokens import Caller
 from servicekit.types import isoformat_utc, utcnow
 
@@ -44,7 +46,7 @@ REASONS = {r.code: r for r in Reason}
 
 # --- reading and writing carts ----------------------------------------------------------------------------
 def _cart_row(session: Session, parent_sub: str, lock: bool) -> dict | None:
-    query = (sa.select(carts).where(carts.c.parent_sub == parent_sub, carts.c.state.in_(CURRENT_STATES))
+    query = (sa.select(carts).where(carts.c.parent_sub == parent_sub, one_of(session, carts.c.state, CURRENT_STATES))
              .order_by(carts.c.created_at.desc()).limit(1))
     if lock:
         query = query.with_for_update()
@@ -75,8 +77,8 @@ def _save_cart(session: Session, row: Mapping, cart: Cart, now: dt.datetime, com
         session.execute(carts.update().where(carts.c.id == row["id"]).values(**values))
         session.execute(cart_lines.delete().where(cart_lines.c.cart_id == row["id"]))
     outcomes = {o.line.key: o for o in cart.outcomes}
-    if cart.lines:  # RETURNING: one multi-row INSERT (psycopg's executemany: one statement per line)
-        session.execute(cart_lines.insert().returning(cart_lines.c.position), [
+    if cart.lines:
+        insert_rows(session, cart_lines, [
             {"cart_id": row["id"], "child_id": line.child_id, "prestation_id": line.prestation_id,
              "session_date": line.session_date, "action": line.action.value, "position": n,
              "outcome": outcomes[line.key].status.code if line.key in outcomes else None,
@@ -153,11 +155,11 @@ def cart_view(session: Session, row: Mapping | None, cart: Cart | None = None, s
     missing = {line.prestation_id for line in lines} - prest.keys()
     if missing:
         prest.update((r["id"], r) for r in session.execute(
-            sa.select(prestations).where(prestations.c.id.in_(missing))).mappings())
+            sa.select(prestations).where(one_of(session, prestations.c.id, missing))).mappings())
     missing = {line.child_id for line in lines} - kids.keys()
     if missing:
         kids.update((r["child_id"], r) for r in session.execute(
-            sa.select(*_CHILD_COLUMNS).where(children.c.child_id.in_(missing))).mappings())
+            sa.select(*_CHILD_COLUMNS).where(one_of(session, children.c.child_id, missing))).mappings())
     items = []
     for line in lines:
         p, c, outcome = prest.get(line.prestation_id), kids.get(line.child_id), outcomes.get(line.key)
@@ -201,7 +203,7 @@ def _own_children(session: Session, family_id: str, child_ids: Iterable[str]) ->
     """The family's current children among `child_ids` (one statement), or 404 if any is not."""
     ids = set(child_ids)
     found = {r["child_id"]: r for r in session.execute(sa.select(*_CHILD_COLUMNS).where(
-        children.c.child_id.in_(ids), children.c.family_id == family_id, children.c.removed_at.is_(None))).mappings()}
+        one_of(session, children.c.child_id, ids), children.c.family_id == family_id, children.c.removed_at.is_(None))).mappings()}
     if len(found) != len(ids):
         raise Problem(404, access.CHILD_NOT_FOUND)
     return found
@@ -215,7 +217,7 @@ def _check_lines(session: Session, family_id: str, lines: list[CartLine], commun
     found = {r["id"]: r for r in session.execute(
         sa.select(prestations).join(families, sa.and_(families.c.commune == prestations.c.commune,
                                                       families.c.family_id == family_id))
-        .where(prestations.c.id.in_(ids))).mappings()}
+        .where(one_of(session, prestations.c.id, ids))).mappings()}
     if len(found) != len(ids):
         raise Problem(404, "Cette prestation est introuvable.")
     used = {r["commune"] for r in found.values()} | ({commune} if commune else set())

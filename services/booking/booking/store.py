@@ -8,6 +8,8 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from servicekit.queries import one_of
+
 from booking import codec
 from booking.domain.cart import LineKey
 from booking.domain.catalogue import Prestation
@@ -28,7 +30,7 @@ def closed_dates(session: Session, commune: str, prestation_ids: Iterable[str]) 
     ids = list(prestation_ids)
     rows = session.execute(sa.select(closures.c.prestation_id, closures.c.closed_on).where(
         closures.c.commune == commune,
-        sa.or_(closures.c.prestation_id.is_(None), closures.c.prestation_id.in_(ids)))).all()
+        sa.or_(closures.c.prestation_id.is_(None), one_of(session, closures.c.prestation_id, ids)))).all()
     out: dict[str | None, set[dt.date]] = {}
     for prestation_id, day in rows:
         out.setdefault(prestation_id, set()).add(day)
@@ -42,7 +44,7 @@ def prestations_by_id(session: Session, ids: Iterable[str], commune: str | None 
     ids = sorted(set(ids))
     if not ids:
         return {}
-    query = sa.select(prestations).where(prestations.c.id.in_(ids))
+    query = sa.select(prestations).where(one_of(session, prestations.c.id, ids))
     if commune is not None:
         query = query.where(prestations.c.commune == commune)
     if family_id is not None:
@@ -63,9 +65,9 @@ def prestations_by_id(session: Session, ids: Iterable[str], commune: str | None 
 
 def enrolments_of(session: Session, child_ids: Iterable[str],
                   service_ids: Iterable[str] | None = None) -> tuple[Enrolment, ...]:
-    query = sa.select(enrolments).where(enrolments.c.child_id.in_(sorted(set(child_ids))))
+    query = sa.select(enrolments).where(one_of(session, enrolments.c.child_id, sorted(set(child_ids))))
     if service_ids is not None:
-        query = query.where(enrolments.c.service_id.in_(sorted(set(service_ids))))
+        query = query.where(one_of(session, enrolments.c.service_id, sorted(set(service_ids))))
     return tuple(Enrolment(r["child_id"], r["service_id"], r["first"], r["last"], frozenset(r["fixed_weekdays"]))
                  for r in session.execute(query).mappings())
 

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy.orm import Session
 
 from contracts.envelope import Envelope, EventPayload
+from servicekit.bulk import insert_rows
 from servicekit.context import get_correlation_id
 from servicekit.messaging.names import exchange_name, notify_channel
 from servicekit.messaging.tables import outbox
@@ -37,9 +38,7 @@ def add_events(session: Session, source: str, payloads: Iterable[EventPayload], 
     if not envelopes:
         return []
     exchange = exchange_name(source)
-    # RETURNING makes SQLAlchemy send one multi-row INSERT ("insertmanyvalues") where psycopg's
-    # executemany would send one statement per event.
-    session.execute(outbox.insert().returning(outbox.c.event_id), [
+    insert_rows(session, outbox, [
         {"event_id": envelope.id, "exchange": exchange, "routing_key": envelope.type,
          "body": envelope.model_dump_json(), "created_at": envelope.time.astimezone(timezone.utc), "attempts": 0}
         for envelope in envelopes])
