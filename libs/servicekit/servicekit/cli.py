@@ -2,7 +2,7 @@
 
     migrate            apply Alembic migrations, then declare the worker's queues and bindings
                        on the broker (one-shot; run before web and worker; --database-only)
-    web                serve the HTTP API with gunicorn (BIND, WEB_CONCURRENCY)
+    web                serve the HTTP API with gunicorn (BIND, WEB_CONCURRENCY, DB_THREADS)
     worker             run the outbox relay, event consumers and scheduled jobs
     dlq list|replay    inspect (a page at a time) and replay dead-lettered events
     outbox status|parked|replay-parked

@@ -21,7 +21,13 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
-from starlette.concurrency import run_in_threadpool
+import asyncio
+import os
+import time
+import weakref
+
+import anyio
+import anyio.to_thread
 
 from servicekit.messaging import tables as messaging_tables
 
@@ -59,8 +65,10 @@ def _driver_url(url: str | sa.URL) -> sa.URL:
     return url_obj
 
 
+PING_AFTER_IDLE_SECONDS = 10.0
+
+
 def _pool_defaults(kwargs: dict) -> dict:
-    kwargs.setdefault("pool_pre_ping", True)
     if "poolclass" not in kwargs:  # NullPool (migrations) takes no pool sizes
         kwargs.setdefault("pool_size", 5)
         kwargs.setdefault("max_overflow", 10)
@@ -73,7 +81,33 @@ def make_engine(url: str, **kwargs) -> Engine:
         engine = sa.create_engine(url_obj, connect_args={"timeout": 30}, **kwargs)
         _listen_sqlite(engine)
         return engine
-    return sa.create_engine(url_obj, **_pool_defaults(kwargs))
+    engine = sa.create_engine(url_obj, **_pool_defaults(kwargs))
+    if not kwargs.get("pool_pre_ping"):
+        _ping_idle_connections(engine)
+    return engine
+
+
+def _ping_idle_connections(engine: Engine) -> None:
+    """Check a pooled connection before use only if it sat idle: SQLAlchemy's pool_pre_ping
+    pays a round trip on every checkout (one statement in two of a simple read), where a
+    connection used a moment ago is as alive as a ping would show. One that slept longer than
+    PING_AFTER_IDLE_SECONDS (a database restart, a proxy's idle timeout) is pinged, and replaced
+    if dead; a connection that dies in between fails its request (a 503) and SQLAlchemy
+    invalidates the pool's older connections with it."""
+
+    @event.listens_for(engine, "checkin")
+    def _idle_since(dbapi_conn, record):
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_conn, record, proxy):
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            dbapi_conn.execute("SELECT 1")
+        except Exception as exc:  # the pool closes this one and checks out (or opens) another
+            raise sa.exc.DisconnectionError(f"pooled connection dead after idling: {exc}") from exc
 
 
 def _listen_sqlite(engine: Engine) -> None:
@@ -114,11 +148,16 @@ def database_of(get_settings: Callable[[], object]) -> Callable[[], "Database"]:
     return get_db
 
 
+DEFAULT_THREADS = 4  # units of work at once per process (DB_THREADS): see Database._limiter
+
+
 class Database:
     """An engine and a session factory for one service database."""
 
-    def __init__(self, url: str, **engine_kwargs):
+    def __init__(self, url: str, threads: int | None = None, **engine_kwargs):
         self.url = url
+        self.threads = threads or int(os.environ.get("DB_THREADS", DEFAULT_THREADS))
+        self._limiters: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._engine_kwargs = engine_kwargs
         self.engine = make_engine(url, **engine_kwargs)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
@@ -135,12 +174,26 @@ class Database:
         unless `snapshot` asks for one transaction, for several queries that must agree. Threads
         beat the asyncio drivers here: psycopg async and aiosqlite cost 1.3-4x the CPU per read
         on this stack (measured in ADR 0007)."""
-        return await run_in_threadpool(self._read_in_thread, fn, args, kwargs, snapshot)
+        return await anyio.to_thread.run_sync(self._read_in_thread, fn, args, kwargs, snapshot, limiter=self._limiter())
 
     async def run_write(self, fn: Callable[..., T], *args, **kwargs) -> T:
         """`fn(session, *args, **kwargs)` in one transaction (committed if it returns, rolled back
         if it raises), in a worker thread; the outbox rows it adds commit with it."""
-        return await run_in_threadpool(self._write_in_thread, fn, args, kwargs)
+        return await anyio.to_thread.run_sync(self._write_in_thread, fn, args, kwargs, limiter=self._limiter())
+
+    def _limiter(self) -> anyio.CapacityLimiter:
+        """At most `threads` units of work of this process at once (one limiter per event loop).
+
+        More threads do not buy CPU under the GIL; they make a transaction that holds row locks
+        (a cart's séances) wait longer for the GIL between its statements, and every other cart
+        of the same dates waits with it (measured in bench/booking_rush.py: 40 threads per worker
+        confirmed 282 bookings/s, 3 threads 369). Requests beyond the limit wait on the event
+        loop, which costs nothing."""
+        loop = asyncio.get_running_loop()
+        limiter = self._limiters.get(loop)
+        if limiter is None:
+            limiter = self._limiters[loop] = anyio.CapacityLimiter(self.threads)
+        return limiter
 
     def _read_in_thread(self, fn, args, kwargs, snapshot):
         if snapshot or self.is_sqlite:  # SQLite: BEGIN is in-process, and keeps its own locking model
