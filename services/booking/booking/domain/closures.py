@@ -42,6 +42,14 @@ def _school_holidays() -> SchoolHolidayDates:
     return SchoolHolidayDates()
 
 
+def load_calendars(today: dt.date) -> None:
+    """Read the holiday data a booking of the coming months needs now, not on the first parent's
+    request (the first loading costs tens of milliseconds per process)."""
+    _school_holidays()
+    for year in (today.year, today.year + 1):
+        _public_holidays(year)
+
+
 @dataclass(frozen=True)
 class CommuneCalendar:
     """The closures every service of a commune shares.

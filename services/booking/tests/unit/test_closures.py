@@ -41,3 +41,16 @@ def test_unknown_zone_and_dates_beyond_the_packaged_data_are_refused_clearly():
         CommuneCalendar("D")
     with pytest.raises(CalendarDataMissing, match="indisponible"):
         ZONE_B.school_holiday(dt.date(2040, 1, 2))
+
+
+def test_the_calendars_of_this_year_and_the_next_are_loaded_ahead():
+    from booking.domain import closures
+
+    closures._public_holidays.cache_clear()
+    closures._school_holidays.cache_clear()
+    closures.load_calendars(dt.date(2026, 12, 1))
+    assert closures._school_holidays.cache_info().currsize == 1
+    assert closures._public_holidays.cache_info().currsize == 2
+    hits = closures._public_holidays.cache_info().hits
+    assert CommuneCalendar("B").public_holiday(dt.date(2027, 5, 8)) == "Fête de la Victoire"
+    assert closures._public_holidays.cache_info().hits == hits + 1  # read from memory, not loaded
