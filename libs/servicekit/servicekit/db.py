@@ -12,22 +12,21 @@ thread hop on this stack.
 """
 from __future__ import annotations
 
+import asyncio
+import os
+import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import TypeVar
 
+import anyio
+import anyio.to_thread
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
-import asyncio
-import os
-import time
-import weakref
-
-import anyio
-import anyio.to_thread
 
 from servicekit.messaging import tables as messaging_tables
 
