@@ -22,7 +22,11 @@ stack around them, measured on the gateway's `GET /api/communes` (ADR 0007):
 - request validation builds an operation's parameter validator (and its URI parser) once, and
   for an operation without a request body goes no further than validating the parameters
   (`_RequestValidation`): connexion built both on every request, then looked for a body schema
-  and a content type that such an operation does not have.
+  and a content type that such an operation does not have;
+- a JSON request body is checked first by its schema compiled once per operation with
+  fastjsonschema (`servicekit.fast_body`): a yes lets it through, a no (or a schema it cannot
+  read as connexion does) runs connexion's jsonschema validator, which decides and words the 400
+  as before (connexion's jsonschema was ~1.4 ms of CPU for a booking cart of 20 lines).
 
 Everything else (error handling, security, strict request validation, lifespan, context) is
 connexion's default stack, in its order, so `MiddlewarePosition`s keep their meaning (except
