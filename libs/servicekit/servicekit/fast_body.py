@@ -18,7 +18,8 @@ the same to both, after these rewrites (tests/unit/test_fast_body*.py prove it o
 - `pattern`: fastjsonschema reads `$` as `\\Z` (the end, not before a final newline): stricter,
   so never a yes where connexion says no; a pattern with a lookaround is not compiled.
 
-Any other keyword (`$ref`: connexion resolved them already; `multipleOf`: floats divide
+Any other keyword (`$ref`: connexion resolved them already, the `components` it adds beside
+the schema are dropped; `multipleOf`: floats divide
 differently; `patternProperties`, `dependencies`, ...) means no fast check for that schema:
 connexion validates it as before. Annotations (description, example, readOnly, writeOnly, ...)
 are ignored by both (connexion 3's request validator does not relax `required` for readOnly).
@@ -110,7 +111,9 @@ def compile_body_check(schema: dict) -> t.Callable[[t.Any], t.Any] | None:
     """fastjsonschema's compiled validator for a request body `schema`, or None when the schema has
     something the fast check might read differently from connexion (see the module's doc)."""
     try:
-        definition = draft4_as_connexion(schema)
+        # connexion's operation adds the spec's `components` to a body schema (to resolve `$ref`s:
+        # none is left, see above); an unknown keyword to jsonschema
+        definition = draft4_as_connexion({k: v for k, v in schema.items() if k != "components"})
         definition["$schema"] = DRAFT4
         return fastjsonschema.compile(definition, handlers={}, formats=_FORMATS, use_default=False,
                                       detailed_exceptions=False)

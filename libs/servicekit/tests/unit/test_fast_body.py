@@ -99,7 +99,7 @@ SPEC = textwrap.dedent("""
                   additionalProperties: false
                   properties:
                     text: {type: string, maxLength: 10, pattern: "^[a-z ]+$"}
-                    tag: {type: string, nullable: true, enum: [a, b]}
+                    tag: {$ref: "#/components/schemas/Tag"}
                     count: {type: integer, minimum: 1, default: 1}
           responses: {"200": {description: ok}}
       /internal/steps:
@@ -111,6 +111,9 @@ SPEC = textwrap.dedent("""
               application/json:
                 schema: {type: object, properties: {size: {type: number, multipleOf: 0.1}}}
           responses: {"200": {description: ok}}
+    components:
+      schemas:
+        Tag: {type: string, nullable: true, enum: [a, b]}
 """)
 
 
