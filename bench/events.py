@@ -52,6 +52,7 @@ from pathlib import Path
 
 import amqp
 import kombu
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -436,13 +437,14 @@ def settle(dbs: list[Database], timeout: float = 60) -> str:
     for autovacuum and the checkpointer is done now, not during the drain), then wait until no
     autovacuum worker runs (at most `timeout` s). Returns the state it left, for the report."""
     started = time.monotonic()
-    for db in dbs:
-        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(sa.text("VACUUM ANALYZE orders, receipts, inbox, outbox"))
-    with dbs[0].engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(sa.text("CHECKPOINT"))
-        running = lambda: conn.execute(sa.text(  # noqa: E731
-            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'")).scalar_one()
+    conninfo = [sa.make_url(db.url).set(drivername="postgresql").render_as_string(hide_password=False) for db in dbs]
+    for info in conninfo:  # own autocommit connections (VACUUM cannot run in a transaction)
+        with psycopg.connect(info, autocommit=True) as conn:
+            conn.execute("VACUUM ANALYZE orders, receipts, inbox, outbox")
+    with psycopg.connect(conninfo[0], autocommit=True) as conn:
+        conn.execute("CHECKPOINT")
+        running = lambda: conn.execute(  # noqa: E731
+            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'").fetchone()[0]
         while running() and time.monotonic() - started < timeout:
             time.sleep(0.5)
         workers = running()
