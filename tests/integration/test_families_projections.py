@@ -60,13 +60,17 @@ def running_worker(service):
     settings = service.settings_module.get_settings()
     db = Database(settings.database_url)
     worker = service.create_worker(settings, db)
-    thread = threading.Thread(target=worker.run, daemon=True)
+    thread = threading.Thread(target=worker.run, name=f"test-{worker.service}", daemon=True)
     thread.start()
-    assert worker.ready.wait(15), "worker did not start consuming"
-    yield db, settings.amqp_url
-    worker.stop()
-    thread.join(20)
-    db.dispose()
+    try:
+        # `ready`: every consumer thread consumes, and has logged so (no log after the setup phase)
+        assert worker.ready.wait(30), "worker did not start consuming"
+        yield db, settings.amqp_url
+    finally:  # stopped and joined even if it never got ready: nothing of it outlives the test
+        worker.stop()
+        thread.join(60)
+        db.dispose()
+    assert not thread.is_alive(), "worker did not stop"
 
 
 def publish(amqp_url: str, envelope: Envelope) -> None:

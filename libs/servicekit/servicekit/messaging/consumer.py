@@ -137,8 +137,8 @@ class ConsumerLoop:
             try:
                 self._connect()
                 backoff.reset()
-                self.ready.set()
                 log.info("consuming %s", ", ".join(h.queue for h in self.handlers))
+                self.ready.set()  # after the log: whoever waits on it may move on at once
                 while not stop.is_set():
                     self._drain()
                     while self._deliveries and not stop.is_set():

@@ -41,6 +41,23 @@ JOIN_SECONDS = 15.0
 DEFAULT_CONSUMER_THREADS = 4
 
 
+class _AllReady:
+    """The consumer threads' shared `ready`: sets the worker's once each thread has set it (a thread
+    sets it again on every reconnection; counted once)."""
+
+    def __init__(self, count: int, ready: threading.Event):
+        self._count = count
+        self._ready = ready
+        self._threads: set[int] = set()
+        self._lock = threading.Lock()
+
+    def set(self) -> None:
+        with self._lock:
+            self._threads.add(threading.get_ident())
+            if len(self._threads) >= self._count:
+                self._ready.set()
+
+
 class Worker:
     def __init__(self, settings: ServiceSettings, db: Database, *, max_retries: int = 5,
                  retry_delays_ms: Sequence[int] = (1000, 5000, 30000, 120000, 600000), prefetch: int = 100,
@@ -60,8 +77,9 @@ class Worker:
             raise ValueError("consumer_threads must be at least 1")
         self.handlers: list[Handler] = []
         self.jobs: list[Job] = []
-        # Set once the consumers have declared their queues and started consuming (at once
-        # when there are no handlers): tests and start-up scripts can wait on it.
+        # Set once every consumer thread has declared its queues and started consuming (at once
+        # when there are no handlers): tests and start-up scripts can wait on it, and nothing
+        # the consumers do on starting (their "consuming" log) comes after it.
         self.ready = threading.Event()
         self._stop = threading.Event()
         self.events_db = db if db.is_sqlite else Database(db.url, **{**db._engine_kwargs, "pool_pre_ping": False})
@@ -123,9 +141,10 @@ class Worker:
         relay = Relay(self.service, self.events_db, self.settings.amqp_url, max_attempts=self.settings.outbox_max_attempts)
         threads = [self._thread("relay", relay.run)]
         if self.handlers:
+            all_ready = _AllReady(self.consumer_threads, self.ready)
             for n in range(self.consumer_threads):
                 consumers = ConsumerLoop(self.service, self.events_db, self.settings.amqp_url, self.handlers,
-                                         self.policy, self.prefetch, self.ready)
+                                         self.policy, self.prefetch, all_ready)
                 threads.append(self._thread(f"consumers-{n}", consumers.run))
         else:
             self.ready.set()

@@ -1,5 +1,6 @@
 import json
 import threading
+import time
 import uuid
 
 import pytest
@@ -52,6 +53,27 @@ def test_event_flows_from_commit_to_handler_with_its_correlation_id(database, pg
         assert s.execute(sa.select(effects.c.correlation_id)).scalar_one() == "journey-42"
         assert s.execute(sa.select(inbox.c.consumer, inbox.c.event_id)).all() == [(f"{consumer_name}.record", envelope.id)]
     assert consumed(consumer_name, f"{consumer_name}.record", "ok") == 1
+
+
+def test_ready_once_every_consumer_thread_consumes_and_said_so(pg_database, module_vhost_url, caplog, monkeypatch):
+    """A fixture yields as soon as `ready` is set: a consumer thread still starting (logging) then
+    would write into pytest's log capture of a finished phase ("I/O operation on closed file")."""
+    from servicekit.messaging import consumer
+
+    first, connect = threading.Event(), consumer.connect
+
+    def slow_after_the_first(url):  # one thread connects at once, the others a moment later
+        if first.is_set():
+            time.sleep(0.5)
+        first.set()
+        return connect(url)
+
+    monkeypatch.setattr(consumer, "connect", slow_after_the_first)
+    worker = Worker(settings_for(unique_service(), pg_database, module_vhost_url), pg_database, consumer_threads=4)
+    worker.handler("upstream", ThingCreated.EVENT_TYPE, "record")(record_effect)
+    with caplog.at_level("INFO", logger="servicekit.messaging.consumer"), running(worker):
+        said = [r for r in caplog.records if r.getMessage().startswith("consuming ")]
+        assert len(said) == 4
 
 
 def test_duplicate_delivery_has_one_effect(pg_database, broker, module_vhost_url):
