@@ -50,6 +50,10 @@ def containers(workload: dict) -> list[dict]:
     return spec.get("initContainers", []) + spec["containers"]
 
 
+def main_container(workload: dict) -> dict:
+    return workload["spec"]["template"]["spec"]["containers"][0]
+
+
 def workloads(resources) -> list[dict]:
     return [r for r in resources if r["kind"] in ("Deployment", "Job")]
 
@@ -93,12 +97,63 @@ def test_every_service_has_web_worker_and_migration_job(resources, service):
     job = find(resources, "Job", f"{service}-migrate")
     assert web and worker and job, f"{service}: web={bool(web)} worker={bool(worker)} job={bool(job)}"
     assert containers(web)[0]["args"] == ["web"]
-    assert containers(worker)[0]["args"] == ["worker"]
+    assert main_container(worker)["args"] == ["worker"]
     assert containers(job)[0]["args"] == ["migrate"]
     for workload in (web, worker, job):
         assert containers(workload)[0]["image"] == f"espace-famille/{service}"
     assert job["spec"]["template"]["spec"]["restartPolicy"] in ("Never", "OnFailure")
     assert job["spec"].get("backoffLimit") is not None
+
+
+# `python -m <package>` of each service with a worker (consumers, relay)
+WORKER_PACKAGES = {"identity": "identity", "booking": "booking", "billing": "billing", "requests": "demandes",
+                   "notify": "notify"}
+
+
+def platform_queues(tmp_path, monkeypatch) -> list[str]:
+    """Every consumer queue of the platform, as each service's `migrate` declares them (its
+    worker built as `__main__` builds it; nothing is started)."""
+    import importlib
+
+    from servicekit.cli import load_object
+
+    monkeypatch.setenv("AMQP_URL", "amqp://guest:guest@127.0.0.1:1//")  # never reached
+    monkeypatch.setenv("EF_VAR_DIR", str(tmp_path))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    queues = []
+    for package in WORKER_PACKAGES.values():
+        factory = load_object(importlib.import_module(f"{package}.__main__").COMMANDS.worker_factory)
+        caches = [v for v in factory.__globals__.values() if callable(getattr(v, "cache_clear", None))]
+        for cache in caches:
+            cache.cache_clear()
+        try:
+            queues += factory().queues
+        finally:
+            for cache in caches:
+                cache.cache_clear()
+    return queues
+
+
+def test_no_worker_starts_before_every_services_migration_declared_its_queues(resources, tmp_path, monkeypatch):
+    """The migrate Jobs (which declare each service's consumer queues) and the Deployments are
+    applied together, and a topic exchange routes an event only to the queues bound when it is
+    published: each worker waits in an initContainer until every queue of the platform exists."""
+    listed = find(resources, "ConfigMap", "espace-famille-config")["data"].get("EF_PLATFORM_QUEUES", "").split()
+    expected = platform_queues(tmp_path, monkeypatch)
+    assert sorted(listed) == sorted(expected), (f"EF_PLATFORM_QUEUES: missing {sorted(set(expected) - set(listed))}, "
+                                                f"unknown {sorted(set(listed) - set(expected))}")
+    assert len(listed) == len(set(listed))
+    for service in WORKER_PACKAGES:
+        assert find(resources, "Job", f"{service}-migrate"), service  # each service's queues are declared
+        worker = find(resources, "Deployment", f"{service}-worker")
+        pod = worker["spec"]["template"]["spec"]
+        gates = [c for c in pod.get("initContainers", []) if c.get("args") == ["wait-queues"]]
+        assert len(gates) == 1, f"{service}-worker starts without waiting for the platform's queues"
+        [main] = pod["containers"]
+        assert gates[0]["image"] == main["image"] and gates[0]["envFrom"] == main["envFrom"], service
+    # Web pods only write events to their outbox (the worker's relay publishes them): no gate needed.
+    for service in WORKER_PACKAGES:
+        assert not find(resources, "Deployment", f"{service}-web")["spec"]["template"]["spec"].get("initContainers")
 
 
 def ingress_paths(ingress: dict) -> list[tuple[str, dict, dict]]:
@@ -169,7 +224,7 @@ def test_web_probes_and_port(resources, name, port):
 def test_workers_have_a_liveness_check(resources):
     for r in resources:
         if r["kind"] == "Deployment" and r["metadata"]["name"].endswith("-worker"):
-            probe = containers(r)[0].get("livenessProbe")
+            probe = main_container(r).get("livenessProbe")
             assert probe and probe["exec"]["command"] == ["ef-healthcheck", "worker"], r["metadata"]["name"]
     assert "def check_worker" in (ROOT / "deploy" / "healthcheck.py").read_text()
 

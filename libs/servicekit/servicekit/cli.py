@@ -8,6 +8,8 @@
     outbox status|parked|replay-parked
                        the outbox's state; events the relay parked, and sending them again
     makemigration MSG  autogenerate a migration (development)
+    wait-queues        wait until every consumer queue named in EF_PLATFORM_QUEUES exists
+                       (a worker's start gate where nothing orders it after the migrations: k8s)
 
 Services add their own commands (e.g. identity's `seed-demo`) through `extra_modules`.
 
@@ -29,7 +31,7 @@ from typing import Callable
 from servicekit import logs
 from servicekit.settings import ServiceSettings
 
-BUILTIN_COMMANDS = ("migrate", "web", "worker", "makemigration", "dlq", "outbox")
+BUILTIN_COMMANDS = ("migrate", "web", "worker", "makemigration", "dlq", "outbox", "wait-queues")
 
 
 @dataclass
@@ -85,6 +87,8 @@ def main(spec: ServiceCommands, argv: list[str] | None = None) -> int:
     dlq.add_argument("dlq_args", nargs=argparse.REMAINDER)
     outbox = sub.add_parser("outbox", help="outbox state and parked events")
     outbox.add_argument("outbox_args", nargs=argparse.REMAINDER)
+    wait = sub.add_parser("wait-queues", help="wait until the platform's consumer queues exist")
+    wait.add_argument("--timeout", type=float, default=300.0, help="seconds (default 300)")
     for name, (help_, configure, _run) in extra.items():
         configure(sub.add_parser(name, help=help_))
     args = parser.parse_args(argv)
@@ -98,6 +102,10 @@ def main(spec: ServiceCommands, argv: list[str] | None = None) -> int:
         if args.database_only or spec.worker_factory is None:
             return 0
         return declare_queues(spec, settings)
+    if args.command == "wait-queues":
+        from servicekit.messaging import queue_wait
+
+        return queue_wait.main(settings.amqp_url, os.environ.get(queue_wait.ENV), args.timeout)
     if args.command == "makemigration":
         migrations.upgrade(spec.migrations_dir, settings.database_url)
         migrations.revision(spec.migrations_dir, settings.database_url, args.message)
