@@ -87,7 +87,7 @@ def test_kustomization_lists_every_manifest_but_the_secret_template():
     assert listed == on_disk, f"unlisted: {on_disk - listed}, missing files: {listed - on_disk}"
     assert SECRET_TEMPLATE not in listed, "the secret template must never be applied as is"
     images = {i["name"] for i in kustomization["images"]}
-    assert images == {f"espace-famille/{s}" for s in [*SERVICES, "gateway"]}
+    assert images == {f"espace-famille/{s}" for s in [*SERVICES, "gateway", "mesfactures"]}
 
 
 @pytest.mark.parametrize("service", sorted(SERVICES))
@@ -156,6 +156,45 @@ def test_no_worker_starts_before_every_services_migration_declared_its_queues(re
         assert not find(resources, "Deployment", f"{service}-web")["spec"]["template"]["spec"].get("initContainers")
 
 
+def test_the_sibling_portal_mesfactures_has_its_client_deployment_service_and_ingress(resources):
+    """examples/mesfactures: its client registered at identity (ensure-client, its redirect and
+    back-channel logout URIs), one web pod (SQLite sessions on a volume under EF_VAR_DIR),
+    health probes, a Service identity's worker reaches, an Ingress on MESFACTURES_PUBLIC_URL."""
+    from urllib.parse import urlsplit
+
+    public = find(resources, "ConfigMap", "espace-famille-config")["data"]["MESFACTURES_PUBLIC_URL"]
+    job = find(resources, "Job", "mesfactures-setup")
+    [register] = job["spec"]["template"]["spec"]["containers"]
+    args = register["args"]
+    assert register["image"] == "espace-famille/identity" and args[:3] == ["ensure-client", "--client-id", "mesfactures"]
+    option = {args[i]: args[i + 1] for i in range(3, len(args) - 1, 2)}
+    assert option["--redirect-uri"] == "$(MESFACTURES_PUBLIC_URL)/auth/callback"
+    assert option["--post-logout-redirect-uri"] == "$(MESFACTURES_PUBLIC_URL)/"
+    assert option["--scopes"] == "openid invoices:read" and option["--secret-env"] == "MESFACTURES_CLIENT_SECRET"
+    secrets = {r["secretRef"]["name"] for r in register["envFrom"] if "secretRef" in r}
+    assert {"identity-secrets", "mesfactures-secrets"} <= secrets
+    logout = urlsplit(option["--backchannel-logout-uri"])
+    service = find(resources, "Service", logout.hostname)
+    assert service and logout.port in {p["port"] for p in service["spec"]["ports"]}
+
+    web = find(resources, "Deployment", "mesfactures")
+    assert web["spec"]["replicas"] == 1, "sessions are a SQLite file of one pod"
+    pod = web["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    assert container["image"] == "espace-famille/mesfactures" and container["args"] == ["web"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["BIND"] == "0.0.0.0:8010" and env["MESFACTURES_API_URL"] == "http://gateway:8000"
+    assert {p["containerPort"] for p in container["ports"]} == {8010}
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/health", "port": "http"}, probe
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    assert "emptyDir" in {v["name"]: v for v in pod["volumes"]}[mounts["/var/lib/espace-famille"]]
+    assert "mesfactures-secrets" in {r["secretRef"]["name"] for r in container["envFrom"] if "secretRef" in r}
+    [(host, path, backend)] = ingress_paths(find(resources, "Ingress", "mesfactures"))
+    assert f"https://{host}" == public and backend["name"] == "mesfactures" and path["path"] == "/"
+    assert "mesfactures)" in (ROOT / "deploy" / "Dockerfile").read_text()  # the image is built
+
+
 def ingress_paths(ingress: dict) -> list[tuple[str, dict, dict]]:
     """(host, path entry, backend service) of every rule of an Ingress."""
     return [(rule["host"], p, p["backend"]["service"]) for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]]
@@ -165,7 +204,7 @@ def test_gateway_has_deployment_migration_and_ingress(resources):
     assert find(resources, "Deployment", "gateway")
     assert find(resources, "Job", "gateway-migrate")
     ingresses = {r["metadata"]["name"]: r for r in resources if r["kind"] == "Ingress"}
-    assert set(ingresses) == {"gateway", "billing-payment-notification"}
+    assert set(ingresses) == {"gateway", "billing-payment-notification", "mesfactures"}
     backends = [b for _h, _p, b in ingress_paths(ingresses["gateway"])]
     assert backends and all(b["name"] == "gateway" for b in backends), "the gateway's Ingress serves the gateway only"
     service = find(resources, "Service", "gateway")
@@ -193,9 +232,9 @@ def test_the_payment_notification_url_is_routed_to_billing_and_nothing_else_of_i
     spec = yaml.safe_load((ROOT / "services" / "billing" / "billing" / "openapi.yaml").read_text())
     operation = spec["paths"]["/internal/payments/notify"]["post"]
     assert operation["operationId"] == "payment_notification" and not operation.get("security")
-    # Every other Ingress path goes to the gateway.
+    # Every other Ingress path goes to the gateway (or, on its own host, the sibling portal).
     others = [b["name"] for r in resources if r["kind"] == "Ingress" and r is not ingress for _h, _p, b in ingress_paths(r)]
-    assert set(others) == {"gateway"}
+    assert set(others) == {"gateway", "mesfactures"}
     # The NetworkPolicy lets the ingress controller reach billing-web's http port.
     policy = find(resources, "NetworkPolicy", "billing-notification-from-ingress-controller")
     assert policy["spec"]["podSelector"]["matchLabels"] == service["spec"]["selector"]
