@@ -149,6 +149,8 @@ def test_invoice_search_detail_pdf_and_csv(client, fake):
     html = plain(text(client.get(f"/agent/facturation/factures/{inv['id']}")))
     assert "Léa Martin" in html and "Absence non justifiée" in html and "Reste dû 1 234,56 €" in html
     assert "Télécharger le PDF" in html
+    page = text(client.get(f"/agent/facturation/factures/{inv['id']}"))  # the lines' table, as on the parents' page
+    assert '<table class="facturation-lines">\n    <caption class="visually-hidden">Lignes de Léa Martin</caption>' in page
     pdf = client.get(f"/agent/facturation/factures/{inv['id']}/pdf")
     assert pdf.status_code == 200 and pdf.data == PDF and "attachment" in pdf.headers["Content-Disposition"]
     csv = client.get("/agent/facturation/factures/export.csv?statut=to_pay")

@@ -111,6 +111,7 @@ def test_invoice_page_shows_lines_per_child_prestation_and_date(client):
     assert "08/09/2026 Repas Présent 3,50 €" in html
     assert "09/09/2026 Accueil du soir Présent 5,50 €" in html
     assert "Reste à payer 12,50 €" in html and "Ouvrir la facture en PDF" in html
+    assert '<table class="factures-lines">\n    <caption class="visually-hidden">Lignes de Hugo Martin</caption>' in text(resp)
 
 
 def test_another_familys_invoice_and_pdf_are_the_404_page(client):
