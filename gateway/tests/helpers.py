@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import jwt
+import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from werkzeug.serving import make_server
 
@@ -183,3 +184,35 @@ class FakeIdentity:
         code = f"code-{len(self.codes) + 1}"
         self.codes[code] = {"nonce": query["nonce"], "code_challenge": query["code_challenge"]}
         return code
+
+
+# --- the public API of sibling portals (/api): a fake identity, the gateway, a bearer token -----------
+PORTAL_ISSUER = "http://gateway.test/oidc"
+SERVICE_SECRET = "dev-only-service-token-secret-change-me"
+
+
+@pytest.fixture(name="identity")
+def portal_identity():
+    """The `identity` fixture of the public API's tests (import it): FakeIdentity on a loopback
+    port (`.base`), signing the portals' access tokens."""
+    fake = FakeIdentity(PORTAL_ISSUER)
+    with serve(fake.app) as base:
+        fake.base = base
+        yield fake
+
+
+@contextlib.contextmanager
+def public_api_client(tmp_path: Path, identity: FakeIdentity, **service_urls: str):
+    """The gateway's test client, trusting `identity`'s tokens and asking the services at
+    `service_urls` (e.g. BILLING_URL=...) with SERVICE_SECRET's service tokens."""
+    from gateway.app import create_app
+
+    settings = make_settings(tmp_path, OIDC_ISSUER=PORTAL_ISSUER, PUBLIC_URL="http://gateway.test",
+                             IDENTITY_URL=identity.base, SERVICE_TOKEN_SECRET=SERVICE_SECRET, **service_urls)
+    migrate(settings)
+    with create_app(settings).test_client() as client:
+        yield client
+
+
+def bearer_get(client, path: str, token: str):
+    return client.get(path, headers={"Authorization": f"Bearer {token}"})

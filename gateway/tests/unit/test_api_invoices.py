@@ -4,27 +4,16 @@ family never sees another's."""
 import pytest
 from flask import Flask, jsonify, request
 
-from helpers import FakeIdentity, access_claims, make_settings, migrate, serve
+from helpers import PORTAL_ISSUER as ISSUER, SERVICE_SECRET as SECRET, access_claims, bearer_get as get, \
+    portal_identity, public_api_client, serve  # noqa: F401 (portal_identity: the `identity` fixture)
 from servicekit import tokens
 
-from gateway.app import create_app
-
-ISSUER = "http://gateway.test/oidc"
-SECRET = "dev-only-service-token-secret-change-me"
 INVOICES = {
     "fam-1": [{"id": "inv-1", "number": "F-2026-09-0000001", "kind": "invoice", "status": "to_pay", "month": "2026-09",
                "total_cents": 4250, "due_cents": 4250, "published_on": "2026-10-01", "family_id": "fam-1"}],
     "fam-2": [{"id": "inv-2", "number": "F-2026-09-0000002", "kind": "invoice", "status": "paid", "month": "2026-09",
                "total_cents": 1000, "due_cents": 0, "published_on": "2026-10-01", "family_id": "fam-2"}],
 }
-
-
-@pytest.fixture
-def identity():
-    fake = FakeIdentity(ISSUER)
-    with serve(fake.app) as base:
-        fake.base = base
-        yield fake
 
 
 @pytest.fixture
@@ -61,19 +50,12 @@ def billing():
 
 @pytest.fixture
 def client(identity, billing, tmp_path):
-    settings = make_settings(tmp_path, OIDC_ISSUER=ISSUER, PUBLIC_URL="http://gateway.test", IDENTITY_URL=identity.base,
-                             BILLING_URL=billing.base, SERVICE_TOKEN_SECRET=SECRET)
-    migrate(settings)
-    with create_app(settings).test_client() as c:
+    with public_api_client(tmp_path, identity, BILLING_URL=billing.base) as c:
         yield c
 
 
 def token(identity, scope="openid invoices:read", **claims):
     return identity.key.sign(access_claims(ISSUER, scope=scope, **claims))
-
-
-def get(client, path, bearer):
-    return client.get(path, headers={"Authorization": f"Bearer {bearer}"})
 
 
 def test_a_portal_token_with_invoices_read_lists_its_familys_invoices(client, identity, billing):

@@ -3,21 +3,9 @@ access token carrying `requests:read`; the gateway asks the requests service as 
 import pytest
 from flask import Flask, jsonify, request
 
-from helpers import FakeIdentity, access_claims, make_settings, migrate, serve
+from helpers import PORTAL_ISSUER as ISSUER, SERVICE_SECRET as SECRET, access_claims, bearer_get, \
+    portal_identity, public_api_client, serve  # noqa: F401 (portal_identity: the `identity` fixture)
 from servicekit import tokens
-
-from gateway.app import create_app
-
-ISSUER = "http://gateway.test/oidc"
-SECRET = "dev-only-service-token-secret-change-me"
-
-
-@pytest.fixture
-def identity():
-    fake = FakeIdentity(ISSUER)
-    with serve(fake.app) as base:
-        fake.base = base
-        yield fake
 
 
 @pytest.fixture
@@ -39,15 +27,12 @@ def requests_service():
 
 @pytest.fixture
 def client(identity, requests_service, tmp_path):
-    settings = make_settings(tmp_path, OIDC_ISSUER=ISSUER, PUBLIC_URL="http://gateway.test", IDENTITY_URL=identity.base,
-                             REQUESTS_URL=requests_service.base, SERVICE_TOKEN_SECRET=SECRET)
-    migrate(settings)
-    with create_app(settings).test_client() as c:
+    with public_api_client(tmp_path, identity, REQUESTS_URL=requests_service.base) as c:
         yield c
 
 
 def pending(client, token):
-    return client.get("/api/requests/pending", headers={"Authorization": f"Bearer {token}"})
+    return bearer_get(client, "/api/requests/pending", token)
 
 
 def test_a_portal_token_with_requests_read_lists_its_familys_pending_requests(client, identity, requests_service):
