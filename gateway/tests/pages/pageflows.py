@@ -100,3 +100,37 @@ def new_family(client, identity, agent: dict, commune: dict, family_name: str = 
     assert resp.status_code == 302, text(resp)
     activate(client, identity, identity.link_for(email), email)
     return identity.user(email)
+
+
+# --- pages in headless Chromium (axe-core, widths, screenshots) --------------------------------------
+CHROMIUM = "/usr/bin/chromium"
+
+
+def serious_violations(page) -> list[str]:
+    """The ids of axe-core's serious and critical violations on the page as it stands."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    return [v["id"] for v in Axe().run(page).response["violations"] if v.get("impact") in ("serious", "critical")]
+
+
+def browser_pages(app, cookie: str, widths=(360, 1280)):
+    """For each width: (width, a signed-in Chromium page, the app's base URL), the app served on
+    a loopback port; each page's context is closed when the next width comes."""
+    import os
+
+    from helpers import serve
+    from playwright.sync_api import sync_playwright
+
+    with serve(app) as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=os.environ.get("CHROMIUM", CHROMIUM), headless=True,
+                                     args=["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"])
+        try:
+            for width in widths:
+                context = browser.new_context(viewport={"width": width, "height": 900}, locale="fr-FR")
+                context.add_cookies([{"name": "ef_session", "value": cookie, "url": url}])
+                try:
+                    yield width, context.new_page(), url
+                finally:
+                    context.close()
+        finally:
+            browser.close()

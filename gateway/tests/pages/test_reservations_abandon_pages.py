@@ -6,8 +6,7 @@ import os
 
 import pytest
 
-from helpers import serve
-from pageflows import csrf_token, text
+from pageflows import browser_pages, csrf_token, serious_violations, text
 from reservations_fakebooking import LEA, MERCREDI
 from test_reservations_pages import (CHROMIUM, _fill_cart, _validate, app, client, fake, plain, post,  # noqa: F401
                                      prices)
@@ -69,34 +68,16 @@ def test_a_refusal_from_booking_is_said_on_the_cart(client, fake):
 
 @pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed")
 def test_abandon_pages_have_no_serious_axe_violation_at_360_and_1280_px(app, client, fake, tmp_path):
-    from axe_playwright_python.sync_playwright import Axe
-    from playwright.sync_api import sync_playwright
-
     _awaiting(client, fake)
-    cookie = client.get_cookie("ef_session").value
     shots = os.environ.get("EF_SCREENSHOTS_DIR") or str(tmp_path)
-    with serve(app) as url, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                     args=["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"])
-        try:
-            for width in (360, 1280):
-                context = browser.new_context(viewport={"width": width, "height": 900}, locale="fr-FR")
-                context.add_cookies([{"name": "ef_session", "value": cookie, "url": url}])
-                page = context.new_page()
-                for name, path in (("panier-paiement", "/reservations/panier"), ("abandonner", ABANDON)):
-                    page.goto(url + path)
-                    bad = [v["id"] for v in Axe().run(page).response["violations"]
-                           if v.get("impact") in ("serious", "critical")]
-                    assert not bad, f"{path} at {width} px: {bad}"
-                    assert page.evaluate("document.documentElement.scrollWidth") <= width, f"{path} at {width} px"
-                    page.screenshot(path=os.path.join(shots, f"{name}-{width}.png"), full_page=True)
-                if width == 1280:  # confirmed: back on the cart, the message said
-                    page.click("text=Oui, abandonner ce paiement")
-                    assert page.url.endswith("/reservations/panier") and "Paiement abandonné" in page.content()
-                    bad = [v["id"] for v in Axe().run(page).response["violations"]
-                           if v.get("impact") in ("serious", "critical")]
-                    assert not bad, f"the cart after giving up: {bad}"
-                    page.screenshot(path=os.path.join(shots, f"apres-abandon-{width}.png"), full_page=True)
-                context.close()
-        finally:
-            browser.close()
+    for width, page, url in browser_pages(app, client.get_cookie("ef_session").value):
+        for name, path in (("panier-paiement", "/reservations/panier"), ("abandonner", ABANDON)):
+            page.goto(url + path)
+            assert not serious_violations(page), f"{path} at {width} px"
+            assert page.evaluate("document.documentElement.scrollWidth") <= width, f"{path} at {width} px"
+            page.screenshot(path=os.path.join(shots, f"{name}-{width}.png"), full_page=True)
+        if width == 1280:  # confirmed: back on the cart, the message said
+            page.click("text=Oui, abandonner ce paiement")
+            assert page.url.endswith("/reservations/panier") and "Paiement abandonné" in page.content()
+            assert not serious_violations(page), "the cart after giving up"
+            page.screenshot(path=os.path.join(shots, f"apres-abandon-{width}.png"), full_page=True)

@@ -13,7 +13,7 @@ from flask import Flask, request
 
 from helpers import closed_port, gateway_app, serve
 from servicekit import tokens
-from pageflows import csrf_token, login_target, sign_in, text
+from pageflows import browser_pages, csrf_token, login_target, serious_violations, sign_in, text
 from reservations_fakebooking import (ALSH, CANTINE, FAMILY, HUGO, LEA, MERCREDI, OTHER_CHILD, REPAS, FakeBooking,
                                       make_app)
 
@@ -568,27 +568,11 @@ CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 
 @pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed")
 def test_calendar_with_prices_has_no_serious_axe_violation_at_360_and_1280_px(app, client, fake, tmp_path):
-    from axe_playwright_python.sync_playwright import Axe
-    from playwright.sync_api import sync_playwright
-
     fake.states.update({(LEA, REPAS, "2027-03-09"): "booked", (LEA, REPAS, "2027-03-12"): "full"})
-    cookie = client.get_cookie("ef_session").value
     shots = os.environ.get("EF_SCREENSHOTS_DIR") or str(tmp_path)
-    with serve(app) as url, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                     args=["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"])
-        try:
-            for width in (360, 1280):
-                context = browser.new_context(viewport={"width": width, "height": 900}, locale="fr-FR")
-                context.add_cookies([{"name": "ef_session", "value": cookie, "url": url}])
-                page = context.new_page()
-                for name, path in (("calendrier", calendar_url()), ("periode", f"/reservations/services/{CANTINE}/periode")):
-                    page.goto(url + path)
-                    bad = [v["id"] for v in Axe().run(page).response["violations"]
-                           if v.get("impact") in ("serious", "critical")]
-                    assert not bad, f"{path} at {width} px: {bad}"
-                    assert page.evaluate("document.documentElement.scrollWidth") <= width, f"{path} at {width} px"
-                    page.screenshot(path=os.path.join(shots, f"{name}-{width}.png"), full_page=True)
-                context.close()
-        finally:
-            browser.close()
+    for width, page, url in browser_pages(app, client.get_cookie("ef_session").value):
+        for name, path in (("calendrier", calendar_url()), ("periode", f"/reservations/services/{CANTINE}/periode")):
+            page.goto(url + path)
+            assert not serious_violations(page), f"{path} at {width} px"
+            assert page.evaluate("document.documentElement.scrollWidth") <= width, f"{path} at {width} px"
+            page.screenshot(path=os.path.join(shots, f"{name}-{width}.png"), full_page=True)

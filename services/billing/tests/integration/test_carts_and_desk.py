@@ -26,6 +26,16 @@ def _cart(world, family, days, ref="ALSH", state="awaiting_payment", hold_minute
     return cart_id
 
 
+def _started_payment(world, client):
+    """A one-day prepaid cart (10,00 €) whose online payment the parent started: (family, cart id, attempt)."""
+    world.grid("ALSH", "Mercredi", [{"upper_qf": None, "price_cents": 1000}])
+    family = world.family()
+    cart_id = _cart(world, family, _days(1))
+    attempt = client.post(f"/internal/parent/carts/{cart_id}/payment", json={"return_url": RETURN_URL},
+                          headers=family.headers).json()
+    return family, cart_id, attempt
+
+
 def _events(world, kind, cart_id):
     return [e for e in outbox_events(world.db, kind) if e["cart_id"] == cart_id]
 
@@ -66,11 +76,7 @@ def test_a_prepaid_cart_is_paid_online_and_booking_is_told_once(world, client):
 
 
 def test_a_refused_payment_reopens_the_cart_and_a_late_payment_becomes_a_credit(world, client):
-    world.grid("ALSH", "Mercredi", [{"upper_qf": None, "price_cents": 1000}])
-    family = world.family()
-    cart_id = _cart(world, family, _days(1))
-    attempt = client.post(f"/internal/parent/carts/{cart_id}/payment", json={"return_url": RETURN_URL},
-                          headers=family.headers).json()
+    family, cart_id, attempt = _started_payment(world, client)
     assert notify(client, bank_notification(attempt, "refused")).json()["effect"] == "failed"
     [failed] = _events(world, "payment.failed.v1", cart_id)
     assert failed["reason"] == "refused"
@@ -90,11 +96,7 @@ def _abandon(world, family, cart_id):
 
 
 def test_an_abandoned_cart_closes_its_attempt_and_a_payment_after_it_becomes_a_credit(world, client):
-    world.grid("ALSH", "Mercredi", [{"upper_qf": None, "price_cents": 1000}])
-    family = world.family()
-    cart_id = _cart(world, family, _days(1))
-    attempt = client.post(f"/internal/parent/carts/{cart_id}/payment", json={"return_url": RETURN_URL},
-                          headers=family.headers).json()
+    family, cart_id, attempt = _started_payment(world, client)
     _abandon(world, family, cart_id)
     _abandon(world, family, cart_id)  # delivered twice: nothing more
     status = client.get(f"/internal/parent/carts/{cart_id}/payment", headers=family.headers).json()
@@ -111,11 +113,7 @@ def test_an_abandoned_cart_closes_its_attempt_and_a_payment_after_it_becomes_a_c
 
 
 def test_a_payment_recorded_before_the_abandon_comes_back_as_a_credit_note(world, client):
-    world.grid("ALSH", "Mercredi", [{"upper_qf": None, "price_cents": 1000}])
-    family = world.family()
-    cart_id = _cart(world, family, _days(1))
-    attempt = client.post(f"/internal/parent/carts/{cart_id}/payment", json={"return_url": RETURN_URL},
-                          headers=family.headers).json()
+    family, cart_id, attempt = _started_payment(world, client)
     assert notify(client, bank_notification(attempt, "paid")).json()["effect"] == "payment"
     _abandon(world, family, cart_id)  # booking had released the places first: payment.after_expiry there
     _abandon(world, family, cart_id)

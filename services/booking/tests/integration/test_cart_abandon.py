@@ -14,7 +14,7 @@ from servicekit.types import utcnow
 
 from booking import abandon, carts, consumers
 from booking.models import audit_entries, sessions
-from test_cart_api import add, line, statuses, validate
+from test_cart_api import add, held_and_waiting, line, statuses, validate
 
 pytestmark = pytest.mark.integration
 ABANDON = "/internal/parent/cart/abandon"
@@ -45,16 +45,7 @@ def after_expiry(db, cart_id):
 
 
 def test_abandoning_releases_the_places_at_once_and_tells_billing(db, world, client):
-    p = world.prestation(payment_mode="prepaid", capacity=1, waiting_list=True, waiting_list_auto_confirm=True,
-                         refund_on_cancellation="credit")
-    first, second = world.family(), world.family()
-    for family in (first, second):
-        world.enrol(family)
-    day = world.open_dates(p["id"], 1)[0]
-    add(client, first, line(first, p, day))
-    cart = validate(client, first)
-    add(client, second, line(second, p, day))
-    assert validate(client, second)["lines"][0]["outcome"] == "waiting_listed"
+    p, first, second, day, cart = held_and_waiting(world, client)
 
     r = client.post(ABANDON, headers=first.headers)
     assert r.status_code == 200, r.text

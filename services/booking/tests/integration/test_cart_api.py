@@ -136,7 +136,9 @@ def test_prepaid_places_are_held_until_billing_says_paid(db, world, client):
     assert client.get("/internal/parent/cart", headers=family.headers).json()["id"] is None  # paid: done
 
 
-def test_unpaid_cart_expires_releases_places_and_promotes_the_waiting_list(db, world, client):
+def held_and_waiting(world, client):
+    """A prepaid one-place date: the first family's cart holds it awaiting payment, the second's is
+    on its waiting list (promoted automatically). (prestation, first, second, day, the held cart)"""
     p = world.prestation(payment_mode="prepaid", capacity=1, waiting_list=True, waiting_list_auto_confirm=True,
                          refund_on_cancellation="credit")
     first, second = world.family(), world.family()
@@ -148,6 +150,11 @@ def test_unpaid_cart_expires_releases_places_and_promotes_the_waiting_list(db, w
     add(client, second, line(second, p, day))
     waiting = validate(client, second)
     assert held["state"] == "awaiting_payment" and waiting["lines"][0]["outcome"] == "waiting_listed"
+    return p, first, second, day, held
+
+
+def test_unpaid_cart_expires_releases_places_and_promotes_the_waiting_list(db, world, client):
+    p, first, second, day, held = held_and_waiting(world, client)
 
     assert carts.expire_carts(db, now=utcnow() + dt.timedelta(minutes=30)) == 0  # not yet
     assert carts.expire_carts(db, now=utcnow() + dt.timedelta(minutes=61)) == 1
