@@ -214,5 +214,32 @@ def public_api_client(tmp_path: Path, identity: FakeIdentity, **service_urls: st
         yield client
 
 
+def fake_service(name: str, audience: str):
+    """A Flask stand-in for a platform service (add its routes, then serve it with `served`):
+    `app.caller()` verifies the gateway's service token for `audience` and records
+    (caller, path) in `app.seen`."""
+    from flask import Flask, request
+    from servicekit import tokens
+
+    app = Flask(name)
+    app.seen = []
+
+    def caller():
+        found = tokens.verify(request.headers["Authorization"].split()[1], audience, SERVICE_SECRET)
+        app.seen.append((found, request.full_path))
+        return found
+
+    app.caller = caller
+    return app
+
+
+@contextlib.contextmanager
+def served(app):
+    """`app` on a loopback port, its URL in `app.base`."""
+    with serve(app) as base:
+        app.base = base
+        yield app
+
+
 def bearer_get(client, path: str, token: str):
     return client.get(path, headers={"Authorization": f"Bearer {token}"})

@@ -2,11 +2,10 @@
 API with an access token carrying `invoices:read`; the gateway asks billing as that parent, so one
 family never sees another's."""
 import pytest
-from flask import Flask, jsonify, request
+from flask import jsonify, request
 
-from helpers import PORTAL_ISSUER as ISSUER, SERVICE_SECRET as SECRET, access_claims, bearer_get as get, \
-    portal_identity, public_api_client, serve  # noqa: F401 (portal_identity: the `identity` fixture)
-from servicekit import tokens
+from helpers import PORTAL_ISSUER as ISSUER, access_claims, bearer_get as get, fake_service, \
+    portal_identity, public_api_client, served  # noqa: F401 (portal_identity: the `identity` fixture)
 
 INVOICES = {
     "fam-1": [{"id": "inv-1", "number": "F-2026-09-0000001", "kind": "invoice", "status": "to_pay", "month": "2026-09",
@@ -19,13 +18,8 @@ INVOICES = {
 @pytest.fixture
 def billing():
     """billing's parent API as far as the gateway uses it: it answers for the caller's family only."""
-    app = Flask("fake-billing")
-    app.seen = []
-
-    def caller():
-        found = tokens.verify(request.headers["Authorization"].split()[1], "billing", SECRET)
-        app.seen.append((found, request.full_path))
-        return found
+    app = fake_service("fake-billing", "billing")
+    caller = app.caller
 
     @app.get("/internal/parent/invoices")
     def invoices():
@@ -43,8 +37,7 @@ def billing():
                 {"Content-Type": "application/problem+json"}
         return jsonify({**found, "lines": [{"child_name": "Léa", "amount_cents": 4250}]})
 
-    with serve(app) as base:
-        app.base = base
+    with served(app):
         yield app
 
 

@@ -1,27 +1,23 @@
 """Sibling portals read a family's pending requests through the gateway's public API with an
 access token carrying `requests:read`; the gateway asks the requests service as that parent."""
 import pytest
-from flask import Flask, jsonify, request
+from flask import jsonify
 
-from helpers import PORTAL_ISSUER as ISSUER, SERVICE_SECRET as SECRET, access_claims, bearer_get, \
-    portal_identity, public_api_client, serve  # noqa: F401 (portal_identity: the `identity` fixture)
-from servicekit import tokens
+from helpers import PORTAL_ISSUER as ISSUER, access_claims, bearer_get, fake_service, \
+    portal_identity, public_api_client, served  # noqa: F401 (portal_identity: the `identity` fixture)
 
 
 @pytest.fixture
 def requests_service():
-    app = Flask("fake-requests")
-    app.seen = []
+    app = fake_service("fake-requests", "requests")
 
     @app.get("/internal/me/requests/pending")
     def pending():
-        caller = tokens.verify(request.headers["Authorization"].split()[1], "requests", SECRET)
-        app.seen.append(caller)
+        caller = app.caller()
         return jsonify({"items": [{"id": "r1", "reference": "D-2026-00001", "status": "envoyee",
                                    "family_id": caller.family_id}], "total": 1})
 
-    with serve(app) as base:
-        app.base = base
+    with served(app):
         yield app
 
 
@@ -41,7 +37,7 @@ def test_a_portal_token_with_requests_read_lists_its_familys_pending_requests(cl
     resp = pending(client, token)
     assert resp.status_code == 200, resp.text
     assert resp.json()["items"][0]["family_id"] == "fam-1"
-    caller = requests_service.seen[-1]
+    caller, _path = requests_service.seen[-1]
     assert caller.role == "parent" and caller.family_id == "fam-1" and caller.sub == "user-123"
 
 
