@@ -104,7 +104,7 @@ def _ping_idle_connections(engine: Engine) -> None:
         if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
             return
         try:
-            dbapi_conn.execute("SELECT 1")
+            engine.dialect.do_ping(dbapi_conn)  # outside any transaction, as pool_pre_ping does
         except Exception as exc:  # the pool closes this one and checks out (or opens) another
             raise sa.exc.DisconnectionError(f"pooled connection dead after idling: {exc}") from exc
 

@@ -43,3 +43,19 @@ def test_a_connection_that_died_while_idle_is_replaced(pg_url, monkeypatch):
                 assert session.execute(sa.text("SELECT pg_backend_pid()")).scalar() != pid
     finally:
         db.dispose()
+
+
+def test_a_ping_leaves_no_transaction_open_for_an_autocommit_read(pg_url, monkeypatch):
+    """The ping runs outside a transaction: the connection can then be switched to autocommit
+    (Database.run_read's single statements) or begin its own transaction."""
+    db = Database(pg_url)
+    try:
+        with db.read() as session:
+            session.execute(sa.text("SELECT 1"))
+        monkeypatch.setattr(servicekit_db, "PING_AFTER_IDLE_SECONDS", 0.0)
+        with db._autocommit.connect() as conn:
+            assert conn.execute(sa.text("SELECT 2")).scalar() == 2
+        with db.transaction() as session:
+            assert session.execute(sa.text("SELECT 3")).scalar() == 3
+    finally:
+        db.dispose()
