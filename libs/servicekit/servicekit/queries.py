@@ -14,6 +14,7 @@ and on SQLite (in-process, no statement cache to keep) the plain `IN`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -29,7 +30,7 @@ def one_of(session: Session, column: sa.ColumnElement, values: Iterable) -> sa.C
     values = list(values)
     if not _postgresql(session):
         return column.in_(values)
-    return column == sa.any_(sa.bindparam(None, values, type_=postgresql.ARRAY(column.type)))
+    return column == sa.any_(sa.bindparam(None, values, type_=_array_of(column.type)))
 
 
 def rows_in(session: Session, columns: Sequence[sa.ColumnElement], rows: Iterable[Sequence]
@@ -38,8 +39,13 @@ def rows_in(session: Session, columns: Sequence[sa.ColumnElement], rows: Iterabl
     rows = list(rows)
     if not _postgresql(session):
         return sa.tuple_(*columns).in_(rows)
-    arrays = [sa.bindparam(None, [row[i] for row in rows], type_=postgresql.ARRAY(column.type))
+    arrays = [sa.bindparam(None, [row[i] for row in rows], type_=_array_of(column.type))
               for i, column in enumerate(columns)]
     names = [f"v{i}" for i in range(len(columns))]
     wanted = sa.func.unnest(*arrays).table_valued(*names).render_derived()
     return sa.tuple_(*columns).in_(sa.select(*(wanted.c[name] for name in names)))
+
+
+@lru_cache(maxsize=256)
+def _array_of(column_type: sa.types.TypeEngine) -> postgresql.ARRAY:
+    return postgresql.ARRAY(column_type)  # made once per column type: building a type is not free

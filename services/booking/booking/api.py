@@ -285,11 +285,18 @@ async def add_cart_period(body):
 @_problems
 async def validate_cart():
     key, caller = request.headers.get("Idempotency-Key"), current_caller()
-    try:  # the séances locked only for the claim of their places and the commit
-        answer = await _write(carts.validate_cart, caller, key, optimistic=True)
-    except carts.Contended:  # places decided on were taken meanwhile: again, séances locked first
-        answer = await _write(carts.validate_cart, caller, key)
-    return _ok(answer)
+    for _ in range(OPTIMISTIC_ATTEMPTS):  # the séances locked only for the claim of their places and the commit
+        try:
+            return _ok(await _write(carts.validate_cart, caller, key, optimistic=True))
+        except carts.Contended:  # places decided on were taken meanwhile: decided again on a new peek
+            continue
+    return _ok(await _write(carts.validate_cart, caller, key))  # still contended: séances locked first
+
+
+# A lost claim is decided again on a fresh peek (the dates that filled up meanwhile are then seen
+# full, and the rest claimed) before the séances are locked for the whole validation: locked
+# first, a cart holds its dates through every statement while every other cart of them waits.
+OPTIMISTIC_ATTEMPTS = 3
 
 
 @_problems

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from booking_testkit import outbox_events
 
-from booking import carts, places, store
+from booking import api, carts, places, store
 from booking.domain.capacity import Occupancy
 from booking.models import bookings, sessions
 
@@ -161,10 +161,38 @@ def test_the_api_validates_again_locked_first_when_the_places_were_taken(world, 
 
     assert answer.status_code == 200, answer.text
     assert [line["outcome"] for line in answer.json()["lines"]] == ["confirmed"] * 3
-    assert len(claims) == 1  # the second attempt locked the séances first: nothing to claim
+    assert len(claims) == api.OPTIMISTIC_ATTEMPTS  # then the séances were locked first: nothing to claim
     with db.read() as s:
         assert s.execute(sa.select(sa.func.count()).select_from(bookings)
                          .where(bookings.c.child_id == family.child_id)).scalar() == 3
+        assert sorted(s.execute(sa.select(sessions.c.confirmed).where(
+            sessions.c.prestation_id == prestation_id)).scalars()) == [1, 1, 1]
+
+
+def test_a_lost_claim_is_decided_again_on_a_new_peek_before_locking_the_seances(world, client, monkeypatch, db):
+    prestation_id = world.prestation(capacity=5)["id"]
+    family = world.family()
+    world.enrol(family)
+    days = world.open_dates(prestation_id, 3)
+    with db.transaction() as s:  # the séances have their rows (else the validation locks them first)
+        places.lock(s, [(prestation_id, day) for day in days], store.prestations_by_id(s, [prestation_id]))
+    assert client.post("/internal/parent/cart/lines", headers=family.headers, json={"lines": [
+        {"child_id": family.child_id, "prestation_id": prestation_id, "session_date": d.isoformat()}
+        for d in days]}).status_code == 200
+    real_claim, real_lock, claims, locks = places.claim, places.lock, [], []
+
+    def lost_once(*args):  # another cart took a place between the first peek and its claim
+        claims.append(args)
+        return False if len(claims) == 1 else real_claim(*args)
+
+    monkeypatch.setattr(places, "claim", lost_once)
+    monkeypatch.setattr(places, "lock", lambda *a: locks.append(a) or real_lock(*a))
+    answer = client.post("/internal/parent/cart/validate", headers={**family.headers, "Idempotency-Key": "k-again"})
+
+    assert answer.status_code == 200, answer.text
+    assert [line["outcome"] for line in answer.json()["lines"]] == ["confirmed"] * 3
+    assert len(claims) == 2 and locks == []  # the second optimistic attempt claimed its places
+    with db.read() as s:
         assert sorted(s.execute(sa.select(sessions.c.confirmed).where(
             sessions.c.prestation_id == prestation_id)).scalars()) == [1, 1, 1]
 
