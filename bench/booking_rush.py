@@ -124,20 +124,29 @@ def cpu_used(before: dict, after: dict) -> dict[str, float]:
 
 
 def setup_catalogue(base: str, engine: sa.Engine, args) -> tuple[str, list[tuple[str, list[str]]]]:
-    """The commune's calendar, a service, the prestations; returns the service id and, per
-    prestation, its id and open dates."""
-    now = dt.datetime.now(dt.timezone.utc)
-    with engine.begin() as conn:
-        conn.execute(sa.text("INSERT INTO agents (user_id, commune, role, active, changed_at, updated_at) "
-                             "VALUES (:u, :c, 'agent', true, :n, :n)"), {"u": AGENT, "c": COMMUNE, "n": now})
+    """The commune's calendar, a service, the prestations, through booking's agent API at `base`;
+    returns the service id and, per prestation, its id and open dates."""
     http = requests.Session()
-    http.headers["Authorization"] = f"Bearer {agent_token(COMMUNE, AGENT)}"
+    http.headers.update(AGENT_HEADERS())
 
     def call(method, path, **kw):
         r = http.request(method, base + path, timeout=60, **kw)
         assert r.status_code in (200, 201), (path, r.status_code, r.text)
         return r.json()
 
+    return make_catalogue(call, engine, args)
+
+
+AGENT_HEADERS = lambda: {"Authorization": f"Bearer {agent_token(COMMUNE, AGENT)}"}  # noqa: E731
+
+
+def make_catalogue(call, engine: sa.Engine, args) -> tuple[str, list[tuple[str, list[str]]]]:
+    """`setup_catalogue` through `call(method, path, json=... | params=...)`, a client that sends
+    AGENT_HEADERS and returns the JSON answer."""
+    now = dt.datetime.now(dt.timezone.utc)
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO agents (user_id, commune, role, active, changed_at, updated_at) "
+                             "VALUES (:u, :c, 'agent', true, :n, :n)"), {"u": AGENT, "c": COMMUNE, "n": now})
     call("PUT", "/internal/agent/calendar", json={"zone": "B", "school_weekdays": [0, 1, 3, 4]})
     service_id = call("POST", "/internal/agent/services", json={"code": "cantine", "label": "Restauration scolaire"})["id"]
     today = dt.date.today()
@@ -434,7 +443,7 @@ def report(result: dict, args) -> str:
         f"| line outcomes (JSON answers; pages: see the database) | {dict(s['outcomes']) or '–'} |",
         f"| HTTP statuses (lines / validate; expected {statuses}), 409 retries | {dict(s['add_status'])} / "
         f"{dict(s['validate_status'])}, {s['retries']} |",
-        f"| validations rolled back and done again locked first (optimistic attempts that lost their places) | "
+        f"| optimistic validations rolled back (their places were taken meanwhile: decided again on a new peek, at the third the séances locked first) | "
         f"{s['rolled_back']} |",
         f"| **overbooked séances** (must be 0) | **{c['overbooked']}** |",
         f"| séances whose counters disagree with the bookings | {c['counter_mismatch']} |",
@@ -459,7 +468,7 @@ def summary(results: list[dict], args) -> str:
     row("**confirmed bookings/s** (goal ≥ 1,000)", lambda f, r: f"**{f['per_s']:.0f}**")
     row("validation p50 / p99", lambda f, r: f"{f['p50']} / {f['p99']}")
     row("**overbooked séances**", lambda f, r: f"**{r['checks']['overbooked']}**")
-    row("validations done again locked first", lambda f, r: str(r["stats"]["rolled_back"]))
+    row("optimistic validations rolled back", lambda f, r: str(r["stats"]["rolled_back"]))
     row("raw PostgreSQL one-row tx/s (mean before/after)", lambda f, r: f"{f['raw']:.0f}")
     row("CPU per cart: booking / PostgreSQL / gateway",
         lambda f, r: f"{f['cpu_web']:.0f} / {f['cpu_pg']:.0f} / {f['cpu_gateway']:.0f} ms")
