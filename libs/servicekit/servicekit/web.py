@@ -16,7 +16,7 @@ Each service app gives, besides its own API:
 - service-token checking for operations whose spec says `security: [serviceToken: []]`.
 
 A service with server-rendered pages (identity's sign-in and OIDC pages) passes its Flask app
-as `pages`: every path outside the API prefixes goes to it (through a2wsgi).
+as `pages`: every path outside the API prefixes goes to it (through a2wsgi, servicekit.wsgi_pages).
 """
 from __future__ import annotations
 
@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import connexion
-from a2wsgi import WSGIMiddleware
 from connexion import context as connexion_context
 from connexion.exceptions import ProblemException
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
@@ -44,6 +43,7 @@ from starlette.responses import JSONResponse, Response
 from servicekit import api_stack, asgi_guard, context, health, metrics, problems, tokens
 from servicekit.db import Database
 from servicekit.settings import ServiceSettings
+from servicekit.wsgi_pages import WSGIPages
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ class ServiceApp:
         self.pages = pages
         self.state: dict[str, Any] = {"settings": settings, "db": db}
         # Flask's __call__ looks wsgi_app up at each request: middlewares may wrap it later.
-        pages_asgi = WSGIMiddleware(pages) if pages is not None else None
+        pages_asgi = WSGIPages(pages) if pages is not None else None
         to_api = to_api or (lambda path: path.startswith(API_PREFIXES))
         # Flask pages count their own requests (by URL rule, install_flask_request_hooks).
         observed = to_api if pages is not None else (lambda _path: True)
