@@ -119,6 +119,7 @@ class RequestGuard(SpecMiddleware):
             await _send_problem(send, METHOD_NOT_ALLOWED, status=405, title="Méthode non autorisée",
                                 headers=[(b"allow", ", ".join(sorted(allowed)).encode("latin-1"))])
             return
+        scope = _media_type_in_lowercase(scope)
         if _is_json(scope):
             body, more = await _read_body(receive)
             detail = _json_body_problem(body)
@@ -130,6 +131,21 @@ class RequestGuard(SpecMiddleware):
 
 
 # --- request body ---------------------------------------------------------------------------------
+def _media_type_in_lowercase(scope: Scope) -> Scope:
+    """Media types are case-insensitive (RFC 9110) but connexion compares them as written: with
+    `Application/JSON` it skipped the body's validation and handed the operation bytes (a 500)."""
+    headers = scope.get("headers", [])
+    for n, (key, value) in enumerate(headers):
+        if key.lower() == b"content-type":
+            media_type, sep, parameters = value.partition(b";")
+            lowered = media_type.strip().lower()
+            if lowered == media_type:
+                return scope
+            headers = [*headers[:n], (key, lowered + sep + parameters), *headers[n + 1:]]
+            return {**scope, "headers": headers}
+    return scope
+
+
 def _is_json(scope: Scope) -> bool:
     for key, value in scope.get("headers", []):
         if key.lower() == b"content-type":
