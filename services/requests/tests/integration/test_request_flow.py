@@ -4,7 +4,9 @@ events, bulk handling, reply templates, CSV export, the summary, effects announc
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -165,7 +167,8 @@ def test_queue_filters_bulk_csv_and_summary(world, client):
     category = world.category("autre")["id"]
     assert client.get("/internal/agent/requests", params={"category_id": category, "reference": second["reference"]},
                       headers=world.agent_headers).json()["total"] == 1
-    today = first["submitted_at"][:10]
+    # The filter's days are Paris days (the agent's): between 23:00 and midnight UTC they differ.
+    today = dt.datetime.fromisoformat(first["submitted_at"]).astimezone(ZoneInfo("Europe/Paris")).date().isoformat()
     assert client.get("/internal/agent/requests", params={"submitted_from": today, "submitted_to": today},
                       headers=world.agent_headers).json()["total"] == 3
     assert client.get("/internal/agent/requests", params={"submitted_to": "2020-01-01"},
