@@ -198,5 +198,5 @@ def test_prepaid_wednesday_is_held_with_the_payment_step(platform, page, a11y, i
         assert "Étape suivante : paiement en ligne" in cart
         assert page.get_by_role("button", name="Valider le panier").count() == 0
     else:
-        assert "État du panier : Paiement échoué" in cart and "Le paiement n'a pas abouti" in cart
+        assert "État du panier : Paiement non effectué" in cart and "Le paiement n'a pas été fait" in cart
         assert page.get_by_role("button", name="Valider le panier").count() == 1

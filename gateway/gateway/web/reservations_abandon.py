@@ -18,8 +18,7 @@ from gateway.web import reservations_view as view
 from gateway.web.reservations import PAGE_STATUSES, _cart, bp, cart_payment_url
 
 NOTHING_AWAITED = "Votre panier n'attend aucun paiement : il n'y a rien à abandonner."
-ABANDONED = ("Paiement abandonné : les places gardées pour vous sont libérées. "
-             "Les dates sont revenues dans votre panier : vous pouvez le valider à nouveau.")
+ABANDONED = "Paiement abandonné."  # the cart page says what follows (places freed, dates back)
 
 
 @bp.get("/panier/abandonner")

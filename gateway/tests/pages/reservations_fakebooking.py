@@ -118,7 +118,7 @@ class FakeBooking:
 
     def cart_view(self) -> dict:
         labels = {"open": "En cours", "awaiting_payment": "En attente de paiement", "validated": "Validé",
-                  "failed": "Paiement échoué", "expired": "Expiré : les places ont été libérées"}
+                  "failed": "Paiement non effectué", "expired": "Expiré : les places ont été libérées"}
         return {"id": self.cart.get("id"), "state": self.cart["state"], "state_label": labels[self.cart["state"]],
                 "commune": "heillecourt" if self.cart["lines"] else None, "validated_at": None,
                 "hold_expires_at": self.cart.get("hold_expires_at"),

@@ -42,8 +42,9 @@ def test_confirming_releases_the_places_and_comes_back_to_the_cart_with_a_messag
     assert resp.status_code == 302 and resp.headers["Location"].endswith("/reservations/panier")
     assert ("POST", "/internal/parent/cart/abandon", None) in fake.calls
     html = text(client.get("/reservations/panier"))
-    assert "Paiement abandonné : les places gardées pour vous sont libérées." in html
-    assert "État du panier : <strong>Paiement échoué</strong>" in html
+    assert "Paiement abandonné." in html
+    assert "État du panier : <strong>Paiement non effectué</strong>" in html
+    assert "Le paiement n'a pas été fait : les places gardées pour vous ont été libérées" in html
     assert "Valider le panier</button>" in html  # the dates are back, to validate again
     # a second click (an old tab): nothing awaits payment any more, said in words
     again = client.get(ABANDON, follow_redirects=True)

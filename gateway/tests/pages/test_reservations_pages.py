@@ -425,8 +425,8 @@ def test_failed_payment_brings_the_dates_back_without_stale_outcomes(client, fak
         line.update(outcome="held", reason=None)
     fake.cart["state"] = "failed"
     html = text(client.get("/reservations/panier"))
-    assert "État du panier : <strong>Paiement échoué</strong>" in html
-    assert "Le paiement n'a pas abouti : les places gardées pour vous ont été libérées" in html
+    assert "État du panier : <strong>Paiement non effectué</strong>" in html
+    assert "Le paiement n'a pas été fait : les places gardées pour vous ont été libérées" in html
     assert "Place réservée, en attente de paiement" not in html  # the failed hold is not shown as current
     assert "Valider le panier</button>" in html and "Retirer" in html
     assert "Dans le panier : réservation" in day_block(text(client.get(calendar_url())), MONDAY)

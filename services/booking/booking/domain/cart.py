@@ -30,7 +30,7 @@ class CartState(Enum):
     AWAITING_PAYMENT = ("awaiting_payment", "En attente de paiement")
     PAID = ("paid", "Payé")
     EXPIRED = ("expired", "Expiré : les places ont été libérées")
-    FAILED = ("failed", "Paiement échoué")
+    FAILED = ("failed", "Paiement non effectué")  # refused by the bank, or abandoned by the parent
 
     def __init__(self, code: str, label: str):
         self.code = code

@@ -50,7 +50,7 @@ def test_abandoning_releases_the_places_at_once_and_tells_billing(db, world, cli
     r = client.post(ABANDON, headers=first.headers)
     assert r.status_code == 200, r.text
     shown = r.json()
-    assert shown["id"] == cart["id"] and shown["state"] == "failed" and shown["state_label"] == "Paiement échoué"
+    assert shown["id"] == cart["id"] and shown["state"] == "failed" and shown["state_label"] == "Paiement non effectué"
     assert statuses(db, first) == [] and statuses(db, second) == [(day, "confirmed")]  # the waiting list moved up
     assert occupancy(db, p, day) == (1, 0)
     [event] = [e for e in outbox_events(db, "cart.abandoned.v1") if e["cart_id"] == cart["id"]]
