@@ -1,7 +1,7 @@
 """A parent gives up a cart awaiting payment ("Abandonner ce paiement").
 
 The held places are released at once, exactly as the expiry job releases them
-(`carts._held_context` / `carts._settle`, rule `checkout.settle_abandoned`): the cart becomes
+(`carts.held_context` / `carts.settle_held`, rule `checkout.settle_abandoned`): the cart becomes
 `failed` (as after a failed payment; `expired` if its hold had already run out), so its unpaid
 lines come back to an open cart when the parent returns to it. cart.abandoned.v1 tells billing
 to close the cart's open payment attempt.
@@ -33,13 +33,13 @@ def abandon_payment(session: Session, caller: Caller, now: dt.datetime | None = 
     """Release the held places of the parent's cart awaiting payment; the cart as the API shows it."""
     family_id = access.parent_family(caller)
     now = now or utcnow()
-    row = carts._cart_row(session, caller.sub, lock=True)
+    row = carts.current_cart_row(session, caller.sub, lock=True)
     if row is None or row["family_id"] != family_id or row["state"] == CartState.OPEN.code:
         raise Problem(409, NOTHING_TO_ABANDON)
     if row["state"] in RELEASED:  # a second click, or the hold ran out meanwhile: nothing more to do
         return carts.cart_view(session, row)
-    cart, locked, found = carts._held_context(session, row)
+    cart, locked, found = carts.held_context(session, row)
     settled = checkout.settle_abandoned(cart, locked, now)
-    carts._settle(session, row, settled, locked, found, now, "payment")
+    carts.settle_held(session, row, settled, locked, found, now, "payment")
     events.publish(session, [events.abandoned(row, now)])
     return carts.cart_view(session, {**row, "state": settled.cart.state.code}, settled.cart)

@@ -45,7 +45,8 @@ REASONS = {r.code: r for r in Reason}
 
 
 # --- reading and writing carts ----------------------------------------------------------------------------
-def _cart_row(session: Session, parent_sub: str, lock: bool) -> dict | None:
+def current_cart_row(session: Session, parent_sub: str, lock: bool) -> dict | None:
+    """The parent's current cart (open, awaiting payment, expired or failed), locked if asked."""
     query = (sa.select(carts).where(carts.c.parent_sub == parent_sub, one_of(session, carts.c.state, CURRENT_STATES))
              .order_by(carts.c.created_at.desc()).limit(1))
     if lock:
@@ -126,7 +127,7 @@ def _editable_cart(session: Session, family_id: str, parent_sub: str, now: dt.da
     """The parent's cart, ready for changes: a new one if none (inserted by `_save_cart`),
     reopened after a failed or expired payment (its unpaid lines come back); refused while a
     payment is awaited."""
-    row = _cart_row(session, parent_sub, lock=True)
+    row = current_cart_row(session, parent_sub, lock=True)
     if row is None or row["family_id"] != family_id:
         row = {"id": str(uuid.uuid4()), "family_id": family_id, "parent_sub": parent_sub, "commune": None,
                "state": CartState.OPEN.code, "validated_at": None, "hold_expires_at": None,
@@ -181,7 +182,7 @@ def cart_view(session: Session, row: Mapping | None, cart: Cart | None = None, s
 
 def get_cart(session: Session, caller: Caller) -> dict:
     family_id = access.parent_family(caller)
-    row = _cart_row(session, caller.sub, lock=False)
+    row = current_cart_row(session, caller.sub, lock=False)
     if row is not None and row["family_id"] != family_id:
         row = None
     return cart_view(session, row)
@@ -413,7 +414,7 @@ def validate_cart(session: Session, caller: Caller, idempotency_key: str | None 
     places decided on were taken meanwhile."""
     family_id = access.parent_family(caller)
     now = now or utcnow()
-    row = _cart_row(session, caller.sub, lock=True)  # twin requests of one parent queue here
+    row = current_cart_row(session, caller.sub, lock=True)  # twin requests of one parent queue here
     answer = idempotency.answered(session, caller.sub, VALIDATE, idempotency_key)  # a retry, or a twin that committed
     if answer is not None:
         return answer
@@ -452,8 +453,10 @@ def validate_cart(session: Session, caller: Caller, idempotency_key: str | None 
 
 
 # --- payment outcomes and expiry ----------------------------------------------------------------------------
-def _settle(session: Session, row: Mapping, settled: checkout.Checkout, locked: Mapping, found: places.PrestationMap,
-            now: dt.datetime, via: str) -> None:
+def settle_held(session: Session, row: Mapping, settled: checkout.Checkout, locked: Mapping,
+                found: places.PrestationMap, now: dt.datetime, via: str) -> None:
+    """Store what a rule decided for a cart's held places (paid, failed, expired, abandoned):
+    bookings, freed places given to waiting lists, counters, confirmations, the cart."""
     occupancy = dict(settled.occupancy)
     rows = places.write_changes(session, settled.changes, row["family_id"], found, now, row["id"])
     places.promote(session, settled.freed, occupancy, found, now)
@@ -464,7 +467,8 @@ def _settle(session: Session, row: Mapping, settled: checkout.Checkout, locked: 
     _save_cart(session, row, settled.cart, now, row["commune"])
 
 
-def _held_context(session: Session, row: Mapping) -> tuple[Cart, dict, places.PrestationMap]:
+def held_context(session: Session, row: Mapping) -> tuple[Cart, dict, places.PrestationMap]:
+    """The cart of `row`, its held séances locked (in order) and their prestations."""
     cart = _domain_cart(session, row)
     held = cart.held_lines()
     found = store.prestations_by_id(session, {line.prestation_id for line in held})
@@ -484,9 +488,9 @@ def payment_outcome(session: Session, cart_id: str, succeeded: bool, now: dt.dat
             audit.record(session, row["commune"], audit.SYSTEM, "payment.after_expiry", cart_id=cart_id)
         return False
     row = dict(row)
-    cart, locked, found = _held_context(session, row)
+    cart, locked, found = held_context(session, row)
     settled = checkout.settle_paid(cart, locked) if succeeded else checkout.settle_failed(cart, locked)
-    _settle(session, row, settled, locked, found, now, "payment")
+    settle_held(session, row, settled, locked, found, now, "payment")
     return True
 
 
@@ -506,8 +510,8 @@ def expire_cart(session: Session, cart_id: str, now: dt.datetime | None = None) 
     if row is None or not cart_rules.is_expired(_domain_cart(session, row), now):
         return False
     row = dict(row)
-    cart, locked, found = _held_context(session, row)
-    _settle(session, row, checkout.settle_expired(cart, locked, now), locked, found, now, "payment")
+    cart, locked, found = held_context(session, row)
+    settle_held(session, row, checkout.settle_expired(cart, locked, now), locked, found, now, "payment")
     return True
 
 
