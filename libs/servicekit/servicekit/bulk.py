@@ -28,6 +28,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
+from servicekit.db import is_postgresql
+
 _PG = postgresql.psycopg.dialect()
 
 
@@ -36,7 +38,7 @@ def insert_rows(session: Session, table: sa.Table, rows: Sequence[Mapping]) -> N
     Columns left out get their Python-side scalar or callable default, or the server's."""
     if not rows:
         return
-    if session.get_bind().dialect.name != "postgresql":
+    if not is_postgresql(session):
         session.execute(table.insert(), list(rows))
         return
     given = tuple(rows[0])

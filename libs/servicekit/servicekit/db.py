@@ -56,6 +56,11 @@ def is_sqlite(url: str | sa.URL) -> bool:
     return sa.make_url(url).get_backend_name() == "sqlite"
 
 
+def is_postgresql(session: Session) -> bool:
+    """The session's database is PostgreSQL (where arrays, JSON functions and row locks exist)."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
 def _driver_url(url: str | sa.URL) -> sa.URL:
     """psycopg 3 for PostgreSQL."""
     url_obj = sa.make_url(url)

@@ -20,15 +20,13 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
-
-def _postgresql(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
+from servicekit.db import is_postgresql
 
 
 def one_of(session: Session, column: sa.ColumnElement, values: Iterable) -> sa.ColumnElement[bool]:
     """`column IN values`, as `column = ANY(array)` on PostgreSQL."""
     values = list(values)
-    if not _postgresql(session):
+    if not is_postgresql(session):
         return column.in_(values)
     return column == sa.any_(sa.bindparam(None, values, type_=_array_of(column.type)))
 
@@ -37,7 +35,7 @@ def rows_in(session: Session, columns: Sequence[sa.ColumnElement], rows: Iterabl
             ) -> sa.ColumnElement[bool]:
     """`(a, b, ...) IN rows`, as an `IN` over `unnest` of one array per column on PostgreSQL."""
     rows = list(rows)
-    if not _postgresql(session):
+    if not is_postgresql(session):
         return sa.tuple_(*columns).in_(rows)
     arrays = [sa.bindparam(None, [row[i] for row in rows], type_=_array_of(column.type))
               for i, column in enumerate(columns)]

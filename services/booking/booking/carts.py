@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from servicekit.bulk import insert_rows
+from servicekit.db import is_postgresql
 from servicekit.problems import Problem
 from servicekit.queries import one_of
 from servicekit.tokens import Caller
@@ -107,7 +108,7 @@ def _save_outcomes(session: Session, row: Mapping, cart: Cart, now: dt.datetime)
     one statement (instead of deleting and inserting its lines again)."""
     session.execute(carts.update().where(carts.c.id == row["id"]).values(
         state=cart.state.code, validated_at=cart.validated_at, hold_expires_at=cart.hold_expires_at, updated_at=now))
-    if places.is_postgresql(session):  # one UPDATE over arrays (psycopg's executemany: one per line)
+    if is_postgresql(session):  # one UPDATE over arrays (psycopg's executemany: one per line)
         outcomes = cart.outcomes
         session.execute(_OUTCOMES_PG, {
             "cart": row["id"], "children": [o.line.child_id for o in outcomes],

@@ -21,6 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from servicekit.bulk import insert_rows
+from servicekit.db import is_postgresql
 from servicekit.queries import rows_in
 
 from booking import audit, events
@@ -143,10 +144,6 @@ _SAVE_COUNTS_PG = sa.text(
     "FROM unnest(CAST(:prestations AS varchar[]), CAST(:dates AS date[]), CAST(:confirmed AS integer[]), "
     "CAST(:held AS integer[])) AS v(prestation_id, session_date, confirmed, held) "
     "WHERE s.prestation_id = v.prestation_id AND s.session_date = v.session_date")
-
-
-def is_postgresql(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
 
 
 def save(session: Session, before: Mapping[Slot, Occupancy], after: Mapping[Slot, Occupancy]) -> None:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from contracts.envelope import Envelope, EventPayload
 from servicekit.bulk import insert_rows
 from servicekit.context import get_correlation_id
+from servicekit.db import is_postgresql
 from servicekit.messaging.names import exchange_name, notify_channel
 from servicekit.messaging.tables import outbox
 from servicekit.messaging.wakeup import wake_after_commit
@@ -42,7 +43,7 @@ def add_events(session: Session, source: str, payloads: Iterable[EventPayload], 
         {"event_id": envelope.id, "exchange": exchange, "routing_key": envelope.type,
          "body": envelope.model_dump_json(), "created_at": envelope.time.astimezone(timezone.utc), "attempts": 0}
         for envelope in envelopes])
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgresql(session):
         wake_after_commit(session, notify_channel(source))
     return envelopes
 
