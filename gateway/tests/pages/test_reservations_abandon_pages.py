@@ -82,3 +82,10 @@ def test_abandon_pages_have_no_serious_axe_violation_at_360_and_1280_px(app, cli
             assert page.url.endswith("/reservations/panier") and "Paiement abandonné" in page.content()
             assert not serious_violations(page), "the cart after giving up"
             page.screenshot(path=os.path.join(shots, f"apres-abandon-{width}.png"), full_page=True)
+    assert fake.cart["state"] == "failed"
+    for width, page, url in browser_pages(app, client.get_cookie("ef_session").value):  # the failed cart, later
+        page.goto(url + "/reservations/panier")
+        assert "Paiement non effectué" in page.content()
+        assert not serious_violations(page), f"the failed cart at {width} px"
+        assert page.evaluate("document.documentElement.scrollWidth") <= width, f"the failed cart at {width} px"
+        page.screenshot(path=os.path.join(shots, f"panier-echoue-{width}.png"), full_page=True)
