@@ -272,6 +272,17 @@ payment_transactions = sa.Table(
     sa.Index("ix_payment_transactions_open", "state", "created_at"),
 )
 
+# Each prepaid cart validation billing received (booking's cart.validated.v1 awaiting payment),
+# receipt made or not: cart.abandoned.v1 tells "not seen yet" (retried) from "seen, nothing to pay".
+cart_validations = sa.Table(
+    "cart_validations", metadata,
+    sa.Column("cart_id", sa.String(64), primary_key=True),
+    sa.Column("validated_at", UTCDateTime(), primary_key=True),
+    sa.Column("family_id", sa.String(64), nullable=False),
+    sa.Column("outcome", sa.String(20), nullable=False),  # receipt | nothing_prepaid | refused
+    _now_column("seen_at"),
+)
+
 # Every provider message received, valid or not (audit; never deleted by billing).
 payment_notifications = sa.Table(
     "payment_notifications", metadata,

@@ -43,7 +43,7 @@ from billing.domain.payments import (AmountMismatch, Attempt, Effect, PaymentRul
                                      apply_outcome, check_amount, expire_if_stale, mark_sent, needs_recheck,
                                      reusable_attempt)
 from billing.domain.pricing import Reason
-from billing.models import children, invoice_lines, invoices, payment_notifications, payment_transactions
+from billing.models import cart_validations, children, invoice_lines, invoices, payment_notifications, payment_transactions
 from billing.payments import (AmountOutOfRange, InvalidNotification, PaymentOutcome, PaymentProvider, PaymentRequest,
                               ProviderUnavailable, RequestRejected)
 from billing.projections import day_key
@@ -276,16 +276,35 @@ def start_cart_payment(session: Session, family_id: str, cart_id: str, body: Map
 
 # --- prepaid carts from booking ----------------------------------------------------------------------------------
 def on_cart_validated(session: Session, envelope: Envelope) -> None:
+    """A cart awaiting payment: priced (a receipt and its attempt) or refused, and remembered as
+    seen either way (cart_validations), so that its cart.abandoned.v1 is never retried for a
+    receipt that will not come."""
+    event = envelope.payload(booking_contract.CartValidated)
+    if event.state != "awaiting_payment" or _seen(session, event.cart_id, event.validated_at):
+        return  # nothing to pay, or already handled (the same validation delivered again)
+    outcome = _price_cart(session, envelope, event)
+    session.execute(cart_validations.insert().values(cart_id=event.cart_id, validated_at=event.validated_at,
+                                                     family_id=event.family_id, outcome=outcome, seen_at=utcnow()))
+
+
+def _seen(session: Session, cart_id: str, validated_at: dt.datetime) -> bool:
+    """Whether billing handled this validation (a receipt alone for those handled before
+    cart_validations existed)."""
+    return bool(session.execute(sa.select(cart_validations.c.cart_id).where(
+        cart_validations.c.cart_id == cart_id, cart_validations.c.validated_at == validated_at)).first()
+        or session.execute(sa.select(invoices.c.id).where(
+            invoices.c.cart_id == cart_id, invoices.c.cart_validated_at == validated_at)).first())
+
+
+def _price_cart(session: Session, envelope: Envelope, event: booking_contract.CartValidated) -> str:
+    """The receipt of the cart's held prepaid lines and its attempt (or its refusal): the outcome
+    kept in cart_validations (receipt | nothing_prepaid | refused)."""
     from billing.provider import get_provider
 
-    event = envelope.payload(booking_contract.CartValidated)
     held = [line for line in event.lines if line.status == "held" and line.payment_mode == "prepaid"
             and line.action == "book"]
-    if event.state != "awaiting_payment" or not held:
-        return
-    if session.execute(sa.select(invoices.c.id).where(invoices.c.cart_id == event.cart_id,
-                                                      invoices.c.cart_validated_at == event.validated_at)).first():
-        return  # already handled (the same validation delivered again)
+    if not held:
+        return "nothing_prepaid"
     commune = held[0].commune
     now = utcnow()
     fail = dict(payment_id=f"cart:{event.cart_id}", cart_id=event.cart_id, family_id=event.family_id,
@@ -302,7 +321,7 @@ def on_cart_validated(session: Session, envelope: Envelope) -> None:
         if grid is None or line.commune != commune:
             log.warning("cart %s: no price grid for %s in %s: payment refused", event.cart_id, line.price_ref, commune)
             events.payment_failed(session, reason="error", **fail)
-            return
+            return "refused"
         price = config.grid_from_json(grid["brackets"]).price_for(qf)
         child = names.get(line.child_id, "Enfant")
         lines.append({"position": position, "day_key": day_key(line.child_id, line.prestation_id, line.session_date),
@@ -330,7 +349,7 @@ def on_cart_validated(session: Session, envelope: Envelope) -> None:
         session.execute(invoices.update().where(invoices.c.id == receipt_id).values(settled_at=now))
         events.payment_succeeded(session, payment_id=f"credit:{receipt_id}", cart_id=event.cart_id,
                                  family_id=event.family_id, amount_cents=0, paid_at=now, causation_id=envelope.id)
-        return
+        return "receipt"
     provider = get_provider()
     low, high = _bounds(session, commune, provider)
     try:
@@ -339,13 +358,15 @@ def on_cart_validated(session: Session, envelope: Envelope) -> None:
         log.warning("cart %s: %s", event.cart_id, exc.detail)
         _cancel_receipt(session, receipt_id)
         events.payment_failed(session, reason="error", **fail)
-        return
+        return "refused"
     _new_tx(session, commune=commune, family_id=event.family_id, provider=provider, amount=settlement.to_pay_cents,
             subject="cart", invoice_ids=[receipt_id], cart_id=event.cart_id, hold_expires_at=event.hold_expires_at)
+    return "receipt"
 
 
 class CartNotSeenYet(Exception):
-    """cart.abandoned.v1 came before the cart.validated.v1 it follows (another queue): retried later."""
+    """cart.abandoned.v1 came before the cart.validated.v1 it follows (another queue): retried later.
+    A validation billing saw and did not price (cart_validations) is not retried: nothing to close."""
 
 
 def on_cart_abandoned(session: Session, envelope: Envelope) -> None:
@@ -360,6 +381,8 @@ def on_cart_abandoned(session: Session, envelope: Envelope) -> None:
         invoices.c.cart_id == event.cart_id, invoices.c.cart_validated_at == event.validated_at,
         invoices.c.family_id == event.family_id).with_for_update()).mappings().first()
     if receipt is None:
+        if _seen(session, event.cart_id, event.validated_at):
+            return  # billing refused to price it, or nothing in it was prepaid: no attempt, no receipt
         raise CartNotSeenYet(f"cart {event.cart_id}: no receipt for its validation yet")
     now = utcnow()
     txs = session.execute(sa.select(payment_transactions).where(payment_transactions.c.cart_id == event.cart_id)

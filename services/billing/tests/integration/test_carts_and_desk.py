@@ -128,6 +128,44 @@ def test_an_abandon_before_billing_saw_the_cart_is_retried(world):
                                                      validated_at=utcnow(), abandoned_at=utcnow()), "booking")
 
 
+def _abandon_validation(world, family, cart_id, validated_at):
+    return world.deliver(booking_contract.CartAbandoned(cart_id=cart_id, family_id=family.family_id,
+                                                        validated_at=validated_at, abandoned_at=utcnow()), "booking")
+
+
+def test_an_abandon_of_a_cart_billing_refused_to_price_is_not_retried(world):
+    family = world.family()  # no price grid for "SANSGRILLE": billing refuses to price the cart
+    validated_at = utcnow()
+    cart_id = unique("cart")
+    world.deliver(booking_contract.CartValidated(
+        cart_id=cart_id, family_id=family.family_id, parent_id=family.caller.sub, state="awaiting_payment",
+        validated_at=validated_at, hold_expires_at=validated_at + dt.timedelta(minutes=60),
+        lines=[booking_contract.CartLineFact(
+            child_id=family.child_id, prestation_id="p-none", service_id="svc", commune=world.commune,
+            session_date=_days(1)[0], action="book", status="held", payment_mode="prepaid", price_ref="SANSGRILLE",
+            booking_id=unique("bk"))]), "booking")
+    [failed] = _events(world, "payment.failed.v1", cart_id)
+    assert failed["reason"] == "error"
+    _abandon_validation(world, family, cart_id, validated_at)  # seen and deliberately not priced: nothing to do
+    assert world.invoices(family) == []
+
+
+def test_an_abandon_of_a_cart_with_nothing_prepaid_is_not_retried(world):
+    world.grid("REPAS", "Repas", [{"upper_qf": None, "price_cents": 400}])
+    family = world.family()
+    validated_at = utcnow()
+    cart_id = unique("cart")
+    world.deliver(booking_contract.CartValidated(
+        cart_id=cart_id, family_id=family.family_id, parent_id=family.caller.sub, state="awaiting_payment",
+        validated_at=validated_at, hold_expires_at=validated_at + dt.timedelta(minutes=60),
+        lines=[booking_contract.CartLineFact(
+            child_id=family.child_id, prestation_id=world.prestations["REPAS"], service_id="svc",
+            commune=world.commune, session_date=_days(1)[0], action="book", status="confirmed",
+            payment_mode="end_of_month", price_ref="REPAS", booking_id=unique("bk"))]), "booking")
+    _abandon_validation(world, family, cart_id, validated_at)
+    assert world.invoices(family) == [] and _events(world, "payment.failed.v1", cart_id) == []
+
+
 def test_credits_cover_a_cart_so_no_payment_page(world, client):
     world.grid("ALSH", "Mercredi", [{"upper_qf": None, "price_cents": 700}])
     world.grid("REPAS", "Repas", [{"upper_qf": None, "price_cents": 500}])
