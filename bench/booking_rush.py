@@ -3,7 +3,7 @@ validate it ("Valider"), on PostgreSQL, beside the raw PostgreSQL single-row tra
 measured in the same run.
 
     .venv/bin/python bench/booking_rush.py [--parents 400] [--lines 20] [--pool 25] [--prestations 1]
-        [--capacity-ratio 0.7] [--concurrency 64] [--out FILE]
+        [--capacity-ratio 0.7] [--concurrency 64] [--warmup 64] [--out FILE]
 
 Setup: a fresh PostgreSQL database, `python -m booking migrate`, `python -m booking web`
 (gunicorn, 2 uvicorn workers, as in production). Through booking's agent API (a service token of
@@ -22,6 +22,11 @@ with an `Idempotency-Key` (a 409 "retry" is retried with the same key). Figures:
 bookings per second over the whole rush (first request to last answer), validations per second,
 p50/p99 of the validation request, outcomes; afterwards SQL checks that no séance holds more
 bookings than its capacity (overbooked must be 0) and that the counters agree with the bookings.
+
+Before the measured rush, `--warmup` other parents (default 64, one wave) rush a prestation of
+their own through the same path, unmeasured: servers in production are warm (templates
+compiled, statements prepared, pools filled); their bookings are not counted. The bench client's
+own CPU per cart is reported beside the servers' (it shares the machine).
 
 Baseline, same run, same database: pgbench, one-row INSERT per transaction, 16 clients, before
 and after the rush. Goal (issue 8): ≥ 1,000 confirmed bookings/s.
@@ -126,6 +131,11 @@ def cpu_used(before: dict, after: dict) -> dict[str, float]:
 def setup_catalogue(base: str, engine: sa.Engine, args) -> tuple[str, list[tuple[str, list[str]]]]:
     """The commune's calendar, a service, the prestations, through booking's agent API at `base`;
     returns the service id and, per prestation, its id and open dates."""
+    return make_catalogue(agent_caller(base), engine, args)
+
+
+def agent_caller(base: str):
+    """`call(method, path, **kw)` on booking's agent API at `base`: the JSON answer (2xx asserted)."""
     http = requests.Session()
     http.headers.update(AGENT_HEADERS())
 
@@ -134,7 +144,7 @@ def setup_catalogue(base: str, engine: sa.Engine, args) -> tuple[str, list[tuple
         assert r.status_code in (200, 201), (path, r.status_code, r.text)
         return r.json()
 
-    return make_catalogue(call, engine, args)
+    return call
 
 
 AGENT_HEADERS = lambda: {"Authorization": f"Bearer {agent_token(COMMUNE, AGENT)}"}  # noqa: E731
@@ -149,31 +159,38 @@ def make_catalogue(call, engine: sa.Engine, args) -> tuple[str, list[tuple[str, 
                              "VALUES (:u, :c, 'agent', true, :n, :n)"), {"u": AGENT, "c": COMMUNE, "n": now})
     call("PUT", "/internal/agent/calendar", json={"zone": "B", "school_weekdays": [0, 1, 3, 4]})
     service_id = call("POST", "/internal/agent/services", json={"code": "cantine", "label": "Restauration scolaire"})["id"]
-    today = dt.date.today()
     demand = args.parents / args.prestations * args.lines / args.pool
-    made = []
-    for i in range(args.prestations):
-        body = {"service_id": service_id, "code": f"repas-{i}", "label": f"Repas école {i}",
-                "schedule": {"first": today.isoformat(), "last": (today + dt.timedelta(days=150)).isoformat(),
-                             "weekdays": [0, 1, 2, 3, 4]},
-                "booking_deadline": {"kind": "calendar_days", "days": 1, "at": "12:00"},
-                "cancellation_deadline": {"kind": "calendar_days", "days": 1, "at": "12:00"},
-                "payment_mode": "end_of_month", "price_ref": "REPAS",
-                "capacity": max(1, int(demand * args.capacity_ratio)), "starts_at": "11:45", "ends_at": "13:30"}
-        prestation_id = call("POST", "/internal/agent/prestations", json=body)["id"]
-        first = today + dt.timedelta(days=2)
-        items = call("GET", f"/internal/agent/prestations/{prestation_id}/sessions",
-                     params={"first": first.isoformat(), "last": (first + dt.timedelta(days=92)).isoformat()})["items"]
-        days = [i["session_date"] for i in items if i["open"]][:args.pool]
-        assert len(days) == args.pool, f"only {len(days)} open dates"
-        made.append((prestation_id, days))
+    made = [make_prestation(call, service_id, f"repas-{i}", max(1, int(demand * args.capacity_ratio)), args.pool)
+            for i in range(args.prestations)]
     return service_id, made
 
 
-def setup_parents(engine: sa.Engine, service_id: str, count: int) -> list[tuple[str, str, str]]:
+def make_prestation(call, service_id: str, code: str, capacity: int, pool: int) -> tuple[str, list[str]]:
+    """A canteen prestation (Monday to Friday from today, booking until the day before at 12:00,
+    invoiced at the end of the month: lines are confirmed at once); returns its id and its first
+    `pool` open dates."""
+    today = dt.date.today()
+    body = {"service_id": service_id, "code": code, "label": f"Repas {code}",
+            "schedule": {"first": today.isoformat(), "last": (today + dt.timedelta(days=150)).isoformat(),
+                         "weekdays": [0, 1, 2, 3, 4]},
+            "booking_deadline": {"kind": "calendar_days", "days": 1, "at": "12:00"},
+            "cancellation_deadline": {"kind": "calendar_days", "days": 1, "at": "12:00"},
+            "payment_mode": "end_of_month", "price_ref": "REPAS",
+            "capacity": capacity, "starts_at": "11:45", "ends_at": "13:30"}
+    prestation_id = call("POST", "/internal/agent/prestations", json=body)["id"]
+    first = today + dt.timedelta(days=2)
+    items = call("GET", f"/internal/agent/prestations/{prestation_id}/sessions",
+                 params={"first": first.isoformat(), "last": (first + dt.timedelta(days=92)).isoformat()})["items"]
+    days = [i["session_date"] for i in items if i["open"]][:pool]
+    assert len(days) == pool, f"only {len(days)} open dates"
+    return prestation_id, days
+
+
+def setup_parents(engine: sa.Engine, service_id: str, count: int, prefix: str = "rush-parent"
+                  ) -> list[tuple[str, str, str]]:
     """`count` families of the commune, one child each, enrolled; returns (sub, family, child)."""
     now, today = dt.datetime.now(dt.timezone.utc), dt.date.today()
-    parents = [(f"rush-parent-{i}", str(uuid.uuid4()), str(uuid.uuid4())) for i in range(count)]
+    parents = [(f"{prefix}-{i}", str(uuid.uuid4()), str(uuid.uuid4())) for i in range(count)]
     with engine.begin() as conn:
         conn.execute(sa.text("INSERT INTO families (family_id, commune, family_name, status, updated_at) "
                              "VALUES (:f, :c, 'Rush', 'active', :n)"),
@@ -359,19 +376,32 @@ def measure(args, via: str = "booking") -> dict:
             gateway, gateway_port = start_gateway(var, port)
             procs.append(gateway)
             base = f"http://127.0.0.1:{gateway_port}"
-        parents = setup_parents(engine, service_id, args.parents)
-        rng = random.Random(8)
-        plans = []
-        for i, (sub, family_id, child_id) in enumerate(parents):
-            prestation_id, days = prestations[i % len(prestations)]
-            lines = [{"child_id": child_id, "prestation_id": prestation_id, "session_date": d}
-                     for d in sorted(rng.sample(days, args.lines))]
-            plans.append((gateway_session(sub, family_id) if via == "gateway" else parent_token(family_id, sub), lines))
+
+        def plan(parents, prestations, rng):
+            plans = []
+            for i, (sub, family_id, child_id) in enumerate(parents):
+                prestation_id, days = prestations[i % len(prestations)]
+                lines = [{"child_id": child_id, "prestation_id": prestation_id, "session_date": d}
+                         for d in sorted(rng.sample(days, args.lines))]
+                credentials = gateway_session(sub, family_id) if via == "gateway" else parent_token(family_id, sub)
+                plans.append((credentials, lines))
+            return plans
+
+        warm_confirmed = 0
+        if args.warmup:  # servers as they are in production: warm (templates compiled, statements prepared)
+            warm = make_prestation(agent_caller(f"http://127.0.0.1:{port}"), service_id, "warm-up", args.warmup,
+                                   args.lines)
+            warm_parents = setup_parents(engine, service_id, args.warmup, "warm-parent")
+            asyncio.run(rush(base, plan(warm_parents, [warm], random.Random(9)), args.concurrency, via, service_id))
+            warm_confirmed = check_capacity(engine)["confirmed"]
+        plans = plan(setup_parents(engine, service_id, args.parents), prestations, random.Random(8))
         raw_before = pgbench(url, var, args.pgbench_seconds)
         spy = profile(procs[0].pid, args.profile) if args.profile else None
         cpu_before = {proc.pid: cpu_seconds(proc.pid, engine) for proc in procs}
         rolled_back = rollbacks(engine)
+        client_cpu = time.process_time()
         stats = asyncio.run(rush(base, plans, args.concurrency, via, service_id))
+        stats["cpu_client"] = time.process_time() - client_cpu
         stats["cpu"] = cpu_used(cpu_before[procs[0].pid], cpu_seconds(procs[0].pid, engine))
         if via == "gateway":
             stats["cpu"]["gateway"] = cpu_used(cpu_before[procs[1].pid], cpu_seconds(procs[1].pid, engine))["web"]
@@ -381,6 +411,7 @@ def measure(args, via: str = "booking") -> dict:
         raw_after = pgbench(url, var, args.pgbench_seconds)
         stats["rolled_back"] = rollbacks(engine) - rolled_back  # read once pgbench is done: the statistics are flushed
         checks = check_capacity(engine)
+        checks["confirmed"] -= warm_confirmed  # the rush's own (the warm-up's prestation is not the rush's)
         return {"stats": stats, "checks": checks, "raw": (raw_before, raw_after), "load": load_average(), "via": via}
     finally:
         stop(procs)
@@ -409,6 +440,7 @@ def figures(result: dict, args) -> dict:
             "add_p50": ms(s["add_latency"], 0.5), "add_p99": ms(s["add_latency"], 0.99),
             "cpu_web": cpu["web"] * 1000 / args.parents, "cpu_pg": cpu["pg"] * 1000 / args.parents,
             "cpu_gateway": cpu.get("gateway", 0.0) * 1000 / args.parents,
+            "cpu_client": s["cpu_client"] * 1000 / args.parents,
             "estimate": confirmed / cpu_total * os.cpu_count() if cpu_total else 0.0,
             "raw": statistics.mean(result["raw"])}
 
@@ -424,7 +456,8 @@ def report(result: dict, args) -> str:
     goal = "met" if f["per_s"] >= 1000 else "NOT met"
     statuses = "302 + result page 200 (422: every line refused)" if gateway else "200"
     cpu_label = " / gateway web" if gateway else ""
-    cpu_value = f"{f['cpu_web']:.0f} ms / {f['cpu_pg']:.0f} ms" + (f" / {f['cpu_gateway']:.0f} ms" if gateway else "")
+    cpu_value = (f"{f['cpu_web']:.0f} ms / {f['cpu_pg']:.0f} ms" + (f" / {f['cpu_gateway']:.0f} ms" if gateway else "")
+                 + f" / {f['cpu_client']:.1f} ms")
     lines = [
         f"#### {'Through the gateway' if gateway else 'Direct to booking'}",
         "",
@@ -437,7 +470,8 @@ def report(result: dict, args) -> str:
         f"| validations/s (carts of {args.lines}) | {f['validations_per_s']:.1f} |",
         f"| validation p50 / p99 | {f['p50']} / {f['p99']} |",
         f"| add lines p50 / p99 | {f['add_p50']} / {f['add_p99']} |",
-        f"| CPU per cart (lines + validation): booking web / PostgreSQL backends{cpu_label} | {cpu_value} |",
+        f"| CPU per cart (lines + validation): booking web / PostgreSQL backends{cpu_label} / this bench's client "
+        f"| {cpu_value} |",
         f"| → confirmed bookings/s if this machine's {os.cpu_count()} CPUs were ours alone "
         f"(CPU-bound estimate) | {f['estimate']:.0f} |",
         f"| line outcomes (JSON answers; pages: see the database) | {dict(s['outcomes']) or '–'} |",
@@ -470,8 +504,8 @@ def summary(results: list[dict], args) -> str:
     row("**overbooked séances**", lambda f, r: f"**{r['checks']['overbooked']}**")
     row("optimistic validations rolled back", lambda f, r: str(r["stats"]["rolled_back"]))
     row("raw PostgreSQL one-row tx/s (mean before/after)", lambda f, r: f"{f['raw']:.0f}")
-    row("CPU per cart: booking / PostgreSQL / gateway",
-        lambda f, r: f"{f['cpu_web']:.0f} / {f['cpu_pg']:.0f} / {f['cpu_gateway']:.0f} ms")
+    row("CPU per cart: booking / PostgreSQL / gateway / bench client",
+        lambda f, r: f"{f['cpu_web']:.0f} / {f['cpu_pg']:.0f} / {f['cpu_gateway']:.0f} / {f['cpu_client']:.1f} ms")
     row("CPU-bound estimate (bookings/s, both CPUs ours)", lambda f, r: f"{f['estimate']:.0f}")
     row("load average at the end", lambda f, r: r["load"])
     return "\n".join(rows)
@@ -485,6 +519,8 @@ def main() -> int:
     parser.add_argument("--prestations", type=int, default=1)
     parser.add_argument("--capacity-ratio", type=float, default=0.7)
     parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--warmup", type=int, default=64,
+                        help="parents of a first, unmeasured rush on a prestation of its own (0: none)")
     parser.add_argument("--pgbench-seconds", type=int, default=5)
     parser.add_argument("--via", choices=("booking", "gateway", "both"), default="both")
     parser.add_argument("--profile", type=Path, help="py-spy collapsed stacks of the web workers during the rush")
@@ -496,7 +532,7 @@ def main() -> int:
         "",
         f"Command: `.venv/bin/python bench/booking_rush.py --parents {args.parents} --lines {args.lines} "
         f"--pool {args.pool} --prestations {args.prestations} --capacity-ratio {args.capacity_ratio} "
-        f"--concurrency {args.concurrency} --via {args.via}`",
+        f"--concurrency {args.concurrency} --warmup {args.warmup} --via {args.via}`",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}. Setup: "
         f"{args.parents} parents, carts of {args.lines} dates among {args.pool} open dates of {args.prestations} "
         f"prestation(s), {args.concurrency} parents at a time, booking web (and gateway web) with 2 workers each, "
