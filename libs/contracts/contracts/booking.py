@@ -65,6 +65,19 @@ class CartAbandoned(EventPayload):
     abandoned_at: dt.datetime
 
 
+class CartPaidAfterRelease(EventPayload):
+    """billing's payment.succeeded.v1 came for a cart whose held places booking had already released
+    (its hold expired, its payment was abandoned or failed): the payment bought nothing. Billing
+    gives the money back to the family as a credit note (once per receipt)."""
+
+    EVENT_TYPE = "cart.paid_after_release.v1"
+    cart_id: str
+    family_id: str
+    payment_id: str                  # payment.succeeded.v1's payment_id (billing's payment, or credit:<receipt>)
+    cart_state: str                  # the cart's state when the payment came: expired, failed or open (reopened)
+    received_at: dt.datetime
+
+
 class BookingConfirmed(EventPayload):
     """A child's date is booked for good (end-of-month line, payment received, waiting list)."""
 

@@ -10,11 +10,16 @@ The parent's current cart row is locked (FOR UPDATE) like billing's payment outc
 so the two are serialised: a payment settled first leaves nothing to abandon (409); a payment
 arriving after the abandon finds the cart failed and is recorded as payment.after_expiry
 (billing turns the money into a credit). A second click answers the released cart as it is.
+
+A payment arriving for a cart whose places were released (abandoned, failed, expired, or reopened
+since) bought nothing: `paid_after_release` tells billing (cart.paid_after_release.v1), which
+gives the money back as a credit note; the places are not taken again (see the README).
 """
 from __future__ import annotations
 
 import datetime as dt
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from servicekit.problems import Problem
@@ -24,6 +29,7 @@ from servicekit.types import utcnow
 from booking import access, carts, events
 from booking.domain import checkout
 from booking.domain.cart import CartState
+from booking.models import carts as cart_table
 
 NOTHING_TO_ABANDON = "Votre panier n'attend aucun paiement : il n'y a rien à abandonner."
 RELEASED = (CartState.FAILED.code, CartState.EXPIRED.code)
@@ -43,3 +49,14 @@ def abandon_payment(session: Session, caller: Caller, now: dt.datetime | None = 
     carts.settle_held(session, row, settled, locked, found, now, "payment")
     events.publish(session, [events.abandoned(row, now)])
     return carts.cart_view(session, {**row, "state": settled.cart.state.code}, settled.cart)
+
+
+def paid_after_release(session: Session, cart_id: str, payment_id: str, now: dt.datetime | None = None) -> bool:
+    """After `carts.payment_outcome` refused a payment.succeeded.v1 (in the same transaction, the cart
+    row locked): if the cart is neither awaiting payment nor paid, its held places were released
+    before the payment came, so billing is told to give the money back. True if it was told."""
+    row = session.execute(sa.select(cart_table).where(cart_table.c.id == cart_id)).mappings().first()
+    if row is None or row["state"] in (CartState.AWAITING_PAYMENT.code, CartState.PAID.code):
+        return False  # unknown cart, or the payment is (or was already) the one that confirmed the places
+    events.publish(session, [events.paid_after_release(row, payment_id, now or utcnow())])
+    return True

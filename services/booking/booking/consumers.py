@@ -3,7 +3,8 @@ the inbox: a repeated or late event never moves a fact backwards).
 
 - identity's household facts keep the `children` and `guardians` projections (a removed child
   keeps its bookings and attendance: the row is marked, never deleted);
-- billing's payment outcome settles a cart awaiting payment; its period lock freezes attendance;
+- billing's payment outcome settles a cart awaiting payment (a payment for a cart already released
+  goes back to billing as cart.paid_after_release.v1); its period lock freezes attendance;
 - requests' accepted absence justification marks the booked séances as justified absences.
 """
 from __future__ import annotations
@@ -16,7 +17,7 @@ from contracts import billing, identity, requests
 from contracts.envelope import Envelope
 from servicekit.types import utcnow
 
-from booking import attendance, audit, carts, events
+from booking import abandon, attendance, audit, carts, events
 from booking.domain.facts import Attendance
 from booking.models import attendance as attendance_table
 from booking.models import bookings, children, guardians, period_locks, prestations
@@ -71,7 +72,9 @@ def on_address_changed(session: Session, envelope: Envelope) -> None:
 
 
 def on_payment_succeeded(session: Session, envelope: Envelope) -> None:
-    carts.payment_outcome(session, envelope.payload(billing.PaymentSucceeded).cart_id, succeeded=True)
+    event = envelope.payload(billing.PaymentSucceeded)
+    if not carts.payment_outcome(session, event.cart_id, succeeded=True):
+        abandon.paid_after_release(session, event.cart_id, event.payment_id)  # billing gives the money back
 
 
 def on_payment_failed(session: Session, envelope: Envelope) -> None:

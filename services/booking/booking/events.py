@@ -76,3 +76,8 @@ def validated(cart: Mapping, lines: list[dict]) -> contract.CartValidated:
 def abandoned(cart: Mapping, now: dt.datetime) -> contract.CartAbandoned:
     return contract.CartAbandoned(cart_id=cart["id"], family_id=cart["family_id"], validated_at=cart["validated_at"],
                                   abandoned_at=now)
+
+
+def paid_after_release(cart: Mapping, payment_id: str, now: dt.datetime) -> contract.CartPaidAfterRelease:
+    return contract.CartPaidAfterRelease(cart_id=cart["id"], family_id=cart["family_id"], payment_id=payment_id,
+                                         cart_state=cart["state"], received_at=now)
