@@ -391,18 +391,45 @@ def on_cart_abandoned(session: Session, envelope: Envelope) -> None:
         if receipt["id"] in row["invoice_ids"] and TransactionState(row["state"]).is_open:
             _save_tx(session, replace(domain_tx(row), state=TransactionState.ABANDONED, decided_at=now),
                      failure="abandoned", last_checked_at=now)
+    _give_back(session, receipt, f"Panier abandonné — reçu {receipt['number']}")
+
+
+def on_cart_paid_after_release(session: Session, envelope: Envelope) -> None:
+    """booking had released the cart's places (hold passed, payment abandoned or failed) when the
+    payment.succeeded.v1 billing sent came: the payment bought nothing. The family gets it back:
+    credits used go back to their credit notes, money paid becomes a credit note (once per receipt,
+    shared with on_cart_abandoned). Idempotent."""
+    event = envelope.payload(booking_contract.CartPaidAfterRelease)
+    if event.payment_id.startswith("credit:"):  # covered by credits at validation (on_cart_validated)
+        receipt_id = event.payment_id.removeprefix("credit:")
+    else:
+        receipt_id = next(iter(session.execute(sa.select(payment_transactions.c.invoice_ids).where(
+            payment_transactions.c.payment_id == event.payment_id,
+            payment_transactions.c.cart_id == event.cart_id)).scalar() or []), None)
+    receipt = session.execute(sa.select(invoices).where(
+        invoices.c.id == receipt_id, invoices.c.cart_id == event.cart_id, invoices.c.family_id == event.family_id)
+        .with_for_update()).mappings().first() if receipt_id else None
+    if receipt is None:  # billing announced this payment: it cannot be missing
+        log.error("cart %s: no receipt for payment %s released by booking", event.cart_id, event.payment_id)
+        return
+    _give_back(session, receipt, f"Paiement reçu après la libération des places — reçu {receipt['number']}")
+
+
+def _give_back(session: Session, receipt: Mapping, label: str) -> None:
+    """What the family gave for a cart's receipt whose places booking released: an unpaid receipt
+    is cancelled (credits used go back to their notes), a paid one becomes a credit note of what
+    it received (paid and credited), once per receipt whichever event asks first."""
     if receipt["state"] != "published":
         return
     if receipt["paid_cents"] == 0:
         _cancel_receipt(session, receipt["id"])
         return
-    credit_key = f"abandon:{receipt['id']}"
+    credit_key = f"abandon:{receipt['id']}"  # the key of the first version (abandon only): kept for old rows
     if session.execute(sa.select(invoice_lines.c.id).where(invoice_lines.c.day_key == credit_key)).first():
         return
     ledger.issue_credit_note(
-        session, receipt["commune"], event.family_id, receipt["paid_cents"] + receipt["credited_cents"],
-        f"Panier abandonné — reçu {receipt['number']}", "cart", day_key=credit_key,
-        note=f"cart {event.cart_id}: paid after its places were released")
+        session, receipt["commune"], receipt["family_id"], receipt["paid_cents"] + receipt["credited_cents"],
+        label, "cart", day_key=credit_key, note=f"cart {receipt['cart_id']}: paid after its places were released")
 
 
 def _cancel_receipt(session: Session, receipt_id: str) -> None:

@@ -1,7 +1,7 @@
 """Billing's worker: outbox relay, event consumers, scheduled jobs.
 
 Consumers: identity's families, agents and children (projections); booking's bookings and
-attendance (the monthly run's input) and validated carts (prepaid payments).
+attendance (the monthly run's input) and validated, abandoned or paid-after-release carts (prepaid payments).
 Jobs: `purge_idempotency_keys` (hourly: keys older than 24 h), `recheck_payments` (attempts left open: re-asked, carts past their hold failed, expired
 after 3 hours) and `scheduled_runs` (a draft of last month's run on the commune's schedule day).
 """
@@ -31,6 +31,8 @@ def create_worker(settings=None, db=None) -> Worker:
         payflow.on_cart_validated)
     worker.handler("booking", booking_contract.CartAbandoned.EVENT_TYPE, name="carts_abandoned")(
         payflow.on_cart_abandoned)
+    worker.handler("booking", booking_contract.CartPaidAfterRelease.EVENT_TYPE, name="carts_paid_after_release")(
+        payflow.on_cart_paid_after_release)
 
     @worker.every(settings.billing_recheck_interval, name="recheck_payments")
     def recheck_payments(database):

@@ -203,6 +203,8 @@ class World:
             handler = payflow.on_cart_validated
         if env.type == booking_contract.CartAbandoned.EVENT_TYPE:
             handler = payflow.on_cart_abandoned
+        if env.type == booking_contract.CartPaidAfterRelease.EVENT_TYPE:
+            handler = payflow.on_cart_paid_after_release
         with self.db.transaction() as s:
             handler(s, env)
         return env

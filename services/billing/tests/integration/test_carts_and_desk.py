@@ -121,6 +121,45 @@ def test_a_payment_recorded_before_the_abandon_comes_back_as_a_credit_note(world
     assert credit["total_cents"] == 1000 and credit["remaining_credit_cents"] == 1000
 
 
+def _paid_after_release(world, family, cart_id, payment_id, state="expired"):
+    return world.deliver(booking_contract.CartPaidAfterRelease(
+        cart_id=cart_id, family_id=family.family_id, payment_id=payment_id, cart_state=state,
+        received_at=utcnow()), "booking")
+
+
+def test_a_payment_landing_after_booking_released_the_places_comes_back_as_a_credit_note(world, client):
+    """booking's hold ran out (it tells billing nothing) and the bank says paid before billing's
+    re-check failed the attempt: billing books it and tells booking, which answers that the
+    places were released: the family gets its money back as a credit note, once."""
+    family, cart_id, attempt = _started_payment(world, client)
+    assert notify(client, bank_notification(attempt, "paid")).json()["effect"] == "payment"
+    [succeeded] = _events(world, "payment.succeeded.v1", cart_id)
+    for _ in range(2):  # delivered twice: one credit note
+        _paid_after_release(world, family, cart_id, succeeded["payment_id"])
+    [credit] = world.invoices(family, "credit")
+    assert credit["total_cents"] == 1000 and credit["remaining_credit_cents"] == 1000
+    [issued] = [e for e in outbox_events(world.db, "credit.issued.v1") if e["family_id"] == family.family_id]
+    assert issued["amount_cents"] == 1000 and "places" in issued["reason"]
+    _abandon(world, family, cart_id)  # the parent had also abandoned it: still one credit note
+    assert len(world.invoices(family, "credit")) == 1
+
+
+def test_credits_used_for_a_cart_released_before_they_reached_booking_come_back(world, client):
+    world.grid("ALSH", "Mercredi", [{"upper_qf": None, "price_cents": 1000}])
+    world.grid("REPAS", "Repas", [{"upper_qf": None, "price_cents": 500}])
+    family = world.family()
+    month, weekdays = past_month()
+    world.book(family, weekdays[0], "REPAS")
+    world.run(month)
+    client.post("/internal/agent/payments", json={"family_id": family.family_id, "method": "cash",
+                                                  "amount_cents": 2000, "excess": "credit"}, headers=world.headers)
+    cart_id = _cart(world, family, _days(1))  # 10,00 € of the 15,00 € credit
+    [succeeded] = _events(world, "payment.succeeded.v1", cart_id)
+    assert succeeded["payment_id"].startswith("credit:")
+    _paid_after_release(world, family, cart_id, succeeded["payment_id"])
+    assert sum(c["remaining_credit_cents"] for c in world.invoices(family, "credit")) == 1500
+
+
 def test_an_abandon_before_billing_saw_the_cart_is_retried(world):
     family = world.family()
     with pytest.raises(payflow.CartNotSeenYet):
