@@ -133,7 +133,10 @@ class RequestGuard(SpecMiddleware):
 # --- request body ---------------------------------------------------------------------------------
 def _media_type_in_lowercase(scope: Scope) -> Scope:
     """Media types are case-insensitive (RFC 9110) but connexion compares them as written: with
-    `Application/JSON` it skipped the body's validation and handed the operation bytes (a 500)."""
+    `Application/JSON` it skipped the body's validation and handed the operation bytes (a 500).
+    Forms and uploads (`Application/X-WWW-Form-Urlencoded`, `Multipart/Form-Data`) were read
+    either way (starlette and werkzeug parse the media type); a media type an operation does not
+    take is connexion's 415 problem (tests: requests' upload, billing's notification, gateway's forms)."""
     headers = scope.get("headers", [])
     for n, (key, value) in enumerate(headers):
         if key.lower() == b"content-type":
