@@ -10,6 +10,7 @@ failure leaves nothing half-done.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -56,10 +57,13 @@ def current_cart_row(session: Session, parent_sub: str, lock: bool) -> dict | No
     return dict(row) if row else None
 
 
-def _domain_cart(session: Session, row: Mapping) -> Cart:
+def _domain_cart(session: Session, row: Mapping, stored: Iterable[Mapping] | None = None) -> Cart:
+    """The cart of `row` with its lines (`stored`: already read, in order)."""
+    if stored is None:
+        stored = session.execute(sa.select(cart_lines).where(cart_lines.c.cart_id == row["id"])
+                                 .order_by(cart_lines.c.position)).mappings()
     lines, outcomes = [], []
-    for r in session.execute(sa.select(cart_lines).where(cart_lines.c.cart_id == row["id"])
-                             .order_by(cart_lines.c.position)).mappings():
+    for r in stored:
         line = CartLine(r["child_id"], r["prestation_id"], r["session_date"], Action(r["action"]))
         lines.append(line)
         if r["outcome"]:
@@ -95,26 +99,44 @@ _OUTCOMES = (cart_lines.update()
              .values(outcome=sa.bindparam("new_outcome"), reason=sa.bindparam("new_reason")))
 
 
-_OUTCOMES_PG = sa.text(
-    "UPDATE cart_lines AS l SET outcome = v.outcome, reason = v.reason "
-    "FROM unnest(CAST(:children AS varchar[]), CAST(:prestations AS varchar[]), CAST(:dates AS date[]), "
-    "CAST(:outcomes AS varchar[]), CAST(:reasons AS varchar[])) AS v(child_id, prestation_id, session_date, outcome, reason) "
-    "WHERE l.cart_id = :cart AND l.child_id = v.child_id AND l.prestation_id = v.prestation_id "
-    "AND l.session_date = v.session_date")
+# The cart's state, its lines' outcomes (one UPDATE over arrays: psycopg's executemany would
+# send one per line) and the Idempotency-Key's answer (when a key was given) in one statement.
+_OUTCOMES_PG = sa.text("""
+WITH saved_cart AS (
+    UPDATE carts SET state = :state, validated_at = CAST(:validated_at AS timestamptz),
+        hold_expires_at = CAST(:hold_expires_at AS timestamptz), updated_at = :now
+    WHERE id = :cart
+), remembered AS (
+    INSERT INTO idempotency_keys (caller_sub, operation, key, cart_id, response, created_at)
+    SELECT :sub, :operation, CAST(:key AS varchar), :cart, CAST(:response AS json), :now
+    WHERE CAST(:key AS varchar) IS NOT NULL
+)
+UPDATE cart_lines AS l SET outcome = v.outcome, reason = v.reason
+FROM unnest(CAST(:children AS varchar[]), CAST(:prestations AS varchar[]), CAST(:dates AS date[]),
+            CAST(:outcomes AS varchar[]), CAST(:reasons AS varchar[]))
+    AS v(child_id, prestation_id, session_date, outcome, reason)
+WHERE l.cart_id = :cart AND l.child_id = v.child_id AND l.prestation_id = v.prestation_id
+  AND l.session_date = v.session_date
+""")
 
 
-def _save_outcomes(session: Session, row: Mapping, cart: Cart, now: dt.datetime) -> None:
-    """A validated cart whose stored lines are unchanged: its state, and every line's outcome in
-    one statement (instead of deleting and inserting its lines again)."""
-    session.execute(carts.update().where(carts.c.id == row["id"]).values(
-        state=cart.state.code, validated_at=cart.validated_at, hold_expires_at=cart.hold_expires_at, updated_at=now))
-    if is_postgresql(session):  # one UPDATE over arrays (psycopg's executemany: one per line)
+def _save_outcomes(session: Session, row: Mapping, cart: Cart, now: dt.datetime, caller_sub: str,
+                   key: str | None, answer: dict) -> None:
+    """A validated cart whose stored lines are unchanged: its state and every line's outcome
+    (instead of deleting and inserting its lines again), and `answer` remembered for `key`."""
+    if is_postgresql(session):
         outcomes = cart.outcomes
         session.execute(_OUTCOMES_PG, {
-            "cart": row["id"], "children": [o.line.child_id for o in outcomes],
+            "cart": row["id"], "state": cart.state.code, "validated_at": cart.validated_at,
+            "hold_expires_at": cart.hold_expires_at, "now": now, "sub": caller_sub, "operation": VALIDATE,
+            "key": key or None, "response": json.dumps(answer),
+            "children": [o.line.child_id for o in outcomes],
             "prestations": [o.line.prestation_id for o in outcomes], "dates": [o.line.session_date for o in outcomes],
             "outcomes": [o.status.code for o in outcomes], "reasons": [o.reason.code if o.reason else None for o in outcomes]})
         return
+    session.execute(carts.update().where(carts.c.id == row["id"]).values(
+        state=cart.state.code, validated_at=cart.validated_at, hold_expires_at=cart.hold_expires_at, updated_at=now))
+    idempotency.remember(session, caller_sub, VALIDATE, key, answer, cart_id=row["id"], now=now)
     session.execute(_OUTCOMES, [
         {"line_cart": row["id"], "line_child": o.line.child_id, "line_prestation": o.line.prestation_id,
          "line_date": o.line.session_date, "new_outcome": o.status.code, "new_reason": o.reason.code if o.reason else None}
@@ -320,7 +342,7 @@ Pending = tuple[dict, dict] | None  # places to `places.claim` before commit: (p
 
 
 def _checkout(session: Session, cart: Cart, family_id: str, commune: str, found: places.PrestationMap,
-              now: dt.datetime, by: str, optimistic: bool = False, new_id=None
+              now: dt.datetime, by: str, optimistic: bool = False, new_id=None, facts: store.CartFacts | None = None
               ) -> tuple[checkout.Checkout, dict, places.PrestationMap, list, Pending]:
     """`run_checkout` without publishing: returns the events to publish too.
 
@@ -328,14 +350,18 @@ def _checkout(session: Session, cart: Cart, family_id: str, commune: str, found:
     locking them; the places are claimed at the end of the transaction (the pending claim
     returned; `Contended` if they are gone). Anything else (cancellations, dates the family has
     bookings for, lines that would be waiting-listed, séances without rows yet) locks the
-    séances first."""
+    séances first. `facts`: what `store.cart_facts` read with the cart (else read here)."""
     if by == "agent":
         found = {pid: ({**row, "payment_mode": PaymentMode.END_OF_MONTH.code},
                        replace(p, payment_mode=PaymentMode.END_OF_MONTH)) for pid, (row, p) in found.items()}
     child_ids = {line.child_id for line in cart.lines}
     # What other carts cannot change is read before taking the séances' locks (held until commit).
-    calendar, enrolments = store.calendar(session, commune), store.enrolments_of(session, child_ids)
-    overrides, resident = store.overrides(session, family_id, child_ids), store.is_resident(session, family_id, commune)
+    if facts is not None:  # read already with the cart (`store.cart_facts`)
+        calendar, enrolments, overrides, resident = facts.calendar, facts.enrolments, facts.overrides, facts.resident
+    else:
+        calendar, enrolments = store.calendar(session, commune), store.enrolments_of(session, child_ids)
+        overrides = store.overrides(session, family_id, child_ids)
+        resident = store.is_resident(session, family_id, commune)
     slots = [(line.prestation_id, line.session_date) for line in cart.lines if line.prestation_id in found]
     keys = [line.key for line in cart.lines]
     cart_id = cart.id if by == "parent" else None
@@ -347,9 +373,13 @@ def _checkout(session: Session, cart: Cart, family_id: str, commune: str, found:
             deadline_overrides=overrides, resident=resident), now)
 
     if optimistic and all(line.action is Action.BOOK for line in cart.lines):
-        peeked = places.peek(session, slots, found)
+        if facts is not None:
+            peeked = places.occupancies(facts.seances, slots, found)
+            current = {key: {"status": status.value} for key, status in facts.statuses.items()}
+        else:
+            peeked = places.peek(session, slots, found)
+            current = places.booking_rows(session, keys) if peeked is not None else {}
         if peeked is not None:
-            current = places.booking_rows(session, keys)
             result = decide(peeked, current)
             # Only new bookings (INSERTs), and none put on a waiting list: a place freed since the
             # peek would leave it waiting beside a free place; the locked séance decides those.
@@ -416,12 +446,19 @@ def validate_cart(session: Session, caller: Caller, idempotency_key: str | None 
     family_id = access.parent_family(caller)
     now = now or utcnow()
     row = current_cart_row(session, caller.sub, lock=True)  # twin requests of one parent queue here
-    answer = idempotency.answered(session, caller.sub, VALIDATE, idempotency_key)  # a retry, or a twin that committed
-    if answer is not None:
+    usable = row is not None and row["family_id"] == family_id and row["commune"] is not None
+    facts = None
+    if is_postgresql(session):  # the answer and every read below in one round trip, once the cart is locked
+        facts = store.cart_facts(session, row["id"] if usable else None, family_id, row["commune"] if usable else None,
+                                 caller.sub, VALIDATE, idempotency_key)
+        answer = facts.answer
+    else:
+        answer = idempotency.answered(session, caller.sub, VALIDATE, idempotency_key)
+    if answer is not None:  # a retry, or a twin that committed
         return answer
-    if row is None or row["family_id"] != family_id or row["commune"] is None:
+    if not usable:
         raise Problem(422, "Le panier est vide.")
-    cart = _domain_cart(session, row)
+    cart = _domain_cart(session, row, facts.lines if facts else None)
     if cart.state in (CartState.EXPIRED, CartState.FAILED):  # "Valider" again: the unpaid lines come back
         cart = cart_rules.reopen(cart)
         _save_cart(session, row, cart, now)
@@ -429,25 +466,32 @@ def validate_cart(session: Session, caller: Caller, idempotency_key: str | None 
         raise IllegalTransition(cart.state, "valider")
     commune = row["commune"]
     # The lines were checked when added; checked again (the family, its children and communes may
-    # have changed since) with what the validation and the answer need anyway: 3 statements.
-    kids = _own_children(session, family_id, {line.child_id for line in cart.lines})
-    found = store.prestations_by_id(session, {line.prestation_id for line in cart.lines}, commune, family_id=family_id)
-    if len(found) != len({line.prestation_id for line in cart.lines}):
+    # have changed since) with what the validation and the answer need anyway.
+    child_ids, prestation_ids = {line.child_id for line in cart.lines}, {line.prestation_id for line in cart.lines}
+    if facts is not None:  # read for the stored lines (a reopened cart may have fewer)
+        kids = {c: facts.children[c] for c in child_ids if c in facts.children}
+        found = {p: facts.prestations[p] for p in prestation_ids if p in facts.prestations}
+        if len(kids) != len(child_ids):
+            raise Problem(404, access.CHILD_NOT_FOUND)
+    else:
+        kids = _own_children(session, family_id, child_ids)
+        found = store.prestations_by_id(session, prestation_ids, commune, family_id=family_id)
+    if len(found) != len(prestation_ids):
         raise Problem(404, "Cette prestation est introuvable.")
     result, rows, found, published, pending = _checkout(session, cart, family_id, commune, found, now, "parent",
-                                                        optimistic)
+                                                        optimistic, facts=facts)
     done = result.cart
+    answer = cart_view(session, row, done, known=LineFacts(commune, {pid: r for pid, (r, _) in found.items()}, kids))
     if done.lines == cart.lines:
-        _save_outcomes(session, row, done, now)
+        _save_outcomes(session, row, done, now, caller.sub, idempotency_key, answer)
     else:
         _save_cart(session, row, done, now, commune)
+        idempotency.remember(session, caller.sub, VALIDATE, idempotency_key, answer, cart_id=row["id"], now=now)
     if done.state is not CartState.OPEN:
         cart_row = {**row, "state": done.state.code, "validated_at": done.validated_at or now,
                     "hold_expires_at": done.hold_expires_at}
         published.append(events.validated(cart_row, _line_facts(result, rows, found, commune)))
     events.publish(session, published)  # the confirmations and cart.validated.v1: one INSERT
-    answer = cart_view(session, row, done, known=LineFacts(commune, {pid: r for pid, (r, _) in found.items()}, kids))
-    idempotency.remember(session, caller.sub, VALIDATE, idempotency_key, answer, cart_id=row["id"], now=now)
     if pending is not None and not places.claim(session, *pending, found):
         raise Contended
     return answer

@@ -67,6 +67,18 @@ def peek(session: Session, slots: Iterable[Slot], prestations: PrestationMap) ->
     return _occupancies(rows, prestations) if len(rows) == len(ordered) else None
 
 
+def occupancies(seances: Mapping[Slot, tuple[int | None, int, int]], slots: Iterable[Slot],
+                prestations: PrestationMap) -> dict[Slot, Occupancy] | None:
+    """`peek` on séance rows read already (slot -> capacity, confirmed, held); None if a slot has none."""
+    out = {}
+    for slot in set(slots):
+        if slot not in seances:
+            return None
+        capacity, confirmed, held = seances[slot]
+        out[slot] = Occupancy(capacity if capacity is not None else prestations[slot[0]][1].capacity, confirmed, held)
+    return out
+
+
 def claim(session: Session, before: Mapping[Slot, Occupancy], after: Mapping[Slot, Occupancy],
           prestations: PrestationMap) -> bool:
     """Take the places a validation decided on `before` (peeked, unlocked) -> `after`: lock the

@@ -107,11 +107,12 @@ def test_adding_lines_and_validating_cost_a_fixed_number_of_statements(db, world
     assert answer["lines"][0]["child_name"] and answer["lines"][0]["prestation_label"]
     # a new cart: its row, the children, the prestations, one INSERT of the cart and one of its lines
     assert len(add_statements) == 5, add_statements
-    # cart (locked), idempotency key, lines, children, prestations + closures, calendar, enrolments,
-    # overrides, residence, séances (which exist, then locked), bookings, INSERT bookings, UPDATE
-    # counters, outbox (the relay is woken after the commit, not by a pg_notify in it), UPDATE
-    # cart + its lines' outcomes, idempotency record
-    assert len(validate_statements) == 19, "\n".join(validate_statements)
+    # cart (locked); its idempotency key, lines, children, prestations, closures, calendar,
+    # enrolments, overrides, residence, séances and bookings in one statement (store.cart_facts);
+    # séances (which exist, then locked), bookings under the locks, INSERT bookings, UPDATE
+    # counters, outbox (the relay is woken after the commit, not by a pg_notify in it), and the
+    # cart, its lines' outcomes and the idempotency record in one statement
+    assert len(validate_statements) == 9, "\n".join(validate_statements)
 
 
 def test_the_apis_validation_locks_the_seances_only_to_claim_their_places(db, world, client, monkeypatch):
@@ -131,10 +132,10 @@ def test_the_apis_validation_locks_the_seances_only_to_claim_their_places(db, wo
     answer, seen = _statements(db, lambda s: carts.validate_cart(s, family.caller, "key-opt", optimistic=True))
 
     assert [line["outcome"] for line in answer["lines"]] == ["confirmed"] * 20
-    assert len(seen) == 18, "\n".join(seen)  # no pg_notify: the relay is woken after the commit
+    assert len(seen) == 6, "\n".join(seen)  # no pg_notify: the relay is woken after the commit
     locking = [n for n, text in enumerate(seen) if "FOR UPDATE" in text and "sessions" in text]
     assert locking == [len(seen) - 1] and "UPDATE sessions" in seen[-1]  # then COMMIT
-    assert any(text.startswith("SELECT sessions.") and "FOR UPDATE" not in text for text in seen[:-1])  # the peek
+    assert any("FROM sessions AS s" in text and "FOR UPDATE" not in text for text in seen[:-1])  # the peek
     with db.read() as s:
         counts = s.execute(sa.select(sessions.c.confirmed).where(sessions.c.prestation_id == prestation_id)).scalars()
         assert sorted(counts) == [1] * 20
@@ -210,15 +211,16 @@ def test_a_line_waiting_listed_on_a_stale_peek_is_decided_again_on_the_locked_se
         places.lock(s, [(prestation_id, day)], store.prestations_by_id(s, [prestation_id]))
         carts.add_lines(s, family.caller, {"lines": [
             {"child_id": family.child_id, "prestation_id": prestation_id, "session_date": day.isoformat()}]})
-    real_peek = places.peek
+    real_peek, peeks = places.occupancies, []
 
-    def stale(session, slots, found):  # what the séance looked like a moment ago: full
-        return {slot: Occupancy(occ.capacity, occ.capacity, 0) for slot, occ in real_peek(session, slots, found).items()}
+    def stale(seances, slots, found):  # what the séance looked like a moment ago: full
+        peeks.append(slots)
+        return {slot: Occupancy(occ.capacity, occ.capacity, 0) for slot, occ in real_peek(seances, slots, found).items()}
 
-    monkeypatch.setattr(places, "peek", stale)
+    monkeypatch.setattr(places, "occupancies", stale)  # the peek read with the cart (store.cart_facts)
     with db.transaction() as s:
         answer = carts.validate_cart(s, family.caller, "key-stale", optimistic=True)
 
-    assert [line["outcome"] for line in answer["lines"]] == ["confirmed"]
+    assert [line["outcome"] for line in answer["lines"]] == ["confirmed"] and len(peeks) == 1
     with db.read() as s:
         assert s.execute(sa.select(sessions.c.confirmed).where(sessions.c.prestation_id == prestation_id)).scalar() == 1
