@@ -72,24 +72,46 @@ def _domain_cart(session: Session, row: Mapping, stored: Iterable[Mapping] | Non
                 row["validated_at"], row["hold_expires_at"])
 
 
+# A new cart and its lines (a JSON document, as servicekit.bulk sends rows) in one statement; the
+# lines' foreign key is checked at the statement's end, once the cart is in.
+_NEW_CART_PG = sa.text("""
+WITH new_cart AS (
+    INSERT INTO carts (id, family_id, parent_sub, commune, state, validated_at, hold_expires_at, created_at, updated_at)
+    VALUES (:id, :family_id, :parent_sub, :commune, :state, CAST(:validated_at AS timestamptz),
+            CAST(:hold_expires_at AS timestamptz), :created_at, :updated_at)
+)
+INSERT INTO cart_lines (cart_id, child_id, prestation_id, session_date, action, position, outcome, reason)
+SELECT cart_id, child_id, prestation_id, session_date, action, position, outcome, reason
+FROM json_populate_recordset(NULL::cart_lines, :lines)
+""")
+
+
 def _save_cart(session: Session, row: Mapping, cart: Cart, now: dt.datetime, commune: str | None = None) -> None:
     values = {"state": cart.state.code, "validated_at": cart.validated_at, "hold_expires_at": cart.hold_expires_at,
               "updated_at": now}
     if commune is not None or not cart.lines:
         values["commune"] = commune if cart.lines else None
+    if row.get(NEW) and cart.lines and is_postgresql(session):  # the cart and its lines: one statement
+        session.execute(_NEW_CART_PG, {**{k: v for k, v in row.items() if k != NEW}, **values,
+                                       "lines": json.dumps(_line_rows(row["id"], cart), default=dt.date.isoformat)})
+        return
     if row.get(NEW):  # not stored yet (_editable_cart): one INSERT with its values, no lines to delete
         session.execute(carts.insert().values({**{k: v for k, v in row.items() if k != NEW}, **values}))
     else:
         session.execute(carts.update().where(carts.c.id == row["id"]).values(**values))
         session.execute(cart_lines.delete().where(cart_lines.c.cart_id == row["id"]))
-    outcomes = {o.line.key: o for o in cart.outcomes}
     if cart.lines:
-        insert_rows(session, cart_lines, [
-            {"cart_id": row["id"], "child_id": line.child_id, "prestation_id": line.prestation_id,
+        insert_rows(session, cart_lines, _line_rows(row["id"], cart))
+
+
+def _line_rows(cart_id: str, cart: Cart) -> list[dict]:
+    """The `cart_lines` rows of `cart`, in order, with their outcomes."""
+    outcomes = {o.line.key: o for o in cart.outcomes}
+    return [{"cart_id": cart_id, "child_id": line.child_id, "prestation_id": line.prestation_id,
              "session_date": line.session_date, "action": line.action.value, "position": n,
              "outcome": outcomes[line.key].status.code if line.key in outcomes else None,
              "reason": outcomes[line.key].reason.code if line.key in outcomes and outcomes[line.key].reason else None}
-            for n, line in enumerate(cart.lines)])
+            for n, line in enumerate(cart.lines)]
 
 
 _OUTCOMES = (cart_lines.update()
@@ -235,13 +257,19 @@ def _own_children(session: Session, family_id: str, child_ids: Iterable[str]) ->
 
 def _check_lines(session: Session, family_id: str, lines: list[CartLine], commune: str | None) -> LineFacts:
     """Every line is for the family's own child and a prestation of one of its communes (the
-    cart's commune if it has lines already). Two statements whatever the number of lines."""
-    kids = _own_children(session, family_id, {line.child_id for line in lines})
-    ids = {line.prestation_id for line in lines}
-    found = {r["id"]: r for r in session.execute(
-        sa.select(prestations).join(families, sa.and_(families.c.commune == prestations.c.commune,
-                                                      families.c.family_id == family_id))
-        .where(one_of(session, prestations.c.id, ids))).mappings()}
+    cart's commune if it has lines already). One statement on PostgreSQL, two on SQLite, whatever
+    the number of lines."""
+    child_ids, ids = {line.child_id for line in lines}, {line.prestation_id for line in lines}
+    if is_postgresql(session):
+        kids, found = store.children_and_prestations(session, family_id, child_ids, ids)
+        if len(kids) != len(child_ids):
+            raise Problem(404, access.CHILD_NOT_FOUND)
+    else:
+        kids = _own_children(session, family_id, child_ids)
+        found = {r["id"]: r for r in session.execute(
+            sa.select(prestations).join(families, sa.and_(families.c.commune == prestations.c.commune,
+                                                          families.c.family_id == family_id))
+            .where(one_of(session, prestations.c.id, ids))).mappings()}
     if len(found) != len(ids):
         raise Problem(404, "Cette prestation est introuvable.")
     used = {r["commune"] for r in found.values()} | ({commune} if commune else set())

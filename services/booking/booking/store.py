@@ -204,3 +204,27 @@ def cart_facts(session: Session, cart_id: str | None, family_id: str, commune: s
         resident=commune is not None and any(_plain(city) == commune for city in got.cities or ()),
         seances={(p, _date(d)): (capacity, confirmed, held) for p, d, capacity, confirmed, held in got.seances or ()},
         statuses={(c, p, _date(d)): BookingStatus(s) for c, p, d, s in got.bookings or ()})
+
+
+# Adding lines: the family's current children and the prestations of its communes among those
+# asked, in one statement (PostgreSQL).
+_LINE_CHECKS_PG = sa.text("""
+SELECT
+  (SELECT json_agg(json_build_array(c.child_id, c.given_name, c.family_name)) FROM children AS c
+   WHERE c.child_id = ANY(CAST(:children AS varchar[])) AND c.family_id = :family AND c.removed_at IS NULL)
+    AS children,
+  (SELECT json_agg(p) FROM prestations AS p
+   WHERE p.id = ANY(CAST(:prestations AS varchar[]))
+     AND EXISTS (SELECT 1 FROM families AS f WHERE f.family_id = :family AND f.commune = p.commune)) AS prestations
+""")
+
+
+def children_and_prestations(session: Session, family_id: str, child_ids: Iterable[str],
+                             prestation_ids: Iterable[str]) -> tuple[dict[str, dict], dict[str, dict]]:
+    """The family's current children among `child_ids` (child_id -> child_id, given_name,
+    family_name) and the prestations rows among `prestation_ids` of the family's communes (id ->
+    row), in one statement (PostgreSQL only)."""
+    got = session.execute(_LINE_CHECKS_PG, {"family": family_id, "children": sorted(set(child_ids)),
+                                            "prestations": sorted(set(prestation_ids))}).one()
+    return ({c: {"child_id": c, "given_name": g, "family_name": f} for c, g, f in got.children or ()},
+            {data["id"]: _prestation_row(data) for data in got.prestations or ()})
