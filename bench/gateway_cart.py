@@ -10,14 +10,23 @@ by a 302) then `POST /reservations/panier/valider` (answered by the result page)
 no booking: what is left is the gateway's own work per cart (session, CSRF, form, flash,
 templates, the edge and the WSGI hop). Prints the best of `--repeats` rounds of CPU time per
 cart (two requests); `--profile` prints cProfile's top functions instead.
+
+`--served`: the same carts through the gateway served as in production (`python -m gateway web`:
+gunicorn, 2 uvicorn workers, SQLite) calling a canned booking over HTTP (an aiohttp process
+answering the same replies), `--concurrency` parents at a time (aiohttp). CPU per cart of the
+gateway's processes (psutil): what the in-process figure leaves out (HTTP parsing, the calls to
+booking, the threads) and what the booking rush's "gateway" CPU per cart measures.
+`PYTHONPATH=<old checkout>/gateway:<old checkout>/libs/servicekit` measures an older version.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import datetime as dt
+import json
 import os
 import secrets
+import subprocess
 import sys
 import tempfile
 import time
@@ -26,6 +35,18 @@ from urllib.parse import urlencode
 
 SERVICE = "svc-cantine"
 CHILD, PRESTATION = "child-lea", "prest-repas"
+
+
+def canned_replies(lines: int) -> tuple[list[str], dict[str, dict]]:
+    """The cart's dates and booking's answers to the two calls of a cart."""
+    first = dt.date.today() + dt.timedelta(days=30)
+    dates = [(first + dt.timedelta(days=i)).isoformat() for i in range(lines)]
+    cart_lines = [{"child_id": CHILD, "prestation_id": PRESTATION, "session_date": d, "action": "book"} for d in dates]
+    done = {"id": "cart-1", "state": "validated", "hold_expires_at": None,
+            "lines": [{**line, "outcome": "confirmed", "reason": None, "outcome_label": "Réservation confirmée",
+                       "child_name": "Léa Martin", "prestation_label": "Repas"} for line in cart_lines]}
+    return dates, {"/internal/parent/cart/lines": {"id": "cart-1", "state": "open", "lines": cart_lines},
+                   "/internal/parent/cart/validate": done}
 
 
 def build_app(lines: int):
@@ -41,14 +62,7 @@ def build_app(lines: int):
 
     settings = get_settings()
     migrations.upgrade(Path(gateway.__file__).resolve().parent.parent / "migrations", settings.database_url)
-    first = dt.date.today() + dt.timedelta(days=30)
-    dates = [(first + dt.timedelta(days=i)).isoformat() for i in range(lines)]
-    cart_lines = [{"child_id": CHILD, "prestation_id": PRESTATION, "session_date": d, "action": "book"} for d in dates]
-    done = {"id": "cart-1", "state": "validated", "hold_expires_at": None,
-            "lines": [{**line, "outcome": "confirmed", "reason": None, "outcome_label": "Réservation confirmée",
-                       "child_name": "Léa Martin", "prestation_label": "Repas"} for line in cart_lines]}
-    replies = {"/internal/parent/cart/lines": {"id": "cart-1", "state": "open", "lines": cart_lines},
-               "/internal/parent/cart/validate": done}
+    dates, replies = canned_replies(lines)
 
     def canned(self, method, path, **kwargs):
         # What ServiceClient.request does before the HTTP call (the caller's token), then the reply.
@@ -61,12 +75,17 @@ def build_app(lines: int):
 
 
 def session(settings, family_id: str = "fam-1") -> tuple[str, str]:
+    return signed_session(settings.gateway_secret_key, family_id)
+
+
+def signed_session(secret_key: str, family_id: str = "fam-1") -> tuple[str, str]:
+    """A signed-in parent's `ef_session` cookie and the CSRF token of its forms."""
     from flask import Flask
     from flask.sessions import SecureCookieSessionInterface
     from itsdangerous import URLSafeTimedSerializer
 
     signer = Flask("bench")
-    signer.secret_key = settings.gateway_secret_key
+    signer.secret_key = secret_key
     raw_csrf = secrets.token_hex(20)
     now = time.time()
     user = {"sub": "parent-1", "email": "parent@example.org", "name": "Parent Rush", "family_id": family_id,
@@ -74,7 +93,7 @@ def session(settings, family_id: str = "fam-1") -> tuple[str, str]:
     data = {"user": user, "auth_at": now, "seen_at": now, "gsid": secrets.token_urlsafe(16), "_permanent": True,
             "csrf_token": raw_csrf}
     cookie = SecureCookieSessionInterface().get_signing_serializer(signer).dumps(data)
-    return cookie, URLSafeTimedSerializer(settings.gateway_secret_key, salt="wtf-csrf-token").dumps(raw_csrf)
+    return cookie, URLSafeTimedSerializer(secret_key, salt="wtf-csrf-token").dumps(raw_csrf)
 
 
 async def post(app, path: str, form: list[tuple[str, str]], cookie: str) -> tuple[int, bytes]:
@@ -123,13 +142,112 @@ async def measure(app, credentials, dates, carts: int, repeats: int) -> list[flo
     return rounds
 
 
+# --- served: the gateway's processes against a canned booking over HTTP ------------------------------
+SERVED_SECRET_KEY = "bench-gateway-cart-served-secret-key-0123456789"
+
+
+def canned_booking(port: int, lines: int) -> None:
+    """booking's two answers, over HTTP (its own process: its CPU is not the gateway's)."""
+    from aiohttp import web
+
+    _, replies = canned_replies(lines)
+    bodies = {path: json.dumps(reply).encode() for path, reply in replies.items()}
+
+    async def answer(request):
+        await request.read()
+        return web.Response(body=bodies[request.path], content_type="application/json")
+
+    app = web.Application()
+    for path in bodies:
+        app.router.add_post(path, answer)
+    app.router.add_get("/health/live", lambda _request: web.Response(text="ok"))
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+
+
+def gateway_cpu(pid: int) -> float:
+    import psutil
+
+    root = psutil.Process(pid)
+    return sum(sum(p.cpu_times()[:2]) for p in [root, *root.children(recursive=True)])
+
+
+async def served_carts(base: str, credentials: list[tuple[str, str]], dates: list[str], carts: int,
+                       concurrency: int) -> None:
+    import aiohttp
+
+    slots = asyncio.Semaphore(concurrency)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as http:
+        async def parent(n: int) -> None:
+            cookie, csrf = credentials[n % len(credentials)]
+            headers = {"Cookie": f"ef_session={cookie}"}
+            form = [("csrf_token", csrf), ("mois", dates[0][:7])]
+            form += [("ligne", f"{CHILD}|{PRESTATION}|{d}|book") for d in dates]
+            async with slots:
+                async with http.post(f"{base}/reservations/services/{SERVICE}/panier", data=form, headers=headers,
+                                     allow_redirects=False) as r:
+                    await r.read()
+                    assert r.status == 302, r.status
+                async with http.post(f"{base}/reservations/panier/valider", headers=headers, allow_redirects=False,
+                                     data={"csrf_token": csrf, "idempotency_key": secrets.token_hex(16)}) as r:
+                    page = await r.read()
+                    assert r.status == 200 and b"confirm" in page.lower(), (r.status, page[:300])
+
+        await asyncio.gather(*(parent(n) for n in range(carts)))
+
+
+def served(args) -> list[float]:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from booking_common import PY, free_port, wait_ok
+
+    var = Path(tempfile.mkdtemp(prefix="bench-gateway-served-"))
+    booking_port, port = free_port(), free_port()
+    booking = subprocess.Popen([PY, __file__, "--canned-booking", str(booking_port), "--lines", str(args.lines)])
+    env = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL") and k != "PROMETHEUS_MULTIPROC_DIR"}
+    env.update(EF_ENV="development", EF_VAR_DIR=str(var), LOG_FORMAT="text", LOG_LEVEL="WARNING",
+               WEB_CONCURRENCY="2", GATEWAY_SECRET_KEY=SERVED_SECRET_KEY, BIND=f"127.0.0.1:{port}",
+               BOOKING_URL=f"http://127.0.0.1:{booking_port}", IDENTITY_URL=f"http://127.0.0.1:{free_port()}")
+    subprocess.run([PY, "-m", "gateway", "migrate"], env=env, cwd=var, check=True, stdout=subprocess.DEVNULL)
+    gateway = subprocess.Popen([PY, "-m", "gateway", "web"], env=env, cwd=var, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        wait_ok(f"http://127.0.0.1:{booking_port}/health/live", booking)
+        wait_ok(f"http://127.0.0.1:{port}/health/live", gateway)
+        dates, _ = canned_replies(args.lines)
+        credentials = [signed_session(SERVED_SECRET_KEY, f"fam-{n}") for n in range(200)]
+        base = f"http://127.0.0.1:{port}"
+        asyncio.run(served_carts(base, credentials, dates, 100, args.concurrency))  # warm-up
+        rounds = []
+        for _ in range(args.repeats):
+            before = gateway_cpu(gateway.pid)
+            asyncio.run(served_carts(base, credentials, dates, args.carts, args.concurrency))
+            rounds.append((gateway_cpu(gateway.pid) - before) / args.carts * 1e6)
+        return rounds
+    finally:
+        for proc in (gateway, booking):
+            proc.terminate()
+            proc.wait()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--carts", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--lines", type=int, default=20)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--served", action="store_true")
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--canned-booking", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.canned_booking:
+        canned_booking(args.canned_booking, args.lines)
+        return 0
+    if args.served:
+        rounds = served(args)
+        print(f"gateway cart ({args.lines} lines), served (gunicorn, 2 uvicorn workers) against a canned booking "
+              f"over HTTP, {args.concurrency} parents at a time:")
+        print(f"  best {min(rounds):.0f} µs of the gateway's CPU per cart; rounds: "
+              f"{', '.join(f'{r:.0f}' for r in rounds)} · load average {os.getloadavg()[0]:.2f}")
+        return 0
     app, settings, dates = build_app(args.lines)
     credentials = session(settings)
     import uvloop

