@@ -2,10 +2,7 @@
 
 What it drops or moves must not change what a client sees: the spec documents are still
 served, validation and security still apply, an operation still gets its parameters."""
-import textwrap
-
 import pytest
-from connexion.resolver import RelativeResolver
 from connexion.decorators import StarletteDecorator
 from connexion.middleware.response_validation import ResponseValidationMiddleware
 from connexion.middleware.routing import RoutingMiddleware
@@ -13,53 +10,7 @@ from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from starlette.testclient import TestClient
 
 from servicekit import api_stack
-
-SPEC = textwrap.dedent("""
-    openapi: 3.0.3
-    info: {title: stack probe, version: "1"}
-    paths:
-      /internal/echo/{word}:
-        get:
-          operationId: echo
-          parameters:
-            - {name: word, in: path, required: true, schema: {type: string, maxLength: 5}}
-            - {name: times, in: query, schema: {type: integer, minimum: 1, default: 1}}
-          responses: {"200": {description: ok}}
-      /internal/notes:
-        post:
-          operationId: add_note
-          requestBody:
-            required: true
-            content:
-              application/json:
-                schema:
-                  type: object
-                  required: [text]
-                  properties: {text: {type: string, maxLength: 10}}
-                  additionalProperties: false
-          responses: {"200": {description: ok}}
-""")
-
-
-async def echo(word, times):
-    return {"echo": [word] * times}
-
-
-async def add_note(body):
-    return {"noted": body["text"]}
-
-
-@pytest.fixture
-def spec_file(tmp_path):
-    path = tmp_path / "openapi.yaml"
-    path.write_text(SPEC)
-    return path
-
-
-def make(spec_file):
-    app = api_stack.AsyncApp(__name__)
-    app.add_api(spec_file, resolver=RelativeResolver(__name__), strict_validation=True, validate_responses=False, pythonic_params=True)
-    return app
+from sk_probe_api import add_api, make
 
 
 def test_operations_get_their_parameters_and_validation_still_applies(spec_file):
@@ -96,7 +47,7 @@ def test_spec_documents_are_served_after_routing_and_no_response_validation(spec
 
 def test_an_operation_with_a_body_still_gets_it_validated(spec_file):
     client = TestClient(make(spec_file))
-    assert client.post("/internal/notes", json={"text": "hello"}).json() == {"noted": "hello"}
+    assert client.post("/internal/notes", json={"text": "hello"}).json() == {"body": {"text": "hello"}}
     assert client.post("/internal/notes", json={"text": "far too long"}).status_code == 400
     assert client.post("/internal/notes", json={"other": "x"}).status_code == 400
     assert client.post("/internal/notes", content=b"text=x",
@@ -140,8 +91,7 @@ def test_a_middleware_before_validation_is_placed_and_run_there(spec_file):
 
     app = api_stack.AsyncApp(__name__)
     app.add_middleware(Probe, position=MiddlewarePosition.BEFORE_VALIDATION)
-    app.add_api(spec_file, resolver=RelativeResolver(__name__), strict_validation=True, validate_responses=False,
-                pythonic_params=True)
+    add_api(app, spec_file)
     stack = [getattr(m, "func", m) for m in app.middleware.middlewares]
     assert stack.index(Probe) + 1 == stack.index(api_stack._RequestValidation)
     assert TestClient(app).get("/internal/echo/abc").status_code == 200

@@ -4,16 +4,15 @@ through without jsonschema; every other body meets connexion's validator, as bef
 A client must see exactly what connexion answers for a bad body, and the fast check must never
 accept a body connexion refuses: each rewrite of the schema below has a case that fails without it."""
 import json
-import textwrap
 
 import connexion
 import pytest
-from connexion.resolver import RelativeResolver
 from connexion.validators import VALIDATOR_MAP, JSONRequestBodyValidator
 from connexion.datastructures import MediaTypeDict
 from starlette.testclient import TestClient
 
-from servicekit import api_stack, fast_body
+from servicekit import fast_body
+from sk_probe_api import make
 
 
 def accepts(schema, body) -> bool:
@@ -81,63 +80,6 @@ def test_a_pattern_ending_in_dollar_is_stricter_never_laxer():
 
 
 # --- in the stack -------------------------------------------------------------------------------
-
-SPEC = textwrap.dedent("""
-    openapi: 3.0.3
-    info: {title: body probe, version: "1"}
-    paths:
-      /internal/notes:
-        post:
-          operationId: add_note
-          requestBody:
-            required: true
-            content:
-              application/json:
-                schema:
-                  type: object
-                  required: [text]
-                  additionalProperties: false
-                  properties:
-                    text: {type: string, maxLength: 10, pattern: "^[a-z ]+$"}
-                    tag: {$ref: "#/components/schemas/Tag"}
-                    count: {type: integer, minimum: 1, default: 1}
-          responses: {"200": {description: ok}}
-      /internal/steps:
-        post:
-          operationId: add_step
-          requestBody:
-            required: true
-            content:
-              application/json:
-                schema: {type: object, properties: {size: {type: number, multipleOf: 0.1}}}
-          responses: {"200": {description: ok}}
-    components:
-      schemas:
-        Tag: {type: string, nullable: true, enum: [a, b]}
-""")
-
-
-async def add_note(body):
-    return {"body": body}
-
-
-async def add_step(body):
-    return {"body": body}
-
-
-@pytest.fixture
-def spec_file(tmp_path):
-    path = tmp_path / "openapi.yaml"
-    path.write_text(SPEC)
-    return path
-
-
-def make(spec_file, app_cls=api_stack.AsyncApp, **options):
-    app = app_cls(__name__)
-    app.add_api(spec_file, resolver=RelativeResolver(__name__), strict_validation=True, validate_responses=False,
-                pythonic_params=True, **options)
-    return app
-
 
 @pytest.fixture
 def jsonschema_runs(monkeypatch):

@@ -14,15 +14,19 @@ from billing.models import invoices, payment_transactions
 from billing_testkit import RETURN_URL, bank_notification, notify, outbox_events, past_month, unique
 
 
-def _cart(world, family, days, ref="ALSH", state="awaiting_payment", hold_minutes=60):
+def _cart(world, family, days, ref="ALSH", state="awaiting_payment", hold_minutes=60, status="held", mode="prepaid",
+          validated_at=None):
+    """booking's cart.validated.v1 of one line per day (a price reference without a grid: another prestation)."""
     lines = [booking_contract.CartLineFact(
-        child_id=family.child_id, prestation_id=world.prestations[ref], service_id="svc", commune=world.commune,
-        session_date=day, action="book", status="held", payment_mode="prepaid", price_ref=ref,
+        child_id=family.child_id, prestation_id=world.prestations.get(ref, f"p-{ref}"), service_id="svc",
+        commune=world.commune, session_date=day, action="book", status=status, payment_mode=mode, price_ref=ref,
         booking_id=unique("bk")) for day in days]
     cart_id = unique("cart")
+    validated_at = validated_at or utcnow()
     world.deliver(booking_contract.CartValidated(
         cart_id=cart_id, family_id=family.family_id, parent_id=family.caller.sub, state=state,
-        validated_at=utcnow(), hold_expires_at=utcnow() + dt.timedelta(minutes=hold_minutes), lines=lines), "booking")
+        validated_at=validated_at, hold_expires_at=validated_at + dt.timedelta(minutes=hold_minutes), lines=lines),
+        "booking")
     return cart_id
 
 
@@ -34,6 +38,20 @@ def _started_payment(world, client):
     attempt = client.post(f"/internal/parent/carts/{cart_id}/payment", json={"return_url": RETURN_URL},
                           headers=family.headers).json()
     return family, cart_id, attempt
+
+
+def _family_with_credit(world, client):
+    """A family whose last month (one 5,00 € meal) was paid with 20,00 € in cash: a 15,00 € credit.
+    (family, the month's invoice)"""
+    world.grid("REPAS", "Repas", [{"upper_qf": None, "price_cents": 500}])
+    family = world.family()
+    month, weekdays = past_month()
+    world.book(family, weekdays[0], "REPAS")
+    world.run(month)
+    [invoice] = world.invoices(family, "to_pay")
+    client.post("/internal/agent/payments", json={"family_id": family.family_id, "method": "cash",
+                                                  "amount_cents": 2000, "excess": "credit"}, headers=world.headers)
+    return family, invoice
 
 
 def _events(world, kind, cart_id):
@@ -146,13 +164,7 @@ def test_a_payment_landing_after_booking_released_the_places_comes_back_as_a_cre
 
 def test_credits_used_for_a_cart_released_before_they_reached_booking_come_back(world, client):
     world.grid("ALSH", "Mercredi", [{"upper_qf": None, "price_cents": 1000}])
-    world.grid("REPAS", "Repas", [{"upper_qf": None, "price_cents": 500}])
-    family = world.family()
-    month, weekdays = past_month()
-    world.book(family, weekdays[0], "REPAS")
-    world.run(month)
-    client.post("/internal/agent/payments", json={"family_id": family.family_id, "method": "cash",
-                                                  "amount_cents": 2000, "excess": "credit"}, headers=world.headers)
+    family, _invoice = _family_with_credit(world, client)
     cart_id = _cart(world, family, _days(1))  # 10,00 € of the 15,00 € credit
     [succeeded] = _events(world, "payment.succeeded.v1", cart_id)
     assert succeeded["payment_id"].startswith("credit:")
@@ -175,14 +187,7 @@ def _abandon_validation(world, family, cart_id, validated_at):
 def test_an_abandon_of_a_cart_billing_refused_to_price_is_not_retried(world):
     family = world.family()  # no price grid for "SANSGRILLE": billing refuses to price the cart
     validated_at = utcnow()
-    cart_id = unique("cart")
-    world.deliver(booking_contract.CartValidated(
-        cart_id=cart_id, family_id=family.family_id, parent_id=family.caller.sub, state="awaiting_payment",
-        validated_at=validated_at, hold_expires_at=validated_at + dt.timedelta(minutes=60),
-        lines=[booking_contract.CartLineFact(
-            child_id=family.child_id, prestation_id="p-none", service_id="svc", commune=world.commune,
-            session_date=_days(1)[0], action="book", status="held", payment_mode="prepaid", price_ref="SANSGRILLE",
-            booking_id=unique("bk"))]), "booking")
+    cart_id = _cart(world, family, _days(1), ref="SANSGRILLE", validated_at=validated_at)
     [failed] = _events(world, "payment.failed.v1", cart_id)
     assert failed["reason"] == "error"
     _abandon_validation(world, family, cart_id, validated_at)  # seen and deliberately not priced: nothing to do
@@ -193,28 +198,15 @@ def test_an_abandon_of_a_cart_with_nothing_prepaid_is_not_retried(world):
     world.grid("REPAS", "Repas", [{"upper_qf": None, "price_cents": 400}])
     family = world.family()
     validated_at = utcnow()
-    cart_id = unique("cart")
-    world.deliver(booking_contract.CartValidated(
-        cart_id=cart_id, family_id=family.family_id, parent_id=family.caller.sub, state="awaiting_payment",
-        validated_at=validated_at, hold_expires_at=validated_at + dt.timedelta(minutes=60),
-        lines=[booking_contract.CartLineFact(
-            child_id=family.child_id, prestation_id=world.prestations["REPAS"], service_id="svc",
-            commune=world.commune, session_date=_days(1)[0], action="book", status="confirmed",
-            payment_mode="end_of_month", price_ref="REPAS", booking_id=unique("bk"))]), "booking")
+    cart_id = _cart(world, family, _days(1), ref="REPAS", status="confirmed", mode="end_of_month",
+                    validated_at=validated_at)
     _abandon_validation(world, family, cart_id, validated_at)
     assert world.invoices(family) == [] and _events(world, "payment.failed.v1", cart_id) == []
 
 
 def test_credits_cover_a_cart_so_no_payment_page(world, client):
     world.grid("ALSH", "Mercredi", [{"upper_qf": None, "price_cents": 700}])
-    world.grid("REPAS", "Repas", [{"upper_qf": None, "price_cents": 500}])
-    family = world.family()
-    month, weekdays = past_month()
-    world.book(family, weekdays[0], "REPAS")
-    world.run(month)
-    [invoice] = world.invoices(family, "to_pay")
-    client.post("/internal/agent/payments", json={"family_id": family.family_id, "method": "cash",
-                                                  "amount_cents": 2000, "excess": "credit"}, headers=world.headers)
+    family, invoice = _family_with_credit(world, client)
     cart_id = _cart(world, family, _days(2))  # 14,00 € against a 15,00 € credit
     status = client.get(f"/internal/parent/carts/{cart_id}/payment", headers=family.headers).json()
     assert status["payment_needed"] is False and status["status"] == "paid"
