@@ -47,13 +47,17 @@ REASONS = {r.code: r for r in Reason}
 
 
 # --- reading and writing carts ----------------------------------------------------------------------------
+# Built once (the states are constants written in the text): no statement to build, nor its
+# cache key to compute, on every request.
+_CURRENT_CART = (sa.select(carts).where(carts.c.parent_sub == sa.bindparam("parent_sub"),
+                                        carts.c.state.in_([sa.literal_column(f"'{code}'") for code in CURRENT_STATES]))
+                 .order_by(carts.c.created_at.desc()).limit(1))
+_CURRENT_CART_LOCKED = _CURRENT_CART.with_for_update()
+
+
 def current_cart_row(session: Session, parent_sub: str, lock: bool) -> dict | None:
     """The parent's current cart (open, awaiting payment, expired or failed), locked if asked."""
-    query = (sa.select(carts).where(carts.c.parent_sub == parent_sub, one_of(session, carts.c.state, CURRENT_STATES))
-             .order_by(carts.c.created_at.desc()).limit(1))
-    if lock:
-        query = query.with_for_update()
-    row = session.execute(query).mappings().first()
+    row = session.execute(_CURRENT_CART_LOCKED if lock else _CURRENT_CART, {"parent_sub": parent_sub}).mappings().first()
     return dict(row) if row else None
 
 
@@ -121,8 +125,9 @@ _OUTCOMES = (cart_lines.update()
              .values(outcome=sa.bindparam("new_outcome"), reason=sa.bindparam("new_reason")))
 
 
-# The cart's state, its lines' outcomes (one UPDATE over arrays: psycopg's executemany would
-# send one per line) and the Idempotency-Key's answer (when a key was given) in one statement.
+# The cart's state, its lines' outcomes (one UPDATE from a JSON document: psycopg's executemany
+# would send one per line, and arrays cost a Python call per element to dump) and the
+# Idempotency-Key's answer (when a key was given) in one statement.
 _OUTCOMES_PG = sa.text("""
 WITH saved_cart AS (
     UPDATE carts SET state = :state, validated_at = CAST(:validated_at AS timestamptz),
@@ -134,9 +139,8 @@ WITH saved_cart AS (
     WHERE CAST(:key AS varchar) IS NOT NULL
 )
 UPDATE cart_lines AS l SET outcome = v.outcome, reason = v.reason
-FROM unnest(CAST(:children AS varchar[]), CAST(:prestations AS varchar[]), CAST(:dates AS date[]),
-            CAST(:outcomes AS varchar[]), CAST(:reasons AS varchar[]))
-    AS v(child_id, prestation_id, session_date, outcome, reason)
+FROM json_to_recordset(CAST(:outcomes AS json))
+    AS v(child_id varchar, prestation_id varchar, session_date date, outcome varchar, reason varchar)
 WHERE l.cart_id = :cart AND l.child_id = v.child_id AND l.prestation_id = v.prestation_id
   AND l.session_date = v.session_date
 """)
@@ -152,9 +156,10 @@ def _save_outcomes(session: Session, row: Mapping, cart: Cart, now: dt.datetime,
             "cart": row["id"], "state": cart.state.code, "validated_at": cart.validated_at,
             "hold_expires_at": cart.hold_expires_at, "now": now, "sub": caller_sub, "operation": VALIDATE,
             "key": key or None, "response": json.dumps(answer),
-            "children": [o.line.child_id for o in outcomes],
-            "prestations": [o.line.prestation_id for o in outcomes], "dates": [o.line.session_date for o in outcomes],
-            "outcomes": [o.status.code for o in outcomes], "reasons": [o.reason.code if o.reason else None for o in outcomes]})
+            "outcomes": json.dumps([
+                {"child_id": o.line.child_id, "prestation_id": o.line.prestation_id,
+                 "session_date": o.line.session_date.isoformat(), "outcome": o.status.code,
+                 "reason": o.reason.code if o.reason else None} for o in outcomes])})
         return
     session.execute(carts.update().where(carts.c.id == row["id"]).values(
         state=cart.state.code, validated_at=cart.validated_at, hold_expires_at=cart.hold_expires_at, updated_at=now))
