@@ -10,7 +10,10 @@ size) and processed together, in ONE database transaction (one commit, hence one
 No savepoint on that path (they cost two round trips a message), and its statements go out in
 PostgreSQL's pipeline mode (servicekit.messaging.pipeline): the handlers' plain INSERTs do not
 wait for their results, so a batch of one-row handlers is three round trips (BEGIN with the
-inbox insert, the handlers' writes, COMMIT) instead of one per event. If a handler raises or the
+inbox insert, the handlers' writes, COMMIT) instead of one per event. Those INSERTs are also
+kept and sent together (servicekit.messaging.deferred): the same statement executed by the
+handlers of consecutive events with a dict of parameters goes out as one multi-row INSERT, which
+costs a fraction of the CPU of one execute per event. If a handler raises or the
 commit fails, the transaction rolls back and the batch is processed again with one savepoint
 per message (inbox row and handler inside it), so that a failing handler only undoes its own
 work; if that commit fails too (e.g. a deferred constraint), each message gets a transaction
@@ -51,6 +54,7 @@ from servicekit.messaging import inbox, metrics
 from servicekit.messaging.broker import (BROKER_ERRORS, Backoff, BrokerUnavailable, close_quietly, connect,
                                          events_exchange)
 from servicekit.messaging.confirms import ConfirmingPublisher, Outgoing
+from servicekit.messaging.deferred import inserts_deferred
 from servicekit.messaging.names import dead_letter_queue, retry_queue
 from servicekit.messaging.pipeline import pipelined
 from servicekit.messaging.retries import (ERROR_HEADER, FAILED_AT_HEADER, RETRIES_HEADER, RetryPolicy,
@@ -251,7 +255,7 @@ class ConsumerLoop:
         """The fast path: one inbox insert for the batch, the handlers, one commit. Raises
         (everything rolled back) if any handler or the commit does."""
         outcomes: list[Outcome] = []
-        with self.db.transaction() as session, pipelined(session):
+        with self.db.transaction() as session, pipelined(session), inserts_deferred(session):
             fresh = inbox.claim_many(session, [item.key for item in batch])
             for item in batch:
                 if item.key in fresh:

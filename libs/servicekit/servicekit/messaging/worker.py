@@ -29,6 +29,7 @@ from servicekit.db import Database
 from servicekit.messaging import retention
 from servicekit.messaging.broker import close_quietly, connect
 from servicekit.messaging.consumer import ConsumerLoop, Handler, HandlerFn, declare_topology
+from servicekit.messaging.deferred import multi_row_inserts
 from servicekit.messaging.jobs import Job, JobFn, JobRunner
 from servicekit.messaging.names import consumer_queue
 from servicekit.messaging.relay import Relay
@@ -83,6 +84,8 @@ class Worker:
         self.ready = threading.Event()
         self._stop = threading.Event()
         self.events_db = db if db.is_sqlite else Database(db.url, **{**db._engine_kwargs, "pool_pre_ping": False})
+        if not db.is_sqlite:
+            multi_row_inserts(self.events_db.engine)  # the consumers' deferred INSERTs (messaging.deferred)
         for job in retention.jobs(settings):  # outbox and inbox retention
             self.every(job.seconds, name=job.name)(job.fn)
 

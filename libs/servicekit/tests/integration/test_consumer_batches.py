@@ -174,6 +174,49 @@ def test_a_batch_s_handlers_write_without_waiting_and_a_late_error_still_falls_o
     assert broker.depth(queue) == 0 and broker.depth(f"{queue}.retry.60000") == 1
 
 
+def test_a_batch_s_one_row_handlers_send_one_insert_and_a_duplicate_among_them_falls_on_its_own_message(
+        pg_database, broker, module_vhost_url):
+    """The fast path defers the handlers' plain INSERTs (servicekit.messaging.deferred): a
+    handler that builds its statement once costs the batch one multi-row INSERT; a duplicate
+    key among them fails that statement, and the savepoint path finds the culprit."""
+    service = unique_service()
+    queue = f"{service}.store"
+    with pg_database.transaction() as s:
+        s.execute(things.insert().values(id="taken", name="before"))
+    insert_thing = things.insert()
+
+    def new_worker():
+        worker = Worker(settings_for(service, pg_database, module_vhost_url), pg_database, max_retries=1,
+                        retry_delays_ms=(60000,), consumer_threads=1)
+
+        @worker.handler("upstream", ThingCreated.EVENT_TYPE, "store")
+        def store(session, envelope):
+            session.execute(insert_thing, {"id": envelope.data["thing_id"], "name": envelope.data["name"]})
+        return worker
+
+    fine = [thing(str(i), f"t{i}") for i in range(30)]
+    queued_while_stopped(new_worker, broker, queue, fine)
+    worker = new_worker()
+    log = StatementLog(worker.events_db)
+    try:
+        with running(worker):
+            wait_until(lambda: consumed(service, queue, "ok") == 30)
+        thing_inserts = [s for s in log.statements if s.startswith("INSERT INTO THINGS")]
+        assert 1 <= len(thing_inserts) < 10  # one per batch, not one per event
+        assert sum(s.count("), (") + 1 for s in thing_inserts) == 30
+    finally:
+        log.close()
+
+    failing = [thing("a", "u1"), thing("dup", "taken"), thing("c", "u2")]
+    queued_while_stopped(new_worker, broker, queue, failing)
+    with running(new_worker()):
+        wait_until(lambda: consumed(service, queue, "ok") == 32 and consumed(service, queue, "retried") == 1)
+    with pg_database.read() as s:
+        stored = dict(s.execute(sa.select(things.c.id, things.c.name)).all())
+    assert stored == {"taken": "before", "u1": "a", "u2": "c", **{f"t{i}": str(i) for i in range(30)}}
+    assert broker.depth(queue) == 0 and broker.depth(f"{queue}.retry.60000") == 1
+
+
 def test_a_payload_that_does_not_validate_goes_to_the_dead_letter_queue_without_retries(
         pg_database, broker, module_vhost_url):
     """Retrying cannot make a payload valid: no minutes of delay queues first (issue 7, defect 11)."""
