@@ -1,32 +1,103 @@
-"""Flask pages served from the ASGI app: a2wsgi, without a wait on the event loop per message.
+"""Flask pages served from the ASGI app: a2wsgi, with as few hops between the loop and the page's thread.
 
-a2wsgi runs the WSGI app in a thread pool and hands each response message (the status and
-headers, every body chunk, the end) to the event loop with `run_coroutine_threadsafe(...)
-.result()`: the page's thread stops three times per response until the loop has taken the
-message. Under load that is three sleeps and wake-ups of the thread and of the loop, each
-fighting for the GIL (the booking rush through the gateway: a sixth of the gateway workers'
-samples in `run_coroutine_threadsafe`). Here the thread queues each message on the loop
-(`call_soon_threadsafe`, in order) and goes on; the loop sends them as before. The queue is
-unbounded: a page's body is produced in memory anyway (templates, proxied PDFs).
+a2wsgi runs the WSGI app in a thread pool; the thread pulls the request body from the loop
+(`run_coroutine_threadsafe(receive()).result()`) and hands each response message (the status and
+headers, every body chunk, the end) to the loop with `run_coroutine_threadsafe(...).result()`:
+the page's thread stops four times per form POST until the loop has answered, each a wake-up of
+the thread and of the loop fighting for the GIL (the booking rush through the gateway: a sixth
+of the gateway workers' samples in `run_coroutine_threadsafe`). Here:
+
+- the body's first part (all of a form's body, usually) is received on the loop before the
+  thread starts; the rest, if any (a large upload), is pulled by the thread as before;
+- the thread holds the response's messages and the loop sends them once the page returns: a page
+  of one chunk (templates, redirects) costs no hop beyond the thread pool's own completion, and
+  its last chunk carries the end of the body (one ASGI message fewer);
+- a streamed response (a proxied PDF) is sent as it comes: from its second chunk on, the held
+  messages go to the loop (`call_soon_threadsafe`, in order, never waiting) and a sender task
+  forwards them.
 """
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import functools
+
 from a2wsgi import WSGIMiddleware
-from a2wsgi.wsgi import WSGIResponder
+from a2wsgi.wsgi import Body, WSGIResponder, build_environ
+
+
+class _Body(Body):
+    """a2wsgi's request body, its first message already received on the loop."""
+
+    def __init__(self, loop, receive, first: dict):
+        super().__init__(loop, receive)
+        if first.get("type") == "http.request":
+            self.buffer.extend(first.get("body", b""))
+            self._has_more = bool(first.get("more_body", False))
+        else:  # http.disconnect: no body will come
+            self._has_more = False
+
+
+def _is_chunk(message: dict) -> bool:
+    return message["type"] == "http.response.body" and message.get("more_body", False)
 
 
 class _Responder(WSGIResponder):
     def __init__(self, app, executor, _send_queue_size):
         super().__init__(app, executor, 0)  # 0: an unbounded queue, put_nowait never refuses
+        self._held: list[dict] = []  # the page thread's messages not yet given to the loop
+        self._sender: asyncio.Task | None = None
+        self._send = None
+
+    async def __call__(self, scope, receive, send) -> None:
+        self._send = send
+        environ = build_environ(scope, _Body(self.loop, receive, await receive()))
+        run = functools.partial(contextvars.copy_context().run, self.wsgi)
+        try:
+            await self.loop.run_in_executor(self.executor, run, environ, self.start_response)
+            rest = _ended(self._held)
+            self._held = []
+            if self._sender is None:
+                for message in rest:
+                    await send(message)
+            else:
+                for message in rest:
+                    self.send_queue.put_nowait(message)
+                self.send_queue.put_nowait(None)
+                await self._sender  # it may raise what send raised
+            if self.exc_info is not None:
+                raise self.exc_info[0].with_traceback(self.exc_info[1], self.exc_info[2])
+        finally:
+            if self._sender is not None and not self._sender.done():
+                self._sender.cancel()  # pragma: no cover
 
     def send(self, message) -> None:
-        # After the app returns, a2wsgi puts its end marker from the loop: the thread's messages,
-        # scheduled before the executor's completion, are queued before it.
-        self.loop.call_soon_threadsafe(self.send_queue.put_nowait, message)
+        """The page's thread: hold the message; from a response's second chunk on, stream."""
+        self._held.append(message)
+        if _is_chunk(message) and sum(1 for m in self._held if _is_chunk(m)) > 1:
+            batch, self._held = self._held, []
+            # Scheduled before the executor's completion: the loop queues it before the rest.
+            self.loop.call_soon_threadsafe(self._stream, batch)
+
+    def _stream(self, batch: list[dict]) -> None:
+        """On the loop: queue a streamed response's messages for the sender task (started once)."""
+        if self._sender is None:
+            self._sender = self.loop.create_task(self.sender(self._send))
+        for message in batch:
+            self.send_queue.put_nowait(message)
+
+
+def _ended(messages: list[dict]) -> list[dict]:
+    """The last chunk carries the end of the body when a2wsgi's empty end message follows it."""
+    if (len(messages) >= 2 and _is_chunk(messages[-2]) and messages[-1]["type"] == "http.response.body"
+            and not messages[-1].get("body") and not messages[-1].get("more_body", False)):
+        return [*messages[:-2], {**messages[-2], "more_body": False}]
+    return messages
 
 
 class WSGIPages(WSGIMiddleware):
-    """`a2wsgi.WSGIMiddleware` whose page threads do not wait for the loop to take each message."""
+    """`a2wsgi.WSGIMiddleware` whose page threads wait neither for the body nor for the loop to
+    take each response message."""
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "http":
