@@ -43,7 +43,8 @@ from billing.domain.payments import (AmountMismatch, Attempt, Effect, PaymentRul
                                      apply_outcome, check_amount, expire_if_stale, mark_sent, needs_recheck,
                                      reusable_attempt)
 from billing.domain.pricing import Reason
-from billing.models import cart_validations, children, invoice_lines, invoices, payment_notifications, payment_transactions
+from billing.models import (cart_validations, children, invoice_lines, invoices, payment_notifications,
+                            payment_transactions)
 from billing.payments import (AmountOutOfRange, InvalidNotification, PaymentOutcome, PaymentProvider, PaymentRequest,
                               ProviderUnavailable, RequestRejected)
 from billing.projections import day_key

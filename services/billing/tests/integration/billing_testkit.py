@@ -259,8 +259,8 @@ class World:
                                                                    "return_url": RETURN_URL}, headers=headers)
 
 
-def make_world(db: Database, client) -> World:
-    commune = unique("commune")
+def make_world(db: Database, client, commune: str | None = None) -> World:
+    commune = commune or unique("commune")
     agent = tokens.Caller(sub=unique("agent"), role="agent", commune=commune)
     now = utcnow()
     with db.transaction() as s:
