@@ -21,6 +21,7 @@ from servicekit import api_stack, asgi_guard, forwarded, web as service_web
 from servicekit.db import Database
 
 from gateway import api, api_clients, auth, errors, oidc, sessions
+from gateway.pages_app import PagesFlask
 from gateway.clients import ServiceError
 from gateway.settings import GatewaySettings, get_settings
 
@@ -56,7 +57,7 @@ def create_app(settings: GatewaySettings | None = None, db: Database | None = No
     settings = settings or get_settings()
     db = db or Database(settings.database_url)
     # root_path given explicitly: run from the repository root, "gateway" is also a folder name.
-    flask_app = Flask(__name__, root_path=str(Path(__file__).resolve().parent))
+    flask_app = PagesFlask(__name__, root_path=str(Path(__file__).resolve().parent))
     _configure(flask_app, settings, db)
     provider = flask_app.extensions["oidc_provider"]
     # Async operations taking identity's access token are checked by auth.connexion_security.

@@ -243,11 +243,23 @@ def cart_actions(cart: dict | None) -> dict:
             for line in cart.get("lines") or []}
 
 
+class Line(dict):
+    """A cart line for the templates. Jinja reads `line.title` as an attribute first: on a plain
+    dict that raises and catches an AttributeError, some sixty times per result page; here the
+    key is found directly (a missing key is still an AttributeError, then jinja's undefined)."""
+
+    def __getattr__(self, name: str):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
 @dataclass
 class LineGroup:
     child_name: str
     prestation_label: str
-    lines: list[dict]
+    lines: list[Line]
 
 
 def grouped_lines(lines: list[dict], today: dt.date) -> list[LineGroup]:
@@ -259,7 +271,7 @@ def grouped_lines(lines: list[dict], today: dt.date) -> list[LineGroup]:
         group = groups.setdefault(key, LineGroup(line.get("child_name") or "Enfant",
                                                  line.get("prestation_label") or "Prestation", []))
         day = parse_date(line.get("session_date"))
-        group.lines.append({**line, "title": day_long(day, today) if day else line.get("session_date")})
+        group.lines.append(Line(line, title=day_long(day, today) if day else line.get("session_date")))
     return list(groups.values())
 
 
