@@ -101,6 +101,7 @@ def _configure(flask_app: Flask, settings: GatewaySettings, db: Database) -> Non
         MAX_CONTENT_LENGTH=25 * 1024 * 1024,
         TEMPLATES_AUTO_RELOAD=settings.ef_env == "development",
     )
+    flask_app.session_interface = sessions.SignedCookie()
     flask_app.extensions["ended_sessions"] = sessions.EndedSessions(db)
     csrf.init_app(flask_app)
     oidc.install(flask_app, settings)

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 from flask import flash, session
+from flask.sessions import SecureCookieSessionInterface
 
 from servicekit.db import NAMING_CONVENTION, Database
 
@@ -125,6 +126,21 @@ class EndedSessions:
             self._newest = max(self._newest or 0.0, at)
         self._ended = known  # replaced whole: readers in other threads see the old or the new dict
         self._read_at = began
+
+
+class SignedCookie(SecureCookieSessionInterface):
+    """Flask's signed session cookie, its serializer made once per set of keys: Flask makes a new one
+    (and derives its signer's settings) to open and again to save every session."""
+
+    def __init__(self):
+        self._serializer: tuple[tuple, object] | None = None
+
+    def get_signing_serializer(self, app):
+        keys = (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        made = self._serializer
+        if made is None or made[0] != keys:
+            made = self._serializer = (keys, super().get_signing_serializer(app))
+        return made[1]
 
 
 def enforce_lifetimes(settings: GatewaySettings, ended: EndedSessions) -> None:

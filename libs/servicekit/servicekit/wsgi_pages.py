@@ -44,7 +44,13 @@ def _is_chunk(message: dict) -> bool:
 
 class _Responder(WSGIResponder):
     def __init__(self, app, executor, _send_queue_size):
-        super().__init__(app, executor, 0)  # 0: an unbounded queue, put_nowait never refuses
+        # a2wsgi's attributes, but the send queue: made only for a streamed response (_stream).
+        self.app = app
+        self.executor = executor
+        self.loop = asyncio.get_running_loop()
+        self.response_started = False
+        self.exc_info = None
+        self.send_queue: asyncio.Queue | None = None
         self._held: list[dict] = []  # the page thread's messages not yet given to the loop
         self._sender: asyncio.Task | None = None
         self._send = None
@@ -82,6 +88,7 @@ class _Responder(WSGIResponder):
     def _stream(self, batch: list[dict]) -> None:
         """On the loop: queue a streamed response's messages for the sender task (started once)."""
         if self._sender is None:
+            self.send_queue = asyncio.Queue()  # unbounded: put_nowait never refuses
             self._sender = self.loop.create_task(self.sender(self._send))
         for message in batch:
             self.send_queue.put_nowait(message)
