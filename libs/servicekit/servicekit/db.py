@@ -25,6 +25,7 @@ import anyio
 import anyio.to_thread
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -59,6 +60,13 @@ def is_sqlite(url: str | sa.URL) -> bool:
 def is_postgresql(session: Session) -> bool:
     """The session's database is PostgreSQL (where arrays, JSON functions and row locks exist)."""
     return session.get_bind().dialect.name == "postgresql"
+
+
+def dialect_insert(session: Session, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT into `table` in the session's dialect, so that it has ON CONFLICT
+    (`on_conflict_do_nothing`, `on_conflict_do_update`): PostgreSQL's, else SQLite's (the two
+    databases the services run on)."""
+    return postgresql.insert(table) if is_postgresql(session) else sqlite.insert(table)
 
 
 def _driver_url(url: str | sa.URL) -> sa.URL:

@@ -9,9 +9,9 @@ import uuid
 from typing import Any, Mapping
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from servicekit.db import dialect_insert
 from servicekit.problems import Problem
 from servicekit.types import isoformat_utc, utcnow
 
@@ -22,10 +22,6 @@ from billing.models import billing_settings, family_accounts, families, price_gr
 
 DATE_FIELDS = ("publication", "displayed_deadline", "last_day_online", "due")
 GRID_NOT_FOUND = "Cette grille de tarifs est introuvable."
-
-
-def insert_for(session: Session):
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 # --- codecs -----------------------------------------------------------------------------------------
@@ -86,7 +82,7 @@ def load_settings(session: Session, commune: str) -> dict:
 
 def lock_settings(session: Session, commune: str) -> dict:
     """The commune's settings row, locked: runs of one commune are drafted and finalised one at a time."""
-    session.execute(insert_for(session)(billing_settings).values(commune=commune, **DEFAULT_SETTINGS,
+    session.execute(dialect_insert(session, billing_settings).values(commune=commune, **DEFAULT_SETTINGS,
                                                                  updated_at=utcnow())
                     .on_conflict_do_nothing())
     row = session.execute(sa.select(billing_settings).where(billing_settings.c.commune == commune)
@@ -220,7 +216,7 @@ def put_account(session: Session, commune: str, family_id: str, body: Mapping, a
         values.update(qf=body["qf"], qf_source="agent" if body["qf"] is not None else None, qf_set_by=agent)
     if "direct_debit" in body:
         values["direct_debit"] = bool(body["direct_debit"])
-    stmt = insert_for(session)(family_accounts).values(commune=commune, family_id=family_id,
+    stmt = dialect_insert(session, family_accounts).values(commune=commune, family_id=family_id,
                                                        direct_debit=values.get("direct_debit", False),
                                                        **{k: v for k, v in values.items() if k != "direct_debit"})
     session.execute(stmt.on_conflict_do_update(index_elements=["commune", "family_id"], set_=values))

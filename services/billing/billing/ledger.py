@@ -13,9 +13,9 @@ from typing import Iterable, Mapping
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from servicekit.db import dialect_insert
 from servicekit.types import utcnow
 
-from billing.config import insert_for
 from billing.domain.calendar import Month
 from billing.domain.invoicing import CreditUse, OpenCredit
 from billing.domain.numbering import Series, number_in_sequence
@@ -28,10 +28,9 @@ def allocate_numbers(session: Session, commune: str, documents: list[tuple[Serie
     keys = sorted({(series.value, month.year) for series, month in documents})
     if not keys:
         return []
-    insert = insert_for(session)
     for series, year in keys:
-        session.execute(insert(number_series).values(commune=commune, series=series, year=year, last_counter=0)
-                        .on_conflict_do_nothing())
+        session.execute(dialect_insert(session, number_series)
+                        .values(commune=commune, series=series, year=year, last_counter=0).on_conflict_do_nothing())
     rows = session.execute(
         sa.select(number_series).where(number_series.c.commune == commune,
                                        sa.tuple_(number_series.c.series, number_series.c.year).in_(keys))

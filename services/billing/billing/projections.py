@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 from contracts import booking, identity
 from contracts import requests as requests_contract
 from contracts.envelope import Envelope
+from servicekit.db import dialect_insert
 
-from billing.config import insert_for
 from billing.domain.pricing import Reason
 from billing.models import booked_days, children
 
@@ -33,7 +33,7 @@ def on_child_facts(session: Session, envelope: Envelope) -> None:
     event = envelope.payload(model)
     facts = {"family_id": event.family_id, "given_name": event.given_name, "family_name": event.family_name,
              "birth_date": event.birth_date, "changed_at": event.changed_at}
-    stmt = insert_for(session)(children).values(child_id=event.child_id, **facts)
+    stmt = dialect_insert(session, children).values(child_id=event.child_id, **facts)
     session.execute(stmt.on_conflict_do_update(index_elements=["child_id"], set_=facts,
                                                where=children.c.changed_at <= event.changed_at))
 
@@ -56,7 +56,7 @@ def record_booking(session: Session, slot: dict, booking_id: str, status: str, r
                    at: dt.datetime) -> None:
     key = day_key(slot["child_id"], slot["prestation_id"], slot["session_date"])
     facts = {"booking_id": booking_id, "booking_status": status, "refund": refund, "booking_changed_at": at}
-    stmt = insert_for(session)(booked_days).values(day_key=key, **slot, **facts)
+    stmt = dialect_insert(session, booked_days).values(day_key=key, **slot, **facts)
     newer = sa.or_(booked_days.c.booking_changed_at.is_(None), booked_days.c.booking_changed_at <= at)
     session.execute(stmt.on_conflict_do_update(index_elements=["day_key"], set_=facts, where=newer))
 
@@ -78,7 +78,7 @@ def record_attendance(session: Session, event, status: str | None, booked: bool 
     """The day's attendance as of `at` (None: not marked), unless a later mark or removal is known."""
     key = day_key(event.child_id, event.prestation_id, event.session_date)
     facts = {"attendance": status, "attendance_booked": booked, "attendance_changed_at": at}
-    stmt = insert_for(session)(booked_days).values(day_key=key, **_slot(event), **facts)
+    stmt = dialect_insert(session, booked_days).values(day_key=key, **_slot(event), **facts)
     newer = sa.or_(booked_days.c.attendance_changed_at.is_(None), booked_days.c.attendance_changed_at <= at)
     session.execute(stmt.on_conflict_do_update(index_elements=["day_key"], set_=facts, where=newer))
 
@@ -103,7 +103,7 @@ def on_quotient_accepted(session: Session, envelope: Envelope) -> None:
     event = envelope.payload(requests_contract.QuotientUpdateAccepted)
     values = {"qf": event.quotient_familial, "qf_source": "request", "qf_set_by": event.request_id,
               "updated_at": event.accepted_at}
-    stmt = insert_for(session)(family_accounts).values(commune=event.commune, family_id=event.family_id,
+    stmt = dialect_insert(session, family_accounts).values(commune=event.commune, family_id=event.family_id,
                                                        direct_debit=False, **values)
     session.execute(stmt.on_conflict_do_update(index_elements=["commune", "family_id"], set_=values,
                                                where=family_accounts.c.updated_at <= event.accepted_at))

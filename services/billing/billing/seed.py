@@ -25,10 +25,10 @@ from types import SimpleNamespace
 
 import sqlalchemy as sa
 from contracts import demo as history
+from servicekit.db import dialect_insert
 from servicekit.types import utcnow
 
 from billing import cashdesk, config, ledger, projections, runs
-from billing.config import insert_for
 from billing.db import get_db
 from billing.domain.dates import DayRule, InvoiceDateSettings
 from billing.models import (billing_settings, children, families, family_accounts, invoices,
@@ -55,23 +55,24 @@ GRIDS = (  # price_ref, label, service label, childcare, price per bracket (cent
 
 def seed(session) -> None:
     now = utcnow()
-    insert = insert_for(session)
     for ref, label, service_label, childcare, prices in GRIDS:
-        session.execute(insert(price_grids).values(
+        session.execute(dialect_insert(session, price_grids).values(
             id=str(uuid.uuid5(NAMESPACE, f"{COMMUNE}:{ref}")), commune=COMMUNE, price_ref=ref, label=label,
             service_label=service_label, childcare=childcare, charge_rules=None, updated_at=now,
             brackets=[{"upper_qf": upper, "price_cents": prices[index]} for upper, index in BRACKETS],
         ).on_conflict_do_nothing())
-    session.execute(insert(families).values(family_id=DEMO_FAMILY_ID, commune=COMMUNE, family_name="Martin",
-                                            status="active", updated_at=now).on_conflict_do_nothing())
+    session.execute(dialect_insert(session, families).values(
+        family_id=DEMO_FAMILY_ID, commune=COMMUNE, family_name="Martin", status="active", updated_at=now,
+    ).on_conflict_do_nothing())
     for child_id, name, birth in DEMO_CHILDREN:
-        session.execute(insert(children).values(child_id=child_id, family_id=DEMO_FAMILY_ID, given_name=name,
-                                                family_name="Martin", birth_date=birth,
-                                                changed_at=dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc))
-                        .on_conflict_do_nothing())
-    session.execute(insert(family_accounts).values(commune=COMMUNE, family_id=DEMO_FAMILY_ID, qf=DEMO_QF,
-                                                   qf_source="agent", qf_set_by="seed-demo", direct_debit=False,
-                                                   updated_at=now).on_conflict_do_nothing())
+        session.execute(dialect_insert(session, children).values(
+            child_id=child_id, family_id=DEMO_FAMILY_ID, given_name=name, family_name="Martin", birth_date=birth,
+            changed_at=dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc),
+        ).on_conflict_do_nothing())
+    session.execute(dialect_insert(session, family_accounts).values(
+        commune=COMMUNE, family_id=DEMO_FAMILY_ID, qf=DEMO_QF, qf_source="agent", qf_set_by="seed-demo",
+        direct_debit=False, updated_at=now,
+    ).on_conflict_do_nothing())
 
 
 SEEDER = "seed-demo"
@@ -83,7 +84,6 @@ def seed_history(session, today: dt.date | None = None) -> list[str]:
     months invoiced now."""
     today = today or paris_today()
     past = history.past_days(today)
-    insert = insert_for(session)
     for day in past:  # what booking.confirmed.v1 then attendance.recorded.v1 write, by the projection's code
         fact = SimpleNamespace(commune=history.COMMUNE, family_id=history.FAMILY_ID, child_id=day.child_id,
                                prestation_id=day.prestation_id, price_ref=day.price_ref, payment_mode="end_of_month",
@@ -92,7 +92,7 @@ def seed_history(session, today: dt.date | None = None) -> list[str]:
         projections.record_attendance(session, fact, day.status, True, day.marked_at)
     # the demo commune publishes on the 1st (not the default 5th): last month's invoice is out today
     dates = InvoiceDateSettings(publication=DayRule(1, 1))
-    session.execute(insert(billing_settings).values(commune=history.COMMUNE, **{
+    session.execute(dialect_insert(session, billing_settings).values(commune=history.COMMUNE, **{
         **config.DEFAULT_SETTINGS, "dates": config.dates_to_json(dates)}, updated_at=utcnow()).on_conflict_do_nothing())
     done = set(session.execute(sa.select(invoicing_runs.c.month).where(
         invoicing_runs.c.commune == history.COMMUNE, invoicing_runs.c.kind == "monthly",

@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from servicekit.db import dialect_insert
 from servicekit.problems import Problem
 from servicekit.tokens import Caller
 from servicekit.types import isoformat_utc, utcnow
@@ -104,7 +104,6 @@ def mark(session: Session, commune: str, by: Caller | str, prestation: Mapping, 
         bookings.c.status.in_(BOOKED))).scalars())
     previous = {r["child_id"]: r["status"] for r in session.execute(sa.select(attendance).where(
         attendance.c.prestation_id == prestation_id, attendance.c.session_date == day)).mappings()}
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     changed = 0
     for child_id, status in marks.items():
         child = access.commune_child(session, commune, child_id, include_removed=True)
@@ -113,7 +112,7 @@ def mark(session: Session, commune: str, by: Caller | str, prestation: Mapping, 
         mark = {"prestation_id": prestation_id, "session_date": day, "child_id": child_id, "commune": commune,
                 "family_id": child["family_id"], "status": status, "booked": child_id in booked,
                 "recorded_by": sub, "recorded_at": now}
-        stmt = insert(attendance).values(**mark)
+        stmt = dialect_insert(session, attendance).values(**mark)
         session.execute(stmt.on_conflict_do_update(
             index_elements=[attendance.c.prestation_id, attendance.c.session_date, attendance.c.child_id],
             set_={k: stmt.excluded[k] for k in ("status", "booked", "recorded_by", "recorded_at")}))

@@ -10,11 +10,11 @@ the inbox: a repeated or late event never moves a fact backwards).
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from contracts import billing, identity, requests
 from contracts.envelope import Envelope
+from servicekit.db import dialect_insert
 from servicekit.types import utcnow
 
 from booking import abandon, attendance, audit, carts, events
@@ -23,13 +23,9 @@ from booking.models import attendance as attendance_table
 from booking.models import bookings, children, guardians, period_locks, prestations
 
 
-def _insert(session: Session):
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-
-
 def _upsert(session: Session, table: sa.Table, key: str, values: dict, changes: dict) -> None:
     """Insert, or update unless the row already shows a newer fact."""
-    stmt = _insert(session)(table).values(**values)
+    stmt = dialect_insert(session, table).values(**values)
     session.execute(stmt.on_conflict_do_update(index_elements=[table.c[key]], set_=changes,
                                                where=table.c.changed_at <= values["changed_at"]))
 
@@ -83,7 +79,7 @@ def on_payment_failed(session: Session, envelope: Envelope) -> None:
 
 def on_period_locked(session: Session, envelope: Envelope) -> None:
     event = envelope.payload(billing.PeriodLocked)
-    stmt = _insert(session)(period_locks).values(commune=event.commune, first=event.first, last=event.last,
+    stmt = dialect_insert(session, period_locks).values(commune=event.commune, first=event.first, last=event.last,
                                                  locked_at=event.locked_at)
     session.execute(stmt.on_conflict_do_nothing())
 
@@ -119,7 +115,7 @@ def on_absence_justified(session: Session, envelope: Envelope) -> None:
         mark = {"prestation_id": slot[0], "session_date": slot[1], "child_id": event.child_id,
                 "commune": event.commune, "family_id": event.family_id, "status": justified, "booked": True,
                 "recorded_by": f"request:{event.request_id}"[:64], "recorded_at": recorded_at}
-        stmt = _insert(session)(attendance_table).values(**mark)
+        stmt = dialect_insert(session, attendance_table).values(**mark)
         session.execute(stmt.on_conflict_do_update(
             index_elements=[attendance_table.c.prestation_id, attendance_table.c.session_date,
                             attendance_table.c.child_id],

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+
+from servicekit.db import dialect_insert
 
 from identity.signin import clock
 from identity.signin.models import LoginThrottle
@@ -108,10 +109,8 @@ def record_success(db_session: Session, email: str) -> None:
 def _bump(db_session: Session, key: str, policy: Policy, now: datetime) -> tuple[int, datetime | None]:
     """Count one more failure for `key` atomically (upsert; the row stays locked until commit
     on PostgreSQL) and set its block."""
-    dialect = db_session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     restarted = _table.c.last_failure_at < now - policy.quiet_reset
-    stmt = insert(_table).values(key=key, failures=1, last_failure_at=now, blocked_until=None)
+    stmt = dialect_insert(db_session, _table).values(key=key, failures=1, last_failure_at=now, blocked_until=None)
     stmt = stmt.on_conflict_do_update(
         index_elements=[_table.c.key],
         set_={"failures": sa.case((restarted, 1), else_=_table.c.failures + 1), "last_failure_at": now},

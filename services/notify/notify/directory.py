@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from contracts.envelope import Envelope
 from contracts.identity import (ActivationIssued, ChildAdded, ChildUpdated, FamilyActivated, FamilyRegistered,
                                GuardianAdded, GuardianRemoved, PasswordChanged, PasswordResetRequested,
                                TotpEnrolmentRequested)
+from servicekit.db import dialect_insert
 from servicekit.projections import agents as agents_projection
 from servicekit.projections import families as families_projection
 
@@ -46,8 +46,7 @@ class Recipient:
 # --- writing -------------------------------------------------------------------------------------
 def _upsert_newer(session: Session, table: sa.Table, values: dict, keys: list[str]) -> None:
     """Insert, or update the row unless it already holds a newer fact (`changed_at`)."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(table).values(**values)
+    stmt = dialect_insert(session, table).values(**values)
     changes = {k: stmt.excluded[k] for k in values if k not in keys}
     session.execute(stmt.on_conflict_do_update(index_elements=[table.c[k] for k in keys], set_=changes,
                                                where=table.c.changed_at <= stmt.excluded.changed_at))
@@ -93,8 +92,7 @@ def _on_guardian_removed(session: Session, envelope: Envelope) -> None:
 
 def _on_family_activated(session: Session, envelope: Envelope) -> None:
     event = envelope.payload(FamilyActivated)
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    session.execute(insert(family_guardians).values(
+    session.execute(dialect_insert(session, family_guardians).values(
         family_id=event.family_id, guardian_key=f"user:{event.user_id}", user_id=event.user_id, email=None,
         active=True, changed_at=envelope.time).on_conflict_do_nothing())
 
@@ -107,8 +105,7 @@ def _on_family_registered(session: Session, envelope: Envelope) -> None:
 
 def _on_activation_issued(session: Session, envelope: Envelope) -> None:
     event = envelope.payload(ActivationIssued)
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(communes).values(slug=event.commune, name=event.commune_name)
+    stmt = dialect_insert(session, communes).values(slug=event.commune, name=event.commune_name)
     session.execute(stmt.on_conflict_do_update(index_elements=[communes.c.slug], set_={"name": stmt.excluded.name}))
 
 

@@ -13,10 +13,10 @@ import logging
 import uuid
 from datetime import datetime, timezone
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from contracts.envelope import Envelope
+from servicekit.db import dialect_insert
 from notify import directory, messages, preferences
 from notify.mail import message_id_for
 from notify.messages import Draft
@@ -46,8 +46,7 @@ def insert_notification(session: Session, draft: Draft, settings: NotifySettings
         "attempts": 0,
         "created_at": datetime.now(timezone.utc),
     }
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(notifications).values(**values).on_conflict_do_nothing(
+    stmt = dialect_insert(session, notifications).values(**values).on_conflict_do_nothing(
         index_elements=[notifications.c.template, notifications.c.source_event_id, notifications.c.recipient]
     ).returning(notifications.c.id)
     if session.execute(stmt).first() is None:  # RETURNING: rowcount is not reliable across drivers

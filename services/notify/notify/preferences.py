@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from servicekit.db import dialect_insert
 from servicekit.tokens import Caller
 from servicekit.types import utcnow
 
@@ -88,10 +88,10 @@ def write_preferences(session: Session, caller: Caller, body: dict) -> dict:
             raise PreferenceError(422, f"L’e-mail « {topic.label} » est toujours envoyé : il ne peut pas être désactivé.")
         if topic.optional:
             changes[kind] = enabled
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     now = utcnow()
     for kind, enabled in changes.items():
-        stmt = insert(preferences).values(user_id=caller.sub, kind=kind, enabled=enabled, updated_at=now)
+        stmt = dialect_insert(session, preferences).values(user_id=caller.sub, kind=kind, enabled=enabled,
+                                                           updated_at=now)
         session.execute(stmt.on_conflict_do_update(index_elements=[preferences.c.user_id, preferences.c.kind],
                                                    set_={"enabled": enabled, "updated_at": now}))
     return read_preferences(session, caller)

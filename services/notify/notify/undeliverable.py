@@ -10,9 +10,9 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from servicekit.db import dialect_insert
 from servicekit.tokens import Caller
 from servicekit.types import isoformat_utc
 
@@ -23,9 +23,8 @@ NO_COMMUNE = ""
 
 def record_refusal(session: Session, row, error: str, at: datetime) -> None:
     """`row`: the notification refused for good."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     email = row["recipient"].strip().lower()
-    stmt = insert(table).values(
+    stmt = dialect_insert(session, table).values(
         commune=row["commune"] or NO_COMMUNE, email=email, family_id=row["family_id"], last_error=error,
         last_notification_id=row["id"], refusals=1, first_refused_at=at, last_refused_at=at)
     session.execute(stmt.on_conflict_do_update(index_elements=[table.c.commune, table.c.email], set_={

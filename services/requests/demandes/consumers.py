@@ -2,17 +2,13 @@
 its tenancy). Each handler is idempotent on its own: a late event never moves a fact backwards."""
 from __future__ import annotations
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from contracts import identity
 from contracts.envelope import Envelope
+from servicekit.db import dialect_insert
 
 from demandes.models import children
-
-
-def _insert(session: Session):
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 def on_child_facts(session: Session, envelope: Envelope) -> None:
@@ -20,7 +16,7 @@ def on_child_facts(session: Session, envelope: Envelope) -> None:
     event = envelope.payload(model)
     facts = {"family_id": event.family_id, "given_name": event.given_name, "family_name": event.family_name,
              "changed_at": event.changed_at}
-    stmt = _insert(session)(children).values(child_id=event.child_id, **facts)
+    stmt = dialect_insert(session, children).values(child_id=event.child_id, **facts)
     session.execute(stmt.on_conflict_do_update(index_elements=[children.c.child_id], set_=facts,
                                                where=children.c.changed_at <= event.changed_at))
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from contracts import requests as events
 from servicekit import idempotency
+from servicekit.db import dialect_insert
 from servicekit.messaging.outbox import add_event
 from servicekit.types import utcnow
 
@@ -42,9 +42,9 @@ def publish_summaries(db, settings, now: datetime | None = None) -> list[str]:
     with db.transaction() as session:
         communes = session.execute(sa.select(requests.c.commune).distinct()
                                    .where(requests.c.status.in_(states.PENDING))).scalars().all()
-        insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
         for commune in sorted(communes):
-            claimed = session.execute(insert(summaries).values(commune=commune, day=day, published_at=now)
+            claimed = session.execute(dialect_insert(session, summaries)
+                                      .values(commune=commune, day=day, published_at=now)
                                       .on_conflict_do_nothing().returning(summaries.c.commune)).first()
             if claimed is None:
                 continue  # already published today (or by another replica)

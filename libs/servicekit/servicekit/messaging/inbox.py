@@ -5,9 +5,9 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from servicekit.db import dialect_insert
 from servicekit.messaging.tables import INBOX, inbox
 
 # One constant statement whatever the batch size (prepared once by psycopg).
@@ -24,13 +24,9 @@ def claim(session: Session, consumer: str, event_id: str) -> bool:
     delivery of the same event waits for the first transaction and then sees the row.
     """
     values = {"consumer": consumer, "event_id": event_id, "processed_at": datetime.now(timezone.utc)}
-    dialect = session.get_bind().dialect.name
     # RETURNING says whether the row went in (rowcount is not reliable across drivers).
-    if dialect == "postgresql":
-        stmt = postgresql.insert(inbox).values(**values).on_conflict_do_nothing().returning(inbox.c.event_id)
-        return session.execute(stmt).first() is not None
-    if dialect == "sqlite":
-        stmt = sqlite.insert(inbox).values(**values).on_conflict_do_nothing().returning(inbox.c.event_id)
+    if session.get_bind().dialect.name in ("postgresql", "sqlite"):
+        stmt = dialect_insert(session, inbox).values(**values).on_conflict_do_nothing().returning(inbox.c.event_id)
         return session.execute(stmt).first() is not None
     exists = session.execute(
             sa.select(sa.literal(1)).where(inbox.c.consumer == consumer, inbox.c.event_id == event_id)
@@ -57,7 +53,8 @@ def claim_many(session: Session, keys: Iterable[tuple[str, str]]) -> set[tuple[s
             "now": now, "consumers": [c for c, _ in ordered], "event_ids": [e for _, e in ordered]})
         return {(c, e) for c, e in rows}
     if dialect == "sqlite":
-        stmt = (sqlite.insert(inbox).values([{"consumer": c, "event_id": e, "processed_at": now} for c, e in ordered])
+        rows = [{"consumer": c, "event_id": e, "processed_at": now} for c, e in ordered]
+        stmt = (dialect_insert(session, inbox).values(rows)
                 .on_conflict_do_nothing().returning(inbox.c.consumer, inbox.c.event_id))
         return {(c, e) for c, e in session.execute(stmt)}
     return {(c, e) for c, e in ordered if claim(session, c, e)}

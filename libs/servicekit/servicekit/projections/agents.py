@@ -18,11 +18,11 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from contracts.envelope import Envelope
 from contracts.identity import AgentAssigned, AgentRemoved
+from servicekit.db import dialect_insert
 from servicekit.problems import Problem
 from servicekit.tokens import Caller
 from servicekit.types import UTCDateTime, utcnow
@@ -59,8 +59,7 @@ def _apply(session: Session, table: sa.Table, user_id: str, commune: str, *, act
         changes["role"] = role
     # A removal applies at equal times (remove, then the same instant's assignment re-sent).
     newer = table.c.changed_at <= at if not active else table.c.changed_at < at
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(table).values(**values)
+    stmt = dialect_insert(session, table).values(**values)
     stmt = stmt.on_conflict_do_update(index_elements=[table.c.user_id, table.c.commune], set_=changes, where=newer)
     session.execute(stmt)
 

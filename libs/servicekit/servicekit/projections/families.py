@@ -19,12 +19,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from contracts.envelope import Envelope
 from contracts.identity import FamilyActivated, FamilyRegistered
-from servicekit.db import Database
+from servicekit.db import Database, dialect_insert
 from servicekit.tokens import Caller
 from servicekit.types import UTCDateTime, isoformat_utc
 
@@ -61,9 +60,8 @@ def define_table(metadata: sa.MetaData) -> sa.Table:
 # --- handlers ----------------------------------------------------------------------------------
 def _insert_if_absent(session: Session, table: sa.Table, values: dict) -> bool:
     """Insert the row unless its key exists (concurrent handlers cannot collide). True if inserted."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     # RETURNING says whether the row went in (rowcount is not reliable across drivers).
-    stmt = insert(table).values(**values).on_conflict_do_nothing().returning(table.c.family_id)
+    stmt = dialect_insert(session, table).values(**values).on_conflict_do_nothing().returning(table.c.family_id)
     return session.execute(stmt).first() is not None
 
 
