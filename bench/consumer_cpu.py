@@ -43,6 +43,7 @@ class Probe:
     def __init__(self, expected: int, count_calls: bool, profile: cProfile.Profile | None):
         self.expected = expected
         self.committed = 0
+        self.commits = 0
         self.statements = 0
         self.calls = 0
         self.thread_cpu: dict[int, tuple[float, float]] = {}  # thread -> (start, last commit)
@@ -82,6 +83,7 @@ class Probe:
             if not self.process_cpu:
                 self.process_cpu.append(time.process_time())
             self.committed += len(ids)
+            self.commits += 1
             start, _ = self.thread_cpu[threading.get_ident()]
             self.thread_cpu[threading.get_ident()] = (start, time.thread_time())
             if self.committed >= self.expected:
@@ -89,13 +91,15 @@ class Probe:
                 self.done.set()
 
 
-def drain_once(db_url: str, amqp_url: str, n: int, threads: int, count_calls: bool,
+def drain_once(db_url: str, amqp_url: str, n: int, threads: int, prefetch: int | None, count_calls: bool,
                profile: cProfile.Profile | None) -> dict:
     db = events.Database(db_url)
     events.reset(db)
     db.dispose()
     bodies = [events.envelope_body(i) for i in range(n)]
     os.environ["BENCH_CONSUMER_THREADS"] = str(threads)
+    if prefetch:
+        os.environ["BENCH_PREFETCH"] = str(prefetch)
     worker = events.consumer_worker(db_url, amqp_url)
     conn = connect(amqp_url)
     try:
@@ -128,7 +132,7 @@ def drain_once(db_url: str, amqp_url: str, n: int, threads: int, count_calls: bo
         worker.db.dispose()
     consumer_cpu = sum(last - start for start, last in probe.thread_cpu.values())
     return {"consumer_cpu": consumer_cpu / n, "process_cpu": (probe.process_cpu[1] - probe.process_cpu[0]) / n,
-            "statements": probe.statements / n, "calls": probe.calls / n}
+            "statements": probe.statements / n, "calls": probe.calls / n, "batch": n / probe.commits}
 
 
 def main() -> int:
@@ -136,6 +140,7 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1, help="the Worker's consumer threads")
+    parser.add_argument("--prefetch", type=int, help="the Worker's prefetch per thread (batches: half of it)")
     parser.add_argument("--count-calls", action="store_true")
     parser.add_argument("--profile", type=Path, help="cProfile of the consumer threads (pstats file)")
     args = parser.parse_args()
@@ -151,17 +156,19 @@ def main() -> int:
         events.Base.metadata.create_all(db.engine)
         db.dispose()
         for r in range(args.rounds):
-            result = drain_once(db_url, amqp_url, args.events, args.threads, args.count_calls, profile)
+            result = drain_once(db_url, amqp_url, args.events, args.threads, args.prefetch, args.count_calls, profile)
             results.append(result)
             print(f"round {r + 1}: consumer threads {result['consumer_cpu'] * 1e6:.0f} us CPU per event, process "
-                  f"{result['process_cpu'] * 1e6:.0f} us, {result['statements']:.3f} statements, "
+                  f"{result['process_cpu'] * 1e6:.0f} us, {result['statements']:.3f} statements, {result['batch']:.1f} events "
+                  f"per transaction, "
                   f"{result['calls']:.0f} calls per event (load average {os.getloadavg()[0]:.2f})", flush=True)
     finally:
         drop_pg_database(db_url)
         delete_vhost(vhost)
     best = min(results, key=lambda r: r["consumer_cpu"])
     print(f"best of {len(results)}: {best['consumer_cpu'] * 1e6:.0f} us CPU per event (consumer threads), "
-          f"{best['process_cpu'] * 1e6:.0f} us (process), {best['statements']:.3f} SQL statements per event"
+          f"{best['process_cpu'] * 1e6:.0f} us (process), {best['statements']:.3f} SQL statements per event, "
+          f"{best['batch']:.1f} events per transaction"
           + (f", {best['calls']:.0f} calls per event" if args.count_calls else ""))
     if profile is not None:
         profile.dump_stats(args.profile)

@@ -12,7 +12,7 @@ fifty of them sent as one statement cost about a fifth of that. Inside `inserts_
 - the same statement object executed again right after, with the same parameter names, joins
   it: a handler that builds its statement once and the events of a batch make one run, sent as
   one executemany (on an engine with `multi_row_inserts`, SQLAlchemy's insertmanyvalues: one
-  `INSERT ... VALUES (...), (...)`);
+  `INSERT ... VALUES (...), (...)` per 50 parameters);
 - what is kept is sent, in order, before anything else reaches the connection: any other
   statement (a SELECT reads what was inserted before it; an ORM flush; an UPDATE),
   a SAVEPOINT or its RELEASE, and when the block ends. A ROLLBACK TO SAVEPOINT drops what was
@@ -41,6 +41,10 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import ORMExecuteState, Session
 
 BUFFER_KEY = "servicekit.deferred_inserts"  # in session.info and in the connection's info
+# psycopg converts a query's %(name)s placeholders once and caches the result only for queries of
+# at most 50 parameters (psycopg._queries.MAX_CACHED_STATEMENT_PARAMS): a longer multi-row INSERT
+# would be parsed again at every batch, which costs more than the extra statement of two pages.
+PARAMETERS_PER_STATEMENT = 50
 
 
 class Deferred:
@@ -86,7 +90,12 @@ class Buffer:
         self.sending = True  # our own statements pass the before_execute hook
         try:
             for run in runs:
-                connection.execute(run.statement, run.parameters if len(run.parameters) > 1 else run.parameters[0])
+                if len(run.parameters) == 1:
+                    connection.execute(run.statement, run.parameters[0])
+                    continue
+                rows_per_statement = max(1, PARAMETERS_PER_STATEMENT // len(run.statement.table.columns))
+                connection.execute(run.statement, run.parameters,
+                                   execution_options={"insertmanyvalues_page_size": rows_per_statement})
         finally:
             self.sending = False
 
