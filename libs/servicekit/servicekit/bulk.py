@@ -42,16 +42,26 @@ def insert_rows(session: Session, table: sa.Table, rows: Sequence[Mapping]) -> N
         session.execute(table.insert(), list(rows))
         return
     given = tuple(rows[0])
+    session.execute(_recordset_insert(table, given + tuple(_defaults(table, given))), {"rows": document(table, rows)})
+
+
+def document(table: sa.Table, rows: Sequence[Mapping]) -> str:
+    """`rows` (dicts with the same keys) as the JSON document `insert_rows` sends: each value as
+    its column's type would bind it, the Python-side defaults of the columns left out added. For
+    a statement of one's own reading it with `json_populate_recordset(NULL::table, ...)` (one
+    step of a larger statement)."""
+    if not rows:
+        return "[]"
+    given = tuple(rows[0])
     defaults = _defaults(table, given)
-    names = given + tuple(defaults)
-    processors = [(name, _bind_processor(table.c[name].type)) for name in given]
-    document = []
+    processors = _processors(table, given)
+    items = []
     for row in rows:
         item = {name: process(row[name]) if process else row[name] for name, process in processors}
         for name, make in defaults.items():
             item[name] = make()
-        document.append(item)
-    session.execute(_recordset_insert(table, names), {"rows": json.dumps(document, default=_json_value)})
+        items.append(item)
+    return json.dumps(items, default=_json_value)
 
 
 def _json_value(value):
@@ -62,6 +72,12 @@ def _json_value(value):
     raise TypeError(f"{type(value).__name__} is not a column value insert_rows knows")
 
 
+@lru_cache(maxsize=256)
+def _processors(table: sa.Table, given: tuple[str, ...]) -> tuple:
+    return tuple((name, _bind_processor(table.c[name].type)) for name in given)
+
+
+@lru_cache(maxsize=256)  # the same few tables and column sets, every request
 def _defaults(table: sa.Table, given: tuple[str, ...]) -> dict:
     """The Python-side defaults of the columns not given (server defaults apply by themselves)."""
     out = {}

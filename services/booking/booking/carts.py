@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from servicekit import bulk
 from servicekit.bulk import insert_rows
 from servicekit.db import is_postgresql
 from servicekit.problems import Problem
@@ -36,7 +37,7 @@ from booking.domain.facts import BookingStatus
 from booking.domain.period import PeriodRequest, plan_period
 from booking.domain.policy import Action
 from booking.domain.reasons import Reason
-from booking.models import cart_lines, carts, children, families, prestations
+from booking.models import bookings, cart_lines, carts, children, families, prestations
 
 MAX_LINES = 500
 VALIDATE = "cart.validate"  # the Idempotency-Key's operation
@@ -53,6 +54,19 @@ _CURRENT_CART = (sa.select(carts).where(carts.c.parent_sub == sa.bindparam("pare
                                         carts.c.state.in_([sa.literal_column(f"'{code}'") for code in CURRENT_STATES]))
                  .order_by(carts.c.created_at.desc()).limit(1))
 _CURRENT_CART_LOCKED = _CURRENT_CART.with_for_update()
+
+
+# Adding lines on PostgreSQL: the parent's current cart locked, and the family's children and the
+# prestations of its communes among the new lines' (store.LINE_CHECKS_PG), in one statement.
+_EDITABLE_CART_PG = sa.text(f"""
+SELECT {", ".join(f"cart.{name}" for name in carts.c.keys())}, checks.children, checks.prestations
+FROM ({store.LINE_CHECKS_PG}) AS checks
+LEFT JOIN LATERAL (
+    SELECT * FROM carts WHERE parent_sub = :parent_sub
+      AND state IN ({", ".join(f"'{code}'" for code in CURRENT_STATES)})
+    ORDER BY created_at DESC LIMIT 1 FOR UPDATE
+) AS cart ON true
+""").columns(*carts.c, sa.column("children"), sa.column("prestations"))
 
 
 def current_cart_row(session: Session, parent_sub: str, lock: bool) -> dict | None:
@@ -126,8 +140,8 @@ _OUTCOMES = (cart_lines.update()
 
 
 # The cart's state, its lines' outcomes (one UPDATE from a JSON document: psycopg's executemany
-# would send one per line, and arrays cost a Python call per element to dump) and the
-# Idempotency-Key's answer (when a key was given) in one statement.
+# would send one per line, and arrays cost a Python call per element to dump), the
+# Idempotency-Key's answer (when a key was given) and the new bookings in one statement.
 _OUTCOMES_PG = sa.text("""
 WITH saved_cart AS (
     UPDATE carts SET state = :state, validated_at = CAST(:validated_at AS timestamptz),
@@ -137,6 +151,12 @@ WITH saved_cart AS (
     INSERT INTO idempotency_keys (caller_sub, operation, key, cart_id, response, created_at)
     SELECT :sub, :operation, CAST(:key AS varchar), :cart, CAST(:response AS json), :now
     WHERE CAST(:key AS varchar) IS NOT NULL
+), booked AS (
+    INSERT INTO bookings (id, commune, family_id, child_id, service_id, prestation_id, session_date, status, cart_id,
+                          waiting_since, created_at, updated_at)
+    SELECT id, commune, family_id, child_id, service_id, prestation_id, session_date, status, cart_id,
+           waiting_since, created_at, updated_at
+    FROM json_populate_recordset(NULL::bookings, :bookings)
 )
 UPDATE cart_lines AS l SET outcome = v.outcome, reason = v.reason
 FROM json_to_recordset(CAST(:outcomes AS json))
@@ -147,12 +167,13 @@ WHERE l.cart_id = :cart AND l.child_id = v.child_id AND l.prestation_id = v.pres
 
 
 def _save_outcomes(session: Session, row: Mapping, cart: Cart, now: dt.datetime, caller_sub: str,
-                   key: str | None, answer: dict) -> None:
+                   key: str | None, answer: dict, new_bookings: list[dict]) -> None:
     """A validated cart whose stored lines are unchanged: its state and every line's outcome
-    (instead of deleting and inserting its lines again), and `answer` remembered for `key`."""
+    (instead of deleting and inserting its lines again), `answer` remembered for `key`, and the
+    `new_bookings` rows inserted."""
     if is_postgresql(session):
         outcomes = cart.outcomes
-        session.execute(_OUTCOMES_PG, {
+        session.execute(_OUTCOMES_PG, {"bookings": bulk.document(bookings, new_bookings),
             "cart": row["id"], "state": cart.state.code, "validated_at": cart.validated_at,
             "hold_expires_at": cart.hold_expires_at, "now": now, "sub": caller_sub, "operation": VALIDATE,
             "key": key or None, "response": json.dumps(answer),
@@ -161,6 +182,7 @@ def _save_outcomes(session: Session, row: Mapping, cart: Cart, now: dt.datetime,
                  "session_date": o.line.session_date.isoformat(), "outcome": o.status.code,
                  "reason": o.reason.code if o.reason else None} for o in outcomes])})
         return
+    insert_rows(session, bookings, new_bookings)
     session.execute(carts.update().where(carts.c.id == row["id"]).values(
         state=cart.state.code, validated_at=cart.validated_at, hold_expires_at=cart.hold_expires_at, updated_at=now))
     idempotency.remember(session, caller_sub, VALIDATE, key, answer, cart_id=row["id"], now=now)
@@ -173,11 +195,16 @@ def _save_outcomes(session: Session, row: Mapping, cart: Cart, now: dt.datetime,
 NEW = "_new"  # marks a cart row made by _editable_cart and not inserted yet
 
 
-def _editable_cart(session: Session, family_id: str, parent_sub: str, now: dt.datetime) -> tuple[dict, Cart]:
+_UNREAD = object()
+
+
+def _editable_cart(session: Session, family_id: str, parent_sub: str, now: dt.datetime,
+                   row: Mapping | None = _UNREAD) -> tuple[dict, Cart]:
     """The parent's cart, ready for changes: a new one if none (inserted by `_save_cart`),
     reopened after a failed or expired payment (its unpaid lines come back); refused while a
-    payment is awaited."""
-    row = current_cart_row(session, parent_sub, lock=True)
+    payment is awaited. `row`: the current cart as read already (locked)."""
+    if row is _UNREAD:
+        row = current_cart_row(session, parent_sub, lock=True)
     if row is None or row["family_id"] != family_id:
         row = {"id": str(uuid.uuid4()), "family_id": family_id, "parent_sub": parent_sub, "commune": None,
                "state": CartState.OPEN.code, "validated_at": None, "hold_expires_at": None,
@@ -260,13 +287,14 @@ def _own_children(session: Session, family_id: str, child_ids: Iterable[str]) ->
     return found
 
 
-def _check_lines(session: Session, family_id: str, lines: list[CartLine], commune: str | None) -> LineFacts:
+def _check_lines(session: Session, family_id: str, lines: list[CartLine], commune: str | None,
+                 checked: tuple[dict, dict] | None = None) -> LineFacts:
     """Every line is for the family's own child and a prestation of one of its communes (the
     cart's commune if it has lines already). One statement on PostgreSQL, two on SQLite, whatever
-    the number of lines."""
+    the number of lines; none if `checked` holds them already (`store.line_checks`)."""
     child_ids, ids = {line.child_id for line in lines}, {line.prestation_id for line in lines}
-    if is_postgresql(session):
-        kids, found = store.children_and_prestations(session, family_id, child_ids, ids)
+    if checked is not None or is_postgresql(session):
+        kids, found = checked or store.children_and_prestations(session, family_id, child_ids, ids)
         if len(kids) != len(child_ids):
             raise Problem(404, access.CHILD_NOT_FOUND)
     else:
@@ -291,8 +319,17 @@ def _parse_line(data: Mapping[str, Any]) -> CartLine:
 
 def _store_lines(session: Session, family_id: str, caller: Caller, new_lines: list[CartLine], now: dt.datetime,
                  skipped: Iterable = ()) -> dict:
-    row, cart = _editable_cart(session, family_id, caller.sub, now)
-    facts = _check_lines(session, family_id, new_lines, row["commune"] if cart.lines else None) if new_lines else None
+    checked = None
+    if new_lines and is_postgresql(session):  # the cart locked and the lines checked: one statement
+        got = session.execute(_EDITABLE_CART_PG, {"parent_sub": caller.sub, **store.line_checks_params(
+            family_id, {line.child_id for line in new_lines}, {line.prestation_id for line in new_lines})}).mappings().one()
+        checked = store.line_checks(got["children"], got["prestations"])
+        row, cart = _editable_cart(session, family_id, caller.sub, now,
+                                   {name: got[name] for name in carts.c.keys()} if got["id"] is not None else None)
+    else:
+        row, cart = _editable_cart(session, family_id, caller.sub, now)
+    facts = (_check_lines(session, family_id, new_lines, row["commune"] if cart.lines else None, checked)
+             if new_lines else None)
     commune = facts.commune if facts else None
     cart = cart_rules.add_lines(cart, new_lines)
     if len(cart.lines) > MAX_LINES:
@@ -375,15 +412,17 @@ Pending = tuple[dict, dict] | None  # places to `places.claim` before commit: (p
 
 
 def _checkout(session: Session, cart: Cart, family_id: str, commune: str, found: places.PrestationMap,
-              now: dt.datetime, by: str, optimistic: bool = False, new_id=None, facts: store.CartFacts | None = None
-              ) -> tuple[checkout.Checkout, dict, places.PrestationMap, list, Pending]:
+              now: dt.datetime, by: str, optimistic: bool = False, new_id=None, facts: store.CartFacts | None = None,
+              deferred: list[dict] | None = None) -> tuple[checkout.Checkout, dict, places.PrestationMap, list, Pending]:
     """`run_checkout` without publishing: returns the events to publish too.
 
     `optimistic`: a cart of new bookings is decided on the séances as committed now, without
     locking them; the places are claimed at the end of the transaction (the pending claim
     returned; `Contended` if they are gone). Anything else (cancellations, dates the family has
     bookings for, lines that would be waiting-listed, séances without rows yet) locks the
-    séances first. `facts`: what `store.cart_facts` read with the cart (else read here)."""
+    séances first. `facts`: what `store.cart_facts` read with the cart (else read here).
+    `deferred`: an optimistic validation's new bookings are appended to it, not inserted (the
+    caller inserts them with the cart's outcomes)."""
     if by == "agent":
         found = {pid: ({**row, "payment_mode": PaymentMode.END_OF_MONTH.code},
                        replace(p, payment_mode=PaymentMode.END_OF_MONTH)) for pid, (row, p) in found.items()}
@@ -419,7 +458,7 @@ def _checkout(session: Session, cart: Cart, family_id: str, commune: str, found:
             if not any(key in current for key, _ in result.changes) and not any(
                     o.status is LineStatus.WAITING_LISTED for o in result.cart.outcomes):
                 rows = places.write_changes(session, result.changes, family_id, found, now, cart_id, existing={},
-                                            new_id=new_id)
+                                            new_id=new_id, deferred=deferred)
                 return result, rows, found, _published(result, rows, found, by, now), (peeked, dict(result.occupancy))
     locked = places.lock(session, slots, found)
     # The family's bookings of these dates, read once the séances are locked: a twin cart of the
@@ -511,13 +550,15 @@ def validate_cart(session: Session, caller: Caller, idempotency_key: str | None 
         found = store.prestations_by_id(session, prestation_ids, commune, family_id=family_id)
     if len(found) != len(prestation_ids):
         raise Problem(404, "Cette prestation est introuvable.")
+    deferred = [] if facts is not None else None  # PostgreSQL: new bookings inserted with the outcomes
     result, rows, found, published, pending = _checkout(session, cart, family_id, commune, found, now, "parent",
-                                                        optimistic, facts=facts)
+                                                        optimistic, facts=facts, deferred=deferred)
     done = result.cart
     answer = cart_view(session, row, done, known=LineFacts(commune, {pid: r for pid, (r, _) in found.items()}, kids))
     if done.lines == cart.lines:
-        _save_outcomes(session, row, done, now, caller.sub, idempotency_key, answer)
+        _save_outcomes(session, row, done, now, caller.sub, idempotency_key, answer, deferred or [])
     else:
+        insert_rows(session, bookings, deferred or [])
         _save_cart(session, row, done, now, commune)
         idempotency.remember(session, caller.sub, VALIDATE, idempotency_key, answer, cart_id=row["id"], now=now)
     if done.state is not CartState.OPEN:

@@ -190,10 +190,13 @@ def booking_rows(session: Session, keys: Iterable[LineKey]) -> dict[LineKey, dic
 def write_changes(session: Session, changes: Iterable[tuple[LineKey, BookingStatus | None]], family_id: str,
                   prestations: PrestationMap, now: dt.datetime, cart_id: str | None = None,
                   existing: Mapping[LineKey, dict] | None = None,
-                  new_id: Callable[[LineKey], str] | None = None) -> dict[LineKey, dict]:
+                  new_id: Callable[[LineKey], str] | None = None,
+                  deferred: list[dict] | None = None) -> dict[LineKey, dict]:
     """Store each booking's new status (None: the booking disappears). Returns the rows after.
     `existing`: the bookings of these keys as the caller already read them (`booking_rows`).
-    `new_id`: the id of a new booking (default a random one; the demo seed's are stable)."""
+    `new_id`: the id of a new booking (default a random one; the demo seed's are stable).
+    `deferred`: the new bookings are appended to it instead of inserted (the caller inserts
+    them with a later statement of its own, in the same transaction)."""
     changes = list(changes)
     if existing is None:
         existing = booking_rows(session, [key for key, _ in changes])
@@ -221,7 +224,9 @@ def write_changes(session: Session, changes: Iterable[tuple[LineKey, BookingStat
                             .values(status=row["status"], cart_id=row["cart_id"], waiting_since=waiting_since,
                                     updated_at=now))
         after[key] = row
-    if new_rows:
+    if deferred is not None:
+        deferred.extend(new_rows)
+    elif new_rows:
         insert_rows(session, bookings, new_rows)
     return after
 

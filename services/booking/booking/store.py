@@ -208,7 +208,7 @@ def cart_facts(session: Session, cart_id: str | None, family_id: str, commune: s
 
 # Adding lines: the family's current children and the prestations of its communes among those
 # asked, in one statement (PostgreSQL).
-_LINE_CHECKS_PG = sa.text("""
+LINE_CHECKS_PG = """
 SELECT
   (SELECT json_agg(json_build_array(c.child_id, c.given_name, c.family_name)) FROM children AS c
    WHERE c.child_id = ANY(CAST(:children AS varchar[])) AND c.family_id = :family AND c.removed_at IS NULL)
@@ -216,7 +216,8 @@ SELECT
   (SELECT json_agg(p) FROM prestations AS p
    WHERE p.id = ANY(CAST(:prestations AS varchar[]))
      AND EXISTS (SELECT 1 FROM families AS f WHERE f.family_id = :family AND f.commune = p.commune)) AS prestations
-""")
+"""
+_LINE_CHECKS_PG = sa.text(LINE_CHECKS_PG)
 
 
 def children_and_prestations(session: Session, family_id: str, child_ids: Iterable[str],
@@ -224,7 +225,15 @@ def children_and_prestations(session: Session, family_id: str, child_ids: Iterab
     """The family's current children among `child_ids` (child_id -> child_id, given_name,
     family_name) and the prestations rows among `prestation_ids` of the family's communes (id ->
     row), in one statement (PostgreSQL only)."""
-    got = session.execute(_LINE_CHECKS_PG, {"family": family_id, "children": sorted(set(child_ids)),
-                                            "prestations": sorted(set(prestation_ids))}).one()
-    return ({c: {"child_id": c, "given_name": g, "family_name": f} for c, g, f in got.children or ()},
-            {data["id"]: _prestation_row(data) for data in got.prestations or ()})
+    got = session.execute(_LINE_CHECKS_PG, line_checks_params(family_id, child_ids, prestation_ids)).one()
+    return line_checks(got.children, got.prestations)
+
+
+def line_checks_params(family_id: str, child_ids: Iterable[str], prestation_ids: Iterable[str]) -> dict:
+    return {"family": family_id, "children": sorted(set(child_ids)), "prestations": sorted(set(prestation_ids))}
+
+
+def line_checks(kids: list | None, found: list | None) -> tuple[dict[str, dict], dict[str, dict]]:
+    """The `children` and `prestations` columns of `LINE_CHECKS_PG` as `children_and_prestations` returns them."""
+    return ({c: {"child_id": c, "given_name": g, "family_name": f} for c, g, f in kids or ()},
+            {data["id"]: _prestation_row(data) for data in found or ()})

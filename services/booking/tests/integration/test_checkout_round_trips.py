@@ -107,7 +107,7 @@ def test_adding_lines_and_validating_cost_a_fixed_number_of_statements(db, world
     assert answer["lines"][0]["child_name"] and answer["lines"][0]["prestation_label"]
     # a new cart: its row (none, locked), the children and the prestations in one statement, the
     # cart and its lines inserted by one
-    assert len(add_statements) == 3, add_statements
+    assert len(add_statements) == 2, add_statements
     # cart (locked); its idempotency key, lines, children, prestations, closures, calendar,
     # enrolments, overrides, residence, séances and bookings in one statement (store.cart_facts);
     # séances (which exist, then locked), bookings under the locks, INSERT bookings, UPDATE
@@ -133,7 +133,10 @@ def test_the_apis_validation_locks_the_seances_only_to_claim_their_places(db, wo
     answer, seen = _statements(db, lambda s: carts.validate_cart(s, family.caller, "key-opt", optimistic=True))
 
     assert [line["outcome"] for line in answer["lines"]] == ["confirmed"] * 20
-    assert len(seen) == 6, "\n".join(seen)  # no pg_notify: the relay is woken after the commit
+    # cart (locked), everything read (store.cart_facts), the new bookings with the cart and its
+    # lines' outcomes and the idempotency record, outbox (no pg_notify: the relay is woken after
+    # the commit), the claim
+    assert len(seen) == 5, "\n".join(seen)
     locking = [n for n, text in enumerate(seen) if "FOR UPDATE" in text and "sessions" in text]
     assert locking == [len(seen) - 1] and "UPDATE sessions" in seen[-1]  # then COMMIT
     assert any("FROM sessions AS s" in text and "FOR UPDATE" not in text for text in seen[:-1])  # the peek
