@@ -27,6 +27,9 @@ class PaymentSucceeded(EventPayload):
     family_id: str
     amount_cents: int
     paid_at: dt.datetime
+    # which validation of the cart was paid (cart.validated.v1's validated_at): a cart validated
+    # again since is not paid by it. Absent from older events.
+    validated_at: dt.datetime | None = None
 
 
 class PaymentFailed(EventPayload):
@@ -38,6 +41,7 @@ class PaymentFailed(EventPayload):
     family_id: str
     reason: str             # provider's outcome: refused, cancelled, expired, error
     failed_at: dt.datetime
+    validated_at: dt.datetime | None = None  # which validation of the cart (as in payment.succeeded.v1)
 
 
 class PeriodLocked(EventPayload):

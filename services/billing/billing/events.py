@@ -12,16 +12,18 @@ SOURCE = "billing"
 
 
 def payment_succeeded(session: Session, *, payment_id: str, cart_id: str, family_id: str, amount_cents: int,
-                      paid_at: dt.datetime, causation_id: str | None = None) -> None:
+                      paid_at: dt.datetime, validated_at: dt.datetime | None, causation_id: str | None = None) -> None:
     add_event(session, SOURCE, contract.PaymentSucceeded(payment_id=payment_id, cart_id=cart_id, family_id=family_id,
-                                                         amount_cents=amount_cents, paid_at=paid_at),
+                                                         amount_cents=amount_cents, paid_at=paid_at,
+                                                         validated_at=validated_at),
               causation_id=causation_id)
 
 
 def payment_failed(session: Session, *, payment_id: str, cart_id: str, family_id: str, reason: str,
-                   failed_at: dt.datetime, causation_id: str | None = None) -> None:
+                   failed_at: dt.datetime, validated_at: dt.datetime | None, causation_id: str | None = None) -> None:
     add_event(session, SOURCE, contract.PaymentFailed(payment_id=payment_id, cart_id=cart_id, family_id=family_id,
-                                                      reason=reason, failed_at=failed_at), causation_id=causation_id)
+                                                      reason=reason, failed_at=failed_at, validated_at=validated_at),
+              causation_id=causation_id)
 
 
 def invoice_published(session: Session, row, period_first: dt.date, period_last: dt.date) -> None:

@@ -309,7 +309,7 @@ def _price_cart(session: Session, envelope: Envelope, event: booking_contract.Ca
     commune = held[0].commune
     now = utcnow()
     fail = dict(payment_id=f"cart:{event.cart_id}", cart_id=event.cart_id, family_id=event.family_id,
-                failed_at=now, causation_id=envelope.id)
+                failed_at=now, validated_at=event.validated_at, causation_id=envelope.id)
     grids = config.grids_by_ref(session, commune)
     account = config.accounts_of(session, commune).get(event.family_id)
     qf = account["qf"] if account else None
@@ -349,7 +349,8 @@ def _price_cart(session: Session, envelope: Envelope, event: booking_contract.Ca
     if not settlement.payment_needed:
         session.execute(invoices.update().where(invoices.c.id == receipt_id).values(settled_at=now))
         events.payment_succeeded(session, payment_id=f"credit:{receipt_id}", cart_id=event.cart_id,
-                                 family_id=event.family_id, amount_cents=0, paid_at=now, causation_id=envelope.id)
+                                 family_id=event.family_id, amount_cents=0, paid_at=now,
+                                 validated_at=event.validated_at, causation_id=envelope.id)
         return "receipt"
     provider = get_provider()
     low, high = _bounds(session, commune, provider)
@@ -511,12 +512,20 @@ def _apply_effect(session: Session, row: Mapping, tx: Transaction, effect: Effec
                         .values(payment_id=payment["id"]))
         if row["subject"] == "cart" and effect is Effect.PAYMENT:
             events.payment_succeeded(session, payment_id=payment["id"], cart_id=row["cart_id"],
-                                     family_id=row["family_id"], amount_cents=tx.amount_cents, paid_at=now)
+                                     family_id=row["family_id"], amount_cents=tx.amount_cents, paid_at=now,
+                                     validated_at=_validation_paid(session, row))
     elif effect is Effect.FAILED and row["subject"] == "cart":
         for invoice_id in row["invoice_ids"]:
             _cancel_receipt(session, invoice_id)
         events.payment_failed(session, payment_id=row["id"], cart_id=row["cart_id"], family_id=row["family_id"],
-                              reason=_failure_reason(reason), failed_at=now)
+                              reason=_failure_reason(reason), failed_at=now,
+                              validated_at=_validation_paid(session, row))
+
+
+def _validation_paid(session: Session, row: Mapping) -> dt.datetime | None:
+    """Which validation of the cart a cart attempt pays (its receipt's): booking settles that one only."""
+    return session.execute(sa.select(invoices.c.cart_validated_at)
+                           .where(invoices.c.id.in_(row["invoice_ids"]))).scalar()
 
 
 def _failure_reason(status: str) -> str:

@@ -51,12 +51,28 @@ def abandon_payment(session: Session, caller: Caller, now: dt.datetime | None = 
     return carts.cart_view(session, {**row, "state": settled.cart.state.code}, settled.cart)
 
 
-def paid_after_release(session: Session, cart_id: str, payment_id: str, now: dt.datetime | None = None) -> bool:
+def paid_after_release(session: Session, cart_id: str, payment_id: str, now: dt.datetime | None = None,
+                       earlier_validation: bool = False) -> bool:
     """After `carts.payment_outcome` refused a payment.succeeded.v1 (in the same transaction, the cart
-    row locked): if the cart is neither awaiting payment nor paid, its held places were released
-    before the payment came, so billing is told to give the money back. True if it was told."""
+    row locked), or for a payment of an earlier validation: if the cart is neither awaiting payment
+    nor paid (or the payment was for an earlier validation), the places it paid for were released
+    before it came, so billing is told to give the money back. True if it was told."""
     row = session.execute(sa.select(cart_table).where(cart_table.c.id == cart_id)).mappings().first()
-    if row is None or row["state"] in (CartState.AWAITING_PAYMENT.code, CartState.PAID.code):
-        return False  # unknown cart, or the payment is (or was already) the one that confirmed the places
+    if row is None:
+        return False
+    if not earlier_validation and row["state"] in (CartState.AWAITING_PAYMENT.code, CartState.PAID.code):
+        return False  # the payment is (or was already) the one that confirmed the places
     events.publish(session, [events.paid_after_release(row, payment_id, now or utcnow())])
     return True
+
+
+def for_an_earlier_validation(session: Session, cart_id: str, validated_at: dt.datetime | None) -> bool:
+    """Whether billing's payment outcome is for a validation of the cart before its current one
+    (the hold ran out and the parent validated the cart again): it must not settle the new hold.
+    The cart row is locked first, as `carts.payment_outcome` locks it. Older events (no
+    validated_at) are taken for the current validation, as before."""
+    if validated_at is None:
+        return False
+    current = session.execute(sa.select(cart_table.c.validated_at).where(cart_table.c.id == cart_id)
+                              .with_for_update()).scalar()
+    return current is not None and current != validated_at

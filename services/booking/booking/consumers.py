@@ -69,12 +69,16 @@ def on_address_changed(session: Session, envelope: Envelope) -> None:
 
 def on_payment_succeeded(session: Session, envelope: Envelope) -> None:
     event = envelope.payload(billing.PaymentSucceeded)
-    if not carts.payment_outcome(session, event.cart_id, succeeded=True):
-        abandon.paid_after_release(session, event.cart_id, event.payment_id)  # billing gives the money back
+    earlier = abandon.for_an_earlier_validation(session, event.cart_id, event.validated_at)
+    if earlier or not carts.payment_outcome(session, event.cart_id, succeeded=True):
+        # billing gives the money back
+        abandon.paid_after_release(session, event.cart_id, event.payment_id, earlier_validation=earlier)
 
 
 def on_payment_failed(session: Session, envelope: Envelope) -> None:
-    carts.payment_outcome(session, envelope.payload(billing.PaymentFailed).cart_id, succeeded=False)
+    event = envelope.payload(billing.PaymentFailed)
+    if not abandon.for_an_earlier_validation(session, event.cart_id, event.validated_at):
+        carts.payment_outcome(session, event.cart_id, succeeded=False)
 
 
 def on_period_locked(session: Session, envelope: Envelope) -> None:

@@ -93,6 +93,26 @@ def test_a_prepaid_cart_is_paid_online_and_booking_is_told_once(world, client):
     assert credit["total_cents"] == 800 and credit["remaining_credit_cents"] == 800
 
 
+def test_payment_outcomes_name_the_validation_they_are_for(world, client):
+    """booking settles only the validation paid for: a cart validated again after its hold ran out
+    is not paid (nor released) by the first validation's attempt."""
+    world.grid("ALSH", "Mercredi", [{"upper_qf": None, "price_cents": 1000}])
+    family = world.family()
+    for outcome, kind in (("paid", "payment.succeeded.v1"), ("refused", "payment.failed.v1")):
+        validated_at = utcnow()
+        cart_id = _cart(world, family, _days(1), validated_at=validated_at)
+        attempt = client.post(f"/internal/parent/carts/{cart_id}/payment", json={"return_url": RETURN_URL},
+                              headers=family.headers).json()
+        notify(client, bank_notification(attempt, outcome))
+        [event] = _events(world, kind, cart_id)
+        assert dt.datetime.fromisoformat(event["validated_at"]) == validated_at
+    covered, _invoice = _family_with_credit(world, client)  # paid by credits at once, or refused at once
+    for family, ref, kind in ((covered, "ALSH", "payment.succeeded.v1"), (covered, "SANSGRILLE", "payment.failed.v1")):
+        validated_at = utcnow()
+        [event] = _events(world, kind, _cart(world, family, _days(1), ref=ref, validated_at=validated_at))
+        assert dt.datetime.fromisoformat(event["validated_at"]) == validated_at
+
+
 def test_a_refused_payment_reopens_the_cart_and_a_late_payment_becomes_a_credit(world, client):
     family, cart_id, attempt = _started_payment(world, client)
     assert notify(client, bank_notification(attempt, "refused")).json()["effect"] == "failed"

@@ -11,7 +11,7 @@ from servicekit.types import utcnow
 
 from booking import carts, consumers
 from test_cart_abandon import after_expiry, held_cart
-from test_cart_api import add, line, statuses
+from test_cart_api import add, line, statuses, validate
 
 pytestmark = pytest.mark.integration
 
@@ -52,3 +52,31 @@ def test_a_payment_that_confirmed_the_places_is_not_sent_back(db, world, client)
         with db.transaction() as s:
             consumers.on_payment_succeeded(s, paid(family, cart, "pay-ok"))
     assert statuses(db, family) == [(day, "confirmed")] and unused(db, cart) == []
+
+
+def test_a_payment_for_an_earlier_validation_never_settles_the_cart_validated_again(db, world, client):
+    """The hold ran out, the parent validated the cart again (a new hold), then billing reports on
+    the first validation's attempt: its failure leaves the new hold alone, its payment goes back."""
+    p, family, day, first = held_cart(world, client)
+    assert carts.expire_carts(db, now=utcnow() + dt.timedelta(minutes=61)) == 1
+    add(client, family, line(family, p, day))
+    second = validate(client, family)
+    assert second["state"] == "awaiting_payment" and second["validated_at"] != first["validated_at"]
+    earlier = dt.datetime.fromisoformat(first["validated_at"])
+    with db.transaction() as s:
+        consumers.on_payment_failed(s, envelope(billing.PaymentFailed(
+            payment_id="pay-old", cart_id=first["id"], family_id=family.family_id, reason="expired",
+            failed_at=utcnow(), validated_at=earlier), "billing"))
+    assert statuses(db, family) == [(day, "held")]  # the new hold stands
+    with db.transaction() as s:
+        consumers.on_payment_succeeded(s, envelope(billing.PaymentSucceeded(
+            payment_id="pay-old", cart_id=first["id"], family_id=family.family_id, amount_cents=500,
+            paid_at=utcnow(), validated_at=earlier), "billing"))
+    assert statuses(db, family) == [(day, "held")]  # not confirmed by the first validation's money
+    [event] = unused(db, first)
+    assert event["payment_id"] == "pay-old" and event["cart_state"] == "awaiting_payment"
+    with db.transaction() as s:  # the new validation's own payment confirms it
+        consumers.on_payment_succeeded(s, envelope(billing.PaymentSucceeded(
+            payment_id="pay-new", cart_id=first["id"], family_id=family.family_id, amount_cents=500,
+            paid_at=utcnow(), validated_at=dt.datetime.fromisoformat(second["validated_at"])), "billing"))
+    assert statuses(db, family) == [(day, "confirmed")] and len(unused(db, first)) == 1
