@@ -73,19 +73,14 @@ def relay(from_db, event_type: str, model, cart_id: str, source: str, deliver):
 
 def test_a_payment_after_the_hold_ran_out_comes_back_to_the_family_as_a_credit(services):
     from booking import carts, consumers
-    from test_cart_api import add, line, statuses, validate
+    from test_cart_abandon import held_cart
+    from test_cart_api import statuses
 
     booking_db, booking_client, billing_db, billing_client = services
     booking = booking_kit.make_world(booking_db, booking_client)
     billing = billing_kit.make_world(billing_db, billing_client, commune=booking.commune)
     billing.grid("ALSH", "Mercredi", [{"upper_qf": None, "price_cents": 1200}])
-    p = booking.prestation(payment_mode="prepaid", price_ref="ALSH", capacity=1, refund_on_cancellation="credit")
-    family = booking.family()
-    booking.enrol(family)
-    day = booking.open_dates(p["id"], 1)[0]
-    add(booking_client, family, line(family, p, day))
-    cart = validate(booking_client, family)
-    assert cart["state"] == "awaiting_payment"
+    _p, family, _day, cart = held_cart(booking, booking_client, price_ref="ALSH")  # awaiting payment
 
     def to_booking(payload, source):
         with booking_db.transaction() as s:
