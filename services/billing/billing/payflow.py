@@ -14,7 +14,9 @@
   deducted first; covered → payment.succeeded.v1 at once; else a transaction the parent starts.
   Paid → payment.succeeded.v1; failed, abandoned or expired (or the cart's hold passed) →
   payment.failed.v1 and the receipt cancelled (credits given back); paid after that → the money
-  becomes a credit note.
+  becomes a credit note. Booking's cart.abandoned.v1 closes the attempt at once; its
+  cart.paid_after_release.v1 (a payment booked here after booking had released the places) gives
+  back what the receipt received. Payment events name the validation they are for (validated_at).
 """
 from __future__ import annotations
 
