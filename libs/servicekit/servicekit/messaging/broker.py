@@ -6,7 +6,7 @@ reconnects with `Backoff`; nothing else in the kit needs to know how kombu repor
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import amqp
@@ -59,6 +59,29 @@ def read_in_chunks(connection: amqp.Connection, size: int = READ_CHUNK_BYTES) ->
         return False
     transport._quick_recv = lambda n: recv(max(n, size))
     return True
+
+
+def drain_ready(conn: kombu.Connection, enough: Callable[[], bool]) -> None:
+    """Read what has already arrived on `conn`, without waiting, until `enough()` or nothing is
+    left. A frame already in py-amqp's read buffer (`read_in_chunks` keeps what a recv brought
+    beyond the frame it read) is read without a system call; `drain_events(timeout=0)` would set
+    the socket's timeout twice per frame (two ioctl calls, six per delivered message)."""
+    connection = conn.connection
+    try:
+        while not enough():
+            if frame_buffered(connection):
+                connection.blocking_read(None)
+            else:
+                conn.drain_events(timeout=0)  # one recv; py-amqp keeps a partly read frame
+    except TimeoutError:
+        pass
+
+
+def frame_buffered(connection: amqp.Connection) -> bool:
+    """A whole frame is in py-amqp's read buffer (False if this py-amqp keeps none)."""
+    buffer = getattr(connection.transport, "_read_buffer", b"")
+    # a frame: type (1 octet), channel (2), payload size (4), payload, frame-end (1)
+    return len(buffer) >= 7 and len(buffer) >= 8 + int.from_bytes(buffer[3:7], "big")
 
 
 @contextmanager

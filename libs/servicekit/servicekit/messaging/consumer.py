@@ -52,7 +52,7 @@ from servicekit import context
 from servicekit.db import Database
 from servicekit.messaging import inbox, metrics
 from servicekit.messaging.broker import (BROKER_ERRORS, Backoff, BrokerUnavailable, close_quietly, connect,
-                                         events_exchange)
+                                         drain_ready, events_exchange)
 from servicekit.messaging.confirms import ConfirmingPublisher, Outgoing
 from servicekit.messaging.deferred import inserts_deferred
 from servicekit.messaging.names import dead_letter_queue, retry_queue
@@ -183,12 +183,10 @@ class ConsumerLoop:
     def _drain(self) -> None:
         try:
             self._conn.drain_events(timeout=DRAIN_SECONDS)
-            # Then read whatever has already arrived (timeout 0: no wait; py-amqp keeps a partly
-            # read frame), so that messages which came together are processed together.
-            while len(self._deliveries) < self.batch_size:
-                self._conn.drain_events(timeout=0)
         except TimeoutError:
             pass
+        else:  # then whatever has already arrived: messages that came together are processed together
+            drain_ready(self._conn, lambda: len(self._deliveries) >= self.batch_size)
         self._conn.heartbeat_check()
 
     # --- one batch -----------------------------------------------------------------------

@@ -6,8 +6,9 @@ import amqp
 import kombu
 import pytest
 
-from servicekit.messaging.broker import close_quietly, connect, read_in_chunks, writes_coalesced
+from servicekit.messaging.broker import close_quietly, connect, drain_ready, read_in_chunks, writes_coalesced
 from servicekit.messaging.confirms import ConfirmingPublisher, Outgoing
+from servicekit.testing import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -92,3 +93,32 @@ def test_connect_reads_in_chunks(module_vhost_url):
         assert transport._quick_recv != transport.sock.recv
     finally:
         close_quietly(conn)
+
+
+def test_what_has_arrived_is_read_without_waiting_and_buffered_frames_without_setting_a_timeout(
+        module_vhost_url, queue):
+    producer = connect(module_vhost_url)
+    conn = connect(module_vhost_url)
+    try:
+        ConfirmingPublisher(producer.channel()).publish(
+            [Outgoing(exchange="", routing_key=queue, body="x" * 200, message_id=str(i)) for i in range(40)])
+        transport = conn.connection.transport
+        timeouts = []
+        having_timeout = transport.having_timeout
+        transport.having_timeout = lambda timeout: (timeouts.append(timeout), having_timeout(timeout))[1]
+        channel = conn.connection.channel()
+        got = []
+        channel.basic_qos(0, 40, False)
+        channel.basic_consume(queue, callback=got.append, no_ack=True)
+        timeouts.clear()
+        # what has arrived at each call (the broker sends the forty at once: few calls read nothing)
+        wait_until(lambda: drain_ready(conn, lambda: len(got) >= 40) or len(got) >= 40)
+        assert [m.body for m in got] == ["x" * 200] * 40
+        set_timeouts = [t for t in timeouts if t is not None]
+        assert len(set_timeouts) < 40  # three per message (one per frame) before
+        got.clear()
+        drain_ready(conn, lambda: len(got) >= 1)  # nothing left: returns at once
+        assert got == []
+    finally:
+        close_quietly(conn)
+        close_quietly(producer)
