@@ -1,6 +1,7 @@
 """The inbox: which events each consumer has already processed (its idempotency record)."""
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import datetime, timezone
 
@@ -10,11 +11,13 @@ from sqlalchemy.orm import Session
 from servicekit.db import dialect_insert
 from servicekit.messaging.tables import INBOX, inbox
 
-# One constant statement whatever the batch size (prepared once by psycopg).
+# One constant statement whatever the batch size (prepared once by psycopg). The keys go as one
+# JSON document: psycopg dumps a list as an array element by element, in Python (two arrays of
+# fifty keys cost the consumer about a third more CPU per claim).
 _CLAIM_MANY_POSTGRESQL = sa.text(
     f"INSERT INTO {INBOX} (consumer, event_id, processed_at)"
-    " SELECT c, e, :now FROM unnest(CAST(:consumers AS text[]), CAST(:event_ids AS text[])) AS t(c, e)"
-    " ON CONFLICT DO NOTHING RETURNING consumer, event_id")
+    " SELECT k->>0, k->>1, :now FROM jsonb_array_elements(CAST(:keys AS jsonb)) WITH ORDINALITY AS t(k, n)"
+    " ORDER BY n ON CONFLICT DO NOTHING RETURNING consumer, event_id")
 
 
 def claim(session: Session, consumer: str, event_id: str) -> bool:
@@ -49,8 +52,7 @@ def claim_many(session: Session, keys: Iterable[tuple[str, str]]) -> set[tuple[s
     now = datetime.now(timezone.utc)
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        rows = session.execute(_CLAIM_MANY_POSTGRESQL, {
-            "now": now, "consumers": [c for c, _ in ordered], "event_ids": [e for _, e in ordered]})
+        rows = session.execute(_CLAIM_MANY_POSTGRESQL, {"now": now, "keys": json.dumps(ordered)})
         return {(c, e) for c, e in rows}
     if dialect == "sqlite":
         rows = [{"consumer": c, "event_id": e, "processed_at": now} for c, e in ordered]

@@ -33,3 +33,12 @@ def test_claim_many_is_undone_with_its_transaction(database):
     with database.transaction() as s:
         assert inbox.claim(s, "q.a", "e1") is True
         assert inbox.claim_many(s, [("q.a", "e1")]) == set()
+
+
+def test_claim_many_keeps_keys_with_any_characters_as_they_are(database):
+    keys = {("q.a", 'quote " and backslash \\'), ("q.a", "comma, {brace} [bracket]"), ("q.é", "événement ✓")}
+    with database.transaction() as s:
+        assert inbox.claim_many(s, keys) == keys
+    with database.transaction() as s:
+        assert inbox.claim_many(s, keys) == set()
+    assert rows(database) == sorted(keys)
