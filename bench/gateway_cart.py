@@ -1,6 +1,7 @@
 """CPU per cart of the gateway's booking pages, in process (issue 6, the booking rush's second half).
 
-    .venv/bin/python bench/gateway_cart.py [--carts 300] [--repeats 5] [--lines 20] [--profile]
+    .venv/bin/python bench/gateway_cart.py [--carts 300] [--repeats 5] [--lines 20] [--profile] [--count-calls]
+    .venv/bin/python bench/gateway_cart.py --served [--carts 300] [--repeats 5] [--concurrency 64]
 
 Builds the gateway's app as `python -m gateway web` does (EF_ENV=development, SQLite in a
 temporary directory), replaces the calls to booking by canned replies of the right shape, and
@@ -9,7 +10,9 @@ uvloop loop: `POST /reservations/services/<id>/panier` (20 `ligne` and the CSRF 
 by a 302) then `POST /reservations/panier/valider` (answered by the result page). No socket,
 no booking: what is left is the gateway's own work per cart (session, CSRF, form, flash,
 templates, the edge and the WSGI hop). Prints the best of `--repeats` rounds of CPU time per
-cart (two requests); `--profile` prints cProfile's top functions instead.
+cart (two requests); `--profile` prints cProfile's top functions instead; `--count-calls` the
+Python and C function calls per cart in every thread (a profile hook: independent of the machine's
+load, so two versions compare on it on a busy machine).
 
 `--served`: the same carts through the gateway served as in production (`python -m gateway web`:
 gunicorn, 2 uvicorn workers, SQLite) calling a canned booking over HTTP (an aiohttp process
@@ -29,6 +32,7 @@ import secrets
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from urllib.parse import urlencode
@@ -130,8 +134,8 @@ async def one_cart(app, cookie: str, csrf: str, dates: list[str]) -> None:
     assert status == 200 and "confirm".encode() in page.lower(), (status, page[:500])
 
 
-async def measure(app, credentials, dates, carts: int, repeats: int) -> list[float]:
-    for _ in range(30):
+async def measure(app, credentials, dates, carts: int, repeats: int, warm_up: int = 30) -> list[float]:
+    for _ in range(warm_up):
         await one_cart(app, *credentials, dates)
     rounds = []
     for _ in range(repeats):
@@ -235,6 +239,7 @@ def main() -> int:
     parser.add_argument("--lines", type=int, default=20)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--served", action="store_true")
+    parser.add_argument("--count-calls", action="store_true")
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--canned-booking", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -252,6 +257,24 @@ def main() -> int:
     credentials = session(settings)
     import uvloop
 
+    if args.count_calls:
+        counting = {"on": False, "calls": 0}
+
+        def count(frame, event, arg):  # a profile hook in every thread: Python and C calls
+            if counting["on"] and event in ("call", "c_call"):
+                counting["calls"] += 1
+
+        threading.setprofile(count)  # the page threads start later, with the first request
+        sys.setprofile(count)
+        uvloop.run(measure(app, credentials, dates, 10, 1))
+        counting["on"] = True
+        uvloop.run(measure(app, credentials, dates, args.carts, 1, warm_up=0))
+        counting["on"] = False
+        sys.setprofile(None)
+        threading.setprofile(None)
+        print(f"gateway cart ({args.lines} lines), in process: {counting['calls'] / args.carts:,.0f} Python and C "
+              "function calls per cart (every thread)")
+        return 0
     if args.profile:
         import cProfile
         import pstats
