@@ -83,7 +83,8 @@ def main() -> int:
                     PROMETHEUS_MULTIPROC_DIR="")
     base_env.pop("PROMETHEUS_MULTIPROC_DIR")
     identity = start("identity", base_env, id_port, var)
-    gateway = start("gateway", {**base_env, "IDENTITY_URL": f"http://127.0.0.1:{id_port}"}, gw_port, var)
+    gateway = start("gateway", {**base_env, "IDENTITY_URL": f"http://127.0.0.1:{id_port}",
+                                   "GATEWAY_COMMUNES_KEPT_SECONDS": "0"}, gw_port, var)
     direct_url = f"http://127.0.0.1:{id_port}/internal/communes"
     gateway_url = f"http://127.0.0.1:{gw_port}/api/communes"
     try:

@@ -7,7 +7,9 @@ the gateway (issue 6), in one run, on SQLite and on PostgreSQL.
 For each database it starts, side by side on the same data (three communes):
   - bare:     bench/baselines/bare_flask_read.py under gunicorn, 2 sync workers (the floor)
   - identity: `python -m identity web` (gunicorn, 2 uvicorn workers) GET /internal/communes
-  - gateway:  `python -m gateway web` (2 workers) GET /api/communes, which calls identity
+  - gateway:  `python -m gateway web` (2 workers) GET /api/communes, which calls identity at every
+              request (GATEWAY_COMMUNES_KEPT_SECONDS=0: in production each process keeps the
+              answer 5 s, which would measure a cache, not the path through the gateway)
 then measures each with wrk, alternating bare / identity / gateway in every round so that the
 machine's noise falls on all three alike. Goals: identity >= 0.5 of bare; gateway >= 0.5 of
 identity direct. Prints a Markdown report (also written with --out).
@@ -67,7 +69,8 @@ def start_platform(url: str, var: Path) -> tuple[dict, list[subprocess.Popen]]:
                          env={**env, "DATABASE_URL": url}, **quiet),
         subprocess.Popen([PY, "-m", "identity", "web"], env={**env, "BIND": f"127.0.0.1:{ports['identity']}"}, **quiet),
         subprocess.Popen([PY, "-m", "gateway", "web"], env={**env, "BIND": f"127.0.0.1:{ports['gateway']}",
-                                                           "IDENTITY_URL": f"http://127.0.0.1:{ports['identity']}"},
+                                                           "IDENTITY_URL": f"http://127.0.0.1:{ports['identity']}",
+                                                           "GATEWAY_COMMUNES_KEPT_SECONDS": "0"},
                          **quiet),
     ]
     urls = {"bare": f"http://127.0.0.1:{ports['bare']}/internal/communes",

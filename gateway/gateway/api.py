@@ -29,19 +29,17 @@ ME_FIELDS = ("sub", "email", "name", "family_id", "communes", "agent_of", "platf
 JSON = {"Content-Type": "application/json"}
 
 
-# The communes are public (asked as the anonymous caller) and change rarely (an operator adds one):
-# each process keeps identity's answer this long. Bound: a commune added, renamed or removed at
-# identity shows through the gateway's /api/communes at most COMMUNES_KEPT_SECONDS later.
-COMMUNES_KEPT_SECONDS = 5.0
-
-
 async def list_communes():
+    """The communes are public (asked as the anonymous caller) and change rarely (an operator adds
+    one): each process keeps identity's answer GATEWAY_COMMUNES_KEPT_SECONDS (default 5). Bound: a
+    commune added, renamed or removed at identity shows through /api/communes at most that later."""
     # Identity's document is the answer: pass its bytes on rather than parse and re-serialise.
     state = web.state()
     kept = state.get("communes_kept")  # (kept until, on time.monotonic(); identity's body)
     if kept is None or time.monotonic() >= kept[0]:
         reply = await _call("identity", "GET", "/internal/communes", clients.caller_for(None))
-        kept = state["communes_kept"] = (time.monotonic() + COMMUNES_KEPT_SECONDS, reply.body)
+        kept_for = state["settings"].gateway_communes_kept_seconds
+        kept = state["communes_kept"] = (time.monotonic() + kept_for, reply.body)
     return StarletteResponse(kept[1], 200, media_type="application/json")
 
 

@@ -37,6 +37,9 @@ class GatewaySettings(ServiceSettings):
     # Shown details of /health, /health/ready and /metrics to whoever presents it as a bearer
     # token (operators, Prometheus); empty: the public status only, for everyone.
     operator_token: str = ""
+    # How long each process keeps identity's public list of communes for /api/communes (seconds;
+    # 0: asked at every request). A change at identity shows through the gateway within it.
+    gateway_communes_kept_seconds: float = 5.0
     # Gateway session: idle and absolute lifetimes (seconds).
     session_idle_seconds: int = 30 * 60
     session_absolute_seconds: int = 12 * 3600

@@ -1,5 +1,5 @@
-"""GET /api/communes: identity's public answer kept COMMUNES_KEPT_SECONDS per process; a change at
-identity shows within that bound; a failure is never kept."""
+"""GET /api/communes: identity's public answer kept GATEWAY_COMMUNES_KEPT_SECONDS per process; a
+change at identity shows within that bound; a failure is never kept; 0 keeps nothing."""
 import pytest
 from flask import jsonify
 
@@ -41,8 +41,8 @@ def ticks(monkeypatch):
     return clock
 
 
-def _client(tmp_path, identity_url):
-    settings = make_settings(tmp_path, IDENTITY_URL=identity_url, SERVICE_TOKEN_SECRET=SERVICE_SECRET)
+def _client(tmp_path, identity_url, **env):
+    settings = make_settings(tmp_path, IDENTITY_URL=identity_url, SERVICE_TOKEN_SECRET=SERVICE_SECRET, **env)
     migrate(settings)
     return create_app(settings).test_client()
 
@@ -51,12 +51,20 @@ def test_the_communes_are_asked_once_per_bound_and_a_change_shows_within_it(tmp_
     with _client(tmp_path, identity.base) as client:
         assert client.get("/api/communes").json() == {"items": [{"slug": "heillecourt", "name": "Heillecourt"}]}
         identity.communes = [*identity.communes, {"slug": "ludres", "name": "Ludres"}]
-        ticks.now += api.COMMUNES_KEPT_SECONDS - 0.1
+        ticks.now += 5 - 0.1  # the default bound
         assert len(client.get("/api/communes").json()["items"]) == 1  # kept: identity not asked
         assert len(identity.seen) == 1
         ticks.now += 0.1
         assert [c["slug"] for c in client.get("/api/communes").json()["items"]] == ["heillecourt", "ludres"]
         assert len(identity.seen) == 2 and identity.seen[-1][0].role == "anonymous"
+
+
+def test_a_bound_of_zero_asks_identity_at_every_request(tmp_path, identity, ticks):
+    with _client(tmp_path, identity.base, GATEWAY_COMMUNES_KEPT_SECONDS="0") as client:
+        client.get("/api/communes")
+        identity.communes = [*identity.communes, {"slug": "ludres", "name": "Ludres"}]
+        assert len(client.get("/api/communes").json()["items"]) == 2  # same instant, asked again
+        assert len(identity.seen) == 2
 
 
 def test_a_failure_is_not_kept(tmp_path, identity, ticks):
