@@ -158,10 +158,11 @@ def main() -> int:
         for r in range(args.rounds):
             result = drain_once(db_url, amqp_url, args.events, args.threads, args.prefetch, args.count_calls, profile)
             results.append(result)
+            calls = f"{result['calls']:.0f} calls per event, " if args.count_calls else ""
             print(f"round {r + 1}: consumer threads {result['consumer_cpu'] * 1e6:.0f} us CPU per event, process "
-                  f"{result['process_cpu'] * 1e6:.0f} us, {result['statements']:.3f} statements, {result['batch']:.1f} events "
-                  f"per transaction, "
-                  f"{result['calls']:.0f} calls per event (load average {os.getloadavg()[0]:.2f})", flush=True)
+                  f"{result['process_cpu'] * 1e6:.0f} us, {result['statements']:.3f} statements, "
+                  f"{result['batch']:.1f} events per transaction, {calls}load average {os.getloadavg()[0]:.2f}",
+                  flush=True)
     finally:
         drop_pg_database(db_url)
         delete_vhost(vhost)
