@@ -17,11 +17,10 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from servicekit.bulk import insert_rows
-from servicekit.db import is_postgresql
+from servicekit.db import dialect_insert, is_postgresql
 from servicekit.queries import rows_in
 
 from booking import audit, events
@@ -33,10 +32,6 @@ from booking.domain.facts import BookingStatus
 from booking.models import bookings, sessions
 
 PrestationMap = Mapping[str, tuple[dict, Prestation]]  # id -> (row, domain prestation)
-
-
-def _insert(session: Session):
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 _LOCK_COLUMNS = (sessions.c.prestation_id, sessions.c.session_date, sessions.c.capacity, sessions.c.confirmed,
@@ -141,7 +136,7 @@ def lock(session: Session, slots: Iterable[Slot], prestations: PrestationMap) ->
         sessions.c.prestation_id, sessions.c.session_date).where(
         rows_in(session, (sessions.c.prestation_id, sessions.c.session_date), ordered)))}
     if len(present) < len(ordered):
-        session.execute(_insert(session)(sessions).on_conflict_do_nothing(), [
+        session.execute(dialect_insert(session, sessions).on_conflict_do_nothing(), [
             {"prestation_id": p, "session_date": d, "commune": prestations[p][0]["commune"], "confirmed": 0,
              "held": 0, "generated": False} for p, d in ordered if (p, d) not in present])
     return _occupancies(_locked_rows(session, ordered), prestations)
