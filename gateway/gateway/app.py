@@ -94,7 +94,9 @@ def _configure(flask_app: Flask, settings: GatewaySettings, db: Database) -> Non
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.secure_cookies,
         PERMANENT_SESSION_LIFETIME=timedelta(seconds=settings.session_idle_seconds),
-        SESSION_REFRESH_EACH_REQUEST=True,
+        # The cookie is written when the session changes; sessions.enforce_lifetimes stamps `seen_at` (a
+        # change) at most once a minute (sessions.STAMP_SECONDS), which refreshes the cookie's expiry too.
+        SESSION_REFRESH_EACH_REQUEST=False,
         WTF_CSRF_CHECK_DEFAULT=False,
         # The token lives in the session, which has its own lifetimes.
         WTF_CSRF_TIME_LIMIT=None,

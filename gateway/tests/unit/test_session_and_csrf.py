@@ -86,3 +86,20 @@ def test_parent_sees_no_agent_space_and_no_dead_links(client, flask_app, clock):
             continue
         # Sections that call a service answer 503 here (no services running): not a dead link.
         assert client.get(href, follow_redirects=False).status_code in (200, 302, 503), href
+
+
+def test_the_idle_time_is_stamped_at_most_once_a_minute(client, flask_app, clock):
+    from gateway import sessions
+
+    sign_in(client, flask_app, PARENT, clock.now)
+    assert "ef_session=" in client.get("/").headers["set-cookie"]  # the page's CSRF token joins the session
+    clock.advance(sessions.STAMP_SECONDS - 1)
+    quiet = client.get("/")
+    assert "Camille Martin" in quiet.text and "set-cookie" not in quiet.headers  # nothing changed: no cookie
+    clock.advance(2)  # the stamp is a minute old: stamped again, the cookie written (and its expiry) again
+    assert "ef_session=" in client.get("/").headers["set-cookie"]
+    clock.advance(sessions.STAMP_SECONDS - 1)
+    assert client.get("/api/me").status_code == 200  # not stamped again
+    clock.advance(30 * 60 - sessions.STAMP_SECONDS + 2)
+    # 30 min and 1 s since the stamp, 29 min and 2 s since the last request: ended (never later than before)
+    assert client.get("/api/me").status_code == 401
