@@ -37,7 +37,8 @@ import logging
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -253,7 +254,9 @@ class ConsumerLoop:
         """The fast path: one inbox insert for the batch, the handlers, one commit. Raises
         (everything rolled back) if any handler or the commit does."""
         outcomes: list[Outcome] = []
-        with self.db.transaction() as session, pipelined(session), inserts_deferred(session):
+        # A batch of one has nothing to send together: its handler's INSERT goes out as it is.
+        deferring = inserts_deferred if len(batch) > 1 else _as_it_is
+        with self.db.transaction() as session, pipelined(session, commit=True), deferring(session):
             fresh = inbox.claim_many(session, [item.key for item in batch])
             for item in batch:
                 if item.key in fresh:
@@ -347,6 +350,11 @@ class ConsumerLoop:
         })
         settlement.outgoing.append(copy_of(message, dead_letter_queue(handler.queue), headers))
         settlement.count(handler.queue, "dead")
+
+
+@contextmanager
+def _as_it_is(_session: Session) -> Iterator[None]:
+    yield
 
 
 def copy_of(message: amqp.Message, queue: str, headers: dict) -> Outgoing:

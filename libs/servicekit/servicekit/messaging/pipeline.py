@@ -17,6 +17,13 @@ raised is raised there, as the SQLAlchemy exception it would have been (DBAPIErr
 `connection_invalidated` when the connection was lost). The transaction's BEGIN goes out with
 its first statement. Elsewhere (SQLite, another driver) the block changes nothing.
 
+`pipelined(session, commit=True)` also sends the transaction's COMMIT with that last wait when the
+block ends without an error: the last writes and the COMMIT are one round trip instead of two
+(the session's own commit afterwards finds the transaction over and sends nothing; its
+`after_commit` hooks run then, once PostgreSQL has answered the COMMIT). The block raises if the
+COMMIT fails or if PostgreSQL answered it with ROLLBACK (the transaction had failed earlier);
+nothing of the block is then kept. On a block that raises, nothing is committed.
+
 Callers that must know which statement failed (the consumer's retry with one savepoint per
 message) run without it.
 """
@@ -38,8 +45,9 @@ _listening: weakref.WeakSet = weakref.WeakSet()
 
 
 @contextmanager
-def pipelined(session: Session) -> Iterator[None]:
-    """Run the block's statements on the session's connection in pipeline mode (see the module)."""
+def pipelined(session: Session, *, commit: bool = False) -> Iterator[None]:
+    """Run the block's statements on the session's connection in pipeline mode (see the module);
+    with `commit`, send the COMMIT with the block's last wait."""
     connection = session.connection()
     if connection.dialect.name != "postgresql" or connection.dialect.driver != "psycopg":
         yield
@@ -49,19 +57,29 @@ def pipelined(session: Session) -> Iterator[None]:
         event.listen(engine, "after_cursor_execute", _wait_unless_plain_insert)
         _listening.add(engine)
     pooled = connection.connection
+    driver = pooled.driver_connection
+    committing = None
     try:
-        with pooled.driver_connection.pipeline() as pipeline:
+        with driver.pipeline() as pipeline:
             pooled.info[PIPELINE_KEY] = pipeline
             try:
                 yield
             finally:
                 pooled.info.pop(PIPELINE_KEY, None)
+            if commit:  # queued behind the block's statements; sent with the final wait
+                committing = driver.execute("COMMIT")
     except psycopg.Error as exc:  # from the final wait: as SQLAlchemy would have raised it
         disconnected = connection.dialect.is_disconnect(exc, pooled.dbapi_connection, None)
         if disconnected:
             connection.invalidate(exc)
         raise sa.exc.DBAPIError.instance(None, None, exc, psycopg.Error,
                                          connection_invalidated=disconnected) from exc
+    if committing is not None and committing.statusmessage != "COMMIT":
+        # PostgreSQL ends a failed transaction's COMMIT with ROLLBACK, without an error.
+        raise sa.exc.DBAPIError.instance(
+            "COMMIT", None, psycopg.errors.InFailedSqlTransaction(
+                f"COMMIT answered {committing.statusmessage!r}: the transaction was rolled back"),
+            psycopg.Error)
 
 
 def needs_result(context) -> bool:

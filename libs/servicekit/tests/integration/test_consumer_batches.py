@@ -1,14 +1,17 @@
 """Consumers under load: batches in one transaction without savepoints, one inbox statement per
 batch, one ack per batch, several consumer threads; payloads that do not validate go to the DLQ
 at once (issue 7, defect 11)."""
+import threading
 import uuid
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 from prometheus_client import REGISTRY
 
 from contracts.envelope import Envelope
 from servicekit.messaging import dlq, inbox
+from servicekit.messaging.deferred import DEFERRED
 from servicekit.messaging.worker import Worker
 from servicekit.testing import wait_until
 from sk_messaging_helpers import ThingCreated, children, count_effects, effects, parents, running, settings_for, \
@@ -215,6 +218,35 @@ def test_a_batch_s_one_row_handlers_send_one_insert_and_a_duplicate_among_them_f
         stored = dict(s.execute(sa.select(things.c.id, things.c.name)).all())
     assert stored == {"taken": "before", "u1": "a", "u2": "c", **{f"t{i}": str(i) for i in range(30)}}
     assert broker.depth(queue) == 0 and broker.depth(f"{queue}.retry.60000") == 1
+
+
+def test_a_lone_event_is_two_round_trips_its_insert_sent_as_it_is_and_its_commit_with_it(
+        pg_database, broker, module_vhost_url, monkeypatch):
+    """A batch of one (events one at a time, as at a low rate): nothing to send together, so the
+    handler's INSERT is not deferred; the COMMIT goes out with it in the pipeline's last wait, and
+    SQLAlchemy's commit then finds the transaction over."""
+    service = unique_service()
+    queue = f"{service}.store"
+    insert_thing = things.insert()
+    results, at_commit = [], []
+    original_commit = psycopg.Connection.commit
+    monkeypatch.setattr(psycopg.Connection, "commit", lambda self: (
+        "-consumers-" in threading.current_thread().name and at_commit.append(self.pgconn.transaction_status),
+        original_commit(self))[1])
+    worker = Worker(settings_for(service, pg_database, module_vhost_url), pg_database, consumer_threads=1)
+
+    @worker.handler("upstream", ThingCreated.EVENT_TYPE, "store")
+    def store(session, envelope):
+        results.append(session.execute(insert_thing, {"id": envelope.data["thing_id"], "name": "x"}))
+
+    with running(worker):
+        publish(broker, thing("one", "t1"))
+        wait_until(lambda: consumed(service, queue, "ok") == 1)
+        wait_until(lambda: broker.depth(queue) == 0)
+    assert len(results) == 1 and results[0] is not DEFERRED
+    assert at_commit == [psycopg.pq.TransactionStatus.IDLE]  # committed by the pipeline: nothing more sent
+    with pg_database.read() as s:
+        assert s.execute(sa.select(things.c.id)).scalars().all() == ["t1"]
 
 
 def test_a_payload_that_does_not_validate_goes_to_the_dead_letter_queue_without_retries(

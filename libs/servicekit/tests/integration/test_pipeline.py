@@ -77,3 +77,46 @@ def test_a_statement_marked_no_wait_does_not_wait(pg_database, waits):
         assert waits == []
     with pg_database.read() as s:
         assert s.execute(sa.select(things.c.name)).scalar_one() == "b"
+
+
+def test_commit_goes_with_the_last_wait_before_the_sessions_commit(pg_database, waits):
+    with pg_database.transaction() as s:
+        with pipelined(s, commit=True):
+            s.execute(things.insert().values(id="x", name="a"))
+        assert waits == []
+        with pg_database.read() as other:  # committed by the block's end, before the session's commit
+            assert other.execute(sa.select(things.c.name)).scalars().all() == ["a"]
+    with pg_database.transaction() as s:  # the pooled connection carries on as usual
+        s.execute(things.insert().values(id="y", name="b"))
+    with pg_database.read() as s:
+        assert s.execute(sa.select(sa.func.count()).select_from(things)).scalar_one() == 2
+
+
+def test_commit_is_not_sent_when_the_block_raises(pg_database):
+    with pytest.raises(RuntimeError):
+        with pg_database.transaction() as s, pipelined(s, commit=True):
+            s.execute(things.insert().values(id="x", name="a"))
+            raise RuntimeError("a handler failed")
+    with pg_database.read() as s:
+        assert s.execute(sa.select(sa.func.count()).select_from(things)).scalar_one() == 0
+
+
+def test_an_insert_error_with_commit_is_raised_and_nothing_is_kept(pg_database):
+    with pytest.raises(sa.exc.IntegrityError):
+        with pg_database.transaction() as s, pipelined(s, commit=True):
+            s.execute(things.insert().values(id="same", name="a"))
+            s.execute(things.insert().values(id="same", name="b"))
+    with pg_database.read() as s:
+        assert s.execute(sa.select(sa.func.count()).select_from(things)).scalar_one() == 0
+
+
+def test_a_commit_answered_rollback_raises(pg_database):
+    """A statement's error caught in the block leaves the transaction failed: PostgreSQL answers
+    its COMMIT with ROLLBACK, without an error; the block says so instead of passing for committed."""
+    with pytest.raises(sa.exc.InternalError, match="ROLLBACK"):
+        with pg_database.transaction() as s, pipelined(s, commit=True):
+            s.execute(things.insert().values(id="x", name="a"))
+            with pytest.raises(sa.exc.DataError):
+                s.execute(sa.text("SELECT 1 / 0"))
+    with pg_database.read() as s:
+        assert s.execute(sa.select(sa.func.count()).select_from(things)).scalar_one() == 0

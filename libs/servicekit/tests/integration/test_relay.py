@@ -182,11 +182,16 @@ def test_a_relay_round_on_postgres_is_claim_and_mark_on_its_own_connection_witho
         waits = []
         original = psycopg.Pipeline.sync
         monkeypatch.setattr(psycopg.Pipeline, "sync", lambda self: (waits.append(1), original(self))[1])
+        at_commit = []  # the transaction's state when SQLAlchemy commits
+        original_commit = psycopg.Connection.commit
+        monkeypatch.setattr(psycopg.Connection, "commit", lambda self: (
+            at_commit.append(self.pgconn.transaction_status), original_commit(self))[1])
         assert relay.relay_once() == 3
         assert statements == ["SELECT", "UPDATE"]  # the claim and the mark
-        # Pipeline mode: BEGIN goes out with the claim (its one wait); the mark waits for nothing
-        # but the end of the block: three round trips with the COMMIT, not four.
+        # Pipeline mode: BEGIN goes out with the claim (its one wait); the mark and the COMMIT
+        # go out together at the end of the block: two round trips, not four.
         assert len(waits) == 1
+        assert at_commit == [psycopg.pq.TransactionStatus.IDLE]  # committed already: nothing more sent
         with relay._relay_sessions()() as s:
             assert s.execute(sa.text("SHOW synchronous_commit")).scalar_one() == "off"
     finally:
