@@ -20,7 +20,8 @@
 (d) `--knee`: short runs at rising offered rates for each path (outbox 10/tx, outbox 1/tx, raw
     kombu) until its backlog grows; each row says whether p99 exceeded `--knee-p99` ms.
 Each load run also reports, per event, the CPU time of the relay and consumer processes and
-the time their threads spent runnable but waiting for a CPU (/proc schedstat).
+the time their threads spent runnable but waiting for a CPU (/proc schedstat), and their
+garbage collections (count, longest and total pause per generation, from process start to exit).
 `--trace`: the relay and the consumer stamp each event's steps (bench/event_trace.py) and a
 table of where the time goes is printed after each load run.
 `--profile DIR`: py-spy samples the consumer worker during (a) and (b); a summary of where its
@@ -35,6 +36,8 @@ rabbitmqctl); creates its own databases and vhost and removes them at the end.
 from __future__ import annotations
 
 import argparse
+import atexit
+import gc
 import json
 import os
 import shutil
@@ -111,9 +114,40 @@ def paced(ticks_per_second: float, duration: float):
 
 
 # --- subprocess roles -----------------------------------------------------------------------
+def gc_pauses(role: str) -> None:
+    """Record the process's garbage collections (generation, seconds) and write them to
+    $BENCH_GC/<role>.json at exit: a collection stops every thread of the process."""
+    if not os.environ.get("BENCH_GC"):
+        return
+    pauses: list[tuple[int, float]] = []
+    started: list[float] = []
+
+    def on_gc(phase, info):
+        if phase == "start":
+            started[:] = [time.perf_counter()]
+        elif started:
+            pauses.append((info["generation"], time.perf_counter() - started[0]))
+
+    gc.callbacks.append(on_gc)
+    atexit.register(lambda: Path(os.environ["BENCH_GC"], f"{role}.json").write_text(json.dumps(pauses)))
+
+
+def gc_summary(directory: str, role: str) -> str:
+    try:
+        pauses = json.loads(Path(directory, f"{role}.json").read_text())
+    except (OSError, ValueError):
+        return f"{role}: no GC record"
+    if not pauses:
+        return f"{role}: no collection"
+    by_gen = {g: [p for gen, p in pauses if gen == g] for g in (0, 1, 2)}
+    return f"{role}: " + ", ".join(
+        f"gen{g} {len(v)} x, max {max(v) * 1e3:.1f} ms, total {sum(v) * 1e3:.0f} ms" for g, v in by_gen.items() if v)
+
+
 def run_relay() -> None:
     settings = ServiceSettings(service=PRODUCER, database_url=os.environ["BENCH_DB"], amqp_url=os.environ["BENCH_AMQP"])
     trace = event_trace.install_relay() if os.environ.get("BENCH_TRACE") else None
+    gc_pauses("relay")
     Worker(settings, Database(settings.database_url)).run()
     if trace is not None:
         event_trace.dump(trace, os.environ["BENCH_TRACE"] + "/relay.json")
@@ -136,6 +170,7 @@ def consumer_worker(database_url: str, amqp_url: str) -> Worker:
 
 def run_consumer(out: str) -> None:
     trace = event_trace.install_consumer() if os.environ.get("BENCH_TRACE") else None
+    gc_pauses("consumer")
     worker = consumer_worker(os.environ["BENCH_DB"], os.environ["BENCH_AMQP"])
     committed: dict[str, float] = {}
     cpu: list[float] = []  # process CPU time at the first and the last commit
@@ -347,8 +382,10 @@ def produce(producer_db: Database, load: Load, duration: float, workdir: Path, p
 def bench_load(producer_db: Database, consumer_db: Database, amqp_url: str, load: Load, duration: float,
                workdir: Path, profile_dir: Path | None = None, raw: bool = True) -> dict:
     reset(producer_db, consumer_db)
-    env_p = {"BENCH_DB": producer_db.url, "BENCH_AMQP": amqp_url}
-    env_c = {"BENCH_DB": consumer_db.url, "BENCH_AMQP": amqp_url}
+    gc_dir = workdir / "gc"
+    gc_dir.mkdir(exist_ok=True)
+    env_p = {"BENCH_DB": producer_db.url, "BENCH_AMQP": amqp_url, "BENCH_GC": str(gc_dir)}
+    env_c = {"BENCH_DB": consumer_db.url, "BENCH_AMQP": amqp_url, "BENCH_GC": str(gc_dir)}
     out = workdir / "consumer.json"
     consumer = spawn("_consumer", str(out), env=env_c)
     relay = spawn("_relay", env=env_p)
@@ -377,6 +414,7 @@ def bench_load(producer_db: Database, consumer_db: Database, amqp_url: str, load
               file=sys.stderr)
     samples = [(t - started, consumed_at[e] - t) for e, t in commits.items()]
     result = {"load": load, "achieved": achieved, "outbox": window_stats(samples, duration),
+              "gc": "; ".join(gc_summary(str(gc_dir), role) for role in ("relay", "consumer")),
               "sched": {name: {"cpu": cpu / len(commits), "runqueue": wait / len(commits)}
                         for name, (cpu, wait) in sched.items()}}
     with producer_db.read() as s:
@@ -736,6 +774,7 @@ def main(argv: list[str]) -> int:
         print("per event, worker processes: " + "; ".join(
             f"{name} {v['cpu'] * 1e6:.0f} us on a CPU, {v['runqueue'] * 1e6:.0f} us runnable waiting for one"
             for name, v in sched.items()))
+        print(f"garbage collections in the worker processes (whole run): {r['gc']}")
         if r["achieved"] < 0.9 * r["load"].rate:
             print(f"(the producer committed only {r['achieved']:.0f} of {r['load'].rate:.0f} events/s: "
                   "the machine could not offer the load, so this run does not test the goal at that rate)")
