@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from servicekit import bulk
 from servicekit.bulk import insert_rows
 from servicekit.db import is_postgresql
+from servicekit.messaging import outbox
 from servicekit.problems import Problem
 from servicekit.queries import one_of
 from servicekit.tokens import Caller
@@ -141,7 +142,8 @@ _OUTCOMES = (cart_lines.update()
 
 # The cart's state, its lines' outcomes (one UPDATE from a JSON document: psycopg's executemany
 # would send one per line, and arrays cost a Python call per element to dump), the
-# Idempotency-Key's answer (when a key was given) and the new bookings in one statement.
+# Idempotency-Key's answer (when a key was given), the new bookings and the events (the outbox
+# rows, `servicekit.messaging.outbox.INSERT_EVENTS_PG`) in one statement.
 _OUTCOMES_PG = sa.text("""
 WITH saved_cart AS (
     UPDATE carts SET state = :state, validated_at = CAST(:validated_at AS timestamptz),
@@ -157,23 +159,26 @@ WITH saved_cart AS (
     SELECT id, commune, family_id, child_id, service_id, prestation_id, session_date, status, cart_id,
            waiting_since, created_at, updated_at
     FROM json_populate_recordset(NULL::bookings, :bookings)
+), outboxed AS (
+    {outbox_insert}
 )
 UPDATE cart_lines AS l SET outcome = v.outcome, reason = v.reason
 FROM json_to_recordset(CAST(:outcomes AS json))
     AS v(child_id varchar, prestation_id varchar, session_date date, outcome varchar, reason varchar)
 WHERE l.cart_id = :cart AND l.child_id = v.child_id AND l.prestation_id = v.prestation_id
   AND l.session_date = v.session_date
-""")
+""".format(outbox_insert=outbox.INSERT_EVENTS_PG))
 
 
 def _save_outcomes(session: Session, row: Mapping, cart: Cart, now: dt.datetime, caller_sub: str,
-                   key: str | None, answer: dict, new_bookings: list[dict]) -> None:
+                   key: str | None, answer: dict, new_bookings: list[dict], published: list) -> None:
     """A validated cart whose stored lines are unchanged: its state and every line's outcome
-    (instead of deleting and inserting its lines again), `answer` remembered for `key`, and the
-    `new_bookings` rows inserted."""
+    (instead of deleting and inserting its lines again), `answer` remembered for `key`, the
+    `new_bookings` rows inserted and the `published` events written to the outbox."""
     if is_postgresql(session):
         outcomes = cart.outcomes
-        session.execute(_OUTCOMES_PG, {"bookings": bulk.document(bookings, new_bookings),
+        document = events.document(published)
+        session.execute(_OUTCOMES_PG, {"bookings": bulk.document(bookings, new_bookings), "events": document or "[]",
             "cart": row["id"], "state": cart.state.code, "validated_at": cart.validated_at,
             "hold_expires_at": cart.hold_expires_at, "now": now, "sub": caller_sub, "operation": VALIDATE,
             "key": key or None, "response": json.dumps(answer),
@@ -181,6 +186,8 @@ def _save_outcomes(session: Session, row: Mapping, cart: Cart, now: dt.datetime,
                 {"child_id": o.line.child_id, "prestation_id": o.line.prestation_id,
                  "session_date": o.line.session_date.isoformat(), "outcome": o.status.code,
                  "reason": o.reason.code if o.reason else None} for o in outcomes])})
+        if document is not None:
+            events.written(session)
         return
     insert_rows(session, bookings, new_bookings)
     session.execute(carts.update().where(carts.c.id == row["id"]).values(
@@ -190,6 +197,7 @@ def _save_outcomes(session: Session, row: Mapping, cart: Cart, now: dt.datetime,
         {"line_cart": row["id"], "line_child": o.line.child_id, "line_prestation": o.line.prestation_id,
          "line_date": o.line.session_date, "new_outcome": o.status.code, "new_reason": o.reason.code if o.reason else None}
         for o in cart.outcomes])
+    events.publish(session, published)
 
 
 NEW = "_new"  # marks a cart row made by _editable_cart and not inserted yet
@@ -555,17 +563,17 @@ def validate_cart(session: Session, caller: Caller, idempotency_key: str | None 
                                                         optimistic, facts=facts, deferred=deferred)
     done = result.cart
     answer = cart_view(session, row, done, known=LineFacts(commune, {pid: r for pid, (r, _) in found.items()}, kids))
-    if done.lines == cart.lines:
-        _save_outcomes(session, row, done, now, caller.sub, idempotency_key, answer, deferred or [])
-    else:
-        insert_rows(session, bookings, deferred or [])
-        _save_cart(session, row, done, now, commune)
-        idempotency.remember(session, caller.sub, VALIDATE, idempotency_key, answer, cart_id=row["id"], now=now)
     if done.state is not CartState.OPEN:
         cart_row = {**row, "state": done.state.code, "validated_at": done.validated_at or now,
                     "hold_expires_at": done.hold_expires_at}
         published.append(events.validated(cart_row, _line_facts(result, rows, found, commune)))
-    events.publish(session, published)  # the confirmations and cart.validated.v1: one INSERT
+    if done.lines == cart.lines:  # the confirmations and cart.validated.v1 with the outcomes (PostgreSQL)
+        _save_outcomes(session, row, done, now, caller.sub, idempotency_key, answer, deferred or [], published)
+    else:
+        insert_rows(session, bookings, deferred or [])
+        _save_cart(session, row, done, now, commune)
+        idempotency.remember(session, caller.sub, VALIDATE, idempotency_key, answer, cart_id=row["id"], now=now)
+        events.publish(session, published)  # the confirmations and cart.validated.v1: one INSERT
     if pending is not None and not places.claim(session, *pending, found):
         raise Contended
     return answer

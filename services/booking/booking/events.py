@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from contracts import booking as contract
-from servicekit.messaging.outbox import add_event, add_events
+from servicekit.messaging.outbox import add_event, event_document, events_written, write_events
 
 SOURCE = "booking"
 
@@ -31,7 +31,18 @@ def cancelled(booking: Mapping, prestation: Mapping, refund: str, by: str,
 
 def publish(session: Session, payloads: list) -> None:
     """Several events at once (a cart's lines): one outbox INSERT while the séances are locked."""
-    add_events(session, SOURCE, payloads)
+    write_events(session, SOURCE, payloads)
+
+
+def document(payloads: list) -> str | None:
+    """Several events as outbox rows for a statement of one's own (`outbox.INSERT_EVENTS_PG` as a
+    step of a CTE, PostgreSQL); call `written` in the same transaction. None when there are none."""
+    return event_document(SOURCE, payloads)
+
+
+def written(session: Session) -> None:
+    """booking's events were inserted by the caller's own statement: the relay is woken at commit."""
+    events_written(session, SOURCE)
 
 
 def booking_confirmed(session: Session, booking: Mapping, prestation: Mapping, via: str, now: dt.datetime) -> None:

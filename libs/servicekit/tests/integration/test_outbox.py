@@ -178,3 +178,42 @@ def test_the_wakeup_thread_notifies_then_gives_its_connection_back_when_idle(pg_
         wait_until(lambda: waker.sent == 2, timeout=5)  # counted once execute() returned
     finally:
         listener.close()
+
+
+def test_write_events_writes_the_rows_add_events_would_in_order_and_wakes_the_relay_at_commit(database):
+    """write_events (no Envelope models built, the bodies spliced from each payload's JSON): the same
+    rows as add_events, bodies byte for byte an Envelope's JSON, in order, one statement."""
+    from contracts.envelope import Envelope
+
+    from servicekit.messaging.outbox import write_events
+    from servicekit.messaging.wakeup import SESSION_KEY
+
+    statements = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement.split()[0].upper())
+
+    token = context.set_correlation_id("corr-write")
+    sa.event.listen(database.engine, "before_cursor_execute", count)
+    try:
+        with database.transaction() as s:
+            statements.clear()
+            write_events(s, "catalog", [ThingCreated(thing_id=f"t{i}", name=f"Noé \"{i}\"\n") for i in range(4)],
+                         causation_id="cause-w")
+            sent = list(statements)
+            woken = dict(s.info.get(SESSION_KEY, {}))
+    finally:
+        sa.event.remove(database.engine, "before_cursor_execute", count)
+        context.reset_correlation_id(token)
+
+    assert [x for x in sent if x != "BEGIN"] == ["INSERT"]  # SQLite: pysqlite's own BEGIN
+    assert [set(channels) for channels in woken.values()] == (
+        [{"outbox_catalog"}] if database.engine.dialect.name == "postgresql" else [])
+    rows = outbox_rows(database)
+    envelopes = [Envelope.model_validate_json(row.body) for row in rows]
+    assert [row.body for row in rows] == [e.model_dump_json() for e in envelopes]
+    assert [e.payload(ThingCreated).thing_id for e in envelopes] == ["t0", "t1", "t2", "t3"]
+    assert [row.event_id for row in rows] == [e.id for e in envelopes] and len({e.id for e in envelopes}) == 4
+    assert {(row.exchange, row.routing_key, row.attempts) for row in rows} == {("catalog.events", "thing.created.v1", 0)}
+    assert {(e.source, e.correlation_id, e.causation_id) for e in envelopes} == {("catalog", "corr-write", "cause-w")}
+    assert all(abs((row.created_at - e.time).total_seconds()) < 1e-3 for row, e in zip(rows, envelopes))

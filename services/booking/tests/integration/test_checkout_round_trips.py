@@ -8,6 +8,8 @@ import pytest
 import sqlalchemy as sa
 
 from booking_testkit import outbox_events
+from contracts.booking import CartValidated
+from contracts.envelope import Envelope
 
 from booking import api, carts, places, store
 from booking.domain.capacity import Occupancy
@@ -45,7 +47,7 @@ def test_changed_counters_are_saved_in_one_statement_and_unchanged_ones_skipped(
     assert rows == {day: ((1, i % 2) if i < 19 else (0, 0)) for i, day in enumerate(days)}
 
 
-def test_a_carts_confirmations_are_one_outbox_insert(db, world):
+def test_a_carts_confirmations_are_one_outbox_insert_in_the_statement_of_its_outcomes(db, world):
     prestation_id = world.prestation()["id"]
     family = world.family()
     world.enrol(family)
@@ -57,8 +59,8 @@ def test_a_carts_confirmations_are_one_outbox_insert(db, world):
     inserts = []
 
     def count(conn, cursor, statement, parameters, context, executemany):
-        if statement.lstrip().upper().startswith("INSERT INTO OUTBOX"):
-            inserts.append(len(json.loads(parameters["rows"])))  # one statement, the rows as one JSON document
+        if "INSERT INTO OUTBOX" in statement.upper():  # the rows as one JSON document
+            inserts.append((statement.split()[0].upper(), len(json.loads(parameters["events"]))))
 
     sa.event.listen(db.engine, "before_cursor_execute", count)
     try:
@@ -68,9 +70,17 @@ def test_a_carts_confirmations_are_one_outbox_insert(db, world):
         sa.event.remove(db.engine, "before_cursor_execute", count)
 
     assert [line["outcome"] for line in answer["lines"]] == ["confirmed"] * 5
-    assert inserts == [6], inserts  # one statement: the 5 booking.confirmed.v1 and cart.validated.v1 in one INSERT
+    # one statement: the 5 booking.confirmed.v1 and cart.validated.v1 inserted by the CTE that saves
+    # the cart's outcomes
+    assert inserts == [("WITH", 6)], inserts
     confirmed = [e for e in outbox_events(db, "booking.confirmed.v1") if e["child_id"] == family.child_id]
     assert sorted(e["session_date"] for e in confirmed) == [d.isoformat() for d in days]
+    with db.read() as s:  # in order (the relay publishes by seq), the bodies as add_events writes them
+        rows = s.execute(sa.text("SELECT routing_key, body FROM outbox ORDER BY seq")).all()[-6:]
+    assert [r.routing_key for r in rows] == ["booking.confirmed.v1"] * 5 + ["cart.validated.v1"]
+    envelopes = [Envelope.model_validate_json(r.body) for r in rows]
+    assert [r.body for r in rows] == [e.model_dump_json() for e in envelopes]
+    assert envelopes[-1].payload(CartValidated).cart_id == answer["id"]
 
 
 def _statements(db, fn):
@@ -111,9 +121,9 @@ def test_adding_lines_and_validating_cost_a_fixed_number_of_statements(db, world
     # cart (locked); its idempotency key, lines, children, prestations, closures, calendar,
     # enrolments, overrides, residence, séances and bookings in one statement (store.cart_facts);
     # séances (which exist, then locked), bookings under the locks, INSERT bookings, UPDATE
-    # counters, outbox (the relay is woken after the commit, not by a pg_notify in it), and the
-    # cart, its lines' outcomes and the idempotency record in one statement
-    assert len(validate_statements) == 9, "\n".join(validate_statements)
+    # counters, and the cart, its lines' outcomes, the idempotency record and the events (the relay
+    # is woken after the commit, not by a pg_notify in it) in one statement
+    assert len(validate_statements) == 8, "\n".join(validate_statements)
 
 
 def test_the_apis_validation_locks_the_seances_only_to_claim_their_places(db, world, client, monkeypatch):
@@ -134,9 +144,9 @@ def test_the_apis_validation_locks_the_seances_only_to_claim_their_places(db, wo
 
     assert [line["outcome"] for line in answer["lines"]] == ["confirmed"] * 20
     # cart (locked), everything read (store.cart_facts), the new bookings with the cart and its
-    # lines' outcomes and the idempotency record, outbox (no pg_notify: the relay is woken after
+    # lines' outcomes, the idempotency record and the events (no pg_notify: the relay is woken after
     # the commit), the claim
-    assert len(seen) == 5, "\n".join(seen)
+    assert len(seen) == 4, "\n".join(seen)
     locking = [n for n, text in enumerate(seen) if "FOR UPDATE" in text and "sessions" in text]
     assert locking == [len(seen) - 1] and "UPDATE sessions" in seen[-1]  # then COMMIT
     assert any("FROM sessions AS s" in text and "FOR UPDATE" not in text for text in seen[:-1])  # the peek
