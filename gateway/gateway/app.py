@@ -15,12 +15,12 @@ from pathlib import Path
 
 from connexion.resolver import RelativeResolver
 from flask import Flask, request, url_for
-from flask_wtf.csrf import CSRFProtect
 
 from servicekit import api_stack, asgi_guard, forwarded, web as service_web
 from servicekit.db import Database
 
 from gateway import api, api_clients, auth, errors, oidc, sessions
+from gateway.csrf_tokens import CSRFProtect
 from gateway.pages_app import PagesFlask
 from gateway.clients import ServiceError
 from gateway.settings import GatewaySettings, get_settings
