@@ -21,6 +21,7 @@ as `pages`: every path outside the API prefixes goes to it (through a2wsgi, serv
 from __future__ import annotations
 
 import contextvars
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -77,6 +78,10 @@ def _service_token_handler(audience: str, secret: str) -> type[BearerSecurityHan
         return {"sub": caller.sub, "caller": caller}
 
     class ServiceTokenHandler(BearerSecurityHandler):
+        # connexion asks, on every request, whether the check takes `required_scopes` or
+        # `request` with inspect.signature (twice ~10 us): the answer never changes per function.
+        _accepts_kwarg = staticmethod(functools.lru_cache(maxsize=64)(BearerSecurityHandler._accepts_kwarg))
+
         def _resolve_func(self, security_scheme):
             if security_scheme.get(self.security_definition_key) == SERVICE_TOKEN_CHECK:
                 return check

@@ -125,3 +125,17 @@ def test_each_app_checks_tokens_against_its_own_audience_and_secret(tmp_path):
     alpha_token = tokens.mint(tokens.Caller(sub="u1", role="parent"), "alpha", "a" * 40)
     beta_client, _ = apps["beta"]
     assert beta_client.get("/internal/whoami", headers={"Authorization": f"Bearer {alpha_token}"}).status_code == 401
+
+
+def test_the_token_checks_signature_is_not_inspected_on_every_request(app_and_settings, monkeypatch):
+    import connexion.utils
+
+    client, settings = app_and_settings
+    good = tokens.mint(tokens.Caller(sub="u-sig", role="parent"), "probe", settings.service_token_secret)
+    assert client.get("/internal/whoami", headers={"Authorization": f"Bearer {good}"}).status_code == 200
+    inspected = []
+    real_signature = connexion.utils.inspect.signature
+    monkeypatch.setattr(connexion.utils.inspect, "signature", lambda f, *a, **kw: inspected.append(f) or real_signature(f, *a, **kw))
+    resp = client.get("/internal/whoami", headers={"Authorization": f"Bearer {good}"})
+    assert resp.status_code == 200 and resp.json()["sub"] == "u-sig"
+    assert [f for f in inspected if f.__name__ == "check"] == []
