@@ -9,11 +9,17 @@ size) and processed together, in ONE database transaction (one commit, hence one
    (`basic_ack` with `multiple`).
 No savepoint on that path (they cost two round trips a message), and its statements go out in
 PostgreSQL's pipeline mode (servicekit.messaging.pipeline): the handlers' plain INSERTs do not
-wait for their results, so a batch of one-row handlers is three round trips (BEGIN with the
-inbox insert, the handlers' writes, COMMIT) instead of one per event. Those INSERTs are also
+wait for their results, and the COMMIT goes out with the last of them. Those INSERTs are also
 kept and sent together (servicekit.messaging.deferred): the same statement executed by the
 handlers of consecutive events with a dict of parameters goes out as one multi-row INSERT, which
-costs a fraction of the CPU of one execute per event. If a handler raises or the
+costs a fraction of the CPU of one execute per event (a batch of one sends its INSERT as it is).
+On PostgreSQL a batch's first try does not even wait for its inbox insert: the keys go in with
+a plain INSERT (no ON CONFLICT) sent without waiting, the handlers run at once as if every event
+were new, and a duplicate delivery fails that INSERT, so the transaction cannot commit (an
+aborted pipeline skips the COMMIT; a COMMIT answered ROLLBACK raises): nothing of the try is
+kept and the batch runs again as above, the claim's result awaited first. A batch of one-row
+handlers is then one round trip (BEGIN, inbox insert, writes, COMMIT) when every event is new,
+as is the rule. If a handler raises or the
 commit fails, the transaction rolls back and the batch is processed again with one savepoint
 per message (inbox row and handler inside it), so that a failing handler only undoes its own
 work; if that commit fails too (e.g. a deferred constraint), each message gets a transaction
@@ -57,7 +63,7 @@ from servicekit.messaging.broker import (BROKER_ERRORS, Backoff, BrokerUnavailab
 from servicekit.messaging.confirms import ConfirmingPublisher, Outgoing
 from servicekit.messaging.deferred import inserts_deferred
 from servicekit.messaging.names import dead_letter_queue, retry_queue
-from servicekit.messaging.pipeline import pipelined
+from servicekit.messaging.pipeline import pipelined, wait_for_queued
 from servicekit.messaging.retries import (ERROR_HEADER, FAILED_AT_HEADER, RETRIES_HEADER, RetryPolicy,
                                           carried_headers, describe_error, is_permanent, retries_of)
 
@@ -69,6 +75,14 @@ HandlerFn = Callable[[Session, Envelope], None]
 
 OK, DUPLICATE = "ok", "duplicate"
 Outcome = str | Exception  # OK, DUPLICATE, or what the handler (or its commit) raised
+
+
+class HandlerFailed(Exception):
+    """A handler raised `error` in a batch whose events are all new (the claim went through)."""
+
+    def __init__(self, error: Exception):
+        super().__init__(str(error))
+        self.error = error
 
 
 @dataclass(frozen=True)
@@ -135,6 +149,8 @@ class ConsumerLoop:
         self._publisher: ConfirmingPublisher | None = None
         self._deliveries: deque[tuple[Handler, amqp.Message]] = deque()
         self._durations = {h.queue: metrics.HANDLER_DURATION.labels(service, h.queue) for h in self.handlers}
+        # PostgreSQL (pipeline mode): a batch's first try does not wait for its inbox claim.
+        self._claim_without_waiting = db.engine.dialect.name == "postgresql" and db.engine.dialect.driver == "psycopg"
 
     def run(self, stop: threading.Event) -> None:
         backoff = Backoff()
@@ -216,12 +232,26 @@ class ConsumerLoop:
             return None
 
     def _process(self, batch: list[Item]) -> list[Outcome]:
-        if len(batch) > 1:
+        handler_failed = False
+        if self._claim_without_waiting:
             try:
-                return self._transaction_on_a_live_connection(batch)
-            except Exception as exc:
+                return self._transaction_on_a_live_connection(batch, claim_first=False)
+            except HandlerFailed as failed:  # its events are new: no need to claim them first
+                if len(batch) == 1:
+                    return [failed.error]
+                handler_failed = True
                 log.info("batch of %d messages rolled back (%s); again with one savepoint each",
-                         len(batch), describe_error(exc))
+                         len(batch), describe_error(failed.error))
+            except Exception as exc:  # a duplicate delivery, or what the paths below sort out
+                log.debug("batch of %d messages rolled back on its first try (%s); again, claimed first",
+                          len(batch), describe_error(exc))
+        if len(batch) > 1:
+            if not handler_failed:
+                try:
+                    return self._transaction_on_a_live_connection(batch)
+                except Exception as exc:
+                    log.info("batch of %d messages rolled back (%s); again with one savepoint each",
+                             len(batch), describe_error(exc))
             try:
                 return self._transaction_with_savepoints(batch)
             except Exception as exc:
@@ -238,34 +268,53 @@ class ConsumerLoop:
         except Exception as exc:
             return exc
 
-    def _transaction_on_a_live_connection(self, batch: list[Item]) -> list[Outcome]:
+    def _transaction_on_a_live_connection(self, batch: list[Item], *, claim_first: bool = True) -> list[Outcome]:
         """`_transaction`, once more on a new connection if the database connection was lost
         (SQLAlchemy then discards the pool's older connections too)."""
         try:
-            return self._transaction(batch)
+            return self._transaction(batch, claim_first=claim_first)
         except sa.exc.DBAPIError as exc:
             if not exc.connection_invalidated:
                 raise
             log.warning("consumer: database connection lost (%s); the batch again on a new connection",
                         describe_error(exc))
-            return self._transaction(batch)
+            return self._transaction(batch, claim_first=claim_first)
 
-    def _transaction(self, batch: list[Item]) -> list[Outcome]:
+    def _transaction(self, batch: list[Item], *, claim_first: bool = True) -> list[Outcome]:
         """The fast path: one inbox insert for the batch, the handlers, one commit. Raises
-        (everything rolled back) if any handler or the commit does."""
+        (everything rolled back) if any handler or the commit does. With `claim_first` the inbox
+        insert's result (which events are new) is awaited before the handlers run; without it
+        (PostgreSQL) the handlers run at once and a duplicate fails the inbox insert, hence the
+        whole transaction (see the module)."""
         outcomes: list[Outcome] = []
         # A batch of one has nothing to send together: its handler's INSERT goes out as it is.
         deferring = inserts_deferred if len(batch) > 1 else _as_it_is
+        claim = inbox.claim_many if claim_first else inbox.claim_all_or_fail
         with self.db.transaction() as session, pipelined(session, commit=True), deferring(session):
-            fresh = inbox.claim_many(session, [item.key for item in batch])
+            fresh = claim(session, [item.key for item in batch])
             for item in batch:
                 if item.key in fresh:
                     fresh.discard(item.key)  # the same event twice in one batch: once only
-                    self._call(session, item)
+                    if claim_first:
+                        self._call(session, item)
+                    else:
+                        self._call_unclaimed(session, item)
                     outcomes.append(OK)
                 else:
                     outcomes.append(DUPLICATE)
         return outcomes
+
+    def _call_unclaimed(self, session: Session, item: Item) -> None:
+        """`_call` before the inbox insert's result is known: a handler that raises (not a
+        database error, which may be the claim's own) fails the batch as `HandlerFailed` once
+        the claim is known to have gone through, i.e. the batch's events are all new."""
+        try:
+            self._call(session, item)
+        except sa.exc.DBAPIError:
+            raise
+        except Exception as exc:
+            wait_for_queued(session)  # raises if the claim failed: a duplicate among them
+            raise HandlerFailed(exc) from exc
 
     def _transaction_with_savepoints(self, batch: list[Item]) -> list[Outcome]:
         """One savepoint per message (its inbox row and its handler): a handler that raises

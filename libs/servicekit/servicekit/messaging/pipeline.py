@@ -69,17 +69,34 @@ def pipelined(session: Session, *, commit: bool = False) -> Iterator[None]:
             if commit:  # queued behind the block's statements; sent with the final wait
                 committing = driver.execute("COMMIT")
     except psycopg.Error as exc:  # from the final wait: as SQLAlchemy would have raised it
-        disconnected = connection.dialect.is_disconnect(exc, pooled.dbapi_connection, None)
-        if disconnected:
-            connection.invalidate(exc)
-        raise sa.exc.DBAPIError.instance(None, None, exc, psycopg.Error,
-                                         connection_invalidated=disconnected) from exc
+        raise _as_sqlalchemy_error(connection, exc) from exc
     if committing is not None and committing.statusmessage != "COMMIT":
         # PostgreSQL ends a failed transaction's COMMIT with ROLLBACK, without an error.
         raise sa.exc.DBAPIError.instance(
             "COMMIT", None, psycopg.errors.InFailedSqlTransaction(
                 f"COMMIT answered {committing.statusmessage!r}: the transaction was rolled back"),
             psycopg.Error)
+
+
+def _as_sqlalchemy_error(connection: sa.Connection, exc: psycopg.Error) -> sa.exc.DBAPIError:
+    pooled = connection.connection
+    disconnected = connection.dialect.is_disconnect(exc, pooled.dbapi_connection, None)
+    if disconnected:
+        connection.invalidate(exc)
+    return sa.exc.DBAPIError.instance(None, None, exc, psycopg.Error, connection_invalidated=disconnected)
+
+
+def wait_for_queued(session: Session) -> None:
+    """Inside `pipelined(session)`: send what is queued and wait for its results; raise (as
+    SQLAlchemy's exception) the error one of them raised. Elsewhere nothing to wait for."""
+    connection = session.connection()
+    pipeline = connection.connection.info.get(PIPELINE_KEY)
+    if pipeline is None:
+        return
+    try:
+        pipeline.sync()
+    except psycopg.Error as exc:
+        raise _as_sqlalchemy_error(connection, exc) from exc
 
 
 def needs_result(context) -> bool:

@@ -14,8 +14,8 @@ from servicekit.messaging import dlq, inbox
 from servicekit.messaging.deferred import DEFERRED
 from servicekit.messaging.worker import Worker
 from servicekit.testing import wait_until
-from sk_messaging_helpers import ThingCreated, children, count_effects, effects, parents, running, settings_for, \
-    things, unique_service
+from sk_messaging_helpers import ThingCreated, children, count_effects, effects, make_database, parents, running, \
+    settings_for, things, unique_service
 
 pytestmark = pytest.mark.integration
 
@@ -169,8 +169,9 @@ def test_a_batch_s_handlers_write_without_waiting_and_a_late_error_still_falls_o
     queued_while_stopped(new_worker, broker, queue, envelopes)
     with running(new_worker()):
         wait_until(lambda: consumed(service, queue, "ok") == 3 and consumed(service, queue, "retried") == 1)
-    assert modes[:4] == [True] * 4  # the first try, in one pipelined transaction
-    assert modes[4:] == [False] * 4  # again, one savepoint each: errors where they happen
+    # the first two tries (the claim not awaited, then awaited), each in one pipelined transaction
+    assert modes[:8] == [True] * 8
+    assert modes[8:] == [False] * 4  # again, one savepoint each: errors where they happen
     with pg_database.read() as s:
         assert dict(s.execute(sa.select(things.c.id, things.c.name)).all()) == {
             "taken": "before", "t1": "a", "t2": "b", "t3": "c"}
@@ -220,15 +221,19 @@ def test_a_batch_s_one_row_handlers_send_one_insert_and_a_duplicate_among_them_f
     assert broker.depth(queue) == 0 and broker.depth(f"{queue}.retry.60000") == 1
 
 
-def test_a_lone_event_is_two_round_trips_its_insert_sent_as_it_is_and_its_commit_with_it(
+def test_a_lone_new_event_is_one_round_trip_its_insert_sent_as_it_is_and_its_commit_with_it(
         pg_database, broker, module_vhost_url, monkeypatch):
     """A batch of one (events one at a time, as at a low rate): nothing to send together, so the
-    handler's INSERT is not deferred; the COMMIT goes out with it in the pipeline's last wait, and
-    SQLAlchemy's commit then finds the transaction over."""
+    handler's INSERT is not deferred; the inbox insert does not wait for its result; the COMMIT
+    goes out with them in the pipeline's one wait, and SQLAlchemy's commit then finds the
+    transaction over."""
     service = unique_service()
     queue = f"{service}.store"
     insert_thing = things.insert()
-    results, at_commit = [], []
+    results, at_commit, waits = [], [], []
+    original_sync = psycopg.Pipeline.sync
+    monkeypatch.setattr(psycopg.Pipeline, "sync", lambda self: (
+        "-consumers-" in threading.current_thread().name and waits.append(1), original_sync(self))[1])
     original_commit = psycopg.Connection.commit
     monkeypatch.setattr(psycopg.Connection, "commit", lambda self: (
         "-consumers-" in threading.current_thread().name and at_commit.append(self.pgconn.transaction_status),
@@ -245,6 +250,7 @@ def test_a_lone_event_is_two_round_trips_its_insert_sent_as_it_is_and_its_commit
         wait_until(lambda: broker.depth(queue) == 0)
     assert len(results) == 1 and results[0] is not DEFERRED
     assert at_commit == [psycopg.pq.TransactionStatus.IDLE]  # committed by the pipeline: nothing more sent
+    assert waits == []  # no wait in the middle: BEGIN, inbox insert, INSERT and COMMIT in one round trip
     with pg_database.read() as s:
         assert s.execute(sa.select(things.c.id)).scalars().all() == ["t1"]
 
@@ -359,3 +365,50 @@ def test_consumers_skip_the_pre_ping_and_run_a_lone_event_again_at_once_when_pos
         assert consumed(service, queue, "retried") == 0
     assert count_effects(pg_database) == 2
     assert broker.depth(queue) == 0
+
+
+def test_a_worker_process_freezes_what_it_allocated_before_running_and_a_worker_thread_does_not(
+        tmp_path, module_vhost_url, monkeypatch):
+    """Run in a process's main thread (the `worker` command), the worker moves the objects alive
+    at start out of the collector's generations; tests run workers in threads and keep theirs."""
+    frozen = []
+    monkeypatch.setattr("servicekit.messaging.worker.gc.freeze", lambda: frozen.append(1))
+    database = make_database(f"sqlite:///{tmp_path / 'service.db'}")
+    worker = Worker(settings_for(unique_service(), database, module_vhost_url), database)
+    worker.stop()  # run() returns at once
+    with running(worker):
+        pass
+    assert frozen == []
+    worker = Worker(settings_for(unique_service(), database, module_vhost_url), database)
+    worker.stop()
+    worker.run()
+    assert frozen == [1]
+    database.dispose()
+
+
+def test_a_lone_duplicate_fails_its_first_try_and_has_no_second_effect(pg_database, broker, module_vhost_url):
+    """The first try does not wait for the inbox insert: a delivery of an event already processed
+    fails it, nothing of that try is kept (its handler ran, rolled back), and the claim awaited
+    first then says duplicate."""
+    service = unique_service()
+    queue = f"{service}.store"
+    calls = []
+    worker = Worker(settings_for(service, pg_database, module_vhost_url), pg_database, consumer_threads=1)
+
+    @worker.handler("upstream", ThingCreated.EVENT_TYPE, "store")
+    def store(session, envelope):
+        calls.append(envelope.id)
+        session.execute(effects.insert().values(consumer="store", event_id=envelope.id))
+
+    seen = thing("seen")
+    with pg_database.transaction() as s:
+        assert inbox.claim_many(s, [(queue, seen.id)]) == {(queue, seen.id)}
+    fresh = thing("fresh")
+    with running(worker):
+        publish(broker, seen)
+        wait_until(lambda: consumed(service, queue, "duplicate") == 1)
+        publish(broker, fresh)
+        wait_until(lambda: consumed(service, queue, "ok") == 1)
+        wait_until(lambda: broker.depth(queue) == 0)
+    assert calls == [seen.id, fresh.id]  # the duplicate's handler ran once, in the try rolled back
+    assert count_effects(pg_database, seen.id) == 0 and count_effects(pg_database, fresh.id) == 1
