@@ -21,7 +21,7 @@
     kombu) until its backlog grows; each row says whether p99 exceeded `--knee-p99` ms.
 Each load run also reports, per event, the CPU time of the relay and consumer processes and
 the time their threads spent runnable but waiting for a CPU (/proc schedstat), and their
-garbage collections (count, longest and total pause per generation, from process start to exit).
+garbage collections during the load (count, longest and total pause per generation).
 `--trace`: the relay and the consumer stamp each event's steps (bench/event_trace.py) and a
 table of where the time goes is printed after each load run.
 `--profile DIR`: py-spy samples the consumer worker during (a) and (b); a summary of where its
@@ -119,24 +119,26 @@ def gc_pauses(role: str) -> None:
     $BENCH_GC/<role>.json at exit: a collection stops every thread of the process."""
     if not os.environ.get("BENCH_GC"):
         return
-    pauses: list[tuple[int, float]] = []
+    pauses: list[tuple[int, float, float]] = []  # generation, time.time() at its start, seconds
     started: list[float] = []
 
     def on_gc(phase, info):
         if phase == "start":
-            started[:] = [time.perf_counter()]
+            started[:] = [time.time(), time.perf_counter()]
         elif started:
-            pauses.append((info["generation"], time.perf_counter() - started[0]))
+            pauses.append((info["generation"], started[0], time.perf_counter() - started[1]))
 
     gc.callbacks.append(on_gc)
     atexit.register(lambda: Path(os.environ["BENCH_GC"], f"{role}.json").write_text(json.dumps(pauses)))
 
 
-def gc_summary(directory: str, role: str) -> str:
+def gc_summary(directory: str, role: str, since: float, until: float) -> str:
+    """The collections of `role` between `since` and `until` (time.time()): the load's."""
     try:
         pauses = json.loads(Path(directory, f"{role}.json").read_text())
     except (OSError, ValueError):
         return f"{role}: no GC record"
+    pauses = [(gen, p) for gen, at, p in pauses if since <= at <= until]
     if not pauses:
         return f"{role}: no collection"
     by_gen = {g: [p for gen, p in pauses if gen == g] for g in (0, 1, 2)}
@@ -414,7 +416,8 @@ def bench_load(producer_db: Database, consumer_db: Database, amqp_url: str, load
               file=sys.stderr)
     samples = [(t - started, consumed_at[e] - t) for e, t in commits.items()]
     result = {"load": load, "achieved": achieved, "outbox": window_stats(samples, duration),
-              "gc": "; ".join(gc_summary(str(gc_dir), role) for role in ("relay", "consumer")),
+              "gc": "; ".join(gc_summary(str(gc_dir), role, started, max(consumed_at.values()))
+                              for role in ("relay", "consumer")),
               "sched": {name: {"cpu": cpu / len(commits), "runqueue": wait / len(commits)}
                         for name, (cpu, wait) in sched.items()}}
     with producer_db.read() as s:
@@ -774,7 +777,7 @@ def main(argv: list[str]) -> int:
         print("per event, worker processes: " + "; ".join(
             f"{name} {v['cpu'] * 1e6:.0f} us on a CPU, {v['runqueue'] * 1e6:.0f} us runnable waiting for one"
             for name, v in sched.items()))
-        print(f"garbage collections in the worker processes (whole run): {r['gc']}")
+        print(f"garbage collections in the worker processes during the load: {r['gc']}")
         if r["achieved"] < 0.9 * r["load"].rate:
             print(f"(the producer committed only {r['achieved']:.0f} of {r['load'].rate:.0f} events/s: "
                   "the machine could not offer the load, so this run does not test the goal at that rate)")
