@@ -11,8 +11,9 @@ is the rush's business). Each cart: `POST /internal/parent/cart/lines` (20 dates
 `POST /internal/parent/cart/validate` with an Idempotency-Key, one parent after the other.
 
 Prints per cart: CPU time of this process (best of `--rounds`: the least disturbed; the test
-client's own work is in it, the same for any version of booking) and SQL statements sent to
-PostgreSQL; with `--count-calls`, Python and C function calls in every thread instead of the
+client's own work is in it, the same for any version of booking), the CPU time of the
+database's PostgreSQL backends (psutil; the carts run one at a time, so nothing else of the
+bench's runs there) and SQL statements sent to PostgreSQL; with `--count-calls`, Python and C function calls in every thread instead of the
 CPU (a profile hook, which slows everything down). Statements and calls do not depend on the
 machine's load, so two versions of the code compare on them even on a busy machine (the old one
 with PYTHONPATH pointing at its checkout's libs/servicekit, services/booking and
@@ -94,12 +95,15 @@ def main() -> int:
             batches = [carts[i * args.carts:(i + 1) * args.carts] for i in range(args.rounds + 2)]
             for token, lines in batches[0]:  # warm-up: imports, caches, prepared statements
                 cart(token, lines)
-            cpu = []
+            cpu, pg_cpu = [], []
             for batch in batches[1:-1]:
+                pg_before = backends_cpu(engine)
                 started = time.process_time()
                 for token, lines in batch:
                     cart(token, lines)
                 cpu.append((time.process_time() - started) * 1000 / len(batch))
+                pg_after = backends_cpu(engine)
+                pg_cpu.append(sum(t - pg_before.get(pid, 0.0) for pid, t in pg_after.items()) * 1000 / len(batch))
             sa.event.listen(app.db.engine, "before_cursor_execute", counted)  # the last round only
             counting["on"] = True
             for token, lines in batches[-1]:
@@ -111,11 +115,31 @@ def main() -> int:
                 print(f"  Python and C function calls per cart (every thread): {counting['calls'] / len(batches[-1]):,.0f}")
             else:
                 print(f"  CPU per cart: best {min(cpu):.1f} ms (rounds: {', '.join(f'{c:.1f}' for c in cpu)})")
+                print(f"  PostgreSQL backends' CPU per cart: best {min(pg_cpu):.2f} ms "
+                      f"(rounds: {', '.join(f'{c:.2f}' for c in pg_cpu)})")
             print(f"  SQL statements per cart: {len(statements) / len(batches[-1]):.1f}")
     finally:
         engine.dispose()
         drop()
     return 0
+
+
+def backends_cpu(engine: sa.Engine) -> dict[int, float]:
+    """CPU seconds (user + system) of every other PostgreSQL backend of the bench's database (the
+    app's pool, the relay's wake-up connection), by pid."""
+    import psutil
+
+    with engine.connect() as conn:
+        pids = [r[0] for r in conn.execute(sa.text(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"))]
+    out = {}
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        out[pid] = times.user + times.system
+    return out
 
 
 if __name__ == "__main__":

@@ -3,11 +3,13 @@ other carts of the same dates wait (bench/booking_rush.py): a cart's counters an
 written with one statement each, and adding lines or validating a cart costs the same number of
 statements whatever its number of lines."""
 import json
+import uuid
 
 import pytest
 import sqlalchemy as sa
 
 from booking_testkit import outbox_events
+from servicekit.types import utcnow
 from contracts.booking import CartValidated
 from contracts.envelope import Envelope
 
@@ -238,3 +240,30 @@ def test_a_line_waiting_listed_on_a_stale_peek_is_decided_again_on_the_locked_se
     assert [line["outcome"] for line in answer["lines"]] == ["confirmed"] and len(peeks) == 1
     with db.read() as s:
         assert s.execute(sa.select(sessions.c.confirmed).where(sessions.c.prestation_id == prestation_id)).scalar() == 1
+
+
+def test_valider_reads_the_familys_bookings_by_child_not_every_booking_of_the_seances(db, world):
+    """store.cart_facts: with statistics older than a rush's rows, PostgreSQL looked the lines'
+    bookings up through ix_bookings_slot_status (every booking of each séance, filtered by child)."""
+    prestation = world.prestation()
+    family = world.family()
+    world.enrol(family)
+    days = world.open_dates(prestation["id"], 3)
+    with db.transaction() as s:
+        carts.add_lines(s, family.caller, {"lines": [
+            {"child_id": family.child_id, "prestation_id": prestation["id"], "session_date": d.isoformat()}
+            for d in days]})
+    now = utcnow()
+    with db.transaction() as s:  # a rush: the séances filled by other children, not analyzed since
+        s.execute(bookings.insert(), [
+            {"id": str(uuid.uuid4()), "commune": world.commune, "family_id": f"other-{i}", "child_id": f"other-{i}",
+             "service_id": prestation["service_id"], "prestation_id": prestation["id"], "session_date": day,
+             "status": "confirmed", "created_at": now, "updated_at": now} for day in days for i in range(300)])
+    with db.transaction() as s:
+        cart = carts.current_cart_row(s, family.caller.sub, lock=False)
+        plan = "\n".join(s.execute(sa.text("EXPLAIN " + store._CART_FACTS_PG.text), {
+            "cart": cart["id"], "family": family.family_id, "commune": world.commune, "sub": family.caller.sub,
+            "operation": carts.VALIDATE, "key": "k"}).scalars())
+        facts = store.cart_facts(s, cart["id"], family.family_id, world.commune, family.caller.sub, carts.VALIDATE, "k")
+    assert "uq_bookings_child_slot" in plan and "ix_bookings_slot_status" not in plan, plan
+    assert facts.statuses == {}  # none of the family's; theirs are found (tests of "Valider" again)
