@@ -7,7 +7,7 @@ the session cookie.
 from __future__ import annotations
 
 import logging
-import time
+from time import monotonic
 from urllib.parse import urlencode
 
 from flask import current_app, request
@@ -35,11 +35,11 @@ async def list_communes():
     commune added, renamed or removed at identity shows through /api/communes at most that later."""
     # Identity's document is the answer: pass its bytes on rather than parse and re-serialise.
     state = web.state()
-    kept = state.get("communes_kept")  # (kept until, on time.monotonic(); identity's body)
-    if kept is None or time.monotonic() >= kept[0]:
+    kept = state.get("communes_kept")  # (kept until, on monotonic(); identity's body)
+    if kept is None or monotonic() >= kept[0]:
         reply = await _call("identity", "GET", "/internal/communes", clients.caller_for(None))
         kept_for = state["settings"].gateway_communes_kept_seconds
-        kept = state["communes_kept"] = (time.monotonic() + kept_for, reply.body)
+        kept = state["communes_kept"] = (monotonic() + kept_for, reply.body)
     return StarletteResponse(kept[1], 200, media_type="application/json")
 
 

@@ -37,7 +37,9 @@ def identity():
 @pytest.fixture
 def ticks(monkeypatch):
     clock = Ticks()
-    monkeypatch.setattr(api.time, "monotonic", clock)
+    # This module's clock only: the service tokens' reuse (clients.service_token) keeps real time,
+    # or a token minted over 60 s earlier by another test would look fresh and identity refuse it.
+    monkeypatch.setattr(api, "monotonic", clock)
     return clock
 
 
