@@ -18,11 +18,13 @@ stack around them, measured on the gateway's `GET /api/communes` (ADR 0007):
   and the query only (`_NoBodyParameters`): connexion's parameter decorator reads the body and
   parses it as a form on every request, for every operation, and passed a form's file fields on
   as arguments even to an operation that declares no body (a file named like a query parameter
-  replaced that parameter, unvalidated);
+  replaced that parameter, unvalidated); one that takes no argument at all (`list_communes`)
+  gets no request object built and no arguments prepared (connexion's would be empty);
 - request validation builds an operation's parameter validator (and its URI parser) once, and
   for an operation without a request body goes no further than validating the parameters
   (`_RequestValidation`): connexion built both on every request, then looked for a body schema
-  and a content type that such an operation does not have;
+  and a content type that such an operation does not have; an operation that declares no
+  parameter is validated only when a query string came (strict validation refuses it);
 - a JSON request body is checked first by its schema compiled once per operation with
   fastjsonschema (`servicekit.fast_body`): a yes lets it through, a no (or a schema it cannot
   read as connexion does) runs connexion's jsonschema validator, which decides and words the 400
@@ -106,8 +108,15 @@ class _ValidationOperation(RequestValidationOperation):
             self._fast_checks[key] = fast_body.compile_body_check(schema)
         return self._fast_checks[key]
 
+    @functools.cached_property
+    def _declares_parameters(self) -> bool:
+        return bool(self._operation.parameters)
+
     async def __call__(self, scope, receive, send) -> None:
-        self._parameters.validate(scope)  # raises connexion's 400 problems, as in super().__call__
+        # An operation that declares no parameter has nothing to validate unless a query string
+        # came (strict validation then refuses it, as connexion's validator words it).
+        if self._declares_parameters or scope.get("query_string"):
+            self._parameters.validate(scope)  # raises connexion's 400 problems, as in super().__call__
         if self._operation.is_request_body_defined:  # content type and body: connexion's own steps
             mime_type, encoding = self.extract_content_type(scope["headers"])
             self.validate_mime_type(mime_type)
@@ -169,6 +178,14 @@ class _NoBodyParameters(AsyncParameterDecorator):
         arguments, has_kwargs = inspect_function_arguments(unwrap_decorators(function))
         sanitize = self.sanitize_fn
 
+        if not arguments and not has_kwargs:
+            # prep_kwargs would return {} (it passes only what the function names): no request read.
+            @functools.wraps(function)
+            async def no_arguments(_request):
+                return await function()
+
+            return no_arguments
+
         @functools.wraps(function)
         async def wrapper(request):
             kwargs = prep_kwargs(request, request_body=None, files={}, arguments=arguments, has_kwargs=has_kwargs,
@@ -176,6 +193,11 @@ class _NoBodyParameters(AsyncParameterDecorator):
             return await function(**kwargs)
 
         return wrapper
+
+
+def takes_no_arguments(function: t.Callable) -> bool:
+    arguments, has_kwargs = inspect_function_arguments(unwrap_decorators(function))
+    return not arguments and not has_kwargs
 
 
 class _DecoratedOnce(StarletteDecorator):
@@ -200,6 +222,13 @@ class _DecoratedOnce(StarletteDecorator):
 
     def __call__(self, function: t.Callable) -> t.Callable:
         decorated = self.decorate(function)
+        if not self.has_body and takes_no_arguments(function):
+            # Nothing reads the request (`_NoBodyParameters`, the response decorator): none is built.
+            @functools.wraps(function)
+            async def without_request(*args, **kwargs):
+                return await decorated(None)
+
+            return without_request
 
         @functools.wraps(function)
         async def wrapper(*args, **kwargs):

@@ -10,6 +10,10 @@ SPEC = textwrap.dedent("""
     openapi: 3.0.3
     info: {title: stack probe, version: "1"}
     paths:
+      /internal/ping:
+        get:
+          operationId: ping
+          responses: {"200": {description: ok}}
       /internal/echo/{word}:
         get:
           operationId: echo
@@ -46,6 +50,10 @@ SPEC = textwrap.dedent("""
       schemas:
         Tag: {type: string, nullable: true, enum: [a, b]}
 """)
+
+
+async def ping():
+    return {"pong": True}
 
 
 async def echo(word, times):

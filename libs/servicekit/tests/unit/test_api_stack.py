@@ -75,6 +75,24 @@ def test_parameter_validators_are_built_once_per_operation(spec_file, monkeypatc
     assert len(built) == 1
 
 
+def test_an_operation_without_parameters_builds_no_request_and_still_refuses_a_query(spec_file, monkeypatch):
+    from connexion.frameworks.starlette import Starlette
+    from connexion.validators.parameter import ParameterValidator
+
+    requests, validated = [], []
+    get_request, validate = Starlette.get_request, ParameterValidator.validate
+    monkeypatch.setattr(Starlette, "get_request", staticmethod(lambda **kw: requests.append(1) or get_request(**kw)))
+    monkeypatch.setattr(ParameterValidator, "validate", lambda self, scope: validated.append(1) or validate(self, scope))
+    client = TestClient(make(spec_file))
+    assert client.get("/internal/ping").json() == {"pong": True}
+    assert requests == [] and validated == []
+    refused = client.get("/internal/ping", params={"x": "1"})  # strict validation, connexion's words
+    assert refused.status_code == 400 and "Extra query parameter(s) x not in spec" in refused.json()["detail"]
+    assert validated == [1]
+    assert client.get("/internal/echo/abc").json() == {"echo": ["abc"]}
+    assert requests == [1] and validated == [1, 1]
+
+
 def test_a_middleware_before_validation_is_placed_and_run_there(spec_file):
     from connexion.middleware import MiddlewarePosition
 
