@@ -11,6 +11,7 @@ COMMANDS = ServiceCommands(
     load_settings=get_settings,
     migrations_dir=Path(__file__).resolve().parent.parent / "migrations",
     app_factory="gateway.app:create_app",
+    freeze_gc=True,  # its /api path: see servicekit.cli.freeze_after_load
 )
 
 if __name__ == "__main__":
