@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 TIMEOUT = aiohttp.ClientTimeout(total=clients.READ_TIMEOUT + clients.CONNECT_TIMEOUT,
                                 sock_connect=clients.CONNECT_TIMEOUT)
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+SKIP_AUTO_HEADERS = ("User-Agent", "Accept-Encoding")
 
 _sessions: dict[int, aiohttp.ClientSession] = {}
 
@@ -35,9 +36,11 @@ def _session() -> aiohttp.ClientSession:
     session = _sessions.get(id(loop))
     if session is None or session.closed:
         # No cookie jar: the session serves every user of the process (see clients.make_session).
+        # No User-Agent nor Accept-Encoding made up for every call: the services do not compress
+        # (a body is passed on to the client as it came) and log no user agent.
         session = aiohttp.ClientSession(timeout=TIMEOUT, cookie_jar=aiohttp.DummyCookieJar(),
                                         connector=aiohttp.TCPConnector(limit=clients.POOL_SIZE),
-                                        trust_env=False)
+                                        trust_env=False, skip_auto_headers=SKIP_AUTO_HEADERS)
         _sessions[id(loop)] = session
     return session
 
@@ -55,16 +58,19 @@ async def call(service: str, method: str, path: str, *, caller: tokens.Caller, s
                json=None, headers: dict | None = None) -> Reply:
     if service not in SERVICES:
         raise ValueError(f"unknown service {service!r}")
-    sent = {"Authorization": f"Bearer {clients.service_token(caller, service, secret)}",
-            "Accept": "application/json", **(headers or {})}
+    sent = {"Authorization": "Bearer " + clients.service_token(caller, service, secret),
+            "Accept": "application/json"}
+    if headers:
+        sent.update(headers)
     cid = context.get_correlation_id()
     if cid:
         sent[context.HEADER] = cid
-    attempts = 2 if method.upper() in IDEMPOTENT else 1
+    method = method.upper()
+    url = base_url.rstrip("/") + path
+    attempts = 2 if method in IDEMPOTENT else 1
     for attempt in range(attempts):
         try:
-            async with _session().request(method.upper(), base_url.rstrip("/") + path, headers=sent,
-                                          json=json) as resp:
+            async with _session().request(method, url, headers=sent, json=json) as resp:
                 body = await resp.read()
                 if resp.status in (502, 503, 504) and attempt + 1 < attempts:
                     continue
