@@ -9,6 +9,11 @@ identity. What is left is what the gateway's code adds per request (edge, connex
 the operation). Prints the best of `--repeats` rounds of CPU time (`time.process_time`) per
 request: the best round is the one least disturbed by other processes on a shared machine.
 
+With `--identity URL` the call is real: the gateway asks a running identity at every request
+(GATEWAY_COMMUNES_KEPT_SECONDS=0), so the figure adds the aiohttp call's client side (identity's
+CPU is its own process's, not counted); `--concurrency N` keeps N requests in flight, as wrk's
+connections do, instead of one at a time.
+
 To compare with another commit, run it with that commit's packages first on the path:
     git archive <commit> libs/servicekit gateway | tar -x -C /tmp/old
     PYTHONPATH=/tmp/old/libs/servicekit:/tmp/old/gateway .venv/bin/python bench/gateway_stack.py
@@ -30,9 +35,11 @@ SCOPE = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "met
          "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000)}
 
 
-def build_app():
+def build_app(identity: str | None = None):
     var = Path(tempfile.mkdtemp(prefix="bench-gateway-stack-"))
     os.environ.update(EF_ENV="development", EF_VAR_DIR=str(var), LOG_FORMAT="text", LOG_LEVEL="WARNING")
+    if identity:
+        os.environ.update(IDENTITY_URL=identity, GATEWAY_COMMUNES_KEPT_SECONDS="0")
     os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
     import gateway
     from servicekit import migrations
@@ -47,7 +54,8 @@ def build_app():
     async def canned_call(service, method, path, **_kwargs):
         return api_clients.Reply(200, "application/json", BODY)
 
-    api_clients.call = canned_call
+    if not identity:
+        api_clients.call = canned_call
     return create_app(settings), gateway.__file__
 
 
@@ -64,30 +72,42 @@ async def one(app) -> list[dict]:
     return sent
 
 
-async def measure(app, requests: int, repeats: int) -> list[float]:
+async def measure(app, requests: int, repeats: int, body: bytes = BODY, concurrency: int = 1) -> list[float]:
     first = await one(app)
-    assert first[0]["status"] == 200 and first[1]["body"] == BODY, first
-    for _ in range(requests):  # warm-up
-        await one(app)
+    assert first[0]["status"] == 200 and first[1]["body"] == body, first
+
+    async def serve(count: int) -> None:
+        await asyncio.gather(*(_in_turn(app, count // concurrency) for _ in range(concurrency)))
+
+    await serve(requests)  # warm-up
     rounds = []
     for _ in range(repeats):
         started = time.process_time()
-        for _ in range(requests):
-            await one(app)
+        await serve(requests)
         rounds.append((time.process_time() - started) / requests * 1e6)
     return rounds
+
+
+async def _in_turn(app, count: int) -> None:
+    for _ in range(count):
+        await one(app)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--identity", help="a running identity's URL: call it instead of a canned reply")
+    parser.add_argument("--concurrency", type=int, default=1)
     args = parser.parse_args()
-    app, source = build_app()
+    app, source = build_app(args.identity)
+    import requests as http
     import uvloop
 
-    rounds = uvloop.run(measure(app, args.requests, args.repeats))
-    print(f"gateway GET /api/communes, in process, identity's reply canned ({source}):")
+    body = http.get(f"{args.identity}/internal/communes", timeout=5).content if args.identity else BODY
+    rounds = uvloop.run(measure(app, args.requests, args.repeats, body, args.concurrency))
+    what = f"identity at {args.identity} asked" if args.identity else "identity's reply canned"
+    print(f"gateway GET /api/communes, in process, {what}, {args.concurrency} in flight ({source}):")
     print(f"  best {min(rounds):.0f} µs of CPU per request; rounds: {', '.join(f'{r:.0f}' for r in rounds)}"
           f" · load average {os.getloadavg()[0]:.2f}")
     return 0
