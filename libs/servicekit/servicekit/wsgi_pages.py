@@ -14,13 +14,19 @@ of the gateway workers' samples in `run_coroutine_threadsafe`). Here:
   its last chunk carries the end of the body (one ASGI message fewer);
 - a streamed response (a proxied PDF) is sent as it comes: from its second chunk on, the held
   messages go to the loop (`call_soon_threadsafe`, in order, never waiting) and a sender task
-  forwards them.
+  forwards them;
+- the page runs on one of the middleware's own threads (as many as a2wsgi's pool, all started
+  with the first request), handed over through one queue, and tells the loop it is done with one
+  `call_soon_threadsafe`: `run_in_executor` made a concurrent future, chained it to an asyncio
+  future and took a semaphore and a condition per page (about a fifth of the gateway loop's
+  CPU in the booking rush).
 """
 from __future__ import annotations
 
 import asyncio
 import contextvars
-import functools
+import queue
+import threading
 
 from a2wsgi import WSGIMiddleware
 from a2wsgi.wsgi import Body, WSGIResponder, build_environ
@@ -58,9 +64,10 @@ class _Responder(WSGIResponder):
     async def __call__(self, scope, receive, send) -> None:
         self._send = send
         environ = build_environ(scope, _Body(self.loop, receive, await receive()))
-        run = functools.partial(contextvars.copy_context().run, self.wsgi)
+        done = self.loop.create_future()
         try:
-            await self.loop.run_in_executor(self.executor, run, environ, self.start_response)
+            self.executor.submit(self.loop, done, contextvars.copy_context(), self.wsgi, environ, self.start_response)
+            await done
             rest = _ended(self._held)
             self._held = []
             if self._sender is None:
@@ -102,9 +109,61 @@ def _ended(messages: list[dict]) -> list[dict]:
     return messages
 
 
+class _Threads:
+    """The page threads: `workers` daemon threads taking pages from one queue, started together
+    with the first page. Each page's outcome is given to its future on its loop."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self._pages: queue.SimpleQueue = queue.SimpleQueue()
+        self._started = False
+        self._lock = threading.Lock()
+
+    def submit(self, loop, done: asyncio.Future, context: contextvars.Context, fn, *args) -> None:
+        if not self._started:
+            self._start()
+        self._pages.put((loop, done, context, fn, args))
+
+    def _start(self) -> None:
+        with self._lock:
+            if not self._started:
+                for n in range(self.workers):
+                    threading.Thread(target=self._work, name=f"WSGI_{n}", daemon=True).start()
+                self._started = True
+
+    def _work(self) -> None:
+        while True:
+            loop, done, context, fn, args = self._pages.get()
+            try:
+                context.run(fn, *args)
+            except BaseException as exc:  # noqa: BLE001 - the page's caller on the loop raises it
+                outcome = exc
+            else:
+                outcome = None
+            try:
+                loop.call_soon_threadsafe(_settle, done, outcome)
+            except RuntimeError:  # pragma: no cover - the loop closed meanwhile: nobody waits
+                pass
+            del loop, done, context, fn, args, outcome  # hold nothing of the page while waiting
+
+
+def _settle(done: asyncio.Future, outcome: BaseException | None) -> None:
+    if done.done():  # the waiting task was cancelled
+        return
+    if outcome is None:
+        done.set_result(None)
+    else:
+        done.set_exception(outcome)
+
+
 class WSGIPages(WSGIMiddleware):
     """`a2wsgi.WSGIMiddleware` whose page threads wait neither for the body nor for the loop to
-    take each response message."""
+    take each response message, nor pass through an executor's futures."""
+
+    def __init__(self, app, workers: int = 10, send_queue_size: int = 10) -> None:
+        self.app = app
+        self.send_queue_size = send_queue_size
+        self.executor = _Threads(workers)
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "http":

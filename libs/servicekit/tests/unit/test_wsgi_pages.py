@@ -118,3 +118,34 @@ def test_a_posted_form_is_read(monkeypatch):
     sent = asyncio.run(_call(WSGIPages(_pages()), "POST", "/form", "mot=b%C3%A9b%C3%A9".encode()))
     assert sent[0]["status"] == 200
     assert b"".join(m.get("body", b"") for m in sent[1:]).decode() == "reçu bébé"
+
+
+def test_pages_run_at_once_on_the_middlewares_own_threads():
+    app = _pages()
+    both_in = threading.Barrier(2, timeout=5)
+    names = []
+
+    @app.get("/together")
+    def together():
+        names.append(threading.current_thread().name)
+        both_in.wait()  # only two pages running at the same time get past this
+        return "ensemble"
+
+    pages = WSGIPages(app, workers=2)
+
+    async def two():
+        return await asyncio.gather(_call(pages, "GET", "/together"), _call(pages, "GET", "/together"))
+
+    for sent in asyncio.run(two()):
+        assert sent[1]["body"] == b"ensemble"
+    assert len(set(names)) == 2 and all(name.startswith("WSGI_") for name in names)
+    asyncio.run(two())  # the same threads serve another loop's pages
+    assert len(set(names)) == 2
+
+
+def test_a_page_that_raises_raises_in_the_asgi_call():
+    def broken(environ, start_response):
+        raise LookupError("cassé")
+
+    with pytest.raises(LookupError, match="cassé"):
+        asyncio.run(_call(WSGIPages(broken), "GET", "/page"))
