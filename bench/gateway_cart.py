@@ -1,7 +1,7 @@
 """CPU per cart of the gateway's booking pages, in process (issue 6, the booking rush's second half).
 
     .venv/bin/python bench/gateway_cart.py [--carts 300] [--repeats 5] [--lines 20] [--profile] [--count-calls]
-    .venv/bin/python bench/gateway_cart.py --served [--carts 300] [--repeats 5] [--concurrency 64]
+    .venv/bin/python bench/gateway_cart.py --served [--carts 300] [--repeats 5] [--concurrency 64] [--against DIR]
 
 Builds the gateway's app as `python -m gateway web` does (EF_ENV=development, SQLite in a
 temporary directory), replaces the calls to booking by canned replies of the right shape, and
@@ -20,6 +20,9 @@ answering the same replies), `--concurrency` parents at a time (aiohttp). CPU pe
 gateway's processes (psutil): what the in-process figure leaves out (HTTP parsing, the calls to
 booking, the threads) and what the booking rush's "gateway" CPU per cart measures.
 `PYTHONPATH=<old checkout>/gateway:<old checkout>/libs/servicekit` measures an older version.
+`--served --against <old checkout>`: that version's gateway served beside this one at the same
+time, the rounds alternated (A B, B A, ...): on a shared, busy machine both see the same load.
+Each round's parents sign in just before it (fresh cookies), as the booking rush's do.
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ import datetime as dt
 import json
 import os
 import secrets
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -199,37 +203,56 @@ async def served_carts(base: str, credentials: list[tuple[str, str]], dates: lis
         await asyncio.gather(*(parent(n) for n in range(carts)))
 
 
-def served(args) -> list[float]:
+def start_served(lines: int, pythonpath: str | None = None) -> tuple[subprocess.Popen, subprocess.Popen, str]:
+    """A canned booking and `python -m gateway web` calling it (with `pythonpath`: that checkout's code)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from booking_common import PY, free_port, wait_ok
 
     var = Path(tempfile.mkdtemp(prefix="bench-gateway-served-"))
     booking_port, port = free_port(), free_port()
-    booking = subprocess.Popen([PY, __file__, "--canned-booking", str(booking_port), "--lines", str(args.lines)])
+    booking = subprocess.Popen([PY, __file__, "--canned-booking", str(booking_port), "--lines", str(lines)])
     env = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL") and k != "PROMETHEUS_MULTIPROC_DIR"}
     env.update(EF_ENV="development", EF_VAR_DIR=str(var), LOG_FORMAT="text", LOG_LEVEL="WARNING",
                WEB_CONCURRENCY="2", GATEWAY_SECRET_KEY=SERVED_SECRET_KEY, BIND=f"127.0.0.1:{port}",
                BOOKING_URL=f"http://127.0.0.1:{booking_port}", IDENTITY_URL=f"http://127.0.0.1:{free_port()}")
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath
     subprocess.run([PY, "-m", "gateway", "migrate"], env=env, cwd=var, check=True, stdout=subprocess.DEVNULL)
     gateway = subprocess.Popen([PY, "-m", "gateway", "web"], env=env, cwd=var, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
+    wait_ok(f"http://127.0.0.1:{booking_port}/health/live", booking)
+    wait_ok(f"http://127.0.0.1:{port}/health/live", gateway)
+    return gateway, booking, f"http://127.0.0.1:{port}"
+
+
+def served(args) -> dict[str, list[float]]:
+    """CPU per cart of each round, per version served ("this"; "against" with --against)."""
+    versions = {"this": None}
+    if args.against:
+        old = Path(args.against).resolve()
+        versions["against"] = f"{old / 'gateway'}:{old / 'libs' / 'servicekit'}"
+    running: dict[str, tuple] = {}
     try:
-        wait_ok(f"http://127.0.0.1:{booking_port}/health/live", booking)
-        wait_ok(f"http://127.0.0.1:{port}/health/live", gateway)
+        for name, pythonpath in versions.items():
+            running[name] = start_served(args.lines, pythonpath)
         dates, _ = canned_replies(args.lines)
-        credentials = [signed_session(SERVED_SECRET_KEY, f"fam-{n}") for n in range(200)]
-        base = f"http://127.0.0.1:{port}"
-        asyncio.run(served_carts(base, credentials, dates, 100, args.concurrency))  # warm-up
-        rounds = []
-        for _ in range(args.repeats):
-            before = gateway_cpu(gateway.pid)
-            asyncio.run(served_carts(base, credentials, dates, args.carts, args.concurrency))
-            rounds.append((gateway_cpu(gateway.pid) - before) / args.carts * 1e6)
+        for _, _, base in running.values():  # warm-up
+            warm = [signed_session(SERVED_SECRET_KEY, f"fam-{n}") for n in range(100)]
+            asyncio.run(served_carts(base, warm, dates, 100, args.concurrency))
+        rounds: dict[str, list[float]] = {name: [] for name in running}
+        for n in range(args.repeats):
+            for name in (list(running) if n % 2 == 0 else list(running)[::-1]):
+                gateway, _, base = running[name]
+                credentials = [signed_session(SERVED_SECRET_KEY, f"fam-{k}") for k in range(min(args.carts, 200))]
+                before = gateway_cpu(gateway.pid)
+                asyncio.run(served_carts(base, credentials, dates, args.carts, args.concurrency))
+                rounds[name].append((gateway_cpu(gateway.pid) - before) / args.carts * 1e6)
         return rounds
     finally:
-        for proc in (gateway, booking):
-            proc.terminate()
-            proc.wait()
+        for gateway, booking, _ in running.values():
+            for proc in (gateway, booking):
+                proc.terminate()
+                proc.wait()
 
 
 def main() -> int:
@@ -241,6 +264,7 @@ def main() -> int:
     parser.add_argument("--served", action="store_true")
     parser.add_argument("--count-calls", action="store_true")
     parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--against", metavar="CHECKOUT", help="with --served: that checkout's gateway beside this one")
     parser.add_argument("--canned-booking", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.canned_booking:
@@ -250,8 +274,11 @@ def main() -> int:
         rounds = served(args)
         print(f"gateway cart ({args.lines} lines), served (gunicorn, 2 uvicorn workers) against a canned booking "
               f"over HTTP, {args.concurrency} parents at a time:")
-        print(f"  best {min(rounds):.0f} µs of the gateway's CPU per cart; rounds: "
-              f"{', '.join(f'{r:.0f}' for r in rounds)} · load average {os.getloadavg()[0]:.2f}")
+        for name, values in rounds.items():
+            label = "" if len(rounds) == 1 else ("this checkout: " if name == "this" else f"{args.against}: ")
+            print(f"  {label}best {min(values):.0f} µs of the gateway's CPU per cart, median "
+                  f"{statistics.median(values):.0f}; rounds: {', '.join(f'{r:.0f}' for r in values)}")
+        print(f"  load average {os.getloadavg()[0]:.2f}")
         return 0
     app, settings, dates = build_app(args.lines)
     credentials = session(settings)
