@@ -227,7 +227,8 @@ def start_served(lines: int, pythonpath: str | None = None) -> tuple[subprocess.
 
 def served(args) -> dict[str, list[float]]:
     """CPU per cart of each round, per version served ("this"; "against" with --against)."""
-    versions = {"this": None}
+    here = Path(__file__).resolve().parent.parent  # this checkout's code, wherever the installed one is
+    versions = {"this": f"{here / 'gateway'}:{here / 'libs' / 'servicekit'}"}
     if args.against:
         old = Path(args.against).resolve()
         versions["against"] = f"{old / 'gateway'}:{old / 'libs' / 'servicekit'}"
