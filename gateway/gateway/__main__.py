@@ -11,7 +11,6 @@ COMMANDS = ServiceCommands(
     load_settings=get_settings,
     migrations_dir=Path(__file__).resolve().parent.parent / "migrations",
     app_factory="gateway.app:create_app",
-    freeze_gc=True,  # its /api path: see servicekit.cli.freeze_after_load
 )
 
 if __name__ == "__main__":

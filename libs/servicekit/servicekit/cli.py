@@ -20,7 +20,6 @@ not load connexion or Flask, and `web` does not load Alembic. Memory: bench/idle
 from __future__ import annotations
 
 import argparse
-import gc
 import importlib
 import importlib.util
 import os
@@ -29,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from servicekit import logs
+from servicekit import gcfreeze, logs
 from servicekit.settings import ServiceSettings
 
 BUILTIN_COMMANDS = ("migrate", "web", "worker", "makemigration", "dlq", "outbox", "wait-queues")
@@ -45,9 +44,6 @@ class ServiceCommands:
     worker_factory: str | None = None   # "pkg.module:function" returning a servicekit Worker
     # Modules with a COMMANDS dict: name -> (help, configure(parser), run(args) -> int | None)
     extra_modules: tuple[str, ...] = ()
-    # `web`: each worker moves what building the app allocated out of the garbage collector's
-    # reach once built (see `freeze_after_load`).
-    freeze_gc: bool = False
 
     @classmethod
     def for_package(cls, package: str, name: str, default_port: int, load_settings: Callable[[], ServiceSettings],
@@ -115,7 +111,7 @@ def main(spec: ServiceCommands, argv: list[str] | None = None) -> int:
         migrations.revision(spec.migrations_dir, settings.database_url, args.message)
         return 0
     if args.command == "web":
-        serve(spec.app_factory, default_bind=f"127.0.0.1:{spec.default_port}", freeze_gc=spec.freeze_gc)
+        serve(spec.app_factory, default_bind=f"127.0.0.1:{spec.default_port}")
         return 0
     if args.command == "worker":
         if spec.worker_factory is None:
@@ -160,21 +156,10 @@ def declare_queues(spec: ServiceCommands, settings: ServiceSettings) -> int:
     return 0
 
 
-def freeze_after_load(app):
-    """Collect once, then freeze: the app's ~150,000 objects (the specs, connexion's operations,
-    Flask, SQLAlchemy's metadata) leave the collector's generations for good. Without it the
-    oldest generation's collections walk them all again and again while requests come in
-    (the gateway's `/api` path: ~90 ms of GC every few seconds under wrk); they live as long
-    as the process anyway. Objects made later are collected as before."""
-    gc.collect()
-    gc.freeze()
-    return app
-
-
-def serve(app_factory: str, default_bind: str, freeze_gc: bool = False) -> None:
+def serve(app_factory: str, default_bind: str) -> None:
     """Run an ASGI app factory ("pkg.module:function") under gunicorn with uvicorn workers;
-    each worker process imports and builds the app, the master never does. With `freeze_gc`,
-    each worker freezes the garbage collector's view of the built app (`freeze_after_load`)."""
+    each worker process imports and builds the app (the master never does), then freezes the
+    garbage collector's view of it (servicekit.gcfreeze)."""
     from gunicorn.app.base import BaseApplication
 
     class _Gunicorn(BaseApplication):
@@ -188,6 +173,7 @@ def serve(app_factory: str, default_bind: str, freeze_gc: bool = False) -> None:
 
         def load(self):
             app = load_object(app_factory)()
-            return freeze_after_load(app) if freeze_gc else app
+            gcfreeze.freeze_what_is_alive()
+            return app
 
     _Gunicorn().run()

@@ -20,12 +20,12 @@ than INBOX_RETENTION_DAYS: servicekit.messaging.retention).
 """
 from __future__ import annotations
 
-import gc
 import logging
 import signal
 import threading
 from collections.abc import Callable, Sequence
 
+from servicekit import gcfreeze
 from servicekit.db import Database
 from servicekit.messaging import retention
 from servicekit.messaging.broker import close_quietly, connect
@@ -41,16 +41,6 @@ log = logging.getLogger(__name__)
 
 JOIN_SECONDS = 15.0
 DEFAULT_CONSUMER_THREADS = 4
-
-
-def freeze_gc() -> None:
-    """Collect once, then move every object alive (the modules, SQLAlchemy's metadata and
-    compiled statements, pydantic's schemas) out of the collector's generations for good: the
-    oldest generation's collections otherwise walk them all again while events flow, and such a
-    collection stops every thread of the process (relay and consumers). Objects made later are
-    collected as before."""
-    gc.collect()
-    gc.freeze()
 
 
 class _AllReady:
@@ -153,7 +143,7 @@ class Worker:
         stopped Worker stays stopped, so a stop() that comes before run() is not lost)."""
         restore = self._install_signal_handlers()
         if threading.current_thread() is threading.main_thread():
-            freeze_gc()  # a worker process (tests run workers in threads of their own process)
+            gcfreeze.freeze_what_is_alive()  # a worker process (tests run workers in threads of their own process)
         relay = Relay(self.service, self.events_db, self.settings.amqp_url, max_attempts=self.settings.outbox_max_attempts)
         threads = [self._thread("relay", relay.run)]
         if self.handlers:

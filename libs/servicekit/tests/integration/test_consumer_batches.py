@@ -372,7 +372,7 @@ def test_a_worker_process_freezes_what_it_allocated_before_running_and_a_worker_
     """Run in a process's main thread (the `worker` command), the worker moves the objects alive
     at start out of the collector's generations; tests run workers in threads and keep theirs."""
     frozen = []
-    monkeypatch.setattr("servicekit.messaging.worker.gc.freeze", lambda: frozen.append(1))
+    monkeypatch.setattr("servicekit.gcfreeze.gc.freeze", lambda: frozen.append(1))
     database = make_database(f"sqlite:///{tmp_path / 'service.db'}")
     worker = Worker(settings_for(unique_service(), database, module_vhost_url), database)
     worker.stop()  # run() returns at once
