@@ -61,7 +61,7 @@ def install_relay() -> dict:
     from servicekit.messaging import relay as relay_module
     from servicekit.messaging.confirms import ConfirmingPublisher
 
-    trace = {"rounds": [], "event_round": {}}
+    trace = {"rounds": [], "event_round": {}, "empty_rounds": 0}
     current: dict = {}
     claim, publish, relay_round = (relay_module.Relay._claim, ConfirmingPublisher.publish,
                                    relay_module.Relay._relay_round)
@@ -73,6 +73,8 @@ def install_relay() -> dict:
         if n:
             current["committed"] = time.time()
             trace["rounds"].append(dict(current))
+        else:
+            trace["empty_rounds"] += 1
         return n
 
     def patched_claim(self, session, *, lock):
@@ -137,6 +139,7 @@ def breakdown(commits: dict[str, float], relay: dict, consumer: dict, consumer_c
         lines.append(f"| {name} | {statistics.median(values) * 1e3:.1f} | {_pct(values, 90) * 1e3:.1f} | "
                      f"{_pct(values, 99) * 1e3:.1f} |")
     relay_sizes = [rd.get("n", 0) for rd in rounds]
-    lines.append(f"relay rounds with rows: {len(rounds)}, rows per round p50 {statistics.median(relay_sizes):.0f}; "
+    lines.append(f"relay rounds with rows: {len(rounds)}, rows per round p50 {statistics.median(relay_sizes):.0f}, "
+                 f"rounds that found none: {relay.get('empty_rounds', '?')}; "
                  f"consumer batch size (per event) p50 {statistics.median(sizes):.0f}, max {max(sizes)}")
     return lines

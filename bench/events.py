@@ -227,18 +227,21 @@ def run_raw_consumer(out: str, queue: str, expected: int) -> None:
 
 
 # --- orchestration ----------------------------------------------------------------------------
-def schedstat(pid: int) -> tuple[float, float]:
-    """(CPU seconds, seconds spent runnable but waiting for a CPU) of all threads of `pid` so far
-    (Linux /proc/<pid>/task/*/schedstat; zeros where it is not available)."""
+def schedstat(pid: int) -> tuple[float, float, int]:
+    """(CPU seconds, seconds spent runnable but waiting for a CPU, times put on a CPU) of all
+    threads of `pid` so far (Linux /proc/<pid>/task/*/schedstat; zeros where it is not
+    available). The last counts wake-ups (and preemptions): each one may wait for a CPU."""
     cpu = wait = 0.0
+    slices = 0
     for path in Path(f"/proc/{pid}/task").glob("*/schedstat"):
         try:
-            on_cpu, runqueue, _ = path.read_text().split()
+            on_cpu, runqueue, runs = path.read_text().split()
         except (OSError, ValueError):
             continue
         cpu += int(on_cpu) / 1e9
         wait += int(runqueue) / 1e9
-    return cpu, wait
+        slices += int(runs)
+    return cpu, wait, slices
 
 
 def spawn(*args: str, env: dict) -> subprocess.Popen:
@@ -418,8 +421,9 @@ def bench_load(producer_db: Database, consumer_db: Database, amqp_url: str, load
     result = {"load": load, "achieved": achieved, "outbox": window_stats(samples, duration),
               "gc": "; ".join(gc_summary(str(gc_dir), role, started, max(consumed_at.values()))
                               for role in ("relay", "consumer")),
-              "sched": {name: {"cpu": cpu / len(commits), "runqueue": wait / len(commits)}
-                        for name, (cpu, wait) in sched.items()}}
+              "sched": {name: {"cpu": cpu / len(commits), "runqueue": wait / len(commits),
+                               "slices": slices / len(commits)}
+                        for name, (cpu, wait, slices) in sched.items()}}
     with producer_db.read() as s:
         published_at = {e: t.timestamp() for e, t in s.execute(
             sa.text("SELECT event_id, published_at FROM outbox WHERE published_at IS NOT NULL"))}
@@ -775,8 +779,8 @@ def main(argv: list[str]) -> int:
         print(f"goal p99 <= 50 ms and p50 of the last window <= the first: {verdict}")
         sched = r["sched"]
         print("per event, worker processes: " + "; ".join(
-            f"{name} {v['cpu'] * 1e6:.0f} us on a CPU, {v['runqueue'] * 1e6:.0f} us runnable waiting for one"
-            for name, v in sched.items()))
+            f"{name} {v['cpu'] * 1e6:.0f} us on a CPU, {v['runqueue'] * 1e6:.0f} us runnable waiting for one, "
+            f"put on a CPU {v['slices']:.1f} times" for name, v in sched.items()))
         print(f"garbage collections in the worker processes during the load: {r['gc']}")
         if r["achieved"] < 0.9 * r["load"].rate:
             print(f"(the producer committed only {r['achieved']:.0f} of {r['load'].rate:.0f} events/s: "
