@@ -262,3 +262,114 @@ def test_the_services_clients_use_the_json_pool(flask_app):
     with flask_app.app_context():
         booking = clients.booking()
     assert booking.pool is clients.json_pool(flask_app.config["SERVICE_SETTINGS"].booking_url)
+
+
+# --- JsonPool: keep-alive connections, stale ones dropped, urllib3's retry rules ------------------
+class _RawServer:
+    """A loopback server answering each request on a connection with the next of `plan`:
+    "ok" (a JSON 200, keep-alive), "ok-then-close" (the same, then the socket closed without a
+    `Connection: close` header, as a keep-alive timeout does) or "drop" (closed without answer)."""
+
+    def __init__(self, plan: list[str]):
+        import socket
+        import threading
+
+        self.plan = plan
+        self.requests: list[tuple[int, bytes]] = []  # (client port, request line)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        import threading
+
+        while True:
+            try:
+                conn, peer = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._connection, args=(conn, peer[1]), daemon=True).start()
+
+    def _connection(self, conn, port):
+        reader = conn.makefile("rb")
+        while True:
+            line = reader.readline()
+            if not line:
+                break
+            length = 0
+            while (header := reader.readline()) not in (b"\r\n", b""):
+                if header.lower().startswith(b"content-length:"):
+                    length = int(header.split(b":")[1])
+            reader.read(length)
+            self.requests.append((port, line.strip()))
+            step = self.plan.pop(0) if self.plan else "ok"
+            if step == "drop":
+                break
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n[]")
+            if step == "ok-then-close":
+                break
+        reader.close()
+        conn.close()
+
+    def client(self) -> clients.ServiceClient:
+        return clients.ServiceClient("booking", self.url, "s" * 40, requests.Session(), clients.JsonPool(self.url))
+
+
+@pytest.fixture
+def raw_server():
+    servers = []
+
+    def make(plan):
+        servers.append(_RawServer(plan))
+        return servers[-1]
+
+    yield make
+    for server in servers:
+        server.listener.close()
+
+
+def test_json_calls_keep_their_connection_alive(raw_server):
+    server = raw_server([])
+    client = server.client()
+    assert client.get("/a", caller=PARENT_CALLER) == [] and client.post("/b", caller=PARENT_CALLER, json={}) == []
+    assert len({port for port, _line in server.requests}) == 1
+
+
+def test_a_connection_the_service_closed_while_idle_is_not_used(raw_server):
+    import time
+
+    server = raw_server(["ok-then-close"])
+    client = server.client()
+    assert client.get("/a", caller=PARENT_CALLER) == []
+    time.sleep(0.2)  # the server's close reaches the idle connection
+    assert client.post("/b", caller=PARENT_CALLER, json={}) == []  # a POST is never sent twice: it went once
+    assert [line for _port, line in server.requests] == [b"GET /a HTTP/1.1", b"POST /b HTTP/1.1"]
+    assert len({port for port, _line in server.requests}) == 2
+
+
+def test_a_request_sent_but_unanswered_is_retried_once_for_idempotent_methods_only(raw_server):
+    server = raw_server(["drop", "ok"])
+    assert server.client().get("/a", caller=PARENT_CALLER) == []
+    assert [line for _port, line in server.requests] == [b"GET /a HTTP/1.1", b"GET /a HTTP/1.1"]
+    server = raw_server(["drop", "ok"])
+    with pytest.raises(clients.ServiceUnavailable):
+        server.client().post("/b", caller=PARENT_CALLER, json={})
+    assert [line for _port, line in server.requests] == [b"POST /b HTTP/1.1"]
+    server = raw_server(["drop", "drop", "ok"])
+    with pytest.raises(clients.ServiceUnavailable):  # one retry only
+        server.client().put("/c", caller=PARENT_CALLER, json={})
+    assert len(server.requests) == 2
+
+
+def test_json_calls_to_a_closed_port_are_tried_three_times(monkeypatch):
+    import socket
+
+    attempts = []
+    real = socket.create_connection
+    monkeypatch.setattr(socket, "create_connection", lambda *a, **kw: attempts.append(a) or real(*a, **kw))
+    monkeypatch.setattr(clients.time, "sleep", lambda _seconds: None)
+    closed = clients.ServiceClient("booking", "http://127.0.0.1:9", "s" * 40, requests.Session(),
+                                   clients.JsonPool("http://127.0.0.1:9"))
+    with pytest.raises(clients.ServiceUnavailable):
+        closed.post("/internal/write", caller=PARENT_CALLER, json={})  # nothing was sent: tried again
+    assert len(attempts) == 3
