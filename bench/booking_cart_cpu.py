@@ -17,8 +17,9 @@ bench's runs there) and SQL statements sent to PostgreSQL; with `--count-calls`,
 CPU (a profile hook, which slows everything down). Statements and calls do not depend on the
 machine's load, so two versions of the code compare on them even on a busy machine (the old one
 with PYTHONPATH pointing at its checkout's libs/servicekit, services/booking and
-libs/contracts). SQLAlchemy's pool_pre_ping, if the version has it, is not counted as a
-statement (it bypasses the cursor events).
+libs/contracts). Statements are counted at psycopg's cursor (SQLAlchemy's and those booking
+sends through psycopg itself); SQLAlchemy's pool_pre_ping, if the version has it, and the
+relay's NOTIFY are not counted, nor psycopg's BEGIN and COMMIT.
 """
 from __future__ import annotations
 
@@ -81,9 +82,17 @@ def main() -> int:
                                                       "session_date": d} for d in sorted(rng.sample(days, args.lines))])
                      for sub, family_id, child_id in parents]
             statements = []
+            import psycopg.sql  # statements counted at psycopg's cursor: booking sends some without SQLAlchemy
 
-            def counted(*_):
-                statements.append(1)
+            real_execute = psycopg.Cursor.execute
+
+            def counted(cursor, query, *args, **kwargs):
+                if counting_statements["on"] and not isinstance(query, psycopg.sql.Composable):  # the relay's NOTIFY
+                    statements.append(1)
+                return real_execute(cursor, query, *args, **kwargs)
+
+            counting_statements = {"on": False}
+            psycopg.Cursor.execute = counted
 
             def cart(token, lines):
                 headers = {"Authorization": f"Bearer {token}"}
@@ -104,12 +113,12 @@ def main() -> int:
                 cpu.append((time.process_time() - started) * 1000 / len(batch))
                 pg_after = backends_cpu(engine)
                 pg_cpu.append(sum(t - pg_before.get(pid, 0.0) for pid, t in pg_after.items()) * 1000 / len(batch))
-            sa.event.listen(app.db.engine, "before_cursor_execute", counted)  # the last round only
+            counting_statements["on"] = True  # the last round only
             counting["on"] = True
             for token, lines in batches[-1]:
                 cart(token, lines)
             counting["on"] = False
-            sa.event.remove(app.db.engine, "before_cursor_execute", counted)
+            counting_statements["on"] = False
             print(f"booking, one cart of {args.lines} lines (add lines + validate), in process:")
             if args.count_calls:
                 print(f"  Python and C function calls per cart (every thread): {counting['calls'] / len(batches[-1]):,.0f}")

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
+from psycopg.rows import dict_row
 from sqlalchemy.orm import Session
 
 from servicekit import bulk
@@ -28,7 +29,7 @@ from servicekit.queries import one_of
 from servicekit.tokens import Caller
 from servicekit.types import isoformat_utc, utcnow
 
-from booking import access, audit, events, idempotency, places, store
+from booking import access, audit, events, idempotency, pg, places, store
 from booking.domain import cart as cart_rules
 from booking.domain import checkout
 from booking.domain.cancellations import refund_for
@@ -59,7 +60,7 @@ _CURRENT_CART_LOCKED = _CURRENT_CART.with_for_update()
 
 # Adding lines on PostgreSQL: the parent's current cart locked, and the family's children and the
 # prestations of its communes among the new lines' (store.LINE_CHECKS_PG), in one statement.
-_EDITABLE_CART_PG = sa.text(f"""
+_EDITABLE_CART_PG = pg.query(f"""
 SELECT {", ".join(f"cart.{name}" for name in carts.c.keys())}, checks.children, checks.prestations
 FROM ({store.LINE_CHECKS_PG}) AS checks
 LEFT JOIN LATERAL (
@@ -67,11 +68,30 @@ LEFT JOIN LATERAL (
       AND state IN ({", ".join(f"'{code}'" for code in CURRENT_STATES)})
     ORDER BY created_at DESC LIMIT 1 FOR UPDATE
 ) AS cart ON true
-""").columns(*carts.c, sa.column("children"), sa.column("prestations"))
+""")
+_CART_TIMES = ("validated_at", "hold_expires_at", "created_at", "updated_at")
+
+# "Valider"'s lock of the current cart (PostgreSQL): `_CURRENT_CART_LOCKED`'s text, sent by `pg`.
+_CURRENT_CART_LOCKED_PG = pg.query(f"""
+SELECT {", ".join(carts.c.keys())} FROM carts WHERE parent_sub = :parent_sub
+  AND state IN ({", ".join(f"'{code}'" for code in CURRENT_STATES)})
+ORDER BY created_at DESC LIMIT 1 FOR UPDATE
+""")
+
+
+def _cart_row(got: Mapping) -> dict:
+    """A `carts` row read through `pg` as SQLAlchemy reads it (its instants in UTC)."""
+    row = {name: got[name] for name in carts.c.keys()}
+    for name in _CART_TIMES:
+        row[name] = pg.utc(row[name])
+    return row
 
 
 def current_cart_row(session: Session, parent_sub: str, lock: bool) -> dict | None:
     """The parent's current cart (open, awaiting payment, expired or failed), locked if asked."""
+    if lock and is_postgresql(session):
+        got = pg.execute(session, _CURRENT_CART_LOCKED_PG, {"parent_sub": parent_sub}, row_factory=dict_row).fetchone()
+        return _cart_row(got) if got else None
     row = session.execute(_CURRENT_CART_LOCKED if lock else _CURRENT_CART, {"parent_sub": parent_sub}).mappings().first()
     return dict(row) if row else None
 
@@ -93,7 +113,7 @@ def _domain_cart(session: Session, row: Mapping, stored: Iterable[Mapping] | Non
 
 # A new cart and its lines (a JSON document, as servicekit.bulk sends rows) in one statement; the
 # lines' foreign key is checked at the statement's end, once the cart is in.
-_NEW_CART_PG = sa.text("""
+_NEW_CART_PG = pg.query("""
 WITH new_cart AS (
     INSERT INTO carts (id, family_id, parent_sub, commune, state, validated_at, hold_expires_at, created_at, updated_at)
     VALUES (:id, :family_id, :parent_sub, :commune, :state, CAST(:validated_at AS timestamptz),
@@ -111,7 +131,7 @@ def _save_cart(session: Session, row: Mapping, cart: Cart, now: dt.datetime, com
     if commune is not None or not cart.lines:
         values["commune"] = commune if cart.lines else None
     if row.get(NEW) and cart.lines and is_postgresql(session):  # the cart and its lines: one statement
-        session.execute(_NEW_CART_PG, {**{k: v for k, v in row.items() if k != NEW}, **values,
+        pg.execute(session, _NEW_CART_PG, {**{k: v for k, v in row.items() if k != NEW}, **values,
                                        "lines": json.dumps(_line_rows(row["id"], cart), default=dt.date.isoformat)})
         return
     if row.get(NEW):  # not stored yet (_editable_cart): one INSERT with its values, no lines to delete
@@ -144,7 +164,7 @@ _OUTCOMES = (cart_lines.update()
 # would send one per line, and arrays cost a Python call per element to dump), the
 # Idempotency-Key's answer (when a key was given), the new bookings and the events (the outbox
 # rows, `servicekit.messaging.outbox.INSERT_EVENTS_PG`) in one statement.
-_OUTCOMES_PG = sa.text("""
+_OUTCOMES_PG = pg.query("""
 WITH saved_cart AS (
     UPDATE carts SET state = :state, validated_at = CAST(:validated_at AS timestamptz),
         hold_expires_at = CAST(:hold_expires_at AS timestamptz), updated_at = :now
@@ -178,7 +198,7 @@ def _save_outcomes(session: Session, row: Mapping, cart: Cart, now: dt.datetime,
     if is_postgresql(session):
         outcomes = cart.outcomes
         document = events.document(published)
-        session.execute(_OUTCOMES_PG, {"bookings": bulk.document(bookings, new_bookings), "events": document or "[]",
+        pg.execute(session, _OUTCOMES_PG, {"bookings": bulk.document(bookings, new_bookings), "events": document or "[]",
             "cart": row["id"], "state": cart.state.code, "validated_at": cart.validated_at,
             "hold_expires_at": cart.hold_expires_at, "now": now, "sub": caller_sub, "operation": VALIDATE,
             "key": key or None, "response": json.dumps(answer),
@@ -329,11 +349,11 @@ def _store_lines(session: Session, family_id: str, caller: Caller, new_lines: li
                  skipped: Iterable = ()) -> dict:
     checked = None
     if new_lines and is_postgresql(session):  # the cart locked and the lines checked: one statement
-        got = session.execute(_EDITABLE_CART_PG, {"parent_sub": caller.sub, **store.line_checks_params(
-            family_id, {line.child_id for line in new_lines}, {line.prestation_id for line in new_lines})}).mappings().one()
+        got = pg.execute(session, _EDITABLE_CART_PG, {"parent_sub": caller.sub, **store.line_checks_params(
+            family_id, {line.child_id for line in new_lines}, {line.prestation_id for line in new_lines})},
+            row_factory=dict_row).fetchone()
         checked = store.line_checks(got["children"], got["prestations"])
-        row, cart = _editable_cart(session, family_id, caller.sub, now,
-                                   {name: got[name] for name in carts.c.keys()} if got["id"] is not None else None)
+        row, cart = _editable_cart(session, family_id, caller.sub, now, _cart_row(got) if got["id"] is not None else None)
     else:
         row, cart = _editable_cart(session, family_id, caller.sub, now)
     facts = (_check_lines(session, family_id, new_lines, row["commune"] if cart.lines else None, checked)

@@ -23,7 +23,7 @@ from servicekit.bulk import insert_rows
 from servicekit.db import dialect_insert, is_postgresql
 from servicekit.queries import rows_in
 
-from booking import audit, events
+from booking import audit, events, pg
 from booking.domain import waiting_list
 from booking.domain.capacity import NoPlaceLeft, Occupancy, Slot, reapply
 from booking.domain.cart import LineKey
@@ -98,7 +98,7 @@ def claim(session: Session, before: Mapping[Slot, Occupancy], after: Mapping[Slo
 # deadlock with another cart), then each counter moved by the validation's change where the room
 # is still there. Fewer rows updated than asked: a place is gone. One round trip while other
 # carts of the same dates wait, instead of a locking read, Python, then an UPDATE.
-_CLAIM_PG = sa.text("""
+_CLAIM_PG = pg.query("""
 WITH wanted AS (
     SELECT * FROM json_to_recordset(CAST(:slots AS json))
         AS w(prestation_id varchar, session_date date, capacity integer, confirmed integer, held integer)
@@ -120,7 +120,7 @@ def _claim_in_one_statement(session: Session, changed: list[Slot], before: Mappi
     slots = [{"prestation_id": p, "session_date": d.isoformat(), "capacity": prestations[p][1].capacity,
               "confirmed": after[(p, d)].confirmed - before[(p, d)].confirmed,
               "held": after[(p, d)].held - before[(p, d)].held} for p, d in changed]
-    return session.execute(_CLAIM_PG, {"slots": json.dumps(slots)}).rowcount == len(changed)
+    return pg.execute(session, _CLAIM_PG, {"slots": json.dumps(slots)}).rowcount == len(changed)
 
 
 def lock(session: Session, slots: Iterable[Slot], prestations: PrestationMap) -> dict[Slot, Occupancy]:

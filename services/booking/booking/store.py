@@ -7,11 +7,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from psycopg.rows import namedtuple_row
 from sqlalchemy.orm import Session
 
 from servicekit.queries import one_of
 
-from booking import codec
+from booking import codec, pg
 from booking.domain.cart import LineKey
 from booking.domain.catalogue import Prestation
 from booking.domain.closures import CommuneCalendar
@@ -127,7 +128,7 @@ class CartFacts:
 # deciding, each as a JSON value (one C-speed decoding), instead of eleven round trips. The
 # séances and bookings are as committed at the statement's start: the optimistic validation
 # decides on them and `places.claim` checks the places again under lock.
-_CART_FACTS_PG = sa.text("""
+_CART_FACTS_PG = pg.query("""
 WITH lines AS (
     SELECT child_id, prestation_id, session_date, action, position, outcome, reason
     FROM cart_lines WHERE cart_id = :cart
@@ -185,8 +186,9 @@ def cart_facts(session: Session, cart_id: str | None, family_id: str, commune: s
                operation: str, key: str | None) -> CartFacts:
     """Everything "Valider" reads about a locked cart before deciding, in one statement
     (PostgreSQL only). `cart_id` None: only the answer is looked for."""
-    got = session.execute(_CART_FACTS_PG, {"cart": cart_id, "family": family_id, "commune": commune,
-                                           "sub": caller_sub, "operation": operation, "key": key or ""}).one()
+    got = pg.execute(session, _CART_FACTS_PG, {"cart": cart_id, "family": family_id, "commune": commune,
+                                               "sub": caller_sub, "operation": operation, "key": key or ""},
+                     row_factory=namedtuple_row).fetchone()
     lines = [{"child_id": c, "prestation_id": p, "session_date": _date(d), "action": a, "outcome": o, "reason": r}
              for c, p, d, a, o, r in got.lines or ()]
     closed: dict[str | None, set[dt.date]] = {}

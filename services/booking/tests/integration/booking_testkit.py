@@ -11,8 +11,12 @@ import datetime as dt
 import json
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import psycopg
+import psycopg.sql
 import pytest
 import sqlalchemy as sa
 
@@ -57,6 +61,34 @@ def app(db_url):
 def client(app):
     with app.test_client() as test_client:
         yield test_client
+
+
+@contextmanager
+def sent_statements() -> Iterator[list[tuple[str, object, bool]]]:
+    """Every statement this process sends to PostgreSQL meanwhile, as (text, parameters,
+    executemany), whether through SQLAlchemy or psycopg directly (booking.pg): counted at
+    psycopg's cursor. The relay's wake-up (NOTIFY, from a thread of its own) is left out."""
+    seen: list[tuple[str, object, bool]] = []
+    execute, executemany = psycopg.Cursor.execute, psycopg.Cursor.executemany
+
+    def text(query) -> str:
+        return query.decode() if isinstance(query, bytes) else str(query)
+
+    def counted_execute(cursor, query, params=None, **kw):
+        if not isinstance(query, psycopg.sql.Composable):  # the relay's wake-up (servicekit.messaging.wakeup)
+            seen.append((text(query), params, False))
+        return execute(cursor, query, params, **kw)
+
+    def counted_executemany(cursor, query, params_seq, **kw):
+        params_seq = list(params_seq)
+        seen.append((text(query), params_seq, True))
+        return executemany(cursor, query, params_seq, **kw)
+
+    psycopg.Cursor.execute, psycopg.Cursor.executemany = counted_execute, counted_executemany
+    try:
+        yield seen
+    finally:
+        psycopg.Cursor.execute, psycopg.Cursor.executemany = execute, executemany
 
 
 def auth(caller: tokens.Caller) -> dict:

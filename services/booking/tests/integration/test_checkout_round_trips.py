@@ -8,12 +8,12 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from booking_testkit import outbox_events
+from booking_testkit import outbox_events, sent_statements
 from servicekit.types import utcnow
 from contracts.booking import CartValidated
 from contracts.envelope import Envelope
 
-from booking import api, carts, places, store
+from booking import api, carts, pg, places, store
 from booking.domain.capacity import Occupancy
 from booking.models import bookings, sessions
 
@@ -23,23 +23,14 @@ pytestmark = pytest.mark.integration
 def test_changed_counters_are_saved_in_one_statement_and_unchanged_ones_skipped(db, world):
     prestation_id = world.prestation()["id"]
     days = world.open_dates(prestation_id, 20)
-    statements = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        if statement.lstrip().upper().startswith("UPDATE SESSIONS"):
-            statements.append((statement, executemany))
-
-    sa.event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        with db.transaction() as s:
-            found = store.prestations_by_id(s, [prestation_id])
-            locked = places.lock(s, [(prestation_id, day) for day in days], found)
-            after = {slot: Occupancy(occ.capacity, occ.confirmed + 1, occ.held + (i % 2))
-                     for i, (slot, occ) in enumerate(locked.items()) if i < 19}
-            after[(prestation_id, days[19])] = locked[(prestation_id, days[19])]  # unchanged: not written
-            places.save(s, locked, after)
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", count)
+    with sent_statements() as seen, db.transaction() as s:
+        found = store.prestations_by_id(s, [prestation_id])
+        locked = places.lock(s, [(prestation_id, day) for day in days], found)
+        after = {slot: Occupancy(occ.capacity, occ.confirmed + 1, occ.held + (i % 2))
+                 for i, (slot, occ) in enumerate(locked.items()) if i < 19}
+        after[(prestation_id, days[19])] = locked[(prestation_id, days[19])]  # unchanged: not written
+        places.save(s, locked, after)
+    statements = [(text, many) for text, _, many in seen if text.lstrip().upper().startswith("UPDATE SESSIONS")]
 
     assert len(statements) == 1 and statements[0][1] is False  # one UPDATE over arrays, not an executemany
     with db.read() as s:
@@ -58,18 +49,10 @@ def test_a_carts_confirmations_are_one_outbox_insert_in_the_statement_of_its_out
         carts.add_lines(s, family.caller, {"lines": [
             {"child_id": family.child_id, "prestation_id": prestation_id, "session_date": d.isoformat()}
             for d in days]})
-    inserts = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        if "INSERT INTO OUTBOX" in statement.upper():  # the rows as one JSON document
-            inserts.append((statement.split()[0].upper(), len(json.loads(parameters["events"]))))
-
-    sa.event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        with db.transaction() as s:
-            answer = carts.validate_cart(s, family.caller, "key-1")
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", count)
+    with sent_statements() as seen, db.transaction() as s:
+        answer = carts.validate_cart(s, family.caller, "key-1")
+    inserts = [(text.split()[0].upper(), len(json.loads(params["events"])))  # the rows as one JSON document
+               for text, params, _ in seen if "INSERT INTO OUTBOX" in text.upper()]
 
     assert [line["outcome"] for line in answer["lines"]] == ["confirmed"] * 5
     # one statement: the 5 booking.confirmed.v1 and cart.validated.v1 inserted by the CTE that saves
@@ -86,18 +69,9 @@ def test_a_carts_confirmations_are_one_outbox_insert_in_the_statement_of_its_out
 
 
 def _statements(db, fn):
-    seen = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        seen.append(" ".join(statement.split()))
-
-    sa.event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        with db.transaction() as s:
-            answer = fn(s)
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", count)
-    return answer, seen
+    with sent_statements() as seen, db.transaction() as s:
+        answer = fn(s)
+    return answer, [" ".join(text.split()) for text, _, _ in seen]
 
 
 @pytest.mark.parametrize("lines", [2, 20])
@@ -261,9 +235,9 @@ def test_valider_reads_the_familys_bookings_by_child_not_every_booking_of_the_se
              "status": "confirmed", "created_at": now, "updated_at": now} for day in days for i in range(300)])
     with db.transaction() as s:
         cart = carts.current_cart_row(s, family.caller.sub, lock=False)
-        plan = "\n".join(s.execute(sa.text("EXPLAIN " + store._CART_FACTS_PG.text), {
+        plan = "\n".join(row[0] for row in pg.execute(s, "EXPLAIN " + store._CART_FACTS_PG, {
             "cart": cart["id"], "family": family.family_id, "commune": world.commune, "sub": family.caller.sub,
-            "operation": carts.VALIDATE, "key": "k"}).scalars())
+            "operation": carts.VALIDATE, "key": "k"}))
         facts = store.cart_facts(s, cart["id"], family.family_id, world.commune, family.caller.sub, carts.VALIDATE, "k")
     assert "uq_bookings_child_slot" in plan and "ix_bookings_slot_status" not in plan, plan
     assert facts.statuses == {}  # none of the family's; theirs are found (tests of "Valider" again)

@@ -1,0 +1,44 @@
+"""The rush's fixed statements sent through psycopg itself (PostgreSQL only).
+
+A cart is a handful of constant statements (adding lines: 2; "Valider": 4), each sent many
+times a second in a rush. Through `Session.execute` each pays SQLAlchemy's coercion, cache
+lookup, execution context and result wrapping (about half of the database thread's CPU in the
+rush profile) for a text that never changes and parameters it does not process. `execute` sends
+it on the session's own connection, in its transaction (begun if needed, committed or rolled
+back by the session as usual), as a prepared statement; psycopg adapts the parameters and loads
+the JSON values exactly as it does under SQLAlchemy (the same connection, the same adapters).
+A database error is raised as SQLAlchemy's (IntegrityError...), as the API's refusals expect.
+
+Statements bypass SQLAlchemy's cursor events: count them at psycopg's level (`Cursor.execute`).
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+
+import psycopg
+import sqlalchemy as sa
+from psycopg.rows import RowFactory
+from sqlalchemy.orm import Session
+
+
+def query(text: str) -> str:
+    """A statement written with SQLAlchemy's `:name` parameters in psycopg's `%(name)s` style
+    (casts `::type` left alone)."""
+    return re.sub(r"(?<![:\w]):([A-Za-z_]\w*)", r"%(\1)s", text.replace("%", "%%"))
+
+
+def execute(session: Session, statement: str, params: dict, *, row_factory: RowFactory | None = None) -> psycopg.Cursor:
+    """`statement` (from `query`) with `params` on the session's connection, prepared; rows as
+    tuples unless `row_factory` (psycopg.rows.dict_row...) says otherwise."""
+    conn = session.connection().connection.driver_connection
+    cursor = conn.cursor(row_factory=row_factory) if row_factory else conn.cursor()
+    try:
+        return cursor.execute(statement, params, prepare=True)
+    except psycopg.Error as exc:
+        raise sa.exc.DBAPIError.instance(statement, params, exc, psycopg.Error) from exc
+
+
+def utc(value: datetime | None) -> datetime | None:
+    """A `timestamptz` as `UTCDateTime` reads it (aware, UTC), whatever the session's TimeZone."""
+    return value.astimezone(timezone.utc) if value is not None else None

@@ -1,0 +1,46 @@
+"""booking.pg: the rush's statements sent through psycopg itself, in the session's transaction,
+a database error raised as SQLAlchemy's (the API's refusals map IntegrityError to a 409)."""
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from servicekit.operations import Operations
+
+from booking import pg
+
+pytestmark = pytest.mark.integration
+
+_REMEMBER = pg.query("""
+INSERT INTO idempotency_keys (caller_sub, operation, key, response, created_at)
+VALUES (:sub, 'test.pg', :key, CAST(:response AS json), now())
+""")
+_COUNT = pg.query("SELECT count(*) FROM idempotency_keys WHERE caller_sub = :sub AND response::text LIKE '%ok%'")
+
+
+def test_query_takes_sqlalchemys_parameters_and_leaves_casts_and_percents_alone():
+    assert pg.query("SELECT :a, NULL::cart_lines, x::text LIKE '%b' WHERE y = :b_2") == \
+        "SELECT %(a)s, NULL::cart_lines, x::text LIKE '%%b' WHERE y = %(b_2)s"
+
+
+def test_statements_run_in_the_sessions_transaction(db):
+    sub = str(uuid.uuid4())
+    with pytest.raises(RuntimeError), db.transaction() as s:
+        pg.execute(s, _REMEMBER, {"sub": sub, "key": "k1", "response": '{"ok": true}'})
+        assert pg.execute(s, _COUNT, {"sub": sub}).fetchone() == (1,)  # seen by the same transaction
+        raise RuntimeError  # rolled back with it
+    with db.transaction() as s:
+        assert pg.execute(s, _COUNT, {"sub": sub}).fetchone() == (0,)
+        pg.execute(s, _REMEMBER, {"sub": sub, "key": "k1", "response": '{"ok": true}'})
+    with db.read() as s:  # committed with the session
+        assert s.execute(sa.text("SELECT count(*) FROM idempotency_keys WHERE caller_sub = :sub"),
+                         {"sub": sub}).scalar() == 1
+
+
+def test_a_database_error_is_sqlalchemys_and_a_conflict_a_409(db):
+    sub = str(uuid.uuid4())
+    with db.transaction() as s:
+        pg.execute(s, _REMEMBER, {"sub": sub, "key": "k1", "response": "{}"})
+    with pytest.raises(sa.exc.IntegrityError) as raised, db.transaction() as s:
+        pg.execute(s, _REMEMBER, {"sub": sub, "key": "k1", "response": "{}"})  # the same key again
+    assert Operations().refusal(raised.value).status == 409
