@@ -10,9 +10,10 @@ the operation). Prints the best of `--repeats` rounds of CPU time (`time.process
 request: the best round is the one least disturbed by other processes on a shared machine.
 
 With `--identity URL` the call is real: the gateway asks a running identity at every request
-(GATEWAY_COMMUNES_KEPT_SECONDS=0), so the figure adds the aiohttp call's client side (identity's
+(GATEWAY_COMMUNES_KEPT_SECONDS=0), so the figure adds the HTTP call's client side (identity's
 CPU is its own process's, not counted); `--concurrency N` keeps N requests in flight, as wrk's
-connections do, instead of one at a time.
+connections do, instead of one at a time. `--calls` also counts the Python function calls per
+request (cProfile over one more round): a figure the load of other processes does not move.
 
 To compare with another commit, run it with that commit's packages first on the path:
     git archive <commit> libs/servicekit gateway | tar -x -C /tmp/old
@@ -99,6 +100,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--identity", help="a running identity's URL: call it instead of a canned reply")
     parser.add_argument("--concurrency", type=int, default=1)
+    parser.add_argument("--calls", action="store_true", help="also count Python calls per request (cProfile)")
     args = parser.parse_args()
     app, source = build_app(args.identity)
     import requests as http
@@ -110,7 +112,20 @@ def main() -> int:
     print(f"gateway GET /api/communes, in process, {what}, {args.concurrency} in flight ({source}):")
     print(f"  best {min(rounds):.0f} µs of CPU per request; rounds: {', '.join(f'{r:.0f}' for r in rounds)}"
           f" · load average {os.getloadavg()[0]:.2f}")
+    if args.calls:
+        print(f"  {uvloop.run(calls_per_request(app, args.requests, args.concurrency)):.0f} Python calls per request")
     return 0
+
+
+async def calls_per_request(app, requests: int, concurrency: int) -> float:
+    import cProfile
+    import pstats
+
+    profile = cProfile.Profile()
+    profile.enable()
+    await asyncio.gather(*(_in_turn(app, requests // concurrency) for _ in range(concurrency)))
+    profile.disable()
+    return pstats.Stats(profile).total_calls / (requests // concurrency * concurrency)
 
 
 if __name__ == "__main__":
