@@ -114,6 +114,8 @@ class _Pool:
 
     def __init__(self, host: str, port: int) -> None:
         self.host, self.port = host, port
+        # Held, so that no later loop can have this one's id (the key in _pools) while the pool lives.
+        self.loop = asyncio.get_running_loop()
         self.idle: list[_Connection] = []
         self.slots = asyncio.Semaphore(clients.POOL_SIZE)
 
@@ -222,7 +224,11 @@ async def call(service: str, method: str, path: str, *, caller: tokens.Caller, s
 
 
 async def close_all() -> None:
-    """Close the idle connections of every pool (the worker is shutting down)."""
-    for pool in _pools.values():
-        pool.close()
-    _pools.clear()
+    """Close this loop's idle connections (the worker is shutting down); forget those of loops
+    that have ended (their transports went with them)."""
+    loop = asyncio.get_running_loop()
+    for key, pool in list(_pools.items()):
+        if pool.loop is loop:
+            pool.close()
+        if pool.loop is loop or pool.loop.is_closed():
+            del _pools[key]

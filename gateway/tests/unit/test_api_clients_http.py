@@ -222,3 +222,41 @@ def test_a_line_break_in_a_header_is_refused_not_sent():
             return service.requests
 
     assert run(scenario()) == []
+
+
+
+def test_each_event_loop_has_its_own_connections():
+    """A pool's connections belong to the loop that opened them: a later loop (a test's, a
+    restarted worker's) opens its own rather than writing on a dead loop's transport."""
+    import socketserver
+    import threading
+
+    connections = []
+
+    class Answer(socketserver.StreamRequestHandler):
+        def handle(self):
+            connections.append(self.client_address)
+            while True:
+                head = b""
+                while not head.endswith(b"\r\n\r\n"):
+                    chunk = self.rfile.readline()
+                    if not chunk:
+                        return
+                    head += chunk
+                self.wfile.write(OK)
+
+    async def one_call(base):
+        return await api_clients.call("identity", "GET", "/internal/communes", caller=CALLER, secret=SECRET,
+                                      base_url=base)
+
+    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), Answer) as server:
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        try:
+            first = asyncio.run(one_call(base))  # its loop ends with its connection left in the pool
+            second = asyncio.run(one_call(base))  # another loop: a connection of its own
+        finally:
+            server.shutdown()
+            asyncio.run(api_clients.close_all())
+    assert first.status == second.status == 200 and len(connections) == 2
