@@ -9,16 +9,34 @@ request, URL defaults registered by the app or a blueprint) is built by Flask ea
 """
 from __future__ import annotations
 
+from types import FunctionType
+
 from flask import Flask
 from flask.globals import _cv_request
 
 URLS_KEPT = 4096  # then forgotten all at once (ids in URLs: the set of keys is not bounded)
+SYNC_KEPT = 1024
 
 
 class PagesFlask(Flask):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._urls: dict[tuple, str] = {}
+        self._sync: dict[FunctionType, object] = {}
+
+    def ensure_sync(self, func):
+        """Flask's answer, remembered per plain function: Flask asks `inspect.iscoroutinefunction`
+        of every hook, handler and view at every request (~10 per page), and a function's answer
+        never changes. Anything else (a bound method, a callable object) is asked each time."""
+        if type(func) is not FunctionType:
+            return super().ensure_sync(func)
+        sync = self._sync.get(func)
+        if sync is None:
+            sync = super().ensure_sync(func)
+            if len(self._sync) >= SYNC_KEPT:
+                self._sync.clear()
+            self._sync[func] = sync
+        return sync
 
     def url_for(self, endpoint: str, *, _anchor: str | None = None, _method: str | None = None,
                 _scheme: str | None = None, _external: bool | None = None, **values) -> str:

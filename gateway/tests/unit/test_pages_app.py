@@ -75,3 +75,37 @@ def test_a_cart_line_reads_as_attributes_and_stays_a_dict():
         line.outcome_label
     page = Environment().from_string("{{ l.title }}|{{ l.action }}|{% if l.reason %}x{% endif %}|{{ l.absent }}|{{ l['title'] }}")
     assert page.render(l=line) == "lundi 4 janvier|book|||lundi 4 janvier"
+
+
+def test_each_function_is_asked_once_whether_it_is_a_coroutine(monkeypatch):
+    import flask.app
+
+    app = PagesFlask(__name__)
+    asked = []
+    real = flask.app.iscoroutinefunction
+    monkeypatch.setattr(flask.app, "iscoroutinefunction", lambda func: asked.append(func) or real(func))
+
+    @app.before_request
+    def hook():
+        return None
+
+    @app.get("/")
+    def home():
+        return "page"
+
+    @app.get("/async")
+    async def later():
+        return "async page"
+
+    class View:  # a callable object (or a bound method): asked each time, as Flask does
+        def __call__(self):
+            return "object page"
+
+    app.add_url_rule("/object", "object", View())
+    client = app.test_client()
+    for _ in range(3):
+        assert client.get("/").text == "page" and client.get("/async").text == "async page"
+    assert sorted(f.__name__ for f in asked) == ["home", "hook", "later"]
+    for _ in range(2):
+        assert client.get("/object").text == "object page"
+    assert len(asked) == 3 + 2  # the object, at each request
