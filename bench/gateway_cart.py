@@ -1,7 +1,8 @@
 """CPU per cart of the gateway's booking pages, in process (issue 6, the booking rush's second half).
 
-    .venv/bin/python bench/gateway_cart.py [--carts 300] [--repeats 5] [--lines 20] [--profile] [--count-calls]
+    .venv/bin/python bench/gateway_cart.py [--carts 300] [--repeats 5] [--lines 20] [--profile] [--count-calls] [--http-booking]
     .venv/bin/python bench/gateway_cart.py --served [--carts 300] [--repeats 5] [--concurrency 64] [--against DIR]
+                                           [--booking-delay-ms MS] [--profile OUT]
 
 Builds the gateway's app as `python -m gateway web` does (EF_ENV=development, SQLite in a
 temporary directory), replaces the calls to booking by canned replies of the right shape, and
@@ -12,7 +13,10 @@ no booking: what is left is the gateway's own work per cart (session, CSRF, form
 templates, the edge and the WSGI hop). Prints the best of `--repeats` rounds of CPU time per
 cart (two requests); `--profile` prints cProfile's top functions instead; `--count-calls` the
 Python and C function calls per cart in every thread (a profile hook: independent of the machine's
-load, so two versions compare on it on a busy machine).
+load, so two versions compare on it on a busy machine). `--http-booking`: booking's calls go over
+HTTP to a canned booking in its own process, so the calls' client side (the gateway's connection
+pool, headers, JSON) is measured too (`valgrind --tool=cachegrind` of this process counts it
+without the canned booking's work).
 
 `--served`: the same carts through the gateway served as in production (`python -m gateway web`:
 gunicorn, 2 uvicorn workers, SQLite) calling a canned booking over HTTP (an aiohttp process
@@ -23,6 +27,13 @@ booking, the threads) and what the booking rush's "gateway" CPU per cart measure
 `--served --against <old checkout>`: that version's gateway served beside this one at the same
 time, the rounds alternated (A B, B A, ...): on a shared, busy machine both see the same load.
 Each round's parents sign in just before it (fresh cookies), as the booking rush's do.
+Printed beside the CPU: its system part and the context switches per cart (every thread of the
+gateway's processes). `--booking-delay-ms MS`: booking answers after 0 to 2×MS ms, so pages wait
+on booking at once as in the rush. `--profile OUT`: py-spy `--gil` of this checkout's workers
+during the rounds, collapsed stacks in `OUT.<pid>`.
+
+EF_ENV=development (as the booking rush runs the gateway): its only effect on these two pages is
+the template auto-reload's file check per template (~15 of ~7,600 calls per cart in process).
 """
 from __future__ import annotations
 
@@ -32,6 +43,7 @@ import datetime as dt
 import json
 import os
 import secrets
+import signal
 import statistics
 import subprocess
 import sys
@@ -57,9 +69,12 @@ def canned_replies(lines: int) -> tuple[list[str], dict[str, dict]]:
                    "/internal/parent/cart/validate": done}
 
 
-def build_app(lines: int):
+def build_app(lines: int, booking_url: str | None = None):
+    """The app, settings and dates; booking's calls canned in process, or sent to `booking_url`."""
     var = Path(tempfile.mkdtemp(prefix="bench-gateway-cart-"))
     os.environ.update(EF_ENV="development", EF_VAR_DIR=str(var), LOG_FORMAT="text", LOG_LEVEL="WARNING")
+    if booking_url:
+        os.environ["BOOKING_URL"] = booking_url
     os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
     import gateway
     from servicekit import migrations
@@ -77,7 +92,8 @@ def build_app(lines: int):
         clients.service_token(clients.caller_for(clients.auth.current_user()), self.service, self.secret)
         return replies[path]
 
-    clients.ServiceClient.request = canned
+    if not booking_url:
+        clients.ServiceClient.request = canned
     app = create_app(settings)
     return app, settings, dates
 
@@ -154,8 +170,12 @@ async def measure(app, credentials, dates, carts: int, repeats: int, warm_up: in
 SERVED_SECRET_KEY = "bench-gateway-cart-served-secret-key-0123456789"
 
 
-def canned_booking(port: int, lines: int) -> None:
-    """booking's two answers, over HTTP (its own process: its CPU is not the gateway's)."""
+def canned_booking(port: int, lines: int, delay_ms: float = 0.0) -> None:
+    """booking's two answers, over HTTP (its own process: its CPU is not the gateway's), each
+    after `delay_ms` (0 to twice that, uniformly: the rush's booking answers in tens to hundreds
+    of ms, so many of the gateway's pages wait at once)."""
+    import random
+
     from aiohttp import web
 
     _, replies = canned_replies(lines)
@@ -163,6 +183,8 @@ def canned_booking(port: int, lines: int) -> None:
 
     async def answer(request):
         await request.read()
+        if delay_ms:
+            await asyncio.sleep(random.uniform(0, 2 * delay_ms) / 1000)
         return web.Response(body=bodies[request.path], content_type="application/json")
 
     app = web.Application()
@@ -172,11 +194,19 @@ def canned_booking(port: int, lines: int) -> None:
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 
 
-def gateway_cpu(pid: int) -> float:
+def gateway_cpu(pid: int) -> tuple[float, float, int]:
+    """User and system CPU seconds and context switches (voluntary + involuntary) of the gateway's processes."""
     import psutil
 
     root = psutil.Process(pid)
-    return sum(sum(p.cpu_times()[:2]) for p in [root, *root.children(recursive=True)])
+    user = system = switches = 0
+    for proc in [root, *root.children(recursive=True)]:
+        times = proc.cpu_times()
+        user, system = user + times.user, system + times.system
+        for task in Path(f"/proc/{proc.pid}/task").iterdir():  # every thread (psutil counts the main one's)
+            status = (task / "status").read_text()
+            switches += sum(int(line.split()[1]) for line in status.splitlines() if "ctxt_switches:" in line)
+    return user, system, switches
 
 
 async def served_carts(base: str, credentials: list[tuple[str, str]], dates: list[str], carts: int,
@@ -203,14 +233,15 @@ async def served_carts(base: str, credentials: list[tuple[str, str]], dates: lis
         await asyncio.gather(*(parent(n) for n in range(carts)))
 
 
-def start_served(lines: int, pythonpath: str | None = None) -> tuple[subprocess.Popen, subprocess.Popen, str]:
+def start_served(lines: int, pythonpath: str | None = None, delay_ms: float = 0.0) -> tuple[subprocess.Popen, subprocess.Popen, str]:
     """A canned booking and `python -m gateway web` calling it (with `pythonpath`: that checkout's code)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from booking_common import PY, free_port, wait_ok
 
     var = Path(tempfile.mkdtemp(prefix="bench-gateway-served-"))
     booking_port, port = free_port(), free_port()
-    booking = subprocess.Popen([PY, __file__, "--canned-booking", str(booking_port), "--lines", str(lines)])
+    booking = subprocess.Popen([PY, __file__, "--canned-booking", str(booking_port), "--lines", str(lines),
+                                "--booking-delay-ms", str(delay_ms)])
     env = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL") and k != "PROMETHEUS_MULTIPROC_DIR"}
     env.update(EF_ENV="development", EF_VAR_DIR=str(var), LOG_FORMAT="text", LOG_LEVEL="WARNING",
                WEB_CONCURRENCY="2", GATEWAY_SECRET_KEY=SERVED_SECRET_KEY, BIND=f"127.0.0.1:{port}",
@@ -225,7 +256,19 @@ def start_served(lines: int, pythonpath: str | None = None) -> tuple[subprocess.
     return gateway, booking, f"http://127.0.0.1:{port}"
 
 
-def served(args) -> dict[str, list[float]]:
+def served_profile(master: int, out: str) -> list[subprocess.Popen]:
+    """py-spy (`--gil`: samples holding the GIL, i.e. on CPU in Python or C called from it) of each
+    gateway worker, raw collapsed stacks into `out`.<pid> until stopped."""
+    import psutil
+
+    spy = str(Path(sys.executable).with_name("py-spy"))
+    return [subprocess.Popen([spy, "record", "--gil", "--threads", "-r", "200", "--format", "raw", "-o",
+                              f"{out}.{child.pid}", "--pid", str(child.pid)], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+            for child in psutil.Process(master).children()]
+
+
+def served(args) -> dict[str, list[tuple[float, float, float]]]:
     """CPU per cart of each round, per version served ("this"; "against" with --against)."""
     here = Path(__file__).resolve().parent.parent  # this checkout's code, wherever the installed one is
     versions = {"this": f"{here / 'gateway'}:{here / 'libs' / 'servicekit'}"}
@@ -235,19 +278,26 @@ def served(args) -> dict[str, list[float]]:
     running: dict[str, tuple] = {}
     try:
         for name, pythonpath in versions.items():
-            running[name] = start_served(args.lines, pythonpath)
+            running[name] = start_served(args.lines, pythonpath, args.booking_delay_ms)
         dates, _ = canned_replies(args.lines)
         for _, _, base in running.values():  # warm-up
             warm = [signed_session(SERVED_SECRET_KEY, f"fam-{n}") for n in range(100)]
             asyncio.run(served_carts(base, warm, dates, 100, args.concurrency))
-        rounds: dict[str, list[float]] = {name: [] for name in running}
+        rounds: dict[str, list[tuple[float, float, float]]] = {name: [] for name in running}
+        spy = served_profile(running["this"][0].pid, args.profile) if args.profile else None
         for n in range(args.repeats):
             for name in (list(running) if n % 2 == 0 else list(running)[::-1]):
                 gateway, _, base = running[name]
                 credentials = [signed_session(SERVED_SECRET_KEY, f"fam-{k}") for k in range(min(args.carts, 200))]
                 before = gateway_cpu(gateway.pid)
                 asyncio.run(served_carts(base, credentials, dates, args.carts, args.concurrency))
-                rounds[name].append((gateway_cpu(gateway.pid) - before) / args.carts * 1e6)
+                user, system, switches = (b - a for a, b in zip(before, gateway_cpu(gateway.pid)))
+                rounds[name].append(((user + system) / args.carts * 1e6, system / args.carts * 1e6,
+                                     switches / args.carts))
+        if spy:
+            for proc in spy:
+                proc.send_signal(signal.SIGINT)
+                proc.wait(60)
         return rounds
     finally:
         for gateway, booking, _ in running.values():
@@ -261,27 +311,54 @@ def main() -> int:
     parser.add_argument("--carts", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--lines", type=int, default=20)
-    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--profile", nargs="?", const="gateway-cart.pyspy", default=None, metavar="OUT",
+                        help="in process: cProfile's top functions; --served: py-spy --gil of this checkout's "
+                             "workers into OUT.<pid> (collapsed stacks)")
     parser.add_argument("--served", action="store_true")
     parser.add_argument("--count-calls", action="store_true")
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--against", metavar="CHECKOUT", help="with --served: that checkout's gateway beside this one")
+    parser.add_argument("--http-booking", action="store_true",
+                        help="in process: booking's calls over HTTP to a canned booking (their client side measured)")
+    parser.add_argument("--booking-delay-ms", type=float, default=0.0, metavar="MS",
+                        help="with --served: booking answers after 0 to 2×MS ms (the rush's booking is not instant)")
     parser.add_argument("--canned-booking", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.canned_booking:
-        canned_booking(args.canned_booking, args.lines)
+        canned_booking(args.canned_booking, args.lines, args.booking_delay_ms)
         return 0
     if args.served:
         rounds = served(args)
         print(f"gateway cart ({args.lines} lines), served (gunicorn, 2 uvicorn workers) against a canned booking "
               f"over HTTP, {args.concurrency} parents at a time:")
-        for name, values in rounds.items():
+        for name, measured in rounds.items():
             label = "" if len(rounds) == 1 else ("this checkout: " if name == "this" else f"{args.against}: ")
+            values = [cpu for cpu, _, _ in measured]
             print(f"  {label}best {min(values):.0f} µs of the gateway's CPU per cart, median "
-                  f"{statistics.median(values):.0f}; rounds: {', '.join(f'{r:.0f}' for r in values)}")
+                  f"{statistics.median(values):.0f} (of which system {statistics.median(m[1] for m in measured):.0f}; "
+                  f"{statistics.median(m[2] for m in measured):.1f} context switches per cart); "
+                  f"rounds: {', '.join(f'{r:.0f}' for r in values)}")
         print(f"  load average {os.getloadavg()[0]:.2f}")
         return 0
-    app, settings, dates = build_app(args.lines)
+    booking_url = None
+    if args.http_booking:  # the calls' client side measured too: a canned booking in its own process
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from booking_common import PY, free_port, wait_ok
+
+        port = free_port()
+        canned = subprocess.Popen([PY, __file__, "--canned-booking", str(port), "--lines", str(args.lines)])
+        booking_url = f"http://127.0.0.1:{port}"
+        wait_ok(f"{booking_url}/health/live", canned)
+    try:
+        return in_process(args, booking_url)
+    finally:
+        if booking_url:
+            canned.terminate()
+            canned.wait()
+
+
+def in_process(args, booking_url: str | None) -> int:
+    app, settings, dates = build_app(args.lines, booking_url)
     credentials = session(settings)
     import uvloop
 
