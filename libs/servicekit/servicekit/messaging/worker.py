@@ -41,8 +41,8 @@ log = logging.getLogger(__name__)
 
 JOIN_SECONDS = 15.0
 # Two, not four (ADR 0013): at a few hundred lone events a second every thread wakes, takes the
-# GIL and commits for each event; two cost half the CPU and wake-ups per event, and still drain
-# a backlog faster than raw kombu (one round trip per batch of 50 leaves little to overlap).
+# GIL and commits for each event; two cost about half the CPU and wake-ups per event, and drain
+# a backlog at about raw kombu's rate (a batch of 50 is one round trip: little left to overlap).
 DEFAULT_CONSUMER_THREADS = 2
 
 
