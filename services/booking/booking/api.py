@@ -12,6 +12,7 @@ import asyncio
 import functools
 
 from connexion import NoContent, request
+from starlette.responses import Response
 
 from servicekit.operations import Operations
 from servicekit.web import Problem, current_caller
@@ -287,10 +288,18 @@ async def validate_cart():
     key, caller = request.headers.get("Idempotency-Key"), current_caller()
     for _ in range(OPTIMISTIC_ATTEMPTS):  # the séances locked only for the claim of their places and the commit
         try:
-            return _ok(await _write(carts.validate_cart, caller, key, optimistic=True))
+            return _answer(await _write(carts.validate_cart, caller, key, optimistic=True))
         except carts.Contended:  # places decided on were taken meanwhile: decided again on a new peek
             continue
-    return _ok(await _write(carts.validate_cart, caller, key))  # still contended: séances locked first
+    return _answer(await _write(carts.validate_cart, caller, key))  # still contended: séances locked first
+
+
+def _answer(answer: dict):
+    """"Valider"'s answer: its JSON text as written with the cart when there is one (the body
+    connexion's encoder would give: the same `json.dumps` and final newline), else encoded here."""
+    if isinstance(answer, carts.Answer):
+        return Response((answer.text + "\n").encode(), 200, media_type="application/json")
+    return _ok(answer)
 
 
 # A lost claim is decided again on a fresh peek (the dates that filled up meanwhile are then seen

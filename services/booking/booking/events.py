@@ -80,7 +80,7 @@ def validated(cart: Mapping, lines: list[dict]) -> contract.CartValidated:
     return contract.CartValidated(
         cart_id=cart["id"], family_id=cart["family_id"], parent_id=cart["parent_sub"], state=cart["state"],
         validated_at=cart["validated_at"], hold_expires_at=cart["hold_expires_at"],
-        lines=[contract.CartLineFact(**line) for line in lines])
+        lines=lines)  # dicts: validated as CartLineFact by pydantic in one call, not one model each
 
 
 
