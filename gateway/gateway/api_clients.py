@@ -43,7 +43,6 @@ class _Connection(asyncio.Protocol):
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
-        self.lost = False
         self._waiter: asyncio.Future | None = None
 
     # --- asyncio.Protocol ------------------------------------------------------------------------
@@ -51,7 +50,6 @@ class _Connection(asyncio.Protocol):
         self.transport = transport
 
     def connection_lost(self, exc) -> None:
-        self.lost = True
         if self._waiter is not None and not self._waiter.done():
             if self._headers_done and self._length is None and not self._chunked:
                 self._complete(keep_alive=False)  # a body delimited by the connection's end
@@ -86,6 +84,10 @@ class _Connection(asyncio.Protocol):
         self._waiter = None
 
     # httptools' callbacks
+    def on_message_begin(self) -> None:
+        if self._waiter.done():  # bytes after the answer: the next exchange could not tell them apart
+            self.transport.close()
+
     def on_header(self, name: bytes, value: bytes) -> None:
         name = name.lower()
         if name == b"content-type":
@@ -125,7 +127,7 @@ class _Pool:
             conn = None
             while self.idle:
                 candidate = self.idle.pop()  # the most recently used: the least likely closed by the service
-                if not candidate.lost:
+                if not candidate.transport.is_closing():  # closed by the service (or by us) while idle
                     conn = candidate
                     break
             if conn is None:
@@ -137,7 +139,7 @@ class _Pool:
                 conn.transport.close()
                 raise
             conn.done()
-            if keep_alive and not conn.lost:
+            if keep_alive and not conn.transport.is_closing():
                 self.idle.append(conn)
             else:
                 conn.transport.close()

@@ -260,3 +260,14 @@ def test_each_event_loop_has_its_own_connections():
             server.shutdown()
             asyncio.run(api_clients.close_all())
     assert first.status == second.status == 200 and len(connections) == 2
+
+
+def test_a_connection_that_sent_more_than_its_answer_is_not_reused():
+    async def scenario():
+        async with Script(OK + b"HTTP/1.1 200 OK\r\nnonsense", OK) as service:
+            first = await service.call()
+            second = await service.call("POST", "/internal/things", json={})  # not retried: must not meet it
+            return first, second, service.connections
+
+    first, second, connections = run(scenario())
+    assert first.status == second.status == 200 and connections == 2
