@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from urllib.parse import urlsplit
 
 from pydantic import model_validator
 
@@ -63,6 +64,12 @@ class GatewaySettings(ServiceSettings):
         for name in ("identity_url", "booking_url", "billing_url", "requests_url", "notify_url",
                      "oidc_issuer", "mailcatcher_url", "public_url"):
             setattr(self, name, getattr(self, name).rstrip("/"))
+        for service in SERVICES:
+            # The gateway's clients speak plain HTTP/1.1 inside the cluster (ADR 0007 addendum 7):
+            # refuse another scheme at start-up rather than with a 500 at the first call.
+            url = urlsplit(self.service_url(service))
+            if url.scheme != "http" or not url.hostname:
+                raise ValueError(f"{service.upper()}_URL must be a plain http:// URL, not {url.geturl()!r}")
         return self
 
     @property
