@@ -16,18 +16,14 @@ it can never change which URL is called.
 `get/post/put/patch/delete` return the decoded JSON body (None when empty); pass `raw=True` to
 get the `requests.Response` instead (files, CSV, PDF).
 
-A JSON call (no `raw`, no form or files) goes through `JsonPool`, keep-alive `http.client`
-connections with urllib3's retry rules: `requests` cost ~720-900 µs of CPU per booking-cart call,
-urllib3's pool ~400-640 µs, `http.client` alone ~280-320 µs (loopback, same run). Files, forms
-and raw answers keep `requests` (streaming, multipart).
+A JSON call (no `raw`, no form or files) goes through urllib3's pool directly: `requests` on top
+of it cost ~720-900 µs of CPU per booking-cart call, urllib3 alone ~360-420 µs (loopback, same
+machine, same run). Files, forms and raw answers keep `requests` (streaming, multipart).
 """
 from __future__ import annotations
 
-import collections
-import http.client as http_client
 import json
 import logging
-import select
 import threading
 import time
 from http.cookiejar import DefaultCookiePolicy
@@ -173,108 +169,17 @@ def pooled_session(name: str, *, retries: bool = True, pool_size: int = POOL_SIZ
     return session
 
 
-IDEMPOTENT_METHODS = Retry.DEFAULT_ALLOWED_METHODS
-RETRIED_STATUSES = (502, 503, 504)
+_pools: dict[str, urllib3.HTTPConnectionPool] = {}
 
 
-class JsonPool:
-    """Keep-alive `http.client` connections to one service, for JSON calls, with make_session's
-    retry rules (urllib3's `_retry(True)`): at most 3 attempts; a connection that could not be
-    made is tried again whatever the method (nothing was sent); a failure once the request was
-    sent (a read timeout, a dropped connection) once, and a 502/503/504 twice, for idempotent
-    methods only; no wait before the first retry, 0.2 s before the second. An idle connection the
-    service closed meanwhile (its keep-alive ended) is dropped before use, as urllib3 does.
-    No proxy from the environment, no cookie kept. urllib3's pool did the same for ~130 µs more
-    CPU per call (its Retry and Timeout objects, queue, response wrapper)."""
-
-    def __init__(self, base_url: str, maxsize: int = POOL_SIZE):
-        url = urllib3.util.parse_url(base_url)
-        self.https = url.scheme == "https"
-        self.host = url.host
-        self.port = url.port or (443 if self.https else 80)
-        self.maxsize = maxsize
-        self._idle: collections.deque[http_client.HTTPConnection] = collections.deque()  # thread-safe ends
-
-    def urlopen(self, method: str, url: str, body: bytes | None, headers: dict, connect: float,
-                read: float) -> tuple[int, str, bytes]:
-        """(status, Content-Type, body) of the answer; OSError or http_client.HTTPException when
-        there is none after the retries."""
-        idempotent = method in IDEMPOTENT_METHODS
-        read_retries, status_retries = (1, 2) if idempotent else (0, 0)
-        for attempt in range(3):
-            if attempt == 2:
-                time.sleep(0.2)
-            conn = self._connection()
-            try:
-                if conn.sock is None:
-                    conn.timeout = connect
-                    conn.connect()
-            except OSError:
-                conn.close()
-                if attempt == 2:
-                    raise
-                continue
-            try:
-                conn.sock.settimeout(read)
-                conn.request(method, url, body=body, headers=headers)
-                resp = conn.getresponse()
-                data = resp.read()
-            except (OSError, http_client.HTTPException):
-                conn.close()
-                if read_retries == 0 or attempt == 2:
-                    raise
-                read_retries -= 1
-                continue
-            if resp.will_close or len(self._idle) >= self.maxsize:
-                conn.close()
-            else:
-                self._idle.append(conn)
-            if resp.status in RETRIED_STATUSES and status_retries and attempt < 2:
-                status_retries -= 1
-                continue
-            return resp.status, resp.getheader("Content-Type", ""), data
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _connection(self) -> http_client.HTTPConnection:
-        while True:
-            try:
-                conn = self._idle.pop()  # the most recent: the least likely to have been closed
-            except IndexError:
-                break
-            if not _dropped(conn.sock):
-                return conn
-            conn.close()
-        if self.https:
-            return http_client.HTTPSConnection(self.host, self.port)
-        return http_client.HTTPConnection(self.host, self.port)
-
-    def clear(self) -> None:
-        while self._idle:
-            self._idle.pop().close()
-
-
-def _dropped(sock) -> bool:
-    """Whether an idle keep-alive connection was closed by the other end (readable: EOF, or bytes
-    nobody asked for, which make it unusable too)."""
-    if sock is None:
-        return True
-    poller = select.poll()
-    poller.register(sock, select.POLLIN)
-    try:
-        return bool(poller.poll(0))
-    except OSError:  # pragma: no cover
-        return True
-
-
-_pools: dict[str, JsonPool] = {}
-
-
-def json_pool(base_url: str) -> JsonPool:
-    """The process-wide keep-alive pool of the JSON calls to `base_url`."""
+def json_pool(base_url: str) -> urllib3.HTTPConnectionPool:
+    """The process-wide keep-alive pool of the JSON calls to `base_url` (retries as make_session's).
+    No proxy from the environment, no cookie kept: urllib3 has neither."""
     pool = _pools.get(base_url)
     if pool is None:
         with _lock:
-            pool = _pools.get(base_url) or JsonPool(base_url)
+            pool = _pools.get(base_url) or urllib3.connection_from_url(base_url, maxsize=POOL_SIZE,
+                                                                       retries=_retry(True))
             _pools[base_url] = pool
     return pool
 
@@ -342,7 +247,7 @@ class ServiceClient:
     (and every call without a pool) through the requests `session`."""
 
     def __init__(self, service: str, base_url: str, secret: str, session: http.Session,
-                 pool: JsonPool | None = None):
+                 pool: urllib3.HTTPConnectionPool | None = None):
         self.service = service
         self.base_url = base_url.rstrip("/")
         self.secret = secret
@@ -395,19 +300,20 @@ class ServiceClient:
             headers["Content-Type"] = "application/json"
         connect, read = _timeouts(timeout)
         try:
-            status, content_type, content = self.pool.urlopen(method, url, data, headers, connect, read)
-        except (OSError, http_client.HTTPException) as exc:
+            resp = self.pool.urlopen(method, url, body=data, headers=headers,
+                                     timeout=urllib3.Timeout(connect=connect, read=read))
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
             log.warning("service %s unreachable: %s", self.service, exc)
             raise ServiceUnavailable(self.service) from exc
-        if status >= 400:
-            raise error_from_status(self.service, status, content_type, content)
-        if not content:
+        if resp.status >= 400:
+            raise error_from_status(self.service, resp.status, resp.headers.get("Content-Type", ""), resp.data)
+        if not resp.data:
             return None
         try:
-            return json.loads(content)
+            return json.loads(resp.data)
         except ValueError as exc:
             log.warning("service %s answered non-JSON on %s %s", self.service, method, path)
-            raise ServiceUnavailable(self.service, status) from exc
+            raise ServiceUnavailable(self.service, resp.status) from exc
 
     def get(self, path: str, **kwargs) -> Any:
         return self.request("GET", path, **kwargs)
