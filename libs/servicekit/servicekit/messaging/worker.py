@@ -40,10 +40,9 @@ from servicekit.settings import ServiceSettings
 log = logging.getLogger(__name__)
 
 JOIN_SECONDS = 15.0
-# Two, not four (ADR 0013): at a few hundred lone events a second every thread wakes, takes the
-# GIL and commits for each event; two cost about half the CPU and wake-ups per event, and drain
-# a backlog at about raw kombu's rate (a batch of 50 is one round trip: little left to overlap).
-DEFAULT_CONSUMER_THREADS = 2
+# Four (ADR 0006). Two cost about half the CPU and wake-ups per event at a few hundred lone
+# events a second, but did not show a lower p99 on a shared machine: ADR 0013 (proposed).
+DEFAULT_CONSUMER_THREADS = 4
 
 
 class _AllReady:

@@ -302,7 +302,7 @@ def test_several_consumer_threads_share_the_queue_and_each_event_has_one_effect(
 
 def test_consumer_threads_default_to_one_writer_on_sqlite_and_several_on_postgresql(database, module_vhost_url):
     worker = Worker(settings_for(unique_service(), database, module_vhost_url), database)
-    assert worker.consumer_threads == (1 if database.is_sqlite else 2)
+    assert worker.consumer_threads == (1 if database.is_sqlite else 4)
     with pytest.raises(ValueError):
         Worker(settings_for(unique_service(), database, module_vhost_url), database, consumer_threads=0)
 
