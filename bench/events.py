@@ -418,7 +418,9 @@ def bench_load(producer_db: Database, consumer_db: Database, amqp_url: str, load
                                               json.loads((trace_dir / "consumer.json").read_text()), consumed_at)),
               file=sys.stderr)
     samples = [(t - started, consumed_at[e] - t) for e, t in commits.items()]
+    # One stamp per consumer commit: distinct stamps count its transactions (batches).
     result = {"load": load, "achieved": achieved, "outbox": window_stats(samples, duration),
+              "batches": len(set(consumed_at.values())),
               "gc": "; ".join(gc_summary(str(gc_dir), role, started, max(consumed_at.values()))
                               for role in ("relay", "consumer")),
               "sched": {name: {"cpu": cpu / len(commits), "runqueue": wait / len(commits),
@@ -781,6 +783,9 @@ def main(argv: list[str]) -> int:
         print("per event, worker processes: " + "; ".join(
             f"{name} {v['cpu'] * 1e6:.0f} us on a CPU, {v['runqueue'] * 1e6:.0f} us runnable waiting for one, "
             f"put on a CPU {v['slices']:.1f} times" for name, v in sched.items()))
+        print(f"consumer transactions: {r['batches']} ({o['n'] / r['batches']:.2f} events each; per transaction: "
+              f"consumer {sched['consumer']['cpu'] * o['n'] / r['batches'] * 1e6:.0f} us on a CPU, put on a CPU "
+              f"{sched['consumer']['slices'] * o['n'] / r['batches']:.1f} times)")
         print(f"garbage collections in the worker processes during the load: {r['gc']}")
         if r["achieved"] < 0.9 * r["load"].rate:
             print(f"(the producer committed only {r['achieved']:.0f} of {r['load'].rate:.0f} events/s: "
