@@ -63,3 +63,29 @@ def test_the_statement_is_the_same_whatever_the_number_of_rows(pg_database):
     with pg_database.read() as session:
         assert session.scalar(sa.select(sa.func.count()).select_from(things)) == 521
     assert _recordset_insert.cache_info().currsize >= 1
+
+
+class _Counted(sa.types.TypeDecorator):
+    """A DateTime whose binding counts its calls."""
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+    calls = 0
+
+    def process_bind_param(self, value, dialect):
+        type(self).calls += 1
+        return value
+
+
+def test_a_value_repeated_across_rows_is_processed_once_and_sent_the_same():
+    """A cart's rows share their instants: each distinct value is converted and formatted once."""
+    from servicekit.bulk import document
+
+    table = sa.Table("bulk_counted", sa.MetaData(), sa.Column("at", _Counted), sa.Column("n", sa.Integer),
+                     sa.Column("doc", sa.JSON))
+    now = dt.datetime(2026, 12, 2, 8, 0, tzinfo=dt.timezone.utc)
+    rows = [{"at": now, "n": i % 2, "doc": {"i": i}} for i in range(20)] + [{"at": None, "n": True, "doc": None}]
+    _Counted.calls = 0
+    sent = json.loads(document(table, rows))
+    assert _Counted.calls == 2  # `now` and None, not 21 calls
+    assert sent[:2] == [{"at": now.isoformat(), "n": 0, "doc": {"i": 0}}, {"at": now.isoformat(), "n": 1, "doc": {"i": 1}}]
+    assert sent[-1] == {"at": None, "n": True, "doc": None}  # True is not taken for the 1 seen before

@@ -9,7 +9,6 @@ import pytest
 import sqlalchemy as sa
 
 from booking_testkit import outbox_events, sent_statements
-from servicekit import bulk
 from servicekit.types import utcnow
 from contracts.booking import CartValidated
 from contracts.envelope import Envelope
@@ -242,16 +241,6 @@ def test_valider_reads_the_familys_bookings_by_child_not_every_booking_of_the_se
         facts = store.cart_facts(s, cart["id"], family.family_id, world.commune, family.caller.sub, carts.VALIDATE, "k")
     assert "uq_bookings_child_slot" in plan and "ix_bookings_slot_status" not in plan, plan
     assert facts.statuses == {}  # none of the family's; theirs are found (tests of "Valider" again)
-
-
-def test_the_new_bookings_document_holds_what_servicekit_bulk_would_send():
-    now = utcnow()
-    rows = [{"id": str(uuid.uuid4()), "commune": "c", "family_id": "f", "child_id": "k", "service_id": "s",
-             "prestation_id": "p", "session_date": utcnow().date(), "status": status, "cart_id": cart_id,
-             "waiting_since": now if status == "waiting" else None, "created_at": now, "updated_at": now}
-            for status, cart_id in (("confirmed", "cart-1"), ("waiting", None), ("held", "cart-1"))]
-    assert json.loads(carts._bookings_document(rows)) == json.loads(bulk.document(bookings, rows))
-    assert carts._bookings_document([]) == "[]"
 
 
 def test_valider_answers_the_text_it_remembered_as_connexion_would_encode_it(world, client):
