@@ -60,6 +60,7 @@ def purge_login_throttle(db) -> None:
 # Every current agent assignment is announced again this often (and at start): the other
 # services' projections heal by themselves if they missed events (deployed later, reset).
 AGENTS_ANNOUNCE_SECONDS = 6 * 3600
+BACKCHANNEL_CONSUMER_THREADS = 2
 
 
 def announce_agents(db) -> None:
@@ -74,7 +75,12 @@ def purge_past_retention(db, settings) -> None:
 
 def create_worker(settings=None, db=None, **options) -> Worker:
     """identity's worker; `options` go to servicekit's Worker (retry delays in tests)."""
-    worker = Worker(settings or get_settings(), db or get_db(), **options)
+    db = db or get_db()
+    if not db.is_sqlite:
+        # A back-channel logout POST waits on a relying party (up to OIDC_BACKCHANNEL_TIMEOUT):
+        # a second consumer thread keeps identity's other events flowing meanwhile (ADR 0013).
+        options.setdefault("consumer_threads", BACKCHANNEL_CONSUMER_THREADS)
+    worker = Worker(settings or get_settings(), db, **options)
     worker.handler("notify", NotificationSent.EVENT_TYPE, name="link_sent")(on_notification_sent)
     worker.handler("notify", NotificationFailed.EVENT_TYPE, name="link_send_failed")(on_notification_failed)
     # Identity's own event: the retried, dead-lettered delivery of back-channel logout tokens.

@@ -40,9 +40,10 @@ from servicekit.settings import ServiceSettings
 log = logging.getLogger(__name__)
 
 JOIN_SECONDS = 15.0
-# Four (ADR 0006). Two cost about half the CPU and wake-ups per event at a few hundred lone
-# events a second, but did not show a lower p99 on a shared machine: ADR 0013 (proposed).
-DEFAULT_CONSUMER_THREADS = 4
+# One (ADR 0013): every consumer thread shares the process's GIL, so more threads mean more
+# wake-ups and hand-offs per event and a higher latency, measured on a quiet machine; a drain
+# still keeps up with raw kombu. A service whose handlers wait on the network asks for more.
+DEFAULT_CONSUMER_THREADS = 1
 
 
 class _AllReady:
@@ -73,9 +74,9 @@ class Worker:
         self.policy = RetryPolicy.of(max_retries, retry_delays_ms)
         self.prefetch = prefetch
         # Each consumer thread has its own broker connection and database transaction: while one
-        # waits for PostgreSQL, another runs (see the consumer ADR in docs/adr). SQLite has one writer at a time.
+        # waits (a slow handler), another runs (ADR 0006, 0013). SQLite has one writer at a time.
         if consumer_threads is None:
-            consumer_threads = 1 if db.is_sqlite else DEFAULT_CONSUMER_THREADS
+            consumer_threads = DEFAULT_CONSUMER_THREADS
         self.consumer_threads = consumer_threads
         if self.consumer_threads < 1:
             raise ValueError("consumer_threads must be at least 1")
