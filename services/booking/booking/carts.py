@@ -28,8 +28,9 @@ from servicekit.problems import Problem
 from servicekit.queries import one_of
 from servicekit.tokens import Caller
 from servicekit.types import isoformat_utc, utcnow
+from servicekit import pg
 
-from booking import access, audit, events, idempotency, pg, places, store
+from booking import access, audit, events, idempotency, places, store
 from booking.domain import cart as cart_rules
 from booking.domain import checkout
 from booking.domain.cancellations import refund_for

@@ -22,8 +22,9 @@ from sqlalchemy.orm import Session
 from servicekit.bulk import insert_rows
 from servicekit.db import dialect_insert, is_postgresql
 from servicekit.queries import rows_in
+from servicekit import pg
 
-from booking import audit, events, pg
+from booking import audit, events
 from booking.domain import waiting_list
 from booking.domain.capacity import NoPlaceLeft, Occupancy, Slot, reapply
 from booking.domain.cart import LineKey

@@ -11,8 +11,9 @@ from psycopg.rows import namedtuple_row
 from sqlalchemy.orm import Session
 
 from servicekit.queries import one_of
+from servicekit import pg
 
-from booking import codec, pg
+from booking import codec
 from booking.domain.cart import LineKey
 from booking.domain.catalogue import Prestation
 from booking.domain.closures import CommuneCalendar

@@ -66,7 +66,7 @@ def client(app):
 @contextmanager
 def sent_statements() -> Iterator[list[tuple[str, object, bool]]]:
     """Every statement this process sends to PostgreSQL meanwhile, as (text, parameters,
-    executemany), whether through SQLAlchemy or psycopg directly (booking.pg): counted at
+    executemany), whether through SQLAlchemy or psycopg directly (servicekit.pg): counted at
     psycopg's cursor. The relay's wake-up (NOTIFY, from a thread of its own) is left out."""
     seen: list[tuple[str, object, bool]] = []
     execute, executemany = psycopg.Cursor.execute, psycopg.Cursor.executemany

@@ -9,11 +9,12 @@ import pytest
 import sqlalchemy as sa
 
 from booking_testkit import outbox_events, sent_statements
+from servicekit import pg
 from servicekit.types import utcnow
 from contracts.booking import CartValidated
 from contracts.envelope import Envelope
 
-from booking import api, carts, pg, places, store
+from booking import api, carts, places, store
 from booking.domain.capacity import Occupancy
 from booking.models import bookings, sessions
 

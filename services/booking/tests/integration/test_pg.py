@@ -1,4 +1,4 @@
-"""booking.pg: the rush's statements sent through psycopg itself, in the session's transaction,
+"""servicekit.pg: the rush's statements sent through psycopg itself, in the session's transaction,
 a database error raised as SQLAlchemy's (the API's refusals map IntegrityError to a 409)."""
 import uuid
 
@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from servicekit.operations import Operations
 
-from booking import pg
+from servicekit import pg
 
 pytestmark = pytest.mark.integration
 

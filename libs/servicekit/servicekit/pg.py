@@ -1,4 +1,4 @@
-"""The rush's fixed statements sent through psycopg itself (PostgreSQL only).
+"""Fixed statements sent through psycopg itself (PostgreSQL only): booking's rush, the event path.
 
 A cart is a handful of constant statements (adding lines: 2; "Valider": 4), each sent many
 times a second in a rush. Through `Session.execute` each pays SQLAlchemy's coercion, cache
