@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import os
 import platform
@@ -313,6 +314,70 @@ async def rush(base: str, plans: list[tuple], concurrency: int, via: str = "book
     return stats
 
 
+# One sample of every client backend of the bench's database: what it waits for, and whether it
+# holds a lock another backend waits for without waiting for a lock itself (the head of a queue).
+_WAITS = """
+WITH a AS (
+    SELECT pid, state, wait_event_type, wait_event FROM pg_stat_activity
+    WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> pg_backend_pid()
+), blockers AS (SELECT DISTINCT unnest(pg_blocking_pids(pid)) AS pid FROM a WHERE wait_event_type = 'Lock')
+SELECT a.state, a.wait_event_type, a.wait_event, a.pid IN (SELECT pid FROM blockers) FROM a
+"""
+
+
+class Waits:
+    """`--waits`: during the rush, the machine's CPU busy (all processes, /proc/stat) and every
+    10 ms the PostgreSQL backends' wait events; the lock holders at the head of a queue are
+    counted apart (what they are doing while carts queue behind them)."""
+
+    def __init__(self, url: str, every: float = 0.01):
+        import threading
+
+        self.url, self.every, self.samples = sa.make_url(url), every, 0
+        self.backends: Counter = Counter()
+        self.heads: Counter = Counter()
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def _cpu() -> tuple[int, int]:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return sum(fields) - fields[3] - fields[4], sum(fields)  # busy (not idle, not iowait), all
+
+    def __enter__(self):
+        self.cpu = self._cpu()
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        busy, total = self._cpu()
+        self.busy = (busy - self.cpu[0]) / max(1, total - self.cpu[1])
+        self.done.set()
+        self.thread.join()
+
+    def _run(self) -> None:
+        import psycopg
+
+        with psycopg.connect(host=self.url.host, port=self.url.port, user=self.url.username,
+                             password=self.url.password, dbname=self.url.database, autocommit=True) as conn:
+            while not self.done.wait(self.every):
+                self.samples += 1
+                for state, kind, event, blocking in conn.execute(_WAITS, prepare=True):
+                    what = f"{state} {kind or 'CPU'}:{event or '-'}"
+                    self.backends[what] += 1
+                    if blocking and kind != "Lock":
+                        self.heads[what] += 1
+
+    def report(self) -> str:
+        def share(counter):
+            total = sum(counter.values()) or 1
+            return ", ".join(f"{what} {n / total:.0%}" for what, n in counter.most_common(8))
+        return (f"CPU busy (all processes) {self.busy:.0%}; {self.samples} samples, backends per sample "
+                f"{sum(self.backends.values()) / max(1, self.samples):.1f}: {share(self.backends)}; lock holders "
+                f"at a queue's head in {sum(self.heads.values()) / max(1, self.samples):.0%} of samples: "
+                f"{share(self.heads)}")
+
+
 def rollbacks(engine: sa.Engine) -> int:
     """Transactions of the bench's database rolled back so far: in a rush, the optimistic
     validations that lost their places (booking.carts.Contended) and were validated again."""
@@ -400,7 +465,9 @@ def measure(args, via: str = "booking") -> dict:
         cpu_before = {proc.pid: cpu_seconds(proc.pid, engine) for proc in procs}
         rolled_back = rollbacks(engine)
         client_cpu = time.process_time()
-        stats = asyncio.run(rush(base, plans, args.concurrency, via, service_id))
+        with (Waits(url) if args.waits else contextlib.nullcontext()) as waits:
+            stats = asyncio.run(rush(base, plans, args.concurrency, via, service_id))
+        stats["waits"] = waits.report() if waits else None
         stats["cpu_client"] = time.process_time() - client_cpu
         stats["cpu"] = cpu_used(cpu_before[procs[0].pid], cpu_seconds(procs[0].pid, engine))
         if via == "gateway":
@@ -485,6 +552,7 @@ def report(result: dict, args) -> str:
         f"{c['outbox']} |",
         f"| raw PostgreSQL one-row INSERT transactions/s (pgbench -c16, before / after) | "
         f"{result['raw'][0]:.0f} / {result['raw'][1]:.0f} |",
+        *([f"| during the rush (`--waits`) | {s['waits']} |"] if s.get("waits") else []),
         "",
     ]
     return "\n".join(lines)
@@ -523,6 +591,8 @@ def main() -> int:
                         help="parents of a first, unmeasured rush on a prestation of its own (0: none)")
     parser.add_argument("--pgbench-seconds", type=int, default=5)
     parser.add_argument("--via", choices=("booking", "gateway", "both"), default="both")
+    parser.add_argument("--waits", action="store_true",
+                        help="CPU busy (/proc/stat) and PostgreSQL wait events sampled every 10 ms during the rush")
     parser.add_argument("--profile", type=Path, help="py-spy collapsed stacks of the web workers during the rush")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
