@@ -39,6 +39,21 @@ def execute(session: Session, statement: str, params: dict, *, row_factory: RowF
         raise sa.exc.DBAPIError.instance(statement, params, exc, psycopg.Error) from exc
 
 
+def execute_and_commit(session: Session, statement: str, params: dict) -> None:
+    """`execute`, then COMMIT, in one round trip (psycopg's pipeline): no client work, nor the
+    thread waiting for the GIL, between the statement and the commit, e.g. while the statement's
+    row locks make other transactions wait. If the statement fails the COMMIT is skipped and its
+    error raised (the session rolls back as usual); the session's own commit then has nothing
+    left to do (psycopg's `commit` on an idle connection sends nothing), its hooks run as usual."""
+    conn = session.connection().connection.driver_connection
+    try:
+        with conn.pipeline():
+            conn.cursor().execute(statement, params, prepare=True)
+            conn.commit()
+    except psycopg.Error as exc:
+        raise sa.exc.DBAPIError.instance(statement, params, exc, psycopg.Error) from exc
+
+
 def utc(value: datetime | None) -> datetime | None:
     """A `timestamptz` as `UTCDateTime` reads it (aware, UTC), whatever the session's TimeZone."""
     return value.astimezone(timezone.utc) if value is not None else None

@@ -288,7 +288,7 @@ async def validate_cart():
     key, caller = request.headers.get("Idempotency-Key"), current_caller()
     for _ in range(OPTIMISTIC_ATTEMPTS):  # the séances locked only for the claim of their places and the commit
         try:
-            return _answer(await _write(carts.validate_cart, caller, key, optimistic=True))
+            return _answer(await _write(carts.validate_cart, caller, key, optimistic=True, commit=True))
         except carts.Contended:  # places decided on were taken meanwhile: decided again on a new peek
             continue
     return _answer(await _write(carts.validate_cart, caller, key))  # still contended: séances locked first

@@ -548,14 +548,15 @@ def _line_facts(result: checkout.Checkout, rows: Mapping, found: places.Prestati
 
 
 def validate_cart(session: Session, caller: Caller, idempotency_key: str | None = None,
-                  now: dt.datetime | None = None, *, optimistic: bool = False) -> dict:
+                  now: dt.datetime | None = None, *, optimistic: bool = False, commit: bool = False) -> dict:
     """"Valider": every line confirmed, held for payment, waiting-listed or refused with its
     reason, atomically. The same Idempotency-Key returns the first answer again.
 
     `optimistic` (the API's first attempt): the séances are locked only at the end, for the
     claim of their places and the commit, so that carts of the same dates wait for each other
     that long only; raises `Contended` (roll back, then validate again without it) when the
-    places decided on were taken meanwhile."""
+    places decided on were taken meanwhile. `commit` (the API: nothing follows in the
+    transaction): the claim and the COMMIT in one round trip (`places.claim`)."""
     family_id = access.parent_family(caller)
     now = now or utcnow()
     row = current_cart_row(session, caller.sub, lock=True)  # twin requests of one parent queue here
@@ -608,7 +609,7 @@ def validate_cart(session: Session, caller: Caller, idempotency_key: str | None 
         _save_cart(session, row, done, now, commune)
         idempotency.remember(session, caller.sub, VALIDATE, idempotency_key, answer, cart_id=row["id"], now=now)
         events.publish(session, published)  # the confirmations and cart.validated.v1: one INSERT
-    if pending is not None and not places.claim(session, *pending, found):
+    if pending is not None and not places.claim(session, *pending, found, commit=commit):
         raise Contended
     return Answer(answer, text) if text is not None else answer
 

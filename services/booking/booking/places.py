@@ -76,16 +76,19 @@ def occupancies(seances: Mapping[Slot, tuple[int | None, int, int]], slots: Iter
 
 
 def claim(session: Session, before: Mapping[Slot, Occupancy], after: Mapping[Slot, Occupancy],
-          prestations: PrestationMap) -> bool:
+          prestations: PrestationMap, *, commit: bool = False) -> bool:
     """Take the places a validation decided on `before` (peeked, unlocked) -> `after`: lock the
     changed séances in order, apply the same change to them as they are now (`reapply`), and save
     the counters. False if a séance no longer has the room: the caller rolls back (anything
-    written here goes with it) and validates again with the séances locked first (`lock`)."""
+    written here goes with it) and validates again with the séances locked first (`lock`).
+
+    `commit` (the last statement of the transaction): on PostgreSQL the claim and the COMMIT are
+    sent in one round trip, so the séances stay locked for the statement and the commit only."""
     changed = sorted(slot for slot, occ in after.items() if occ != before[slot])
     if not changed:
         return True
     if is_postgresql(session):
-        return _claim_in_one_statement(session, changed, before, after, prestations)
+        return _claim_in_one_statement(session, changed, before, after, prestations, commit)
     fresh = _occupancies(_locked_rows(session, changed), prestations)
     try:
         now = {slot: reapply(fresh[slot], before[slot], after[slot]) for slot in changed}
@@ -97,8 +100,8 @@ def claim(session: Session, before: Mapping[Slot, Occupancy], after: Mapping[Slo
 
 # `reapply` as one statement: the séances locked in (prestation, date) order by the CTE (never a
 # deadlock with another cart), then each counter moved by the validation's change where the room
-# is still there. Fewer rows updated than asked: a place is gone. One round trip while other
-# carts of the same dates wait, instead of a locking read, Python, then an UPDATE.
+# is still there. Fewer rows updated than asked (a place is gone): the statement fails, dividing
+# by zero (SQL has no RAISE), so that a COMMIT sent with it in the same round trip is not run.
 _CLAIM_PG = pg.query("""
 WITH wanted AS (
     SELECT * FROM json_to_recordset(CAST(:slots AS json))
@@ -107,21 +110,32 @@ WITH wanted AS (
     SELECT s.prestation_id, s.session_date FROM sessions AS s
     JOIN wanted AS w ON w.prestation_id = s.prestation_id AND w.session_date = s.session_date
     ORDER BY s.prestation_id, s.session_date FOR UPDATE OF s
+), claimed AS (
+    UPDATE sessions AS s SET confirmed = s.confirmed + w.confirmed, held = s.held + w.held
+    FROM locked AS l JOIN wanted AS w ON w.prestation_id = l.prestation_id AND w.session_date = l.session_date
+    WHERE s.prestation_id = l.prestation_id AND s.session_date = l.session_date
+      AND (w.confirmed + w.held <= 0 OR COALESCE(s.capacity, w.capacity) IS NULL
+           OR s.confirmed + w.confirmed + s.held + w.held <= COALESCE(s.capacity, w.capacity))
+    RETURNING 1
 )
-UPDATE sessions AS s SET confirmed = s.confirmed + w.confirmed, held = s.held + w.held
-FROM locked AS l JOIN wanted AS w ON w.prestation_id = l.prestation_id AND w.session_date = l.session_date
-WHERE s.prestation_id = l.prestation_id AND s.session_date = l.session_date
-  AND (w.confirmed + w.held <= 0 OR COALESCE(s.capacity, w.capacity) IS NULL
-       OR s.confirmed + w.confirmed + s.held + w.held <= COALESCE(s.capacity, w.capacity))
+SELECT 1 / CAST(count(*) = :count AS integer) FROM claimed
 """)
+_PLACE_GONE = "22012"  # division_by_zero: `_CLAIM_PG` updated fewer séances than asked
 
 
 def _claim_in_one_statement(session: Session, changed: list[Slot], before: Mapping[Slot, Occupancy],
-                            after: Mapping[Slot, Occupancy], prestations: PrestationMap) -> bool:
+                            after: Mapping[Slot, Occupancy], prestations: PrestationMap, commit: bool) -> bool:
     slots = [{"prestation_id": p, "session_date": d.isoformat(), "capacity": prestations[p][1].capacity,
               "confirmed": after[(p, d)].confirmed - before[(p, d)].confirmed,
               "held": after[(p, d)].held - before[(p, d)].held} for p, d in changed]
-    return pg.execute(session, _CLAIM_PG, {"slots": json.dumps(slots)}).rowcount == len(changed)
+    params = {"slots": json.dumps(slots), "count": len(changed)}
+    try:
+        (pg.execute_and_commit if commit else pg.execute)(session, _CLAIM_PG, params)
+    except sa.exc.DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) == _PLACE_GONE:
+            return False  # the transaction is aborted: the caller rolls back
+        raise
+    return True
 
 
 def lock(session: Session, slots: Iterable[Slot], prestations: PrestationMap) -> dict[Slot, Occupancy]:

@@ -144,7 +144,7 @@ def test_the_api_validates_again_locked_first_when_the_places_were_taken(world, 
         for d in days]}).status_code == 200
     claims = []
 
-    def lost(*args):  # another cart took the places between the peek and the claim
+    def lost(*args, **kw):  # another cart took the places between the peek and the claim
         claims.append(args)
         return False
 
@@ -173,9 +173,9 @@ def test_a_lost_claim_is_decided_again_on_a_new_peek_before_locking_the_seances(
         for d in days]}).status_code == 200
     real_claim, real_lock, claims, locks = places.claim, places.lock, [], []
 
-    def lost_once(*args):  # another cart took a place between the first peek and its claim
+    def lost_once(*args, **kw):  # another cart took a place between the first peek and its claim
         claims.append(args)
-        return False if len(claims) == 1 else real_claim(*args)
+        return False if len(claims) == 1 else real_claim(*args, **kw)
 
     monkeypatch.setattr(places, "claim", lost_once)
     monkeypatch.setattr(places, "lock", lambda *a: locks.append(a) or real_lock(*a))

@@ -70,3 +70,22 @@ def test_a_seances_own_capacity_wins_over_the_prestations_and_none_is_unlimited(
         assert places.claim(s, {(unlimited_id, u): Occupancy(None, 0, 0)},
                             {(unlimited_id, u): Occupancy(None, 1, 0)}, unlimited) is True
     assert _counts(db, unlimited_id) == {u: (101, 0)}
+
+
+def test_with_commit_the_claim_commits_at_once_or_refuses_without_committing(db, world):
+    """The API's claim is the transaction's last statement: sent with its COMMIT (one round trip)."""
+    prestation_id, (a, b, c), found = _setup(db, world, capacity=2)
+    before = {(prestation_id, a): Occupancy(2, 0, 0)}
+    with db.transaction() as s:
+        s.execute(sessions.update().where(sessions.c.prestation_id == prestation_id, sessions.c.session_date == b)
+                  .values(held=1))  # written earlier in the same transaction
+        assert places.claim(s, before, {(prestation_id, a): Occupancy(2, 1, 0)}, found, commit=True) is True
+        assert _counts(db, prestation_id)[a] == (1, 0)  # seen by others before the session's own commit
+    assert _counts(db, prestation_id)[b] == (0, 1)
+    _set(db, prestation_id, a, confirmed=2)  # full since the peek
+    with pytest.raises(RuntimeError), db.transaction() as s:
+        s.execute(sessions.update().where(sessions.c.prestation_id == prestation_id, sessions.c.session_date == b)
+                  .values(held=0))
+        assert places.claim(s, before, {(prestation_id, a): Occupancy(2, 1, 0)}, found, commit=True) is False
+        raise RuntimeError("the caller rolls back")  # as validate_cart does (Contended)
+    assert _counts(db, prestation_id) == {a: (2, 0), b: (0, 1), c: (0, 0)}

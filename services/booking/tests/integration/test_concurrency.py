@@ -63,8 +63,9 @@ def rush(db, parents, prestation_id, day, commune, optimistic=False, contended=N
         start.wait()
         try:
             try:
-                with db.transaction() as s:
-                    results[caller.family_id] = carts.validate_cart(s, caller, optimistic=optimistic)
+                with db.transaction() as s:  # as the API: the claim sent with the COMMIT
+                    results[caller.family_id] = carts.validate_cart(s, caller, optimistic=optimistic,
+                                                                    commit=optimistic)
             except carts.Contended:
                 contended.append(caller.family_id)
                 with db.transaction() as s:

@@ -44,3 +44,30 @@ def test_a_database_error_is_sqlalchemys_and_a_conflict_a_409(db):
     with pytest.raises(sa.exc.IntegrityError) as raised, db.transaction() as s:
         pg.execute(s, _REMEMBER, {"sub": sub, "key": "k1", "response": "{}"})  # the same key again
     assert Operations().refusal(raised.value).status == 409
+
+
+def test_execute_and_commit_commits_in_the_same_round_trip_and_the_session_ends_as_usual(db):
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    sub, committed = str(uuid.uuid4()), []
+    with db.transaction() as s:
+        pg.execute(s, _REMEMBER, {"sub": sub, "key": "k1", "response": '{"ok": true}'})
+        event.listen(s, "after_commit", lambda session: committed.append(session))
+        pg.execute_and_commit(s, _REMEMBER, {"sub": sub, "key": "k2", "response": '{"ok": true}'})
+        with db.read() as other:  # committed already, before the session's own commit
+            assert pg.execute(other, _COUNT, {"sub": sub}).fetchone() == (2,)
+        assert committed == []
+    assert len(committed) == 1 and isinstance(committed[0], Session)  # the session's hooks (the relay's wake-up)
+
+
+def test_execute_and_commit_runs_no_commit_after_a_failed_statement(db):
+    sub = str(uuid.uuid4())
+    with db.transaction() as s:
+        pg.execute(s, _REMEMBER, {"sub": sub, "key": "k1", "response": "{}"})
+    with pytest.raises(sa.exc.IntegrityError), db.transaction() as s:
+        pg.execute(s, _REMEMBER, {"sub": sub, "key": "k2", "response": "{}"})
+        pg.execute_and_commit(s, _REMEMBER, {"sub": sub, "key": "k1", "response": "{}"})  # the same key again
+    with db.read() as s:  # k2 went with the failed statement's transaction
+        assert s.execute(sa.text("SELECT count(*) FROM idempotency_keys WHERE caller_sub = :sub"),
+                         {"sub": sub}).scalar() == 1
