@@ -176,21 +176,28 @@ def test_a_relay_round_on_postgres_is_claim_and_mark_on_its_own_connection_witho
         engine = relay_engine(relay)
         assert engine is not pg_database.engine
         assert engine.pool._pre_ping is False
-        statements = []
-        sa.event.listen(engine, "before_cursor_execute",
-                        lambda _c, _cur, statement, *_a: statements.append(statement.split()[0].upper()))
-        waits = []
-        original = psycopg.Pipeline.sync
-        monkeypatch.setattr(psycopg.Pipeline, "sync", lambda self: (waits.append(1), original(self))[1])
+        with engine.connect() as c:  # the relay's one connection (pool of one)
+            relay_conn = c.connection.driver_connection
+        statements = []  # at psycopg's level: the claim and the mark bypass SQLAlchemy (servicekit.pg)
+        original_execute = psycopg.Cursor.execute
+        monkeypatch.setattr(psycopg.Cursor, "execute", lambda self, query, params=None, **kw: (
+            self.connection is relay_conn and statements.append((str(query).split()[0].upper(), kw.get("prepare"))),
+            original_execute(self, query, params, **kw))[1])
+        reads = []  # the waits that read PostgreSQL's answers (round trips)
+        original_wait = psycopg.Connection.wait
+        monkeypatch.setattr(psycopg.Connection, "wait", lambda self, gen, *a, **kw: (
+            self is relay_conn and gen.__name__ in ("_fetch_gen", "_sync_gen", "_exit_gen") and reads.append(gen.__name__),
+            original_wait(self, gen, *a, **kw))[1])
         at_commit = []  # the transaction's state when SQLAlchemy commits
         original_commit = psycopg.Connection.commit
         monkeypatch.setattr(psycopg.Connection, "commit", lambda self: (
             at_commit.append(self.pgconn.transaction_status), original_commit(self))[1])
         assert relay.relay_once() == 3
-        assert statements == ["SELECT", "UPDATE"]  # the claim and the mark
+        # The claim and the mark, prepared, then the COMMIT (servicekit.messaging.pipeline).
+        assert statements == [("SELECT", True), ("UPDATE", True), ("COMMIT", None)]
         # Pipeline mode: BEGIN goes out with the claim (its one wait); the mark and the COMMIT
         # go out together at the end of the block: two round trips, not four.
-        assert len(waits) == 1
+        assert reads == ["_fetch_gen", "_exit_gen"]
         assert at_commit == [psycopg.pq.TransactionStatus.IDLE]  # committed already: nothing more sent
         with relay._relay_sessions()() as s:
             assert s.execute(sa.text("SHOW synchronous_commit")).scalar_one() == "off"
