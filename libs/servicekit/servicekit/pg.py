@@ -42,15 +42,18 @@ def execute(session: Session, statement: str, params: dict, *, row_factory: RowF
 def execute_and_commit(session: Session, statement: str, params: dict) -> None:
     """`execute`, then COMMIT, in one round trip (psycopg's pipeline): no client work, nor the
     thread waiting for the GIL, between the statement and the commit, e.g. while the statement's
-    row locks make other transactions wait. If the statement fails the COMMIT is skipped and its
-    error raised (the session rolls back as usual); the session's own commit then has nothing
-    left to do (psycopg's `commit` on an idle connection sends nothing), its hooks run as usual."""
+    row locks make other transactions wait. If the statement fails the COMMIT is skipped, the
+    transaction rolled back at once (its locks released before the error travels up) and the
+    error raised. The session's own commit or rollback then has nothing left to send (psycopg's
+    `commit` / `rollback` on an idle connection send nothing); its hooks run as usual."""
     conn = session.connection().connection.driver_connection
     try:
         with conn.pipeline():
             conn.cursor().execute(statement, params, prepare=True)
             conn.commit()
     except psycopg.Error as exc:
+        if conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
+            conn.rollback()
         raise sa.exc.DBAPIError.instance(statement, params, exc, psycopg.Error) from exc
 
 

@@ -67,7 +67,10 @@ def test_execute_and_commit_runs_no_commit_after_a_failed_statement(db):
         pg.execute(s, _REMEMBER, {"sub": sub, "key": "k1", "response": "{}"})
     with pytest.raises(sa.exc.IntegrityError), db.transaction() as s:
         pg.execute(s, _REMEMBER, {"sub": sub, "key": "k2", "response": "{}"})
-        pg.execute_and_commit(s, _REMEMBER, {"sub": sub, "key": "k1", "response": "{}"})  # the same key again
+        try:
+            pg.execute_and_commit(s, _REMEMBER, {"sub": sub, "key": "k1", "response": "{}"})  # the same key again
+        finally:  # rolled back already, its locks released: before the session's own rollback
+            assert s.connection().connection.driver_connection.info.transaction_status.name == "IDLE"
     with db.read() as s:  # k2 went with the failed statement's transaction
         assert s.execute(sa.text("SELECT count(*) FROM idempotency_keys WHERE caller_sub = :sub"),
                          {"sub": sub}).scalar() == 1
