@@ -9,6 +9,7 @@ transaction of the cluster (servicekit.messaging.wakeup).
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta, timezone
@@ -94,9 +95,12 @@ def event_bodies(source: str, payloads: Iterable[EventPayload], *, causation_id:
     correlation_id = correlation_id if correlation_id is not None else get_correlation_id()
     now = now if now is not None else datetime.now(timezone.utc)
     start, middle, tail = _envelope_parts(source, now, correlation_id, causation_id)
+    payloads = list(payloads)
+    # uuid4's ids with one urandom call for all (a system call each was a third of this function)
+    random = os.urandom(16 * len(payloads))
     out = []
-    for payload in payloads:
-        event_id = str(uuid.uuid4())
+    for n, payload in enumerate(payloads):
+        event_id = str(uuid.UUID(bytes=random[16 * n:16 * n + 16], version=4))
         out.append((event_id, payload.EVENT_TYPE, "".join((
             start, '"', event_id, '","type":', _json(payload.EVENT_TYPE), middle, payload.model_dump_json(), tail))))
     return out

@@ -60,3 +60,17 @@ def test_the_correlation_id_comes_from_the_context_and_the_document_holds_each_b
     assert {row["body"]["correlation_id"] for row in document} == {"from-context"}
     assert dt.datetime.fromisoformat(document[0]["created_at"]) == dt.datetime(2026, 12, 2, tzinfo=UTC)
     assert event_document("booking", []) is None
+
+
+def test_the_ids_are_random_version_4_uuids_drawn_with_one_system_call(monkeypatch):
+    import os
+    import uuid
+
+    calls = []
+    real = os.urandom
+    monkeypatch.setattr(os, "urandom", lambda n: calls.append(n) or real(n))
+    bodies = event_bodies("booking", ODD * 3, now=dt.datetime(2026, 12, 2, tzinfo=UTC))
+    ids = [uuid.UUID(event_id) for event_id, _, _ in bodies]
+    assert calls == [16 * 6]
+    assert len(set(ids)) == 6 and {(i.version, i.variant) for i in ids} == {(4, uuid.RFC_4122)}
+    assert [json.loads(body)["id"] for _, _, body in bodies] == [str(i) for i in ids]
