@@ -4,11 +4,13 @@ The relay and consumer worker processes of the benchmark stamp, per event, the m
 path (time.time(), same clock as the producer's commit stamp), by wrapping servicekit's methods
 from the outside (nothing in servicekit knows about it):
 relay: woken (LISTEN returned or the previous round ended), rows claimed, publishes written,
-       confirms in, round committed;
+       confirms in, round committed; and each wait for a NOTIFY, so that a round whose rows
+       were found by the poll (the wait ran out: a missed or late wake-up) is told apart;
 consumer: delivery read off the socket, its batch started, batch committed (the bench's own
        stamp), batch acked.
 `breakdown` turns them, with the producer's commit times, into the median / p90 / p99 of each
-step, so that a latency can be read as "where the milliseconds go".
+step, so that a latency can be read as "where the milliseconds go", and lists the slowest
+rounds with the time they started (UTC, to set beside PostgreSQL's log: checkpoints, autovacuum).
 """
 from __future__ import annotations
 
@@ -63,12 +65,14 @@ def install_relay() -> dict:
 
     trace = {"rounds": [], "event_round": {}, "empty_rounds": 0}
     current: dict = {}
+    last_wait: dict = {}
     claim, publish, relay_round = (relay_module.Relay._claim, ConfirmingPublisher.publish,
                                    relay_module.Relay._relay_round)
 
     def patched_round(self):
         current.clear()
         current["start"] = time.time()
+        current["after_poll"] = last_wait.pop("timed_out", False)
         n = relay_round(self)
         if n:
             current["committed"] = time.time()
@@ -91,6 +95,13 @@ def install_relay() -> dict:
         current["confirmed"] = time.time()
         return results
 
+    def patched_wait(self):
+        started = time.monotonic()
+        notify_wait(self)
+        last_wait["timed_out"] = time.monotonic() - started >= 0.95 * self.seconds
+
+    notify_wait = relay_module.NotifyWaiter.wait
+    relay_module.NotifyWaiter.wait = patched_wait
     relay_module.Relay._relay_round, relay_module.Relay._claim = patched_round, patched_claim
     ConfirmingPublisher.publish = patched_publish
     return trace
@@ -138,6 +149,15 @@ def breakdown(commits: dict[str, float], relay: dict, consumer: dict, consumer_c
     for name, values in steps.items():
         lines.append(f"| {name} | {statistics.median(values) * 1e3:.1f} | {_pct(values, 90) * 1e3:.1f} | "
                      f"{_pct(values, 99) * 1e3:.1f} |")
+    slowest = sorted((rd for rd in rounds if "confirmed" in rd), key=lambda rd: rd["start"] - rd["committed"])[:3]
+    lines.append("slowest relay rounds (start UTC; rows; ms: claim, publish, confirms, mark + commit): " + "; ".join(
+        f"{time.strftime('%H:%M:%S', time.gmtime(rd['start']))}.{int(rd['start'] % 1 * 1000):03d}; {rd['n']}; "
+        f"{(rd['claimed'] - rd['start']) * 1e3:.1f}, {(rd['publishing'] - rd['claimed']) * 1e3:.1f}, "
+        f"{(rd['confirmed'] - rd['publishing']) * 1e3:.1f}, {(rd['committed'] - rd['confirmed']) * 1e3:.1f}"
+        for rd in slowest))
+    polled = [rd for rd in rounds if rd.get("after_poll")]
+    lines.append(f"relay rounds that found rows after a wait that ran out (poll, no NOTIFY came): {len(polled)} "
+                 f"({sum(rd.get('n', 0) for rd in polled)} rows)")
     relay_sizes = [rd.get("n", 0) for rd in rounds]
     lines.append(f"relay rounds with rows: {len(rounds)}, rows per round p50 {statistics.median(relay_sizes):.0f}, "
                  f"rounds that found none: {relay.get('empty_rounds', '?')}; "

@@ -384,6 +384,17 @@ def produce(producer_db: Database, load: Load, duration: float, workdir: Path, p
     return commits, started, len(commits) / elapsed
 
 
+def pg_activity(producer_db: Database) -> tuple[int, int, int, int]:
+    """PostgreSQL's checkpoints so far (timed, requested: the whole cluster, so other sessions'
+    DROP DATABASE count too) and the producer's outbox autovacuums and autoanalyzes: what may run
+    under a load besides the bench (a relay stall is looked for there first)."""
+    with producer_db.read() as s:
+        timed, requested = s.execute(sa.text("SELECT checkpoints_timed, checkpoints_req FROM pg_stat_bgwriter")).one()
+        vacuums, analyzes = s.execute(sa.text(
+            "SELECT autovacuum_count, autoanalyze_count FROM pg_stat_user_tables WHERE relname = 'outbox'")).one()
+    return timed, requested, vacuums, analyzes
+
+
 def bench_load(producer_db: Database, consumer_db: Database, amqp_url: str, load: Load, duration: float,
                workdir: Path, profile_dir: Path | None = None, raw: bool = True) -> dict:
     reset(producer_db, consumer_db)
@@ -400,11 +411,13 @@ def bench_load(producer_db: Database, consumer_db: Database, amqp_url: str, load
         profilers = [Profiler(profile_dir, f"{role}-load-{load.rate:.0f}x{load.per_tx}", proc.pid)
                      for role, proc in (("consumer", consumer), ("relay", relay))]
         sched_before = {"relay": schedstat(relay.pid), "consumer": schedstat(consumer.pid)}
+        activity_before = pg_activity(producer_db)
         commits, started, achieved = produce(producer_db, load, duration, workdir, PRODUCER_PROCS, PRODUCER_THREADS)
         total = count(producer_db, orders)
         wait_until(lambda: count(consumer_db, receipts) >= total, timeout=120, interval=0.2)
         sched = {name: [after - before for after, before in zip(schedstat(proc.pid), sched_before[name])]
                  for name, proc in (("relay", relay), ("consumer", consumer))}
+        activity = [after - before for after, before in zip(pg_activity(producer_db), activity_before)]
     finally:
         for profiler in profilers:
             profiler.finish()
@@ -420,7 +433,7 @@ def bench_load(producer_db: Database, consumer_db: Database, amqp_url: str, load
     samples = [(t - started, consumed_at[e] - t) for e, t in commits.items()]
     # One stamp per consumer commit: distinct stamps count its transactions (batches).
     result = {"load": load, "achieved": achieved, "outbox": window_stats(samples, duration),
-              "batches": len(set(consumed_at.values())),
+              "batches": len(set(consumed_at.values())), "pg_activity": activity,
               "gc": "; ".join(gc_summary(str(gc_dir), role, started, max(consumed_at.values()))
                               for role in ("relay", "consumer")),
               "sched": {name: {"cpu": cpu / len(commits), "runqueue": wait / len(commits),
@@ -787,6 +800,9 @@ def main(argv: list[str]) -> int:
               f"consumer {sched['consumer']['cpu'] * o['n'] / r['batches'] * 1e6:.0f} us on a CPU, put on a CPU "
               f"{sched['consumer']['slices'] * o['n'] / r['batches']:.1f} times)")
         print(f"garbage collections in the worker processes during the load: {r['gc']}")
+        timed, requested, vacuums, analyzes = r["pg_activity"]
+        print(f"PostgreSQL during the load: checkpoints {timed} timed, {requested} requested (whole cluster); "
+              f"the producer's outbox: {vacuums} autovacuum(s), {analyzes} autoanalyze(s)")
         if r["achieved"] < 0.9 * r["load"].rate:
             print(f"(the producer committed only {r['achieved']:.0f} of {r['load'].rate:.0f} events/s: "
                   "the machine could not offer the load, so this run does not test the goal at that rate)")
