@@ -8,8 +8,8 @@ The drain of bench/events.py in this process: `--events` valid envelopes queued,
 servicekit `Worker` with `--threads` consumer threads (bench/events.py's handler: inbox row +
 one-row insert) drains them on PostgreSQL; each round on a fresh queue and emptied tables.
 Prints per event: the CPU time of the consumer threads (from their start to their last commit;
-best of `--rounds`, the least disturbed) and of the whole process, SQL statements sent, and
-with `--count-calls` the Python and C calls of the consumer threads instead of the CPU (a
+best of `--rounds`, the least disturbed) and of the whole process, SQL statements sent (counted
+at psycopg's level, the COMMIT included), and with `--count-calls` the Python and C calls of the consumer threads instead of the CPU (a
 profile hook, which slows them down). Calls and statements do not move with the machine's
 load, so two versions of the code compare on them even on a busy machine (the old one with
 PYTHONPATH at its checkout's libs/servicekit). `--profile FILE` writes a cProfile of the
@@ -26,6 +26,7 @@ import threading
 import time
 from pathlib import Path
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -114,11 +115,15 @@ def drain_once(db_url: str, amqp_url: str, n: int, threads: int, prefetch: int |
     consumer_module.ConsumerLoop.run = probe.wrap_run(original_run)
     sa.event.listen(Session, "after_commit", probe.on_commit)
 
-    def statement(*_args):
+    # At psycopg's level: statements sent through servicekit.pg skip SQLAlchemy's events.
+    original_execute = psycopg.Cursor.execute
+
+    def statement(cursor, *args, **kwargs):
         if threading.current_thread().name.startswith(f"{events.CONSUMER}-consumers"):
             probe.statements += 1
+        return original_execute(cursor, *args, **kwargs)
 
-    sa.event.listen(worker.events_db.engine, "before_cursor_execute", statement)
+    psycopg.Cursor.execute = statement
     runner = threading.Thread(target=worker.run, name="worker")
     try:
         runner.start()
@@ -128,6 +133,7 @@ def drain_once(db_url: str, amqp_url: str, n: int, threads: int, prefetch: int |
         worker.stop()
         runner.join(60)
         consumer_module.ConsumerLoop.run = original_run
+        psycopg.Cursor.execute = original_execute
         sa.event.remove(Session, "after_commit", probe.on_commit)
         worker.db.dispose()
     consumer_cpu = sum(last - start for start, last in probe.thread_cpu.values())

@@ -48,23 +48,29 @@ def queued_while_stopped(new_worker, broker, queue, envelopes):
 
 
 class StatementLog:
-    """The SQL a database engine runs, and its commits."""
+    """The SQL the consumer threads send, counted at psycopg's level (the inbox claims go through
+    psycopg itself: servicekit.pg), and the commits of a database engine."""
 
     def __init__(self, db):
         self.statements: list[str] = []
         self.commits = 0
         self.engine = db.engine
-        sa.event.listen(self.engine, "before_cursor_execute", self._statement)
-        sa.event.listen(self.engine, "commit", self._commit)
+        self._execute = execute = psycopg.Cursor.execute
+        log = self
 
-    def _statement(self, _conn, _cursor, statement, *_args):
-        self.statements.append(" ".join(statement.split()).upper())
+        def counted(cursor, query, *args, **kwargs):
+            if "-consumers-" in threading.current_thread().name:
+                log.statements.append(" ".join(str(query).split()).upper())
+            return execute(cursor, query, *args, **kwargs)
+
+        psycopg.Cursor.execute = counted
+        sa.event.listen(self.engine, "commit", self._commit)
 
     def _commit(self, _conn):
         self.commits += 1
 
     def close(self):
-        sa.event.remove(self.engine, "before_cursor_execute", self._statement)
+        psycopg.Cursor.execute = self._execute
         sa.event.remove(self.engine, "commit", self._commit)
 
 
