@@ -40,17 +40,18 @@ def execute(session: Session, statement: str, params: dict, *, row_factory: RowF
 
 
 def execute_and_commit(session: Session, statement: str, params: dict) -> None:
-    """`execute`, then COMMIT, in one round trip (psycopg's pipeline): no client work, nor the
+    """`statement` then COMMIT, sent as one query string in one write (psycopg's `ClientCursor`:
+    the parameters merged client-side, the simple query protocol): no client work, nor the
     thread waiting for the GIL, between the statement and the commit, e.g. while the statement's
-    row locks make other transactions wait. If the statement fails the COMMIT is skipped, the
-    transaction rolled back at once (its locks released before the error travels up) and the
-    error raised. The session's own commit or rollback then has nothing left to send (psycopg's
-    `commit` / `rollback` on an idle connection send nothing); its hooks run as usual."""
+    row locks make other transactions wait (psycopg's pipeline flushes each statement as it is
+    queued, so the server would wait for the COMMIT in between). Not prepared. If the statement
+    fails PostgreSQL skips the COMMIT; the transaction is then rolled back at once (its locks
+    released before the error travels up) and the error raised. The session's own commit or
+    rollback then has nothing left to send (psycopg's `commit` / `rollback` on an idle
+    connection send nothing); its hooks run as usual."""
     conn = session.connection().connection.driver_connection
     try:
-        with conn.pipeline():
-            conn.cursor().execute(statement, params, prepare=True)
-            conn.commit()
+        psycopg.ClientCursor(conn).execute(statement + ";\nCOMMIT", params)
     except psycopg.Error as exc:
         if conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
             conn.rollback()
