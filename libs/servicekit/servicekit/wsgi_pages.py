@@ -20,14 +20,6 @@ of the gateway workers' samples in `run_coroutine_threadsafe`). Here:
   `call_soon_threadsafe`: `run_in_executor` made a concurrent future, chained it to an asyncio
   future and took a semaphore and a condition per page (about a fifth of the gateway loop's
   CPU in the booking rush).
-
-`PAGE_THREADS` (32) threads per process, not a2wsgi's 10: a page spends most of its time waiting
-for a service (the booking rush's "Valider" waits hundreds of ms on booking), and with 10 threads
-two thirds of the rush's pages queued for a thread while the CPU was idle. Against a booking
-answering in 0-200 ms, 32 threads cost 14-18 % less of the gateway's CPU per cart than 10 (fewer
-wake-ups, each doing more), 4 threads 20 % more; against an instant booking, no difference
-(bench/results/booking_rush.md, helper "gateway"). `gateway.clients.POOL_SIZE` (64) keeps one
-connection per thread.
 """
 from __future__ import annotations
 
@@ -38,8 +30,6 @@ import threading
 
 from a2wsgi import WSGIMiddleware
 from a2wsgi.wsgi import Body, WSGIResponder, build_environ
-
-PAGE_THREADS = 32
 
 
 class _Body(Body):
@@ -170,7 +160,7 @@ class WSGIPages(WSGIMiddleware):
     """`a2wsgi.WSGIMiddleware` whose page threads wait neither for the body nor for the loop to
     take each response message, nor pass through an executor's futures."""
 
-    def __init__(self, app, workers: int = PAGE_THREADS, send_queue_size: int = 10) -> None:
+    def __init__(self, app, workers: int = 10, send_queue_size: int = 10) -> None:
         self.app = app
         self.send_queue_size = send_queue_size
         self.executor = _Threads(workers)

@@ -149,21 +149,3 @@ def test_a_page_that_raises_raises_in_the_asgi_call():
 
     with pytest.raises(LookupError, match="cassé"):
         asyncio.run(_call(WSGIPages(broken), "GET", "/page"))
-
-
-def test_thirty_two_pages_wait_at_once_by_default():
-    # Pages mostly wait for a service: 32 of them waiting must not keep a 33rd from running.
-    app = _pages()
-    all_in = threading.Barrier(32, timeout=5)
-
-    @app.get("/waiting")
-    def waiting():
-        all_in.wait()  # only 32 pages running at the same time get past this
-        return "servi"
-
-    pages = WSGIPages(app)
-
-    async def many():
-        return await asyncio.gather(*(_call(pages, "GET", "/waiting") for _ in range(32)))
-
-    assert all(sent[1]["body"] == b"servi" for sent in asyncio.run(many()))
