@@ -424,3 +424,39 @@ def test_a_lone_duplicate_fails_its_first_try_and_has_no_second_effect(pg_databa
         wait_until(lambda: broker.depth(queue) == 0)
     assert calls == [seen.id, fresh.id]  # the duplicate's handler ran once, in the try rolled back
     assert count_effects(pg_database, seen.id) == 0 and count_effects(pg_database, fresh.id) == 1
+
+
+def test_a_consumer_thread_keeps_its_database_connection_between_transactions_and_takes_another_after_a_failure(
+        pg_database, broker, module_vhost_url):
+    """No pool check-out and check-in per batch (PostgreSQL); a transaction that failed may have
+    left its connection dead, so the next one starts on a connection from the pool."""
+    service = unique_service()
+    queue = f"{service}.store"
+    worker = Worker(settings_for(service, pg_database, module_vhost_url), pg_database, max_retries=0,
+                    consumer_threads=1)
+
+    @worker.handler("upstream", ThingCreated.EVENT_TYPE, "store")
+    def store(session, envelope):
+        if envelope.data["name"] == "bad":
+            raise RuntimeError("bad event")
+        session.execute(effects.insert().values(consumer="store", event_id=envelope.id))
+
+    checkouts = []
+
+    def checkout(*_args):
+        if "-consumers-" in threading.current_thread().name:
+            checkouts.append(1)
+
+    sa.event.listen(worker.events_db.engine, "checkout", checkout)
+    with running(worker):
+        for n in range(1, 4):  # one at a time: three transactions
+            publish(broker, thing(str(n)))
+            wait_until(lambda: consumed(service, queue, "ok") == n)
+        assert len(checkouts) == 1
+        publish(broker, thing("bad"))
+        wait_until(lambda: consumed(service, queue, "dead") == 1)
+        for n in range(4, 6):
+            publish(broker, thing(str(n)))
+            wait_until(lambda: consumed(service, queue, "ok") == n)
+    assert len(checkouts) == 2
+    assert count_effects(pg_database) == 5
