@@ -26,7 +26,8 @@ booking, the threads) and what the booking rush's "gateway" CPU per cart measure
 `PYTHONPATH=<old checkout>/gateway:<old checkout>/libs/servicekit` measures an older version.
 `--served --against <old checkout>`: that version's gateway served beside this one at the same
 time, the rounds alternated (A B, B A, ...): on a shared, busy machine both see the same load.
-Each round's parents sign in just before it (fresh cookies), as the booking rush's do.
+Each round's parents sign in just before it (fresh cookies), one per cart and new to the gateway
+(so each cart mints its service token), as the booking rush's do.
 Printed beside the CPU: its system part and the context switches per cart (every thread of the
 gateway's processes). `--booking-delay-ms MS`: booking answers after 0 to 2×MS ms, so pages wait
 on booking at once as in the rush. `--profile OUT`: py-spy `--gil` of this checkout's workers
@@ -288,7 +289,8 @@ def served(args) -> dict[str, list[tuple[float, float, float]]]:
         for n in range(args.repeats):
             for name in (list(running) if n % 2 == 0 else list(running)[::-1]):
                 gateway, _, base = running[name]
-                credentials = [signed_session(SERVED_SECRET_KEY, f"fam-{k}") for k in range(min(args.carts, 200))]
+                # One parent per cart, none seen before (as in the rush): each has its service token minted.
+                credentials = [signed_session(SERVED_SECRET_KEY, f"fam-{n}-{k}") for k in range(args.carts)]
                 before = gateway_cpu(gateway.pid)
                 asyncio.run(served_carts(base, credentials, dates, args.carts, args.concurrency))
                 user, system, switches = (b - a for a, b in zip(before, gateway_cpu(gateway.pid)))
