@@ -2,7 +2,7 @@
 statements and broker frames per event, without the noise of a loaded machine's scheduling.
 
     .venv/bin/python bench/consumer_cpu.py [--events 5000] [--rounds 3] [--threads 1]
-        [--count-calls] [--profile FILE]
+        [--count-calls] [--profile FILE] [--phases]
 
 The drain of bench/events.py in this process: `--events` valid envelopes queued, then a
 servicekit `Worker` with `--threads` consumer threads (bench/events.py's handler: inbox row +
@@ -13,7 +13,11 @@ at psycopg's level, the COMMIT included), and with `--count-calls` the Python an
 profile hook, which slows them down). Calls and statements do not move with the machine's
 load, so two versions of the code compare on them even on a busy machine (the old one with
 PYTHONPATH at its checkout's libs/servicekit). `--profile FILE` writes a cProfile of the
-consumer threads (pstats) and prints its top functions.
+consumer threads (pstats) and prints its top functions. `--phases` prints where a batch's wall
+time goes (median, p90 per batch, in µs): reading deliveries off the socket, the inbox claim,
+the handlers, the commit (from the last handler to the transaction's end: the pipeline's last
+round trip with PostgreSQL's WAL flush, then the session's commit), the ack, and the rest; with
+`--prefetch 2` every batch is a lone event.
 """
 from __future__ import annotations
 
@@ -32,7 +36,7 @@ from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import events  # noqa: E402  (bench/events.py: its tables, handler, envelopes and queue filling)
-from servicekit.messaging import consumer as consumer_module  # noqa: E402
+from servicekit.messaging import consumer as consumer_module, inbox  # noqa: E402
 from servicekit.messaging.broker import close_quietly, connect, events_exchange  # noqa: E402
 from servicekit.messaging.consumer import declare_topology  # noqa: E402
 from servicekit.testing import create_pg_database, create_vhost, delete_vhost, drop_pg_database  # noqa: E402
@@ -92,8 +96,64 @@ class Probe:
                 self.done.set()
 
 
+class Phases:
+    """Wall time of each step of the consumer's batches (perf_counter stamps around servicekit's methods)."""
+
+    STEPS = ("read deliveries", "claim", "handlers", "commit", "ack", "rest")
+
+    def __init__(self):
+        self.batches: list[dict] = []
+        self.current: dict = {}
+        self.read = 0.0
+        self.originals: list[tuple[object, str, object]] = []
+
+    def timed(self, owner, name: str, on_done) -> None:
+        original = getattr(owner, name)
+        self.originals.append((owner, name, original))
+
+        def wrapper(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                on_done(started, time.perf_counter())
+        setattr(owner, name, wrapper)
+
+    def install(self) -> None:
+        loop = consumer_module.ConsumerLoop
+        self.timed(loop, "_drain", lambda t0, t1: setattr(self, "read", self.read + t1 - t0))
+        for claim in ("claim_all_or_fail", "claim_many"):
+            self.timed(inbox, claim, lambda t0, t1: self._add("claim", t1 - t0))
+        self.timed(loop, "_call", lambda t0, t1: (self._add("handlers", t1 - t0), self.current.__setitem__("called", t1)))
+        self.timed(loop, "_transaction", lambda t0, t1: self._add("commit", t1 - self.current.pop("called", t1)))
+        self.timed(loop, "_settle", lambda t0, t1: self._add("ack", t1 - t0))
+        self.timed(loop, "_process_pending", self._batch_done)
+
+    def uninstall(self) -> None:
+        for owner, name, original in reversed(self.originals):
+            setattr(owner, name, original)
+
+    def _add(self, step: str, seconds: float) -> None:
+        self.current[step] = self.current.get(step, 0.0) + seconds
+
+    def _batch_done(self, t0: float, t1: float) -> None:
+        batch, self.current = self.current, {}
+        batch.pop("called", None)
+        batch["read deliveries"], self.read = self.read, 0.0
+        batch["rest"] = t1 - t0 - sum(v for k, v in batch.items() if k != "read deliveries")
+        self.batches.append(batch)
+
+    def report(self) -> str:
+        def pct(values: list[float], q: float) -> float:
+            values = sorted(values)
+            return values[min(len(values) - 1, int(q * len(values)))] * 1e6
+        rows = [f"{step} {pct(v, 0.5):.0f} / {pct(v, 0.9):.0f}"
+                for step in self.STEPS if (v := [b.get(step, 0.0) for b in self.batches])]
+        return f"phases per batch ({len(self.batches)} batches), median / p90 us: " + "; ".join(rows)
+
+
 def drain_once(db_url: str, amqp_url: str, n: int, threads: int, prefetch: int | None, count_calls: bool,
-               profile: cProfile.Profile | None) -> dict:
+               profile: cProfile.Profile | None, phases: Phases | None = None) -> dict:
     db = events.Database(db_url)
     events.reset(db)
     db.dispose()
@@ -124,6 +184,8 @@ def drain_once(db_url: str, amqp_url: str, n: int, threads: int, prefetch: int |
         return original_execute(cursor, *args, **kwargs)
 
     psycopg.Cursor.execute = statement
+    if phases is not None:
+        phases.install()
     runner = threading.Thread(target=worker.run, name="worker")
     try:
         runner.start()
@@ -134,6 +196,8 @@ def drain_once(db_url: str, amqp_url: str, n: int, threads: int, prefetch: int |
         runner.join(60)
         consumer_module.ConsumerLoop.run = original_run
         psycopg.Cursor.execute = original_execute
+        if phases is not None:
+            phases.uninstall()
         sa.event.remove(Session, "after_commit", probe.on_commit)
         worker.db.dispose()
     consumer_cpu = sum(last - start for start, last in probe.thread_cpu.values())
@@ -149,6 +213,7 @@ def main() -> int:
     parser.add_argument("--prefetch", type=int, help="the Worker's prefetch per thread (batches: half of it)")
     parser.add_argument("--count-calls", action="store_true")
     parser.add_argument("--profile", type=Path, help="cProfile of the consumer threads (pstats file)")
+    parser.add_argument("--phases", action="store_true", help="where a batch's wall time goes (one thread)")
     args = parser.parse_args()
     import servicekit
     print(f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')}, servicekit from {Path(servicekit.__file__).parent}, "
@@ -162,13 +227,17 @@ def main() -> int:
         events.Base.metadata.create_all(db.engine)
         db.dispose()
         for r in range(args.rounds):
-            result = drain_once(db_url, amqp_url, args.events, args.threads, args.prefetch, args.count_calls, profile)
+            phases = Phases() if args.phases else None
+            result = drain_once(db_url, amqp_url, args.events, args.threads, args.prefetch, args.count_calls, profile,
+                                phases)
             results.append(result)
             calls = f"{result['calls']:.0f} calls per event, " if args.count_calls else ""
             print(f"round {r + 1}: consumer threads {result['consumer_cpu'] * 1e6:.0f} us CPU per event, process "
                   f"{result['process_cpu'] * 1e6:.0f} us, {result['statements']:.3f} statements, "
                   f"{result['batch']:.1f} events per transaction, {calls}load average {os.getloadavg()[0]:.2f}",
                   flush=True)
+            if phases is not None:
+                print(phases.report(), flush=True)
     finally:
         drop_pg_database(db_url)
         delete_vhost(vhost)
