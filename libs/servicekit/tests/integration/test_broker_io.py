@@ -48,6 +48,26 @@ def test_a_confirmed_batch_is_one_socket_write_and_every_message_arrives(module_
         close_quietly(conn)
 
 
+def test_a_batch_reads_the_socket_only_to_wait_for_its_confirms(module_vhost_url, queue):
+    """basic_publish reads the socket before every message (looking for connection.blocked):
+    a recv and two settimeout calls per message. The batch reads only in its confirm wait."""
+    conn = connect(module_vhost_url)
+    try:
+        publisher = ConfirmingPublisher(conn.channel())
+        connection, reads, written = conn.connection, [], []
+        transport = connection.transport
+        transport._write = counting(transport._write, written)
+        read = connection.blocking_read
+        connection.blocking_read = lambda timeout=None: (reads.append(len(written)), read(timeout))[1]
+        batch = [Outgoing(exchange="", routing_key=queue, body=f"m{i}", message_id=f"id{i}") for i in range(30)]
+        assert all(r.ok for r in publisher.publish(batch))
+        assert reads and all(n == 1 for n in reads)  # every read after the batch's one write
+        channel = conn.channel()
+        assert [channel.basic_get(queue, no_ack=True).body for _ in range(30)] == [f"m{i}" for i in range(30)]
+    finally:
+        close_quietly(conn)
+
+
 def test_nothing_of_a_block_that_raised_is_sent(module_vhost_url, queue):
     conn = connect(module_vhost_url)
     try:
