@@ -88,8 +88,8 @@ def claim_query(batch_size: int, *, lock: bool) -> sa.Select:
     return query.with_for_update(skip_locked=True) if lock else query
 
 
-# PostgreSQL: the same two statements through psycopg itself (servicekit.pg), prepared: a one-event
-# round spent about half its CPU in SQLAlchemy's execution of them.
+# PostgreSQL: the same two statements through psycopg itself (servicekit.pg), prepared: SQLAlchemy's
+# execution of them was about a quarter of a one-event round's CPU (bench/results/events.md).
 CLAIM_PG = """SELECT seq, event_id, exchange, routing_key, body, attempts FROM outbox
     WHERE published_at IS NULL AND parked_at IS NULL AND (next_attempt_at IS NULL OR next_attempt_at <= :now)
     ORDER BY seq LIMIT {limit} FOR UPDATE SKIP LOCKED"""
