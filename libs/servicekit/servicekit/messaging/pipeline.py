@@ -8,7 +8,6 @@ mode, and only those whose result the caller may read wait for it:
 - an INSERT without RETURNING (SQLAlchemy Core or ORM) is queued and the next statement follows
   without waiting; its errors show at the next statement that waits or when the block ends;
   its `rowcount` is not known (-1);
-- so is a statement whose execution options say `NO_WAIT` (its caller reads nothing of it);
 - every other statement (SELECT, INSERT ... RETURNING, UPDATE, DELETE, text(), SAVEPOINT) is
   sent together with the queued ones and waits for its result, as outside the block (results,
   rowcount and errors are what they would be).
@@ -41,7 +40,6 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 PIPELINE_KEY = "servicekit.pipeline"  # in the DBAPI connection's info: the open psycopg Pipeline
-NO_WAIT = {"servicekit_pipeline_no_wait": True}  # stmt.execution_options(**NO_WAIT)
 
 _listening: weakref.WeakSet = weakref.WeakSet()
 
@@ -102,10 +100,7 @@ def wait_for_queued(session: Session) -> None:
 
 
 def needs_result(context) -> bool:
-    """False for an INSERT compiled without RETURNING (nobody reads what it returns) and for a
-    statement marked NO_WAIT."""
-    if context.execution_options.get("servicekit_pipeline_no_wait"):
-        return False
+    """False for an INSERT compiled without RETURNING (nobody reads what it returns)."""
     compiled = context.compiled
     return not (compiled is not None and context.isinsert and not compiled.effective_returning)
 

@@ -6,7 +6,7 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from servicekit.messaging.pipeline import NO_WAIT, pipelined
+from servicekit.messaging.pipeline import pipelined
 from sk_messaging_helpers import effects, make_database, things
 
 pytestmark = pytest.mark.integration
@@ -67,16 +67,6 @@ def test_it_changes_nothing_on_sqlite(tmp_path):
         with pytest.raises(sa.exc.IntegrityError):
             s.execute(things.insert().values(id="x", name="b"))  # at once, as without the block
     database.dispose()
-
-
-def test_a_statement_marked_no_wait_does_not_wait(pg_database, waits):
-    with pg_database.transaction() as s:
-        s.execute(things.insert().values(id="x", name="a"))
-    with pg_database.transaction() as s, pipelined(s):
-        s.execute(things.update().values(name="b").execution_options(**NO_WAIT))
-        assert waits == []
-    with pg_database.read() as s:
-        assert s.execute(sa.select(things.c.name)).scalar_one() == "b"
 
 
 def test_commit_goes_with_the_last_wait_before_the_sessions_commit(pg_database, waits):
