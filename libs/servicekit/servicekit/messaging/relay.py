@@ -201,13 +201,14 @@ class Relay:
 
     def _record(self, session, rows: list[PendingRow], results: list[PublishResult]) -> None:
         now = datetime.now(timezone.utc)
-        published = [row.seq for row, result in zip(rows, results) if result.ok]
+        published = [row for row, result in zip(rows, results) if result.ok]
         if published:
+            params = {"seqs": [row.seq for row in published], "now": now}
             if self._sqlite:
-                session.connection().execute(MARK_PUBLISHED, {"seqs": published, "now": now})
+                session.connection().execute(MARK_PUBLISHED, params)
             else:  # queued in the round's pipeline, sent with its COMMIT
-                pg.execute(session, MARK_PUBLISHED_PG, {"seqs": published, "now": now})
-            for routing_key, n in Counter(r.routing_key for r, res in zip(rows, results) if res.ok).items():
+                pg.execute(session, MARK_PUBLISHED_PG, params)
+            for routing_key, n in Counter(row.routing_key for row in published).items():
                 metrics.EVENTS_PUBLISHED.labels(self.service, routing_key).inc(n)
         for row, result in zip(rows, results):
             if result.ok:
